@@ -1,0 +1,167 @@
+//! Building the application: the same construction serves `main` and the tests.
+
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{web, App, HttpRequest, HttpResponse};
+use utoipa::openapi::OpenApi;
+use utoipa_actix_web::{scope, AppExt};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::auth::TokenVerifier;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::extract::{path_config, query_config, BodyLimit};
+use crate::request_id::RequestIdMiddleware;
+use crate::{openapi, routes};
+
+/// What every worker shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub verifier: Arc<TokenVerifier>,
+    pub config: Arc<Config>,
+    pub openapi: Arc<OpenApi>,
+    pub routes: Arc<RouteTable>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> Result<AppState, String> {
+        let verifier = TokenVerifier::from_config(&config.jwt).map_err(|e| e.to_string())?;
+        let api = contract();
+        let routes = RouteTable::from_openapi(&api);
+        Ok(AppState {
+            db,
+            verifier: Arc::new(verifier),
+            config: Arc::new(config),
+            openapi: Arc::new(api),
+            routes: Arc::new(routes),
+        })
+    }
+}
+
+fn register(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(routes::health::live)
+        .service(routes::health::ready)
+        .service(scope::scope("/api/v1").configure(routes::configure_api));
+}
+
+/// The contract as generated from the handlers (what `openapi/openapi.json` must equal).
+pub fn contract() -> OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(openapi::base())
+        .configure(register)
+        .split_for_parts();
+    openapi::apply_conventions(api)
+}
+
+/// The application with all its routes, middleware and error handling.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let body_limit = state.config.body_limit;
+    let (app, _) = App::new()
+        .app_data(web::Data::new(state.db.clone()))
+        .app_data(web::Data::new(Arc::clone(&state.verifier)))
+        .app_data(web::Data::new(Arc::clone(&state.config)))
+        .app_data(web::Data::new(Arc::clone(&state.routes)))
+        .app_data(BodyLimit(body_limit))
+        // The byte extractor stops reading at this limit; the sync batch route raises both.
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(query_config())
+        .app_data(path_config())
+        .app_data(
+            web::JsonConfig::default()
+                .limit(body_limit)
+                .error_handler(|err, _| {
+                    ApiError::BadRequest(format!("the request body is not valid JSON: {err}"))
+                        .into()
+                }),
+        )
+        .into_utoipa_app()
+        .configure(register)
+        .split_for_parts();
+    app.service(
+        SwaggerUi::new("/swagger-ui/{_:.*}")
+            .url("/api-docs/openapi.json", (*state.openapi).clone()),
+    )
+    .service(web::resource("/swagger-ui").route(web::get().to(|| async {
+        HttpResponse::PermanentRedirect()
+            .insert_header((header::LOCATION, "/swagger-ui/"))
+            .finish()
+    })))
+    .default_service(web::to(unmatched))
+    .wrap(
+        DefaultHeaders::new()
+            .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .add((header::CACHE_CONTROL, "no-store")),
+    )
+    .wrap(Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#))
+    .wrap(RequestIdMiddleware)
+}
+
+/// Path patterns of the contract with their methods: unmatched requests on a known path are
+/// 405 with `Allow`, not 404.
+pub struct RouteTable {
+    routes: Vec<(ResourceDef, Vec<&'static str>)>,
+}
+
+impl RouteTable {
+    pub fn from_openapi(api: &OpenApi) -> RouteTable {
+        let mut routes = Vec::new();
+        for (path, item) in &api.paths.paths {
+            let mut methods = Vec::new();
+            if item.get.is_some() {
+                methods.push("GET");
+            }
+            for (op, name) in [
+                (&item.post, "POST"),
+                (&item.put, "PUT"),
+                (&item.patch, "PATCH"),
+                (&item.delete, "DELETE"),
+            ] {
+                if op.is_some() {
+                    methods.push(name);
+                }
+            }
+            routes.push((ResourceDef::new(path.as_str()), methods));
+        }
+        RouteTable { routes }
+    }
+
+    pub fn allowed(&self, path: &str) -> Option<Vec<String>> {
+        self.routes
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, m)| m.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+async fn unmatched(
+    req: HttpRequest,
+    table: web::Data<Arc<RouteTable>>,
+) -> Result<HttpResponse, ApiError> {
+    match table.allowed(req.path()) {
+        Some(mut allowed) if req.method() == Method::OPTIONS => {
+            allowed.push("OPTIONS".into());
+            Ok(HttpResponse::NoContent()
+                .insert_header((header::ALLOW, allowed.join(", ")))
+                .finish())
+        }
+        Some(allowed) => Err(ApiError::MethodNotAllowed { allowed }),
+        None => Err(ApiError::NotFound(format!("no resource at {}", req.path()))),
+    }
+}

@@ -1,0 +1,105 @@
+//! The command line of the one binary: `serve` (default), `migrate`, `openapi`, `token`.
+
+use crate::auth::TokenVerifier;
+use crate::config::Config;
+
+const USAGE: &str = "\
+Regional ICT Portfolio API
+
+USAGE:
+    portfolio-api [serve] [--demo]      start the API (default); --demo loads demo data
+    portfolio-api migrate               run database migrations and exit
+    portfolio-api openapi               print the OpenAPI contract
+    portfolio-api token --scope \"portfolio:read portfolio:manage\" [--org 991324968] [--sub name] [--ttl 3600]
+                                        print a development token (needs the HS256 development secret)
+
+Configuration comes from the environment; see README.md.";
+
+pub fn run(args: Vec<String>) -> Result<(), String> {
+    let mut args = args.into_iter().skip(1);
+    let command = args.next().unwrap_or_else(|| "serve".into());
+    let rest: Vec<String> = args.collect();
+    let mut config = Config::from_env().map_err(|e| e.to_string())?;
+    match command.as_str() {
+        "serve" | "--demo" => {
+            if command == "--demo" || rest.iter().any(|a| a == "--demo") {
+                config.demo = true;
+            }
+            crate::server::serve(config)
+        }
+        "migrate" => {
+            let mut db = crate::server::open_database(&config)?;
+            let n = crate::server::migrate(&db.url)?;
+            println!("{n} migrations applied");
+            if let Some(c) = db.cluster.as_mut() {
+                c.stop();
+            }
+            Ok(())
+        }
+        "openapi" => {
+            print!(
+                "{}",
+                crate::openapi::to_pretty_json(&crate::app::contract())
+            );
+            Ok(())
+        }
+        "token" => token(&config, &rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    }
+}
+
+fn token(config: &Config, args: &[String]) -> Result<(), String> {
+    let mut scope = None;
+    let mut org = None;
+    let mut sub = "developer".to_owned();
+    let mut ttl: i64 = 3600;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--scope" => scope = Some(value()?),
+            "--org" => org = Some(value()?),
+            "--sub" => sub = value()?,
+            "--ttl" => {
+                ttl = value()?
+                    .parse()
+                    .map_err(|_| "--ttl takes seconds".to_owned())?
+            }
+            other => return Err(format!("unknown option {other:?}\n\n{USAGE}")),
+        }
+    }
+    let scope =
+        scope.ok_or("--scope is required, e.g. --scope \"portfolio:read portfolio:manage\"")?;
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    for s in &scopes {
+        if crate::auth::Permission::from_scope(s).is_none() {
+            return Err(format!(
+                "unknown scope {s:?}; known: {:?}",
+                crate::auth::all_scopes()
+            ));
+        }
+    }
+    if let Some(o) = &org {
+        portfolio_domain::organisation::OrgNumber::parse(o)
+            .map_err(|e| format!("--org {o}: {e}"))?;
+    }
+    if config.jwt.secret.is_none() {
+        return Err("refusing to mint a token: no development HS256 secret is configured (PORTFOLIO_JWT_SECRET), \
+                    and asymmetric keys are in use"
+            .into());
+    }
+    let verifier = TokenVerifier::from_config(&config.jwt).map_err(|e| e.to_string())?;
+    let token = verifier
+        .mint(&sub, &scopes, org.as_deref(), ttl)
+        .ok_or("no signing key")?;
+    println!("{token}");
+    Ok(())
+}

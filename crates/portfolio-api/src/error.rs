@@ -1,0 +1,342 @@
+//! The one error type of the HTTP layer, rendered once as `application/problem+json` (RFC 9457).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use portfolio_domain::error::DomainError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::request_id;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct FieldError {
+    /// JSON Pointer (RFC 6901) to the offending value in the request body, or `/query/<name>`, `/path/<name>`, `/header/<name>`.
+    #[schema(example = "/title")]
+    pub pointer: String,
+    /// What is wrong with it.
+    #[schema(example = "must not be empty")]
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An error response (RFC 9457 problem details).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://portfolio.example/problems/validation",
+    "title": "Invalid request",
+    "status": 422,
+    "detail": "2 fields are invalid",
+    "instance": "urn:request:5f0c6c1e-8d0b-4a53-9a52-8e0f3c4f2a10",
+    "request_id": "5f0c6c1e-8d0b-4a53-9a52-8e0f3c4f2a10",
+    "errors": [{"pointer": "/title", "message": "must not be empty"}]
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence, for a human.
+    pub detail: String,
+    /// Identifies this occurrence (the request id as a URN).
+    pub instance: String,
+    /// The request id, also sent as `X-Request-Id`; quote it when reporting a problem.
+    pub request_id: String,
+    /// Field-level errors, for validation failures.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub errors: Vec<FieldError>,
+}
+
+/// Everything a handler can fail with. Mapped to HTTP in exactly one place (`ResponseError`).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{allowed:?}")]
+    MethodNotAllowed { allowed: Vec<String> },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    PreconditionRequired(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("{detail}")]
+    Validation {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_seconds: u64,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    /// Internal failure: the cause is logged with the request id, never sent to the client.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        ApiError::NotFound(format!("{what} was not found"))
+    }
+    pub fn invalid(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation {
+            detail: "the request is invalid".into(),
+            errors: vec![FieldError::new(pointer, message)],
+        }
+    }
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.len() {
+            1 => format!("{}: {}", errors[0].pointer, errors[0].message),
+            n => format!("{n} fields are invalid"),
+        };
+        ApiError::Validation { detail, errors }
+    }
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    fn kind_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
+            ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
+            ApiError::Forbidden(_) => ("forbidden", "Not permitted"),
+            ApiError::NotFound(_) => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict(_) => ("conflict", "Conflict with the current state"),
+            ApiError::PreconditionFailed(_) => ("precondition-failed", "Precondition failed"),
+            ApiError::PreconditionRequired(_) => ("precondition-required", "Precondition required"),
+            ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::NotAcceptable(_) => ("not-acceptable", "Not acceptable"),
+            ApiError::Validation { .. } => ("validation", "Invalid request"),
+            ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
+            ApiError::Unavailable(_) => ("unavailable", "Service temporarily unavailable"),
+            ApiError::Internal(_) => ("internal", "Internal error"),
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let (kind, title) = self.kind_and_title();
+        let request_id = request_id::current();
+        let detail = match self {
+            ApiError::Internal(_) => {
+                "an unexpected error occurred; quote the request id when reporting it".to_owned()
+            }
+            ApiError::MethodNotAllowed { allowed } => {
+                format!("this resource allows {}", allowed.join(", "))
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Validation { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
+        Problem {
+            kind: format!("https://portfolio.example/problems/{kind}"),
+            title: title.to_owned(),
+            status: self.status_code().as_u16(),
+            detail,
+            instance: format!("urn:request:{request_id}"),
+            request_id,
+            errors,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired(_) => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problem = self.to_problem();
+        if let ApiError::Internal(cause) = self {
+            log::error!("request {} failed: {cause}", problem.request_id);
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        resp.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+        match self {
+            ApiError::Unauthorized(msg) => {
+                let msg = msg.replace('"', "'");
+                resp.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"portfolio\", error=\"invalid_token\", error_description=\"{msg}\""),
+                ));
+            }
+            ApiError::Forbidden(_) => {
+                resp.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    "Bearer realm=\"portfolio\", error=\"insufficient_scope\"",
+                ));
+            }
+            ApiError::MethodNotAllowed { allowed } => {
+                resp.insert_header((header::ALLOW, allowed.join(", ")));
+            }
+            ApiError::TooManyRequests {
+                retry_after_seconds,
+                ..
+            } => {
+                resp.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            ApiError::Unavailable(_) => {
+                resp.insert_header((header::RETRY_AFTER, "2"));
+            }
+            _ => {}
+        }
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        resp.body(body)
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Invalid { field, message } => {
+                let pointer = if field.starts_with('/') {
+                    field
+                } else {
+                    format!("/{field}")
+                };
+                ApiError::validation(vec![FieldError::new(pointer, message)])
+            }
+            other => ApiError::Conflict(other.to_string()),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => ApiError::NotFound("the resource was not found".into()),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                ApiError::Conflict(format!(
+                    "already exists ({})",
+                    info.constraint_name().unwrap_or("unique")
+                ))
+            }
+            Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                ApiError::Conflict(format!(
+                    "refers to something that does not exist or is still referenced ({})",
+                    info.constraint_name().unwrap_or("foreign key")
+                ))
+            }
+            Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+                ApiError::Conflict(format!(
+                    "violates a rule of the data ({})",
+                    info.constraint_name().unwrap_or("check")
+                ))
+            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                ApiError::Conflict("a concurrent change got there first; retry the request".into())
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+            | Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _) => {
+                ApiError::Unavailable(
+                    "the database is not reachable right now; retry shortly".into(),
+                )
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<validator::ValidationErrors> for ApiError {
+    fn from(errs: validator::ValidationErrors) -> Self {
+        let mut out = Vec::new();
+        collect_validation("", &errs, &mut out);
+        out.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        ApiError::validation(out)
+    }
+}
+
+fn collect_validation(prefix: &str, errs: &validator::ValidationErrors, out: &mut Vec<FieldError>) {
+    use validator::ValidationErrorsKind;
+    for (field, kind) in errs.errors() {
+        let pointer = format!("{prefix}/{field}");
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for e in list {
+                    let message = e
+                        .message
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| describe_validation(e));
+                    out.push(FieldError::new(pointer.clone(), message));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect_validation(&pointer, inner, out),
+            ValidationErrorsKind::List(items) => {
+                for (i, inner) in items {
+                    collect_validation(&format!("{pointer}/{i}"), inner, out);
+                }
+            }
+        }
+    }
+}
+
+fn describe_validation(e: &validator::ValidationError) -> String {
+    let p = |k: &str| e.params.get(k).map(|v| v.to_string());
+    match e.code.as_ref() {
+        "length" => match (p("min"), p("max")) {
+            (Some(min), Some(max)) => format!("length must be between {min} and {max}"),
+            (None, Some(max)) => format!("must be at most {max} characters"),
+            (Some(min), None) => format!("must be at least {min} characters"),
+            _ => "invalid length".into(),
+        },
+        "range" => match (p("min"), p("max")) {
+            (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+            (None, Some(max)) => format!("must be at most {max}"),
+            (Some(min), None) => format!("must be at least {min}"),
+            _ => "out of range".into(),
+        },
+        "no_nul" => "must not contain NUL characters".into(),
+        code => format!("invalid ({code})"),
+    }
+}

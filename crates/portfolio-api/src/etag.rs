@@ -1,0 +1,72 @@
+//! Strong ETags from resource versions, and the `If-Match` rule: every change to one resource
+//! names the version it was based on (missing → 428, stale → 412), so no update is lost.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// The ETag of a representation at `version`.
+pub fn etag(version: i32) -> String {
+    format!("\"v{version}\"")
+}
+
+/// A JSON response carrying the resource's ETag.
+pub fn json_with_etag<T: Serialize>(
+    mut builder: actix_web::HttpResponseBuilder,
+    body: &T,
+    version: i32,
+) -> HttpResponse {
+    builder
+        .insert_header((header::ETAG, etag(version)))
+        .json(body)
+}
+
+/// The `If-Match` precondition of a request, checked against the stored version inside the
+/// transaction that changes the resource.
+#[derive(Debug, Clone)]
+pub struct IfMatch(Option<Vec<String>>);
+
+impl IfMatch {
+    pub fn any() -> IfMatch {
+        IfMatch(Some(vec!["*".into()]))
+    }
+
+    /// 428 when the header is missing, 412 when it names another version.
+    pub fn check(&self, current_version: i32) -> Result<(), ApiError> {
+        let Some(tags) = &self.0 else {
+            return Err(ApiError::PreconditionRequired(
+                "this change needs an If-Match header with the resource's current ETag (read it first)".into(),
+            ));
+        };
+        let current = etag(current_version);
+        if tags.iter().any(|t| t == "*" || *t == current) {
+            Ok(())
+        } else {
+            Err(ApiError::PreconditionFailed(format!(
+                "the resource has changed: its current ETag is {current}; read it again and reapply your change"
+            )))
+        }
+    }
+}
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<IfMatch, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let tags = req.headers().get(header::IF_MATCH).map(|v| {
+            v.to_str()
+                .unwrap_or("")
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect::<Vec<_>>()
+        });
+        ready(Ok(IfMatch(tags)))
+    }
+}

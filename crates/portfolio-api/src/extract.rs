@@ -1,0 +1,185 @@
+//! Request extractors that turn every kind of bad input into a problem+json 4xx:
+//! JSON bodies (content type, size, syntax, types, NUL characters, field rules), query strings
+//! and path parameters.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use validator::Validate;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON body, parsed and validated: content type checked, size limited (see `BodyLimit`),
+/// text free of NUL characters, every field rule of `T` satisfied.
+pub struct ValidJson<T>(pub T);
+
+/// The body limit for a route, in bytes, set with `.app_data(BodyLimit(..))`.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type_ok = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                let essence = ct
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                essence == "application/json"
+                    || (essence.starts_with("application/") && essence.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(256 * 1024);
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !content_type_ok {
+                return Err(ApiError::UnsupportedMediaType(
+                    "the request body must be JSON (Content-Type: application/json)".into(),
+                ));
+            }
+            let body = bytes.await.map_err(|e| {
+                if e.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
+                    ApiError::PayloadTooLarge(format!(
+                        "the request body is larger than {limit} bytes"
+                    ))
+                } else {
+                    ApiError::BadRequest(format!("the request body could not be read: {e}"))
+                }
+            })?;
+            if body.len() > limit {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "the request body is larger than {limit} bytes"
+                )));
+            }
+            parse_json(&body).map(ValidJson)
+        })
+    }
+}
+
+/// Parses and validates a JSON document into `T`.
+pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    let mut nul = Vec::new();
+    find_nul(&value, &mut String::new(), &mut nul);
+    if !nul.is_empty() {
+        return Err(ApiError::validation(nul));
+    }
+    let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
+        let pointer = to_pointer(&e.path().to_string());
+        ApiError::validation(vec![FieldError::new(pointer, e.inner().to_string())])
+    })?;
+    parsed.validate()?;
+    Ok(parsed)
+}
+
+/// PostgreSQL text cannot hold NUL: reject it at the edge, naming where it is.
+fn find_nul(v: &Value, at: &mut String, out: &mut Vec<FieldError>) {
+    match v {
+        Value::String(s) if s.contains('\0') => out.push(FieldError::new(
+            at.clone(),
+            "must not contain NUL characters",
+        )),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                find_nul(item, at, out);
+                at.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let len = at.len();
+                if k.contains('\0') {
+                    out.push(FieldError::new(
+                        at.clone(),
+                        "keys must not contain NUL characters",
+                    ));
+                }
+                at.push('/');
+                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                find_nul(item, at, out);
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `items[3].title` (serde_path_to_error) → `/items/3/title`.
+fn to_pointer(path: &str) -> String {
+    if path == "." || path.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    for seg in path.split('.') {
+        let mut rest = seg;
+        if let Some(idx) = rest.find('[') {
+            out.push('/');
+            out.push_str(&rest[..idx]);
+            rest = &rest[idx..];
+            while let Some(end) = rest.find(']') {
+                out.push('/');
+                out.push_str(&rest[1..end]);
+                rest = &rest[end + 1..];
+            }
+        } else {
+            out.push('/');
+            out.push_str(rest);
+        }
+    }
+    out.replace("//", "/")
+}
+
+/// Query-string errors become 400 problems naming the parameter.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::validation(vec![FieldError::new("/query", err.to_string())]).into()
+    })
+}
+
+/// Malformed path parameters (e.g. a bad UUID) are 400 problems, not a text/plain 404.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| {
+        ApiError::BadRequest(format!("invalid path parameter: {err}")).into()
+    })
+}
+
+/// A validator rule: no NUL characters (PostgreSQL text cannot hold them).
+pub fn no_nul(s: &str) -> Result<(), validator::ValidationError> {
+    if s.contains('\0') {
+        return Err(validator::ValidationError::new("no_nul"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_from_paths() {
+        assert_eq!(to_pointer("items[3].title"), "/items/3/title");
+        assert_eq!(to_pointer("title"), "/title");
+        assert_eq!(to_pointer("."), "");
+    }
+}

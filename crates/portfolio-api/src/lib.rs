@@ -1,0 +1,19 @@
+//! The Regional ICT Portfolio API: HTTP, persistence and the contract around `portfolio-domain`.
+
+pub mod app;
+pub mod auth;
+pub mod changes;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod etag;
+pub mod extract;
+pub mod openapi;
+pub mod pagination;
+pub mod pg_cluster;
+pub mod request_id;
+pub mod routes;
+pub mod server;
+pub mod store;

@@ -1,0 +1,272 @@
+//! Reference data: organisations and service areas.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::changes::{self, Actor, Change};
+use crate::db::schema::{organisations, service_areas};
+use crate::error::ApiError;
+use crate::etag::IfMatch;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = organisations)]
+pub struct OrganisationRow {
+    pub org_number: String,
+    pub name: String,
+    pub kind: String,
+    pub region_org_number: Option<String>,
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = service_areas)]
+pub struct ServiceAreaRow {
+    pub id: Uuid,
+    pub year: i32,
+    pub name: String,
+    pub kind: String,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+pub fn list_organisations(
+    conn: &mut PgConnection,
+    kind: Option<&str>,
+    after: Option<String>,
+    limit: i64,
+) -> QueryResult<Vec<OrganisationRow>> {
+    let mut q = organisations::table
+        .select(OrganisationRow::as_select())
+        .order(organisations::org_number)
+        .into_boxed();
+    if let Some(k) = kind {
+        q = q.filter(organisations::kind.eq(k.to_owned()));
+    }
+    if let Some(a) = after {
+        q = q.filter(organisations::org_number.gt(a));
+    }
+    q.limit(limit + 1).load(conn)
+}
+
+pub fn find_organisation(
+    conn: &mut PgConnection,
+    org_number: &str,
+) -> QueryResult<Option<OrganisationRow>> {
+    organisations::table
+        .find(org_number)
+        .select(OrganisationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn create_organisation(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    org_number: &str,
+    name: &str,
+    kind: &str,
+    region: Option<&str>,
+) -> Result<OrganisationRow, ApiError> {
+    if find_organisation(conn, org_number)?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "organisation {org_number} is already registered"
+        )));
+    }
+    if let Some(r) = region {
+        let found = find_organisation(conn, r)?;
+        if found.map(|o| o.kind) != Some("regional_health_authority".into()) {
+            return Err(ApiError::invalid(
+                "/region_org_number",
+                "is not a registered regional health authority",
+            ));
+        }
+    }
+    let row = diesel::insert_into(organisations::table)
+        .values((
+            organisations::org_number.eq(org_number),
+            organisations::name.eq(name),
+            organisations::kind.eq(kind),
+            organisations::region_org_number.eq(region),
+        ))
+        .returning(OrganisationRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("organisation", &row.org_number, "created")
+            .version(1)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+pub fn list_service_areas(
+    conn: &mut PgConnection,
+    year: Option<i32>,
+    kind: Option<&str>,
+    include_retired: bool,
+    after: Option<(i32, String, String, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<ServiceAreaRow>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Int4, Text, Uuid as SqlUuid};
+    let mut q = service_areas::table
+        .select(ServiceAreaRow::as_select())
+        .order((
+            service_areas::year,
+            service_areas::kind,
+            service_areas::name,
+            service_areas::id,
+        ))
+        .into_boxed();
+    if let Some(y) = year {
+        q = q.filter(service_areas::year.eq(y));
+    }
+    if let Some(k) = kind {
+        q = q.filter(service_areas::kind.eq(k.to_owned()));
+    }
+    if !include_retired {
+        q = q.filter(service_areas::retired_at.is_null());
+    }
+    if let Some((y, kind, name, id)) = after {
+        q = q.filter(
+            sql::<Bool>("(service_areas.year, service_areas.kind, service_areas.name, service_areas.id) > (")
+                .bind::<Int4, _>(y)
+                .sql(", ")
+                .bind::<Text, _>(kind)
+                .sql(", ")
+                .bind::<Text, _>(name)
+                .sql(", ")
+                .bind::<SqlUuid, _>(id)
+                .sql(")"),
+        );
+    }
+    q.limit(limit + 1).load(conn)
+}
+
+pub fn find_service_area(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<ServiceAreaRow>> {
+    service_areas::table
+        .find(id)
+        .select(ServiceAreaRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn create_service_area(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    year: i32,
+    name: &str,
+    kind: &str,
+) -> Result<ServiceAreaRow, ApiError> {
+    let exists = service_areas::table
+        .filter(
+            service_areas::year
+                .eq(year)
+                .and(service_areas::name.eq(name)),
+        )
+        .count()
+        .get_result::<i64>(conn)?;
+    if exists > 0 {
+        return Err(ApiError::Conflict(format!(
+            "{year} already has a service area named {name:?}"
+        )));
+    }
+    let row = diesel::insert_into(service_areas::table)
+        .values((
+            service_areas::year.eq(year),
+            service_areas::name.eq(name),
+            service_areas::kind.eq(kind),
+        ))
+        .returning(ServiceAreaRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("service_area", row.id, "created")
+            .version(1)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+/// What can change on a service area.
+pub enum ServiceAreaEdit {
+    Rename(String),
+    Retire,
+}
+
+pub fn edit_service_area(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    edit: ServiceAreaEdit,
+) -> Result<ServiceAreaRow, ApiError> {
+    let before = service_areas::table
+        .find(id)
+        .select(ServiceAreaRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found(format!("service area {id}")))?;
+    if_match.check(before.version)?;
+    let now = Utc::now();
+    let (action, row) = match edit {
+        ServiceAreaEdit::Rename(name) => {
+            if name != before.name {
+                let clash = service_areas::table
+                    .filter(
+                        service_areas::year
+                            .eq(before.year)
+                            .and(service_areas::name.eq(&name)),
+                    )
+                    .count()
+                    .get_result::<i64>(conn)?;
+                if clash > 0 {
+                    return Err(ApiError::Conflict(format!(
+                        "{} already has a service area named {name:?}",
+                        before.year
+                    )));
+                }
+            }
+            let row = diesel::update(service_areas::table.find(id))
+                .set((
+                    service_areas::name.eq(name),
+                    service_areas::version.eq(before.version + 1),
+                    service_areas::updated_at.eq(now),
+                ))
+                .returning(ServiceAreaRow::as_returning())
+                .get_result(conn)?;
+            ("renamed", row)
+        }
+        ServiceAreaEdit::Retire => {
+            if before.retired_at.is_some() {
+                return Err(ApiError::Conflict(
+                    "the service area is already retired".into(),
+                ));
+            }
+            let row = diesel::update(service_areas::table.find(id))
+                .set((
+                    service_areas::retired_at.eq(Some(now)),
+                    service_areas::version.eq(before.version + 1),
+                    service_areas::updated_at.eq(now),
+                ))
+                .returning(ServiceAreaRow::as_returning())
+                .get_result(conn)?;
+            ("retired", row)
+        }
+    };
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("service_area", id, action)
+            .version(row.version)
+            .before(&before)
+            .after(&row)],
+    )?;
+    Ok(row)
+}

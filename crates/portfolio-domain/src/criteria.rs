@@ -1,0 +1,348 @@
+//! The year's criteria set: what needs are screened and scored on.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::macros::wire_enum;
+use crate::need::validate_text;
+
+/// Longest criterion code, in characters.
+pub const CODE_MAX: usize = 16;
+/// Longest criterion name or scale label, in characters.
+pub const NAME_MAX: usize = 200;
+/// Longest criterion description, in characters.
+pub const DESCRIPTION_MAX: usize = 4_000;
+
+wire_enum! {
+    /// What a criterion is used for.
+    pub enum CriterionKind {
+        /// Used by the portfolio office at first assessment.
+        Screening => "screening",
+        /// Scored by every health trust; the only kind that feeds the ranking.
+        Prioritisation => "prioritisation",
+    }
+}
+
+wire_enum! {
+    /// Lifecycle of a criteria set. Adopted sets are frozen because scores already
+    /// given against them would change meaning if a weight or scale moved.
+    pub enum CriteriaSetStatus {
+        /// Being prepared; may change freely.
+        Draft => "draft",
+        /// Adopted for the year; never changes again.
+        Adopted => "adopted",
+    }
+}
+
+impl CriteriaSetStatus {
+    /// Refuses changes to an adopted set.
+    pub fn ensure_editable(self) -> Result<(), DomainError> {
+        match self {
+            Self::Draft => Ok(()),
+            Self::Adopted => Err(DomainError::conflict(
+                "the criteria set is adopted and can no longer be changed",
+            )),
+        }
+    }
+
+    /// Adopts a draft set after checking it is complete: valid criteria and at least
+    /// one prioritisation criterion (otherwise trusts would have nothing to score).
+    pub fn adopt(self, criteria: &[Criterion]) -> Result<Self, DomainError> {
+        if self != Self::Draft {
+            return Err(DomainError::transition("criteria set", self, Self::Adopted));
+        }
+        validate_criteria(criteria)?;
+        if !criteria
+            .iter()
+            .any(|c| c.kind == CriterionKind::Prioritisation)
+        {
+            return Err(DomainError::invalid(
+                "criteria",
+                "an adopted set needs at least one prioritisation criterion",
+            ));
+        }
+        Ok(Self::Adopted)
+    }
+}
+
+/// One named point on a criterion's scale, e.g. `5 = "very high benefit"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaleStep {
+    /// Scale value the label belongs to.
+    pub value: i32,
+    /// What the value means.
+    pub label: String,
+}
+
+/// One criterion of a criteria set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Criterion {
+    /// Short stable code, `A-Z`, `0-9`, `_`, 1 to 16 characters (e.g. `PATIENT_SAFETY`).
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Longer explanation for the scorers; may be empty.
+    pub description: String,
+    /// Screening or prioritisation.
+    pub kind: CriterionKind,
+    /// Relative weight, finite and > 0. Only ratios between weights matter.
+    pub weight: f64,
+    /// Lowest scale value.
+    pub scale_min: i32,
+    /// Highest scale value, > `scale_min`.
+    pub scale_max: i32,
+    /// Optional labels for scale values.
+    pub scale_labels: Vec<ScaleStep>,
+}
+
+impl Criterion {
+    /// Checks one criterion; field names in errors are relative (`weight`, ...).
+    pub fn validate(&self) -> Result<(), DomainError> {
+        validate_code("code", &self.code)?;
+        validate_text("name", &self.name, NAME_MAX, true)?;
+        validate_text("description", &self.description, DESCRIPTION_MAX, false)?;
+        if !self.weight.is_finite() || self.weight <= 0.0 {
+            return Err(DomainError::invalid(
+                "weight",
+                "must be a finite number greater than 0",
+            ));
+        }
+        if self.scale_min >= self.scale_max {
+            return Err(DomainError::invalid(
+                "scale_max",
+                format!("must be greater than scale_min ({})", self.scale_min),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, step) in self.scale_labels.iter().enumerate() {
+            if !self.in_scale(step.value) {
+                return Err(DomainError::invalid(
+                    format!("scale_labels[{i}].value"),
+                    format!(
+                        "{} is outside the scale {}..={}",
+                        step.value, self.scale_min, self.scale_max
+                    ),
+                ));
+            }
+            if !seen.insert(step.value) {
+                return Err(DomainError::invalid(
+                    format!("scale_labels[{i}].value"),
+                    format!("value {} has more than one label", step.value),
+                ));
+            }
+            validate_text(
+                &format!("scale_labels[{i}].label"),
+                &step.label,
+                NAME_MAX,
+                true,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Whether `value` lies on this criterion's scale.
+    pub fn in_scale(&self, value: i32) -> bool {
+        (self.scale_min..=self.scale_max).contains(&value)
+    }
+
+    /// Maps a scale value to 0..=1. Absolute (depends only on the scale, never on
+    /// other needs), so adding a need cannot change another need's score.
+    pub fn normalise(&self, value: i32) -> f64 {
+        // i64 so extreme i32 scales cannot overflow the span.
+        let span = i64::from(self.scale_max) - i64::from(self.scale_min);
+        (i64::from(value) - i64::from(self.scale_min)) as f64 / span as f64
+    }
+}
+
+/// Checks a criterion code by hand (`^[A-Z0-9_]{1,16}$`) rather than with a regex
+/// dependency.
+pub fn validate_code(field: &str, code: &str) -> Result<(), DomainError> {
+    let ok = !code.is_empty()
+        && code.len() <= CODE_MAX
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("{code:?} must be 1 to {CODE_MAX} characters of A-Z, 0-9 and _"),
+        ))
+    }
+}
+
+/// Checks a whole set: each criterion valid, codes unique. Errors name the
+/// criterion by position (`criteria[2].weight`).
+pub fn validate_criteria(criteria: &[Criterion]) -> Result<(), DomainError> {
+    let mut codes = HashSet::new();
+    for (i, c) in criteria.iter().enumerate() {
+        c.validate().map_err(|e| match e {
+            DomainError::Invalid { field, message } => {
+                DomainError::invalid(format!("criteria[{i}].{field}"), message)
+            }
+            other => other,
+        })?;
+        if !codes.insert(c.code.as_str()) {
+            return Err(DomainError::invalid(
+                format!("criteria[{i}].code"),
+                format!("code {} is used more than once", c.code),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) fn criterion(
+    code: &str,
+    kind: CriterionKind,
+    weight: f64,
+    min: i32,
+    max: i32,
+) -> Criterion {
+    Criterion {
+        code: code.to_string(),
+        name: format!("Criterion {code}"),
+        description: String::new(),
+        kind,
+        weight,
+        scale_min: min,
+        scale_max: max,
+        scale_labels: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(e: DomainError) -> String {
+        match e {
+            DomainError::Invalid { field, .. } => field,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wire_texts() {
+        crate::macros::assert_wire_enum(CriterionKind::ALL, CriterionKind::as_str);
+        crate::macros::assert_wire_enum(CriteriaSetStatus::ALL, CriteriaSetStatus::as_str);
+    }
+
+    #[test]
+    fn codes() {
+        for ok in ["A", "PATIENT_SAFETY", "K1", "ABCDEFGHIJKLMNOP"] {
+            assert!(validate_code("code", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a", "A-B", "ABCDEFGHIJKLMNOPQ", "Æ", "A B"] {
+            assert!(validate_code("code", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn criterion_rules() {
+        let good = criterion("K1", CriterionKind::Prioritisation, 2.0, 1, 5);
+        assert!(good.validate().is_ok());
+        for w in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let c = Criterion {
+                weight: w,
+                ..good.clone()
+            };
+            assert_eq!(field_of(c.validate().expect_err("bad weight")), "weight");
+        }
+        let c = Criterion {
+            scale_min: 5,
+            scale_max: 5,
+            ..good.clone()
+        };
+        assert_eq!(
+            field_of(c.validate().expect_err("empty scale")),
+            "scale_max"
+        );
+        let step = |value: i32, label: &str| ScaleStep {
+            value,
+            label: label.into(),
+        };
+        let c = Criterion {
+            scale_labels: vec![step(1, "low"), step(5, "high")],
+            ..good.clone()
+        };
+        assert!(c.validate().is_ok());
+        let c = Criterion {
+            scale_labels: vec![step(6, "too high")],
+            ..good.clone()
+        };
+        assert_eq!(
+            field_of(c.validate().expect_err("out of range")),
+            "scale_labels[0].value"
+        );
+        let c = Criterion {
+            scale_labels: vec![step(1, "a"), step(1, "b")],
+            ..good.clone()
+        };
+        assert_eq!(
+            field_of(c.validate().expect_err("duplicate")),
+            "scale_labels[1].value"
+        );
+        let c = Criterion {
+            scale_labels: vec![step(2, " ")],
+            ..good.clone()
+        };
+        assert_eq!(
+            field_of(c.validate().expect_err("blank")),
+            "scale_labels[0].label"
+        );
+        let c = Criterion {
+            name: String::new(),
+            ..good
+        };
+        assert_eq!(field_of(c.validate().expect_err("no name")), "name");
+    }
+
+    #[test]
+    fn normalise_is_absolute_and_overflow_free() {
+        let c = criterion("K", CriterionKind::Prioritisation, 1.0, 1, 5);
+        assert_eq!(c.normalise(1), 0.0);
+        assert_eq!(c.normalise(3), 0.5);
+        assert_eq!(c.normalise(5), 1.0);
+        let wide = criterion("W", CriterionKind::Prioritisation, 1.0, i32::MIN, i32::MAX);
+        assert_eq!(wide.normalise(i32::MAX), 1.0);
+    }
+
+    #[test]
+    fn set_rules_and_adoption() {
+        let p = criterion("P", CriterionKind::Prioritisation, 1.0, 0, 4);
+        let s = criterion("S", CriterionKind::Screening, 1.0, 0, 1);
+        assert!(validate_criteria(&[p.clone(), s.clone()]).is_ok());
+        let e = validate_criteria(&[p.clone(), s.clone(), p.clone()]).expect_err("duplicate");
+        assert_eq!(field_of(e), "criteria[2].code");
+        let bad = Criterion {
+            weight: 0.0,
+            ..s.clone()
+        };
+        assert_eq!(
+            field_of(validate_criteria(&[p.clone(), bad]).expect_err("weight")),
+            "criteria[1].weight"
+        );
+
+        let draft = CriteriaSetStatus::Draft;
+        assert!(draft.ensure_editable().is_ok());
+        assert!(
+            draft.adopt(std::slice::from_ref(&s)).is_err(),
+            "needs a prioritisation criterion"
+        );
+        let adopted = draft.adopt(&[p.clone(), s]).expect("adoptable");
+        assert_eq!(adopted, CriteriaSetStatus::Adopted);
+        assert!(matches!(
+            adopted.ensure_editable(),
+            Err(DomainError::Conflict(_))
+        ));
+        assert!(matches!(
+            adopted.adopt(&[p]),
+            Err(DomainError::InvalidTransition { .. })
+        ));
+    }
+}

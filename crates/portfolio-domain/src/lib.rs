@@ -1,0 +1,26 @@
+//! The rules of the regional ICT portfolio: needs, criteria and scoring, ranking,
+//! budget frames, board decisions, concept studies, selection scenarios, improvement
+//! measures and tertials. Pure functions and types only: no HTTP, no SQL, no clock.
+
+mod macros;
+
+pub mod budget;
+pub mod criteria;
+pub mod cycle;
+pub mod decision;
+pub mod error;
+pub mod measure;
+pub mod need;
+pub mod organisation;
+pub mod ranking;
+pub mod scoring;
+pub mod selection;
+pub mod state;
+pub mod study;
+pub mod tertial;
+
+#[cfg(test)]
+mod testutil;
+
+pub use error::DomainError;
+pub use state::StateMachine;

@@ -1,0 +1,2 @@
+DROP TABLE service_areas;
+DROP TABLE organisations;

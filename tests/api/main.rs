@@ -1,0 +1,8 @@
+//! Black-box tests of the HTTP API, against a real PostgreSQL (one integration binary).
+
+mod support;
+
+mod auth;
+mod contract;
+mod problems;
+mod reference_data;
