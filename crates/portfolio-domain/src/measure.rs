@@ -126,11 +126,19 @@ impl DeliveryStatus {
         validate_text("reported_by", &self.reported_by, SHORT_TEXT_MAX, true)?;
         validate_optional_text("comment", self.comment.as_deref(), COMMENT_MAX)?;
         if self.milestones.len() > MILESTONES_MAX {
-            return Err(DomainError::invalid("milestones", format!("at most {MILESTONES_MAX} milestones")));
+            return Err(DomainError::invalid(
+                "milestones",
+                format!("at most {MILESTONES_MAX} milestones"),
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, m) in self.milestones.iter().enumerate() {
-            validate_text(&format!("milestones[{i}].name"), &m.name, SHORT_TEXT_MAX, true)?;
+            validate_text(
+                &format!("milestones[{i}].name"),
+                &m.name,
+                SHORT_TEXT_MAX,
+                true,
+            )?;
             if !names.insert(m.name.trim()) {
                 return Err(DomainError::invalid(
                     format!("milestones[{i}].name"),
@@ -183,7 +191,10 @@ mod tests {
             }],
             comment: Some("Forsinket leveranse fra underleverandør".into()),
             reported_by: "Sykehuspartner HF".into(),
-            source_timestamp: Utc.timestamp_opt(1_700_000_000 + seconds, 0).single().expect("time"),
+            source_timestamp: Utc
+                .timestamp_opt(1_700_000_000 + seconds, 0)
+                .single()
+                .expect("time"),
         }
     }
 
@@ -221,9 +232,27 @@ mod tests {
             Err(DomainError::Invalid { field, .. }) => field,
             other => panic!("{other:?}"),
         };
-        assert_eq!(field(DeliveryStatus { progress: 101, ..status(0) }), "progress");
-        assert_eq!(field(DeliveryStatus { reported_by: " ".into(), ..status(0) }), "reported_by");
-        assert_eq!(field(DeliveryStatus { comment: Some("a\u{0}".into()), ..status(0) }), "comment");
+        assert_eq!(
+            field(DeliveryStatus {
+                progress: 101,
+                ..status(0)
+            }),
+            "progress"
+        );
+        assert_eq!(
+            field(DeliveryStatus {
+                reported_by: " ".into(),
+                ..status(0)
+            }),
+            "reported_by"
+        );
+        assert_eq!(
+            field(DeliveryStatus {
+                comment: Some("a\u{0}".into()),
+                ..status(0)
+            }),
+            "comment"
+        );
         let mut dup = status(0);
         dup.milestones.push(dup.milestones[0].clone());
         assert_eq!(field(dup), "milestones[1].name");
@@ -236,12 +265,33 @@ mod tests {
     fn sync_classification() {
         let stored = status(100);
         assert_eq!(classify_sync(None, &stored), SyncOutcome::Applied);
-        assert_eq!(classify_sync(Some(&stored), &stored.clone()), SyncOutcome::Unchanged);
-        assert_eq!(classify_sync(Some(&stored), &status(99)), SyncOutcome::Stale);
-        let same_time_other = DeliveryStatus { rag: Rag::Red, ..status(100) };
-        assert_eq!(classify_sync(Some(&stored), &same_time_other), SyncOutcome::Stale);
-        assert_eq!(classify_sync(Some(&stored), &status(101)), SyncOutcome::Applied);
-        let newer_other = DeliveryStatus { progress: 60, ..status(101) };
-        assert_eq!(classify_sync(Some(&stored), &newer_other), SyncOutcome::Applied);
+        assert_eq!(
+            classify_sync(Some(&stored), &stored.clone()),
+            SyncOutcome::Unchanged
+        );
+        assert_eq!(
+            classify_sync(Some(&stored), &status(99)),
+            SyncOutcome::Stale
+        );
+        let same_time_other = DeliveryStatus {
+            rag: Rag::Red,
+            ..status(100)
+        };
+        assert_eq!(
+            classify_sync(Some(&stored), &same_time_other),
+            SyncOutcome::Stale
+        );
+        assert_eq!(
+            classify_sync(Some(&stored), &status(101)),
+            SyncOutcome::Applied
+        );
+        let newer_other = DeliveryStatus {
+            progress: 60,
+            ..status(101)
+        };
+        assert_eq!(
+            classify_sync(Some(&stored), &newer_other),
+            SyncOutcome::Applied
+        );
     }
 }

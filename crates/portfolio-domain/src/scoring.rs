@@ -15,17 +15,13 @@ pub type ScoreSheet = BTreeMap<String, i32>;
 
 wire_enum! {
     /// How the per-trust scores of a need are combined into its overall score.
+    #[derive(Default)]
     pub enum Aggregation {
         /// Arithmetic mean (the default).
+        #[default]
         Mean => "mean",
         /// Median; less swayed by one trust that disagrees strongly.
         Median => "median",
-    }
-}
-
-impl Default for Aggregation {
-    fn default() -> Self {
-        Self::Mean
     }
 }
 
@@ -327,6 +323,7 @@ mod tests {
     #[test]
     fn wire_texts() {
         crate::macros::assert_wire_enum(Aggregation::ALL, Aggregation::as_str);
+        assert_eq!(Aggregation::default(), Aggregation::Mean);
     }
 
     #[test]

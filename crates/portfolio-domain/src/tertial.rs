@@ -48,7 +48,10 @@ impl Tertial {
     /// The tertial containing `date`.
     pub fn of_date(date: NaiveDate) -> Self {
         // month0 is 0..=11, so the number is always 1..=3.
-        Self { year: date.year(), number: (date.month0() / 4 + 1) as u8 }
+        Self {
+            year: date.year(),
+            number: (date.month0() / 4 + 1) as u8,
+        }
     }
 
     /// The year.
@@ -88,16 +91,28 @@ impl Tertial {
     /// The tertial before; T1 of year Y → T3 of Y−1.
     pub fn previous(self) -> Self {
         match self.number {
-            1 => Self { year: self.year - 1, number: 3 },
-            n => Self { year: self.year, number: n - 1 },
+            1 => Self {
+                year: self.year - 1,
+                number: 3,
+            },
+            n => Self {
+                year: self.year,
+                number: n - 1,
+            },
         }
     }
 
     /// The tertial after; T3 of year Y → T1 of Y+1.
     pub fn next(self) -> Self {
         match self.number {
-            3 => Self { year: self.year + 1, number: 1 },
-            n => Self { year: self.year, number: n + 1 },
+            3 => Self {
+                year: self.year + 1,
+                number: 1,
+            },
+            n => Self {
+                year: self.year,
+                number: n + 1,
+            },
         }
     }
 }
@@ -112,7 +127,8 @@ impl FromStr for Tertial {
     type Err = DomainError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || DomainError::invalid("tertial", format!("{s:?} is not a tertial like 2023-T1"));
+        let bad =
+            || DomainError::invalid("tertial", format!("{s:?} is not a tertial like 2023-T1"));
         let (year, number) = s.split_once("-T").ok_or_else(bad)?;
         if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) || number.len() != 1 {
             return Err(bad());
@@ -139,7 +155,9 @@ impl TertialReportStatus {
     pub fn ensure_mutable(self) -> Result<(), DomainError> {
         match self {
             Self::Draft => Ok(()),
-            Self::Published => Err(DomainError::conflict("the tertial report is published and can no longer be changed")),
+            Self::Published => Err(DomainError::conflict(
+                "the tertial report is published and can no longer be changed",
+            )),
         }
     }
 
@@ -147,7 +165,11 @@ impl TertialReportStatus {
     pub fn publish(self) -> Result<Self, DomainError> {
         match self {
             Self::Draft => Ok(Self::Published),
-            Self::Published => Err(DomainError::transition("tertial report", self, Self::Published)),
+            Self::Published => Err(DomainError::transition(
+                "tertial report",
+                self,
+                Self::Published,
+            )),
         }
     }
 }
@@ -177,9 +199,18 @@ mod tests {
         assert_eq!(t(2023, 1).months(), (1, 4));
         assert_eq!(t(2023, 2).months(), (5, 8));
         assert_eq!(t(2023, 3).months(), (9, 12));
-        assert_eq!((t(2023, 1).first_day(), t(2023, 1).last_day()), (d(2023, 1, 1), d(2023, 4, 30)));
-        assert_eq!((t(2023, 2).first_day(), t(2023, 2).last_day()), (d(2023, 5, 1), d(2023, 8, 31)));
-        assert_eq!((t(2023, 3).first_day(), t(2023, 3).last_day()), (d(2023, 9, 1), d(2023, 12, 31)));
+        assert_eq!(
+            (t(2023, 1).first_day(), t(2023, 1).last_day()),
+            (d(2023, 1, 1), d(2023, 4, 30))
+        );
+        assert_eq!(
+            (t(2023, 2).first_day(), t(2023, 2).last_day()),
+            (d(2023, 5, 1), d(2023, 8, 31))
+        );
+        assert_eq!(
+            (t(2023, 3).first_day(), t(2023, 3).last_day()),
+            (d(2023, 9, 1), d(2023, 12, 31))
+        );
         // Every day of a year lands in the tertial whose bounds contain it.
         let mut day = d(2024, 1, 1);
         while day.year() == 2024 {
@@ -198,7 +229,9 @@ mod tests {
         assert!(t(2022, 3) < t(2023, 1));
         assert_eq!(t(2023, 1).to_string(), "2023-T1");
         assert_eq!("2023-T3".parse::<Tertial>(), Ok(t(2023, 3)));
-        for bad in ["2023-T4", "2023-T0", "23-T1", "2023-t1", "2023-T12", "2023T1", ""] {
+        for bad in [
+            "2023-T4", "2023-T0", "23-T1", "2023-t1", "2023-T12", "2023T1", "",
+        ] {
             assert!(bad.parse::<Tertial>().is_err(), "{bad}");
         }
         assert!(Tertial::new(2023, 0).is_err() && Tertial::new(2023, 4).is_err());
@@ -208,7 +241,10 @@ mod tests {
     fn report_status() {
         assert!(TertialReportStatus::Draft.ensure_mutable().is_ok());
         let published = TertialReportStatus::Draft.publish().expect("publish");
-        assert!(matches!(published.ensure_mutable(), Err(DomainError::Conflict(_))));
+        assert!(matches!(
+            published.ensure_mutable(),
+            Err(DomainError::Conflict(_))
+        ));
         assert!(published.publish().is_err());
     }
 }
