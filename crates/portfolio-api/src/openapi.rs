@@ -33,7 +33,10 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
     components(schemas(Problem, FieldError)),
     tags(
         (name = "health", description = "Liveness and readiness"),
-        (name = "reference data", description = "Organisations and service areas")
+        (name = "reference data", description = "Organisations and service areas"),
+        (name = "cycles", description = "The yearly needs cycle (intake → first assessment → prioritisation → decided) and its criteria set"),
+        (name = "needs", description = "Reported needs (behov): intake, first assessment, reopening"),
+        (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel")
     )
 )]
 pub struct ApiDoc;
