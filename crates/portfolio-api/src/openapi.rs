@@ -33,7 +33,8 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
     components(schemas(Problem, FieldError)),
     tags(
         (name = "health", description = "Liveness and readiness"),
-        (name = "reference data", description = "Organisations and service areas")
+        (name = "reference data", description = "Organisations and service areas"),
+        (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked")
     )
 )]
 pub struct ApiDoc;
