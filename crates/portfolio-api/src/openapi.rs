@@ -34,6 +34,7 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "reference data", description = "Organisations and service areas"),
+        (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked"),
         (name = "cycles", description = "The yearly needs cycle (intake → first assessment → prioritisation → decided) and its criteria set"),
         (name = "needs", description = "Reported needs (behov): intake, first assessment, reopening"),
         (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel")

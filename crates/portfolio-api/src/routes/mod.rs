@@ -1,6 +1,7 @@
 //! HTTP resources, one module per resource. Handlers are thin: parse → authorise → store → respond.
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
+pub mod budget_frames;
 pub mod cycles;
 pub mod health;
 pub mod needs;
@@ -13,6 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure_api(cfg: &mut ServiceConfig) {
     organisations::configure(cfg);
     service_areas::configure(cfg);
+    budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);
 }
