@@ -6,6 +6,7 @@ pub mod cycles;
 pub mod health;
 pub mod needs;
 pub mod organisations;
+pub mod prioritisation;
 pub mod service_areas;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -17,6 +18,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);
+    prioritisation::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).

@@ -4,4 +4,5 @@
 pub mod budget;
 pub mod cycles;
 pub mod needs;
+pub mod prioritisation;
 pub mod reference;
