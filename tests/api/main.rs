@@ -4,5 +4,6 @@ mod support;
 
 mod auth;
 mod contract;
+mod measures;
 mod problems;
 mod reference_data;

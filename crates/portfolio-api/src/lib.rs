@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod pg_cluster;

@@ -33,7 +33,9 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
     components(schemas(Problem, FieldError)),
     tags(
         (name = "health", description = "Liveness and readiness"),
-        (name = "reference data", description = "Organisations and service areas")
+        (name = "reference data", description = "Organisations and service areas"),
+        (name = "improvement portfolio", description = "Measures (tiltak) of the improvement portfolio and their delivery status"),
+        (name = "delivery status sync", description = "The IT partner's systems push delivery status for many measures at once")
     )
 )]
 pub struct ApiDoc;

@@ -1,7 +1,9 @@
 //! HTTP resources, one module per resource. Handlers are thin: parse → authorise → store → respond.
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
+pub mod delivery;
 pub mod health;
+pub mod measures;
 pub mod organisations;
 pub mod service_areas;
 
@@ -11,6 +13,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure_api(cfg: &mut ServiceConfig) {
     organisations::configure(cfg);
     service_areas::configure(cfg);
+    measures::configure(cfg);
+    delivery::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).
