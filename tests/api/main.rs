@@ -3,6 +3,7 @@
 mod support;
 
 mod auth;
+mod budget_frames;
 mod contract;
 mod measures;
 mod problems;

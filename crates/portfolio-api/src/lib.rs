@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod etag;
 pub mod extract;
+pub mod generate;
 pub mod idempotency;
 pub mod openapi;
 pub mod pagination;

@@ -1,6 +1,7 @@
 //! HTTP resources, one module per resource. Handlers are thin: parse → authorise → store → respond.
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
+pub mod budget_frames;
 pub mod delivery;
 pub mod health;
 pub mod measures;
@@ -15,6 +16,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     service_areas::configure(cfg);
     measures::configure(cfg);
     delivery::configure(cfg);
+    budget_frames::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).

@@ -1,6 +1,7 @@
 //! Database access, one module per aggregate. Functions take a connection and plain values,
 //! and are called inside `Db::run` / `Db::transaction`.
 
+pub mod budget;
 pub mod delivery;
 pub mod measures;
 pub mod reference;
