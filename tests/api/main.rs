@@ -6,5 +6,6 @@ mod auth;
 mod budget_frames;
 mod contract;
 mod measures;
+mod needs_cycle;
 mod problems;
 mod reference_data;

@@ -2,9 +2,11 @@
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
 pub mod budget_frames;
+pub mod cycles;
 pub mod delivery;
 pub mod health;
 pub mod measures;
+pub mod needs;
 pub mod organisations;
 pub mod service_areas;
 
@@ -17,6 +19,8 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     measures::configure(cfg);
     delivery::configure(cfg);
     budget_frames::configure(cfg);
+    cycles::configure(cfg);
+    needs::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).

@@ -2,6 +2,8 @@
 //! and are called inside `Db::run` / `Db::transaction`.
 
 pub mod budget;
+pub mod cycles;
 pub mod delivery;
 pub mod measures;
+pub mod needs;
 pub mod reference;
