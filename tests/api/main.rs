@@ -5,6 +5,7 @@ mod support;
 mod auth;
 mod budget_frames;
 mod contract;
+mod measures;
 mod needs_cycle;
 mod problems;
 mod reference_data;

@@ -3,7 +3,9 @@
 
 pub mod budget_frames;
 pub mod cycles;
+pub mod delivery;
 pub mod health;
+pub mod measures;
 pub mod needs;
 pub mod organisations;
 pub mod prioritisation;
@@ -15,6 +17,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure_api(cfg: &mut ServiceConfig) {
     organisations::configure(cfg);
     service_areas::configure(cfg);
+    measures::configure(cfg);
+    delivery::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);

@@ -3,6 +3,8 @@
 
 pub mod budget;
 pub mod cycles;
+pub mod delivery;
+pub mod measures;
 pub mod needs;
 pub mod prioritisation;
 pub mod reference;
