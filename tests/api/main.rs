@@ -3,6 +3,11 @@
 mod support;
 
 mod auth;
+mod change_log;
 mod contract;
+mod idempotency;
+mod lost_updates;
 mod problems;
+mod rate_limit;
 mod reference_data;
+mod resilience;

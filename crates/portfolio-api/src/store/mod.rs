@@ -1,4 +1,5 @@
 //! Database access, one module per aggregate. Functions take a connection and plain values,
 //! and are called inside `Db::run` / `Db::transaction`.
 
+pub mod changelog;
 pub mod reference;
