@@ -242,7 +242,7 @@ impl TestApp {
         let mut config = Config::from_lookup(|_| None).expect("default config");
         config.database_url = Some(url.clone());
         adjust(&mut config);
-        let pool = db::build_pool(&url, 8).expect("pool");
+        let pool = db::build_pool(&url, config.pool_size.max(8)).expect("pool");
         let state = AppState::new(Db::new(pool), config).expect("state");
         let svc = Rc::new(test::init_service(build_app(state.clone())).await);
         let call: Caller = Rc::new(move |req: Request| {

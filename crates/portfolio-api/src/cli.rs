@@ -12,6 +12,8 @@ USAGE:
     portfolio-api openapi               print the OpenAPI contract
     portfolio-api token --scope \"portfolio:read portfolio:manage\" [--org 991324968] [--sub name] [--ttl 3600]
                                         print a development token (needs the HS256 development secret)
+    portfolio-api generate --scale 1 [--seed 42] [--year 2022] [--measures N]
+                                        fill the database with a deterministic portfolio (benchmarks)
 
 Configuration comes from the environment; see README.md.";
 
@@ -44,6 +46,7 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
             Ok(())
         }
         "token" => token(&config, &rest),
+        "generate" => generate(&config, &rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -101,5 +104,38 @@ fn token(config: &Config, args: &[String]) -> Result<(), String> {
         .mint(&sub, &scopes, org.as_deref(), ttl)
         .ok_or("no signing key")?;
     println!("{token}");
+    Ok(())
+}
+
+fn generate(config: &Config, args: &[String]) -> Result<(), String> {
+    let mut o = crate::generate::Options {
+        scale: 1,
+        seed: 42,
+        year: 2022,
+        measures: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+        let bad = |_| format!("{a} takes a number, not {value:?}");
+        match a.as_str() {
+            "--scale" => o.scale = value.parse().map_err(bad)?,
+            "--seed" => o.seed = value.parse().map_err(bad)?,
+            "--year" => o.year = value.parse().map_err(bad)?,
+            "--measures" => o.measures = Some(value.parse().map_err(bad)?),
+            other => return Err(format!("unknown option {other:?}\n\n{USAGE}")),
+        }
+    }
+    let mut db = crate::server::open_database(config)?;
+    crate::server::migrate(&db.url)?;
+    let result = {
+        use diesel::Connection;
+        let mut conn = diesel::PgConnection::establish(&db.url).map_err(|e| e.to_string())?;
+        crate::generate::generate(&mut conn, &o).map_err(|e| format!("generating: {e}"))?
+    };
+    println!("{result}");
+    if let Some(c) = db.cluster.as_mut() {
+        c.stop();
+    }
     Ok(())
 }

@@ -36,7 +36,8 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "reference data", description = "Organisations and service areas"),
-        (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail")
+        (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail"),
+        (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked")
     )
 )]
 pub struct ApiDoc;

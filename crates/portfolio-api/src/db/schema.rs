@@ -57,3 +57,60 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(organisations, service_areas, audit_log, events);
+
+diesel::table! {
+    budget_frames (id) {
+        id -> Uuid,
+        year -> Int4,
+        sub_portfolio -> Text,
+        amount_nok -> Int8,
+        allocated_nok -> Int8,
+        spent_nok -> Int8,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    budget_allocations (id) {
+        id -> Uuid,
+        frame_id -> Uuid,
+        kind -> Text,
+        amount_nok -> Int8,
+        original_nok -> Int8,
+        spent_nok -> Int8,
+        purpose -> Text,
+        status -> Text,
+        released_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    budget_frame_history (id) {
+        id -> Int8,
+        frame_id -> Uuid,
+        allocation_id -> Nullable<Uuid>,
+        occurred_at -> Timestamptz,
+        actor_subject -> Text,
+        actor_org -> Nullable<Text>,
+        request_id -> Text,
+        action -> Text,
+        delta_nok -> Int8,
+        amount_nok -> Int8,
+        allocated_nok -> Int8,
+        spent_nok -> Int8,
+        reason -> Text,
+    }
+}
+
+diesel::joinable!(budget_allocations -> budget_frames (frame_id));
+diesel::joinable!(budget_frame_history -> budget_frames (frame_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    budget_frames,
+    budget_allocations,
+    budget_frame_history
+);

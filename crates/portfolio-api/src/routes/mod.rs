@@ -1,6 +1,7 @@
 //! HTTP resources, one module per resource. Handlers are thin: parse → authorise → store → respond.
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
+pub mod budget_frames;
 pub mod changelog;
 pub mod health;
 pub mod organisations;
@@ -13,6 +14,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     organisations::configure(cfg);
     service_areas::configure(cfg);
     changelog::configure(cfg);
+    budget_frames::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).

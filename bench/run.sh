@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Load benchmark: how close the API gets to what this machine can do.
+#
+# Starts its own PostgreSQL (TCP for the pgbench baseline, Unix socket for the API), the
+# release server, generates data, measures two baselines in the same run (pgbench -S and the
+# server's no-database endpoint) and reports each endpoint as a ratio of the combined limit
+#   L = 1 / (1/pgbench_tps + 1/no_db_rps).
+# Usage: bench/run.sh [--duration SECONDS] [--connections N] [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=10
+CONNS=64
+SCALES="1 100"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --connections) CONNS=$2; shift 2 ;;
+    --quick) DURATION=3; SCALES="1"; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian)…"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+
+cargo build --release -q -p portfolio-api
+BIN=$PWD/target/release/portfolio-api
+
+WORK=$(mktemp -d /tmp/portfolio-bench.XXXXXX)
+chmod 755 "$WORK"
+PGDATA=$WORK/pg
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+APIPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+AS=()
+if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); fi
+mkdir -p "$PGDATA"; [ "$(id -u)" = 0 ] && chown postgres "$PGDATA" "$WORK"
+
+SERVER_PID=""
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill -INT "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+  "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"${AS[@]}" "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres --no-sync -E UTF8 --locale=C >/dev/null
+"${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg.log" -w start -o \
+  "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off" >/dev/null
+"$PGBIN/createdb" -h "$WORK" -p "$PGPORT" -U postgres portfolio
+"$PGBIN/createdb" -h "$WORK" -p "$PGPORT" -U postgres pgbench
+
+export DATABASE_URL="postgres://postgres@/portfolio?host=$WORK&port=$PGPORT"
+export PORTFOLIO_BIND=127.0.0.1:$APIPORT
+export RUST_LOG=warn
+"$BIN" migrate >/dev/null
+
+TOKEN=$("$BIN" token --scope "portfolio:read portfolio:manage portfolio:sync portfolio:score portfolio:submit portfolio:decide" --org 991324968 --ttl 7200)
+SYNC_TOKEN=$("$BIN" token --scope "portfolio:sync portfolio:read" --org 914637651 --ttl 7200)
+
+start_server() {
+  "$BIN" serve >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fs "http://127.0.0.1:$APIPORT/health/ready" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "server did not start:"; cat "$WORK/server.log"; exit 1
+}
+stop_server() { kill -INT "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
+
+# wrk → "rps p50_ms p99_ms"
+load() {
+  local url=$1
+  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
+import re, sys
+t = sys.stdin.read()
+def ms(v):
+    m = re.match(r"([\d.]+)(us|ms|s)", v); x = float(m.group(1))
+    return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
+rps = float(re.search(r"Requests/sec:\s*([\d.]+)", t).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", t).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", t)
+print(f"{rps:.0f} {p50:.2f} {p99:.2f} {non2xx.group(1) if non2xx else 0}")'
+}
+
+echo "== baselines (same run) =="
+"$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q pgbench >/dev/null 2>&1
+PGB=$("$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -S -M prepared -c "$CONNS" -j 2 -T "$DURATION" pgbench 2>/dev/null \
+  | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+start_server
+read -r NODB NODB50 NODB99 _ < <(load "http://127.0.0.1:$APIPORT/health/live")
+L=$(python3 -c "print(round(1/(1/$PGB + 1/$NODB)))")
+printf "pgbench -S -M prepared (TCP, c=%s): %.0f tps\nno-DB endpoint /health/live: %s req/s\ncombined limit L: %s req/s\n\n" "$CONNS" "$PGB" "$NODB" "$L"
+
+ROWS=()
+row() { ROWS+=("$(printf '| %-44s | %9s | %8s | %8s | %5s | %s |' "$1" "$2" "$3" "$4" "$5" "$6")"); }
+ratio() { python3 -c "print(f'{$1/$L:.2f}')"; }
+
+for SCALE in $SCALES; do
+  stop_server
+  "$BIN" generate --scale "$SCALE" --seed 42 --year 2022 >"$WORK/generate.json"
+  start_server
+  NEED_ID=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['sample_need_id'])")
+  YEAR=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['year'])")
+  read -r R P50 P99 BAD < <(load "http://127.0.0.1:$APIPORT/api/v1/needs/$NEED_ID")
+  row "GET /api/v1/needs/{id} (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
+  read -r R P50 P99 BAD < <(load "http://127.0.0.1:$APIPORT/api/v1/needs?year=$YEAR&status=accepted&limit=50")
+  row "GET /api/v1/needs?year&status&limit=50 (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
+  read -r R P50 P99 BAD < <(CONNS=8 load "http://127.0.0.1:$APIPORT/api/v1/cycles/$YEAR/ranking")
+  row "GET /api/v1/cycles/{year}/ranking (scale $SCALE, c=8)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
+  read -r R P50 P99 BAD < <(load "http://127.0.0.1:$APIPORT/api/v1/portfolio/overview?year=2023")
+  row "GET /api/v1/portfolio/overview (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
+done
+
+# A 10,000-item delivery-status batch, timed end to end (request + one transaction).
+python3 - "$WORK/generate.json" "$WORK/batch.json" <<'PY'
+import json, sys, datetime
+g = json.load(open(sys.argv[1]))
+refs = g["measure_refs"]
+ts = datetime.datetime.now(datetime.timezone.utc).isoformat()
+items = []
+for i in range(10000):
+    items.append({"partner_reference": refs[i % len(refs)] if len(refs) >= 10000 else refs[i % len(refs)],
+                  "progress": (i * 7) % 101, "rag": ["green", "yellow", "red"][i % 3],
+                  "forecast_date": "2024-06-30", "comment": f"status {i}", "reported_by": "Sykehuspartner HF",
+                  "source_timestamp": ts, "milestones": []})
+json.dump({"items": items}, open(sys.argv[2], "w"))
+PY
+BATCH=$(curl -s -o "$WORK/batch.out" -w "%{http_code} %{time_total}" -X POST \
+  -H "Authorization: Bearer $SYNC_TOKEN" -H "Content-Type: application/json" \
+  --data-binary @"$WORK/batch.json" "http://127.0.0.1:$APIPORT/api/v1/delivery-status/batches")
+read -r BCODE BSECS <<<"$BATCH"
+row "POST delivery-status batch, 10,000 items" "$(python3 -c "print(round(10000/$BSECS))") items/s" "${BSECS}s" "" "" "HTTP $BCODE"
+
+RSS=$(awk '/VmHWM/ {print $2/1024 " MB"}' "/proc/$SERVER_PID/status")
+
+echo "| endpoint | req/s | p50 ms | p99 ms | × L | notes |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "peak server RSS: $RSS"
+echo "(2 cores shared by load generator, server and PostgreSQL; wrk -t2 -c$CONNS -d${DURATION}s)"
