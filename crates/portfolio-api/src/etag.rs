@@ -36,6 +36,16 @@ impl IfMatch {
         IfMatch(Some(vec!["*".into()]))
     }
 
+    /// Whether the request carried an `If-Match` header at all.
+    pub fn present(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Whether `If-Match` is `*` (any current version).
+    pub fn is_any(&self) -> bool {
+        self.0.as_ref().is_some_and(|t| t.iter().any(|t| t == "*"))
+    }
+
     /// 428 when the header is missing, 412 when it names another version.
     pub fn check(&self, current_version: i32) -> Result<(), ApiError> {
         let Some(tags) = &self.0 else {

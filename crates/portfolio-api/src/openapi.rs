@@ -37,7 +37,10 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "health", description = "Liveness and readiness"),
         (name = "reference data", description = "Organisations and service areas"),
         (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail"),
-        (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked")
+        (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked"),
+        (name = "cycles", description = "The yearly needs cycle (intake → first assessment → prioritisation → decided) and its criteria set"),
+        (name = "needs", description = "Reported needs (behov): intake, first assessment, reopening"),
+        (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel")
     )
 )]
 pub struct ApiDoc;

@@ -195,6 +195,58 @@ pub fn validate_criteria(criteria: &[Criterion]) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// Checks the screening results of a first assessment against a set: every screening
+/// criterion of the set exactly once, each value on its scale; prioritisation criteria and
+/// unknown codes are refused. Errors name the entry (`screening[i]`) or `screening` for a
+/// missing criterion.
+pub fn validate_screening<'a, I>(
+    criteria: &[Criterion],
+    values: I,
+) -> Result<std::collections::BTreeMap<String, i32>, DomainError>
+where
+    I: IntoIterator<Item = (&'a str, i32)>,
+{
+    let mut out = std::collections::BTreeMap::new();
+    for (i, (code, value)) in values.into_iter().enumerate() {
+        let field = format!("screening[{i}]");
+        let c = criteria
+            .iter()
+            .find(|c| c.code == code)
+            .ok_or_else(|| DomainError::invalid(&field, format!("unknown criterion {code:?}")))?;
+        if c.kind != CriterionKind::Screening {
+            return Err(DomainError::invalid(
+                &field,
+                format!("criterion {code} is a prioritisation criterion; it is scored by the trusts, not screened"),
+            ));
+        }
+        if !c.in_scale(value) {
+            return Err(DomainError::invalid(
+                &field,
+                format!(
+                    "{value} is outside the scale {}..={} of criterion {code}",
+                    c.scale_min, c.scale_max
+                ),
+            ));
+        }
+        if out.insert(code.to_string(), value).is_some() {
+            return Err(DomainError::invalid(
+                &field,
+                format!("criterion {code} is given more than once"),
+            ));
+        }
+    }
+    if let Some(missing) = criteria
+        .iter()
+        .find(|c| c.kind == CriterionKind::Screening && !out.contains_key(&c.code))
+    {
+        return Err(DomainError::invalid(
+            "screening",
+            format!("screening criterion {} has no result", missing.code),
+        ));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 pub(crate) fn criterion(
     code: &str,
@@ -310,6 +362,41 @@ mod tests {
         assert_eq!(c.normalise(5), 1.0);
         let wide = criterion("W", CriterionKind::Prioritisation, 1.0, i32::MIN, i32::MAX);
         assert_eq!(wide.normalise(i32::MAX), 1.0);
+    }
+
+    #[test]
+    fn screening_results() {
+        let set = [
+            criterion("P", CriterionKind::Prioritisation, 1.0, 0, 4),
+            criterion("S", CriterionKind::Screening, 1.0, 0, 1),
+            criterion("T", CriterionKind::Screening, 1.0, 1, 3),
+        ];
+        let ok = validate_screening(&set, [("S", 1), ("T", 3)]).expect("valid");
+        assert_eq!(ok.len(), 2);
+        let f = |r: Result<std::collections::BTreeMap<String, i32>, DomainError>| {
+            field_of(r.expect_err("invalid"))
+        };
+        assert_eq!(f(validate_screening(&set, [("S", 1)])), "screening");
+        assert_eq!(
+            f(validate_screening(&set, [("S", 2), ("T", 1)])),
+            "screening[0]"
+        );
+        assert_eq!(
+            f(validate_screening(&set, [("S", 1), ("P", 1)])),
+            "screening[1]"
+        );
+        assert_eq!(
+            f(validate_screening(&set, [("S", 1), ("X", 1)])),
+            "screening[1]"
+        );
+        assert_eq!(
+            f(validate_screening(&set, [("S", 1), ("T", 1), ("S", 0)])),
+            "screening[2]"
+        );
+        let none = [criterion("P", CriterionKind::Prioritisation, 1.0, 0, 4)];
+        assert!(validate_screening(&none, [])
+            .expect("nothing to screen")
+            .is_empty());
     }
 
     #[test]

@@ -114,3 +114,102 @@ diesel::allow_tables_to_appear_in_same_query!(
     budget_allocations,
     budget_frame_history
 );
+
+// --- The yearly needs cycle (issue 3) ---
+
+diesel::table! {
+    cycles (year) {
+        year -> Int4,
+        phase -> Text,
+        last_need_seq -> Int4,
+        prioritisation_closed_at -> Nullable<Timestamptz>,
+        prioritisation_closed_by -> Nullable<Text>,
+        ranking_snapshot -> Nullable<Jsonb>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    cycle_phase_changes (id) {
+        id -> Int8,
+        cycle_year -> Int4,
+        from_phase -> Nullable<Text>,
+        to_phase -> Text,
+        changed_by -> Text,
+        changed_by_org -> Nullable<Text>,
+        changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    criteria_sets (cycle_year) {
+        cycle_year -> Int4,
+        status -> Text,
+        criteria -> Jsonb,
+        adopted_at -> Nullable<Timestamptz>,
+        adopted_by -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    needs (id) {
+        id -> Uuid,
+        cycle_year -> Int4,
+        seq -> Int4,
+        reference -> Text,
+        title -> Text,
+        description -> Text,
+        expected_benefit -> Text,
+        origin -> Text,
+        organisation_number -> Text,
+        service_area_id -> Nullable<Uuid>,
+        estimated_study_cost_nok -> Int8,
+        contact_name -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        status -> Text,
+        assessment_reason -> Nullable<Text>,
+        screening -> Nullable<Jsonb>,
+        assessed_at -> Nullable<Timestamptz>,
+        assessed_by -> Nullable<Text>,
+        reported_by -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    need_scores (need_id, org_number) {
+        need_id -> Uuid,
+        org_number -> Text,
+        cycle_year -> Int4,
+        scores -> Jsonb,
+        comment -> Nullable<Text>,
+        scored_by -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(cycle_phase_changes -> cycles (cycle_year));
+diesel::joinable!(criteria_sets -> cycles (cycle_year));
+diesel::joinable!(needs -> cycles (cycle_year));
+diesel::joinable!(needs -> organisations (organisation_number));
+diesel::joinable!(needs -> service_areas (service_area_id));
+diesel::joinable!(need_scores -> needs (need_id));
+diesel::joinable!(need_scores -> organisations (org_number));
+diesel::allow_tables_to_appear_in_same_query!(
+    cycles,
+    cycle_phase_changes,
+    criteria_sets,
+    needs,
+    need_scores,
+    organisations,
+);
+diesel::allow_tables_to_appear_in_same_query!(needs, service_areas);

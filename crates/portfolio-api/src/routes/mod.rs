@@ -3,7 +3,9 @@
 
 pub mod budget_frames;
 pub mod changelog;
+pub mod cycles;
 pub mod health;
+pub mod needs;
 pub mod organisations;
 pub mod service_areas;
 
@@ -15,6 +17,8 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     service_areas::configure(cfg);
     changelog::configure(cfg);
     budget_frames::configure(cfg);
+    cycles::configure(cfg);
+    needs::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).

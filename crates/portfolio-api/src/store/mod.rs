@@ -3,4 +3,6 @@
 
 pub mod budget;
 pub mod changelog;
+pub mod cycles;
+pub mod needs;
 pub mod reference;

@@ -1,0 +1,518 @@
+//! `/api/v1/cycles`: the yearly cycle (intake → first assessment → prioritisation → decided)
+//! and its criteria set.
+
+use actix_web::{get, post, put, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use portfolio_domain::criteria::{Criterion, CriterionKind, ScaleStep};
+use portfolio_domain::cycle::CyclePhase;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use crate::auth::{Caller, Permission};
+use crate::changes::Actor;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::etag::{json_with_etag, IfMatch};
+use crate::extract::{no_nul, ValidJson};
+use crate::pagination::{paginate, PageQuery};
+use crate::store::cycles::{self as store, CriteriaSetRow, CycleView};
+
+crate::enum_schema!(
+    phase_schema,
+    CyclePhase,
+    "Phase of a cycle: intake → first_assessment → prioritisation → decided."
+);
+crate::enum_schema!(
+    criterion_kind_schema,
+    CriterionKind,
+    "`screening` (first assessment) or `prioritisation` (scored by the trusts)."
+);
+
+/// One recorded phase change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PhaseChange {
+    /// The phase before (absent when the cycle was created).
+    #[schema(schema_with = phase_schema)]
+    pub from: Option<String>,
+    #[schema(schema_with = phase_schema)]
+    pub to: String,
+    /// Subject of the token that made the change.
+    pub changed_by: String,
+    /// Organisation of the caller that made the change.
+    pub changed_by_org: Option<String>,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A cycle year and where it is.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "year": 2022, "phase": "first_assessment", "needs_reported": 40,
+    "criteria_set_status": "adopted", "prioritisation_closed_at": null,
+    "phase_changes": [
+        {"from": null, "to": "intake", "changed_by": "kari.nordmann", "changed_by_org": "991324968", "changed_at": "2022-01-10T08:00:00Z"},
+        {"from": "intake", "to": "first_assessment", "changed_by": "kari.nordmann", "changed_by_org": "991324968", "changed_at": "2022-03-01T08:00:00Z"}
+    ],
+    "version": 2
+}))]
+pub struct Cycle {
+    pub year: i32,
+    #[schema(schema_with = phase_schema)]
+    pub phase: String,
+    /// How many needs have been reported for the year (the last reference number handed out).
+    pub needs_reported: i32,
+    /// `draft`, `adopted`, or absent when the year has no criteria set yet.
+    pub criteria_set_status: Option<String>,
+    /// When prioritisation was closed (the ranking and score sheets are frozen from then on).
+    pub prioritisation_closed_at: Option<DateTime<Utc>>,
+    /// Every phase change, oldest first, with who and when.
+    pub phase_changes: Vec<PhaseChange>,
+    pub version: i32,
+}
+
+impl From<CycleView> for Cycle {
+    fn from(v: CycleView) -> Self {
+        Cycle {
+            year: v.cycle.year,
+            phase: v.cycle.phase,
+            needs_reported: v.cycle.last_need_seq,
+            criteria_set_status: v.criteria_status,
+            prioritisation_closed_at: v.cycle.prioritisation_closed_at,
+            phase_changes: v
+                .changes
+                .into_iter()
+                .map(|c| PhaseChange {
+                    from: c.from_phase,
+                    to: c.to_phase,
+                    changed_by: c.changed_by,
+                    changed_by_org: c.changed_by_org,
+                    changed_at: c.changed_at,
+                })
+                .collect(),
+            version: v.cycle.version,
+        }
+    }
+}
+
+crate::page_type!(CyclePage, Cycle, "A page of cycles, by year.");
+
+/// A new cycle year; it starts in `intake`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"year": 2024}))]
+pub struct NewCycle {
+    #[validate(range(min = 2000, max = 2100))]
+    #[schema(minimum = 2000, maximum = 2100)]
+    pub year: i32,
+}
+
+/// The phase to move to (the next one).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"to": "first_assessment"}))]
+pub struct PhaseChangeRequest {
+    #[schema(schema_with = phase_schema)]
+    pub to: CyclePhase,
+}
+
+/// A labelled point on a criterion's scale.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleLabel {
+    #[schema(example = 5)]
+    pub value: i32,
+    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[schema(example = "Svært stor nytte", min_length = 1, max_length = 200)]
+    pub label: String,
+}
+
+/// One criterion.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionDto {
+    /// `A-Z`, `0-9`, `_`, 1–16 characters; unique in the set.
+    #[validate(length(min = 1, max = 16))]
+    #[schema(
+        example = "PASIENTNYTTE",
+        min_length = 1,
+        max_length = 16,
+        pattern = "^[A-Z0-9_]{1,16}$"
+    )]
+    pub code: String,
+    #[validate(length(min = 1, max = 200))]
+    #[schema(example = "Pasientnytte", min_length = 1, max_length = 200)]
+    pub name: String,
+    #[serde(default)]
+    #[validate(length(max = 4000))]
+    #[schema(max_length = 4000)]
+    pub description: String,
+    #[schema(schema_with = criterion_kind_schema)]
+    pub kind: CriterionKind,
+    /// Relative weight (> 0); only ratios matter.
+    #[schema(example = 3.0, exclusive_minimum = 0.0)]
+    pub weight: f64,
+    #[schema(example = 1)]
+    pub scale_min: i32,
+    #[schema(example = 5)]
+    pub scale_max: i32,
+    #[serde(default)]
+    #[validate(nested, length(max = 100))]
+    pub scale_labels: Vec<ScaleLabel>,
+}
+
+impl From<CriterionDto> for Criterion {
+    fn from(c: CriterionDto) -> Self {
+        Criterion {
+            code: c.code,
+            name: c.name,
+            description: c.description,
+            kind: c.kind,
+            weight: c.weight,
+            scale_min: c.scale_min,
+            scale_max: c.scale_max,
+            scale_labels: c
+                .scale_labels
+                .into_iter()
+                .map(|s| ScaleStep {
+                    value: s.value,
+                    label: s.label,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Criterion> for CriterionDto {
+    fn from(c: Criterion) -> Self {
+        CriterionDto {
+            code: c.code,
+            name: c.name,
+            description: c.description,
+            kind: c.kind,
+            weight: c.weight,
+            scale_min: c.scale_min,
+            scale_max: c.scale_max,
+            scale_labels: c
+                .scale_labels
+                .into_iter()
+                .map(|s| ScaleLabel {
+                    value: s.value,
+                    label: s.label,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The criteria of a draft set (replaces all of them).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"criteria": [
+    {"code": "STRATEGI", "name": "Strategisk forankring", "description": "Støtter regional strategi", "kind": "screening", "weight": 1.0, "scale_min": 0, "scale_max": 1, "scale_labels": [{"value": 0, "label": "Nei"}, {"value": 1, "label": "Ja"}]},
+    {"code": "PASIENTNYTTE", "name": "Pasientnytte", "description": "", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5, "scale_labels": [{"value": 1, "label": "Liten"}, {"value": 5, "label": "Svært stor"}]},
+    {"code": "GEVINST", "name": "Økonomisk gevinst", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
+]}))]
+pub struct CriteriaSetInput {
+    #[validate(nested, length(max = 100))]
+    pub criteria: Vec<CriterionDto>,
+}
+
+/// The criteria set of a cycle year.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "cycle_year": 2022, "status": "adopted",
+    "criteria": [{"code": "PASIENTNYTTE", "name": "Pasientnytte", "description": "", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}],
+    "adopted_at": "2022-02-01T10:00:00Z", "adopted_by": "kari.nordmann", "version": 3
+}))]
+pub struct CriteriaSet {
+    pub cycle_year: i32,
+    /// `draft` (editable) or `adopted` (frozen).
+    #[schema(example = "draft")]
+    pub status: String,
+    pub criteria: Vec<CriterionDto>,
+    pub adopted_at: Option<DateTime<Utc>>,
+    pub adopted_by: Option<String>,
+    pub version: i32,
+}
+
+impl CriteriaSet {
+    fn from_row(r: CriteriaSetRow) -> Result<Self, ApiError> {
+        let criteria = r.criteria()?.into_iter().map(CriterionDto::from).collect();
+        Ok(CriteriaSet {
+            cycle_year: r.cycle_year,
+            status: r.status,
+            criteria,
+            adopted_at: r.adopted_at,
+            adopted_by: r.adopted_by,
+            version: r.version,
+        })
+    }
+}
+
+fn cycle_response(builder: actix_web::HttpResponseBuilder, view: CycleView) -> HttpResponse {
+    let version = view.cycle.version;
+    json_with_etag(builder, &Cycle::from(view), version)
+}
+
+/// List cycles
+///
+/// Every cycle year with its phase and phase history. Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "cycles",
+    params(PageQuery),
+    responses((status = 200, description = "A page of cycles", body = CyclePage)),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/cycles")]
+pub async fn list_cycles(
+    caller: Caller,
+    db: web::Data<Db>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<CyclePage>, ApiError> {
+    caller.require(Permission::Read)?;
+    page.check()?;
+    let after = page.after::<i32>()?;
+    let limit = page.limit();
+    let rows = db
+        .run(move |conn| store::list_cycles(conn, after, limit))
+        .await?;
+    let (rows, next_cursor) = paginate(rows, limit, |r| r.cycle.year);
+    Ok(web::Json(CyclePage {
+        items: rows.into_iter().map(Cycle::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get a cycle
+///
+/// The cycle's phase, the number of needs reported, and every phase change with who and
+/// when. Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "cycles",
+    params(("year" = i32, Path, description = "Cycle year", example = 2022)),
+    responses(
+        (status = 200, description = "The cycle", body = Cycle, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No cycle for that year", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/cycles/{year}")]
+pub async fn get_cycle(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let year = path.into_inner();
+    let view = db
+        .run(move |conn| {
+            let c = store::get_cycle(conn, year)?;
+            store::view_cycle(conn, c)
+        })
+        .await?;
+    Ok(cycle_response(HttpResponse::Ok(), view))
+}
+
+/// Open a cycle
+///
+/// Creates the cycle of a year in the `intake` phase. Needs `portfolio:manage`.
+#[utoipa::path(
+    tag = "cycles",
+    request_body = NewCycle,
+    responses(
+        (status = 201, description = "Created", body = Cycle, headers(("ETag" = String, description = "Version of the representation"), ("Location" = String, description = "The new cycle"))),
+        (status = 409, description = "The year already has a cycle", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/cycles")]
+pub async fn create_cycle(
+    caller: Caller,
+    db: web::Data<Db>,
+    body: ValidJson<NewCycle>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let year = body.0.year;
+    let actor = Actor::of(&caller);
+    let view = db
+        .transaction(move |conn| store::create_cycle(conn, &actor, year))
+        .await?;
+    let mut resp = HttpResponse::Created();
+    resp.insert_header((
+        actix_web::http::header::LOCATION,
+        format!("/api/v1/cycles/{year}"),
+    ));
+    Ok(cycle_response(resp, view))
+}
+
+/// Move a cycle to its next phase
+///
+/// Phases move forward one step at a time: intake → first_assessment → prioritisation →
+/// decided. Prioritisation needs an adopted criteria set and no need still awaiting first
+/// assessment; `decided` needs prioritisation closed. The change is recorded with who and
+/// when. Needs `portfolio:manage` and `If-Match`.
+#[utoipa::path(
+    tag = "cycles",
+    params(
+        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
+    request_body = PhaseChangeRequest,
+    responses(
+        (status = 200, description = "The cycle in its new phase", body = Cycle, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No cycle for that year", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not the next phase, or its preconditions are not met", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/cycles/{year}/phase")]
+pub async fn change_phase(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<i32>,
+    if_match: IfMatch,
+    body: ValidJson<PhaseChangeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let year = path.into_inner();
+    let to = body.0.to;
+    let actor = Actor::of(&caller);
+    let view = db
+        .transaction(move |conn| store::change_phase(conn, &actor, year, &if_match, to))
+        .await?;
+    Ok(cycle_response(HttpResponse::Ok(), view))
+}
+
+/// Get the criteria set of a cycle
+///
+/// Screening and prioritisation criteria with weights and scales. Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "cycles",
+    params(("year" = i32, Path, description = "Cycle year", example = 2022)),
+    responses(
+        (status = 200, description = "The criteria set", body = CriteriaSet, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "The year has no criteria set", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/cycles/{year}/criteria-set")]
+pub async fn get_criteria_set(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<i32>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let year = path.into_inner();
+    let row = db
+        .run(move |conn| Ok(store::find_criteria_set(conn, year)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("the criteria set of {year}")))?;
+    let version = row.version;
+    Ok(json_with_etag(
+        HttpResponse::Ok(),
+        &CriteriaSet::from_row(row)?,
+        version,
+    ))
+}
+
+/// Write the draft criteria set of a cycle
+///
+/// Creates the year's draft set (201, no `If-Match`), or replaces the criteria of the draft
+/// (200, `If-Match` required). An adopted set never changes (409). Needs `portfolio:manage`.
+#[utoipa::path(
+    tag = "cycles",
+    params(
+        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("If-Match" = String, Header, description = "The ETag of the draft being replaced (omit when creating)", example = "\"v1\"")
+    ),
+    request_body = CriteriaSetInput,
+    responses(
+        (status = 200, description = "The draft was replaced", body = CriteriaSet, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 201, description = "The draft was created", body = CriteriaSet, headers(("ETag" = String, description = "Version of the representation"), ("Location" = String, description = "The criteria set"))),
+        (status = 404, description = "No cycle for that year", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The set is adopted and frozen", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[put("/cycles/{year}/criteria-set")]
+pub async fn put_criteria_set(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<i32>,
+    if_match: IfMatch,
+    body: ValidJson<CriteriaSetInput>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let year = path.into_inner();
+    let criteria: Vec<Criterion> = body.0.criteria.into_iter().map(Criterion::from).collect();
+    let actor = Actor::of(&caller);
+    let (row, created) = db
+        .transaction(move |conn| store::put_criteria_set(conn, &actor, year, &if_match, criteria))
+        .await?;
+    let version = row.version;
+    let builder = if created {
+        let mut r = HttpResponse::Created();
+        r.insert_header((
+            actix_web::http::header::LOCATION,
+            format!("/api/v1/cycles/{year}/criteria-set"),
+        ));
+        r
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(json_with_etag(
+        builder,
+        &CriteriaSet::from_row(row)?,
+        version,
+    ))
+}
+
+/// Adopt the criteria set of a cycle
+///
+/// Checks the draft is complete (valid criteria, at least one prioritisation criterion) and
+/// freezes it: any later change is a 409. Scores exist only against an adopted set. Needs
+/// `portfolio:manage` and `If-Match`.
+#[utoipa::path(
+    tag = "cycles",
+    params(
+        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("If-Match" = String, Header, description = "The ETag the adoption is based on", example = "\"v2\"")
+    ),
+    responses(
+        (status = 200, description = "Adopted", body = CriteriaSet, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "The year has no criteria set", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already adopted", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The draft is not complete", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/cycles/{year}/criteria-set/adopt")]
+pub async fn adopt_criteria_set(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<i32>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let year = path.into_inner();
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| store::adopt_criteria_set(conn, &actor, year, &if_match))
+        .await?;
+    let version = row.version;
+    Ok(json_with_etag(
+        HttpResponse::Ok(),
+        &CriteriaSet::from_row(row)?,
+        version,
+    ))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_cycles)
+        .service(create_cycle)
+        .service(get_cycle)
+        .service(change_phase)
+        .service(get_criteria_set)
+        .service(put_criteria_set)
+        .service(adopt_criteria_set);
+}

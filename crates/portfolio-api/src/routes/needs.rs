@@ -1,0 +1,660 @@
+//! `/api/v1/needs`: reported needs (behov), their first assessment and reopening.
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use portfolio_domain::need::{NeedReference, NeedStatus, Origin, LONG_TEXT_MAX, REASON_MAX};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::auth::{Caller, Permission};
+use crate::changes::Actor;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::etag::{json_with_etag, IfMatch};
+use crate::extract::{no_nul, ValidJson};
+use crate::pagination::{paginate, PageQuery};
+use crate::store::needs::{self as store, Editor, NeedEdit, NeedFields, NeedFilter, NeedRow};
+
+crate::enum_schema!(origin_schema, Origin, "Where the need comes from.");
+crate::enum_schema!(
+    need_status_schema,
+    NeedStatus,
+    "Status of a need: submitted → accepted | rejected | withdrawn; accepted → deferred | declined | study_started (board)."
+);
+
+/// The first assessment of a need.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Assessment {
+    /// Why (mandatory for a rejection).
+    pub reason: Option<String>,
+    /// Screening results: criterion code → value on its scale.
+    #[schema(value_type = Object, example = json!({"STRATEGI": 1}))]
+    pub screening: Option<serde_json::Value>,
+    pub assessed_at: Option<DateTime<Utc>>,
+    pub assessed_by: Option<String>,
+}
+
+/// A reported need (behov).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "cycle_year": 2022, "reference": "B-2022-017",
+    "title": "Automatisert overføring av data til kvalitetsregistre",
+    "description": "Data registreres i dag manuelt i flere kvalitetsregistre.",
+    "expected_benefit": "Mindre dobbeltregistrering og bedre datakvalitet.",
+    "origin": "professional_community", "organisation_number": "993467049",
+    "service_area_id": null, "estimated_study_cost_nok": 1500000,
+    "contact_name": "Ola Nordmann", "contact_email": "ola.nordmann@example.org",
+    "status": "accepted",
+    "assessment": {"reason": null, "screening": {"STRATEGI": 1}, "assessed_at": "2022-03-15T10:00:00Z", "assessed_by": "kari.nordmann"},
+    "reported_by": "ola.nordmann", "created_at": "2022-02-01T09:00:00Z", "updated_at": "2022-03-15T10:00:00Z", "version": 2
+}))]
+pub struct Need {
+    pub id: Uuid,
+    pub cycle_year: i32,
+    /// Human reference `B-{year}-{nnn}`, sequential per year, never reused.
+    #[schema(example = "B-2022-017")]
+    pub reference: String,
+    pub title: String,
+    pub description: String,
+    pub expected_benefit: String,
+    #[schema(schema_with = origin_schema)]
+    pub origin: String,
+    /// The reporting organisation.
+    pub organisation_number: String,
+    pub service_area_id: Option<Uuid>,
+    /// Estimated cost of a concept study, in NOK.
+    pub estimated_study_cost_nok: i64,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+    #[schema(schema_with = need_status_schema)]
+    pub status: String,
+    /// Present once the need has been assessed (or withdrawn with a reason).
+    pub assessment: Option<Assessment>,
+    /// Subject of the token that reported it.
+    pub reported_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i32,
+}
+
+impl From<NeedRow> for Need {
+    fn from(r: NeedRow) -> Self {
+        let assessment = if r.assessed_at.is_some() || r.assessment_reason.is_some() {
+            Some(Assessment {
+                reason: r.assessment_reason,
+                screening: r.screening,
+                assessed_at: r.assessed_at,
+                assessed_by: r.assessed_by,
+            })
+        } else {
+            None
+        };
+        Need {
+            id: r.id,
+            cycle_year: r.cycle_year,
+            reference: r.reference,
+            title: r.title,
+            description: r.description,
+            expected_benefit: r.expected_benefit,
+            origin: r.origin,
+            organisation_number: r.organisation_number,
+            service_area_id: r.service_area_id,
+            estimated_study_cost_nok: r.estimated_study_cost_nok,
+            contact_name: r.contact_name,
+            contact_email: r.contact_email,
+            status: r.status,
+            assessment,
+            reported_by: r.reported_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            version: r.version,
+        }
+    }
+}
+
+crate::page_type!(
+    NeedPage,
+    Need,
+    "A page of needs, ordered by year and reference number."
+);
+
+fn not_blank(s: &str) -> Result<(), validator::ValidationError> {
+    no_nul(s)?;
+    if s.trim().is_empty() {
+        let mut e = validator::ValidationError::new("blank");
+        e.message = Some("must not be blank".into());
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// A need to report.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "cycle_year": 2022,
+    "title": "Automatisert overføring av data til kvalitetsregistre",
+    "description": "Data registreres i dag manuelt i flere kvalitetsregistre.",
+    "expected_benefit": "Mindre dobbeltregistrering og bedre datakvalitet.",
+    "origin": "professional_community",
+    "organisation_number": "993467049",
+    "estimated_study_cost_nok": 1500000,
+    "contact_name": "Ola Nordmann",
+    "contact_email": "ola.nordmann@example.org"
+}))]
+pub struct NewNeed {
+    #[validate(range(min = 2000, max = 2100))]
+    #[schema(minimum = 2000, maximum = 2100)]
+    pub cycle_year: i32,
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: String,
+    #[validate(length(min = 1, max = 10000), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 10000)]
+    pub description: String,
+    #[validate(length(min = 1, max = 10000), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 10000)]
+    pub expected_benefit: String,
+    #[schema(schema_with = origin_schema)]
+    pub origin: Origin,
+    /// The reporting organisation; defaults to the caller's. Only the portfolio office may
+    /// report for another organisation.
+    #[validate(length(equal = 9))]
+    #[schema(min_length = 9, max_length = 9, pattern = "^[0-9]{9}$")]
+    pub organisation_number: Option<String>,
+    /// A service area of the same year.
+    pub service_area_id: Option<Uuid>,
+    #[validate(range(min = 0, max = 100_000_000_000i64))]
+    #[schema(minimum = 0)]
+    pub estimated_study_cost_nok: i64,
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(max_length = 200)]
+    pub contact_name: Option<String>,
+    #[validate(email, length(max = 254))]
+    #[schema(max_length = 254, format = "email")]
+    pub contact_email: Option<String>,
+}
+
+/// Distinguishes an absent field (unchanged) from `null` (cleared).
+fn some_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Changes to a submitted need; absent fields stay as they are, `null` clears an optional one.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Automatisk overføring til kvalitetsregistre", "estimated_study_cost_nok": 1800000}))]
+pub struct NeedPatch {
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: Option<String>,
+    #[validate(length(min = 1, max = 10000), custom(function = "not_blank"))]
+    #[schema(max_length = 10000)]
+    pub description: Option<String>,
+    #[validate(length(min = 1, max = 10000), custom(function = "not_blank"))]
+    #[schema(max_length = 10000)]
+    pub expected_benefit: Option<String>,
+    #[schema(schema_with = origin_schema)]
+    pub origin: Option<Origin>,
+    #[serde(default, deserialize_with = "some_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub service_area_id: Option<Option<Uuid>>,
+    #[validate(range(min = 0, max = 100_000_000_000i64))]
+    pub estimated_study_cost_nok: Option<i64>,
+    #[serde(default, deserialize_with = "some_option")]
+    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub contact_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some_option")]
+    #[validate(email, length(max = 254))]
+    #[schema(value_type = Option<String>, max_length = 254)]
+    pub contact_email: Option<Option<String>>,
+}
+
+/// Filters of the need list.
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+pub struct NeedQuery {
+    /// Only this cycle year.
+    #[param(minimum = 2000, maximum = 2100, example = 2022)]
+    #[validate(range(min = 2000, max = 2100))]
+    pub year: Option<i32>,
+    /// Only needs with this status.
+    #[param(schema_with = need_status_schema)]
+    pub status: Option<NeedStatus>,
+    /// Only needs of this origin.
+    #[param(schema_with = origin_schema)]
+    pub origin: Option<Origin>,
+    /// Only needs reported by this organisation.
+    #[param(example = "993467049")]
+    #[validate(length(equal = 9))]
+    pub organisation: Option<String>,
+    /// Only needs in this service area.
+    pub service_area: Option<Uuid>,
+    /// Free text, matched (case-insensitively) in title, description and expected benefit.
+    #[param(max_length = 200, example = "kvalitetsregist")]
+    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    pub q: Option<String>,
+}
+
+/// A reason (optional when withdrawing).
+#[derive(Debug, Deserialize, Validate, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Dekkes av et nasjonalt tiltak"}))]
+pub struct WithdrawRequest {
+    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
+}
+
+/// `accepted` or `rejected`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AssessmentDecision {
+    Accepted,
+    Rejected,
+}
+
+/// One screening result.
+#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningResult {
+    /// A screening criterion of the adopted set.
+    #[validate(length(min = 1, max = 16))]
+    #[schema(example = "STRATEGI")]
+    pub code: String,
+    /// A value on its scale.
+    #[schema(example = 1)]
+    pub value: i32,
+}
+
+/// The first assessment of a need.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"decision": "rejected", "reason": "Dekkes av eksisterende løsning i regionen", "screening": [{"code": "STRATEGI", "value": 0}]}))]
+pub struct AssessmentRequest {
+    pub decision: AssessmentDecision,
+    /// Mandatory when rejecting.
+    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(max_length = 2000)]
+    pub reason: Option<String>,
+    /// One result per screening criterion of the adopted set.
+    #[serde(default)]
+    #[validate(nested, length(max = 100))]
+    pub screening: Vec<ScreeningResult>,
+}
+
+/// Why a first assessment is undone.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "Feil i screeningen; vurderes på nytt"}))]
+pub struct ReopenRequest {
+    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+}
+
+fn editor(caller: &Caller) -> Editor {
+    Editor {
+        is_office: caller.has(Permission::Manage),
+        org_number: caller.org_number.clone(),
+    }
+}
+
+fn need_response(builder: actix_web::HttpResponseBuilder, row: NeedRow) -> HttpResponse {
+    let version = row.version;
+    json_with_etag(builder, &Need::from(row), version)
+}
+
+const _: () = assert!(LONG_TEXT_MAX == 10_000 && REASON_MAX == 2_000);
+
+/// Report a need
+///
+/// Reports a need for a cycle year during `intake`. It gets the next reference of the year
+/// (`B-{year}-{nnn}`), consecutive and never reused, also under concurrent reports. Needs
+/// `portfolio:submit` for the caller's own organisation, or `portfolio:manage` for any.
+#[utoipa::path(
+    tag = "needs",
+    request_body = NewNeed,
+    responses(
+        (status = 201, description = "Reported", body = Need, headers(("ETag" = String, description = "Version of the representation"), ("Location" = String, description = "The new need"))),
+        (status = 404, description = "No cycle for that year", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The cycle is not in intake", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:submit"]), ("bearer" = ["portfolio:manage"]))
+)]
+#[post("/needs")]
+pub async fn create_need(
+    caller: Caller,
+    db: web::Data<Db>,
+    body: ValidJson<NewNeed>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Permission::Submit, Permission::Manage])?;
+    let n = body.0;
+    let org = match (&n.organisation_number, &caller.org_number) {
+        (Some(o), _) if caller.has(Permission::Manage) || caller.belongs_to(o) => o.clone(),
+        (Some(o), _) => {
+            return Err(ApiError::Forbidden(format!(
+                "you may report needs only for your own organisation, not for {o}"
+            )))
+        }
+        (None, Some(own)) => own.clone(),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "/organisation_number",
+                "is required when the token names no organisation",
+            ))
+        }
+    };
+    let fields = NeedFields {
+        title: n.title.trim().to_owned(),
+        description: n.description,
+        expected_benefit: n.expected_benefit,
+        origin: n.origin.as_str().to_owned(),
+        service_area_id: n.service_area_id,
+        estimated_study_cost_nok: n.estimated_study_cost_nok,
+        contact_name: n.contact_name,
+        contact_email: n.contact_email,
+    };
+    let year = n.cycle_year;
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| store::create_need(conn, &actor, year, &org, fields))
+        .await?;
+    let mut resp = HttpResponse::Created();
+    resp.insert_header((
+        actix_web::http::header::LOCATION,
+        format!("/api/v1/needs/{}", row.id),
+    ));
+    Ok(need_response(resp, row))
+}
+
+/// List needs
+///
+/// Filters: year, status, origin, reporting organisation, service area and free text.
+/// Ordered by year and reference number. Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "needs",
+    params(NeedQuery, PageQuery),
+    responses((status = 200, description = "A page of needs", body = NeedPage)),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/needs")]
+pub async fn list_needs(
+    caller: Caller,
+    db: web::Data<Db>,
+    filter: web::Query<NeedQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<NeedPage>, ApiError> {
+    caller.require(Permission::Read)?;
+    filter.validate()?;
+    page.check()?;
+    let after = page.after::<(i32, i32)>()?;
+    let limit = page.limit();
+    let f = filter.into_inner();
+    let filter = NeedFilter {
+        year: f.year,
+        status: f.status.map(|s| s.as_str().to_owned()),
+        origin: f.origin.map(|o| o.as_str().to_owned()),
+        organisation_number: f.organisation,
+        service_area_id: f.service_area,
+        q: f.q,
+    };
+    let rows = db
+        .run(move |conn| Ok(store::list_needs(conn, filter, after, limit)?))
+        .await?;
+    let (rows, next_cursor) = paginate(rows, limit, |r| (r.cycle_year, r.seq));
+    Ok(web::Json(NeedPage {
+        items: rows.into_iter().map(Need::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Get a need
+///
+/// Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "needs",
+    params(("id" = Uuid, Path, description = "Need id")),
+    responses(
+        (status = 200, description = "The need", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/needs/{id}")]
+pub async fn get_need(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let id = path.into_inner();
+    let row = db
+        .run(move |conn| Ok(store::find_need(conn, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("need {id}")))?;
+    Ok(need_response(HttpResponse::Ok(), row))
+}
+
+/// Get a need by its reference
+///
+/// E.g. `B-2022-017`. Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "needs",
+    params(("reference" = String, Path, description = "Need reference", example = "B-2022-017")),
+    responses(
+        (status = 200, description = "The need", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/needs/by-reference/{reference}")]
+pub async fn get_need_by_reference(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let reference: NeedReference = path
+        .into_inner()
+        .parse()
+        .map_err(|e| ApiError::BadRequest(format!("invalid path parameter: {e}")))?;
+    let text = reference.to_string();
+    let row = db
+        .run(move |conn| Ok(store::find_need_by_reference(conn, &text)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("need {reference}")))?;
+    Ok(need_response(HttpResponse::Ok(), row))
+}
+
+/// Edit a submitted need
+///
+/// Only while the need is `submitted`, by its reporting organisation (`portfolio:submit`) or
+/// the portfolio office (`portfolio:manage`). Needs `If-Match`.
+#[utoipa::path(
+    tag = "needs",
+    params(
+        ("id" = Uuid, Path, description = "Need id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
+    request_body = NeedPatch,
+    responses(
+        (status = 200, description = "Changed", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The need is no longer submitted", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:submit"]), ("bearer" = ["portfolio:manage"]))
+)]
+#[patch("/needs/{id}")]
+pub async fn edit_need(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<NeedPatch>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Permission::Submit, Permission::Manage])?;
+    let id = path.into_inner();
+    let p = body.0;
+    let edit = NeedEdit {
+        title: p.title.map(|t| t.trim().to_owned()),
+        description: p.description,
+        expected_benefit: p.expected_benefit,
+        origin: p.origin.map(|o| o.as_str().to_owned()),
+        service_area_id: p.service_area_id,
+        estimated_study_cost_nok: p.estimated_study_cost_nok,
+        contact_name: p.contact_name,
+        contact_email: p.contact_email,
+    };
+    let editor = editor(&caller);
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| store::edit_need(conn, &actor, &editor, id, &if_match, edit))
+        .await?;
+    Ok(need_response(HttpResponse::Ok(), row))
+}
+
+/// Withdraw a need
+///
+/// A submitted need may be withdrawn by its reporting organisation or the portfolio office,
+/// with an optional reason. Needs `If-Match`.
+#[utoipa::path(
+    tag = "needs",
+    params(
+        ("id" = Uuid, Path, description = "Need id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
+    request_body = WithdrawRequest,
+    responses(
+        (status = 200, description = "Withdrawn", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The need is no longer submitted", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:submit"]), ("bearer" = ["portfolio:manage"]))
+)]
+#[post("/needs/{id}/withdraw")]
+pub async fn withdraw_need(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<WithdrawRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Permission::Submit, Permission::Manage])?;
+    let id = path.into_inner();
+    let reason = body.0.reason;
+    let editor = editor(&caller);
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| store::withdraw_need(conn, &actor, &editor, id, &if_match, reason))
+        .await?;
+    Ok(need_response(HttpResponse::Ok(), row))
+}
+
+/// Assess a need (first assessment)
+///
+/// The portfolio office accepts the need into the needs portfolio or rejects it (a reason
+/// is mandatory), recording one screening result per screening criterion of the adopted
+/// set. Only in the `first_assessment` phase; an assessed need must be reopened before it
+/// is assessed again. Needs `portfolio:manage` and `If-Match`.
+#[utoipa::path(
+    tag = "needs",
+    params(
+        ("id" = Uuid, Path, description = "Need id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
+    request_body = AssessmentRequest,
+    responses(
+        (status = 200, description = "Assessed", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Wrong phase, already assessed, or no adopted criteria set", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/needs/{id}/assessment")]
+pub async fn assess_need(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<AssessmentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let id = path.into_inner();
+    let a = body.0;
+    let decision = match a.decision {
+        AssessmentDecision::Accepted => NeedStatus::Accepted,
+        AssessmentDecision::Rejected => NeedStatus::Rejected,
+    };
+    if decision == NeedStatus::Rejected && a.reason.is_none() {
+        return Err(ApiError::invalid(
+            "/reason",
+            "a reason is required when a need is rejected",
+        ));
+    }
+    let screening: Vec<(String, i32)> =
+        a.screening.into_iter().map(|s| (s.code, s.value)).collect();
+    let reason = a.reason;
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| {
+            store::assess_need(conn, &actor, id, &if_match, decision, reason, screening)
+        })
+        .await?;
+    Ok(need_response(HttpResponse::Ok(), row))
+}
+
+/// Reopen a need's first assessment
+///
+/// Undoes an acceptance or rejection (back to `submitted`), explicitly and with a reason
+/// kept in the audit trail. Only in the `first_assessment` phase. Needs `portfolio:manage`
+/// and `If-Match`.
+#[utoipa::path(
+    tag = "needs",
+    params(
+        ("id" = Uuid, Path, description = "Need id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v2\"")
+    ),
+    request_body = ReopenRequest,
+    responses(
+        (status = 200, description = "Reopened", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Wrong phase, or the need is not assessed", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/needs/{id}/reopen")]
+pub async fn reopen_need(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<ReopenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let id = path.into_inner();
+    let reason = body.0.reason;
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| store::reopen_need(conn, &actor, id, &if_match, reason))
+        .await?;
+    Ok(need_response(HttpResponse::Ok(), row))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_need)
+        .service(list_needs)
+        .service(get_need_by_reference)
+        .service(get_need)
+        .service(edit_need)
+        .service(withdraw_need)
+        .service(assess_need)
+        .service(reopen_need);
+}

@@ -1,0 +1,465 @@
+//! Cycles (one per year) with their phases, and the year's criteria set.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use portfolio_domain::criteria::{validate_criteria, CriteriaSetStatus, Criterion};
+use portfolio_domain::cycle::{require_phase, CyclePhase};
+use portfolio_domain::DomainError;
+use serde::Serialize;
+
+use crate::changes::{self, Actor, Change};
+use crate::db::schema::{criteria_sets, cycle_phase_changes, cycles, needs};
+use crate::error::{ApiError, FieldError};
+use crate::etag::IfMatch;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = cycles)]
+pub struct CycleRow {
+    pub year: i32,
+    pub phase: String,
+    pub last_need_seq: i32,
+    pub prioritisation_closed_at: Option<DateTime<Utc>>,
+    pub prioritisation_closed_by: Option<String>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CycleRow {
+    pub fn phase(&self) -> Result<CyclePhase, ApiError> {
+        self.phase.parse().map_err(|_| {
+            ApiError::internal(format!("cycle {} has phase {:?}", self.year, self.phase))
+        })
+    }
+
+    /// 409 unless the cycle is in `required`, naming the phase that allows the operation.
+    pub fn require_phase(&self, required: CyclePhase) -> Result<(), ApiError> {
+        require_phase(self.phase()?, required).map_err(|e| match e {
+            DomainError::Conflict(m) => ApiError::Conflict(format!("cycle {}: {m}", self.year)),
+            other => other.into(),
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.prioritisation_closed_at.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = cycle_phase_changes)]
+pub struct PhaseChangeRow {
+    pub from_phase: Option<String>,
+    pub to_phase: String,
+    pub changed_by: String,
+    pub changed_by_org: Option<String>,
+    pub changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = criteria_sets)]
+pub struct CriteriaSetRow {
+    pub cycle_year: i32,
+    pub status: String,
+    pub criteria: serde_json::Value,
+    pub adopted_at: Option<DateTime<Utc>>,
+    pub adopted_by: Option<String>,
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CriteriaSetRow {
+    pub fn status(&self) -> Result<CriteriaSetStatus, ApiError> {
+        self.status
+            .parse()
+            .map_err(|_| ApiError::internal(format!("criteria set status {:?}", self.status)))
+    }
+
+    pub fn criteria(&self) -> Result<Vec<Criterion>, ApiError> {
+        serde_json::from_value(self.criteria.clone())
+            .map_err(|e| ApiError::internal(format!("stored criteria set: {e}")))
+    }
+
+    pub fn is_adopted(&self) -> bool {
+        self.status == CriteriaSetStatus::Adopted.as_str()
+    }
+}
+
+/// A cycle with its phase history.
+#[derive(Debug, Clone)]
+pub struct CycleView {
+    pub cycle: CycleRow,
+    pub changes: Vec<PhaseChangeRow>,
+    pub criteria_status: Option<String>,
+}
+
+/// A domain error's field (`criteria[2].weight`) as a JSON pointer (`/criteria/2/weight`).
+pub fn domain_pointer(field: &str) -> String {
+    let mut out = String::new();
+    for seg in field.split('.') {
+        let mut rest = seg;
+        if let Some(idx) = rest.find('[') {
+            out.push('/');
+            out.push_str(&rest[..idx]);
+            rest = &rest[idx..];
+            while let Some(end) = rest.find(']') {
+                out.push('/');
+                out.push_str(&rest[1..end]);
+                rest = &rest[end + 1..];
+            }
+        } else if !rest.is_empty() {
+            out.push('/');
+            out.push_str(rest);
+        }
+    }
+    out
+}
+
+/// Domain errors with proper JSON pointers for invalid fields.
+pub fn domain_err(e: DomainError) -> ApiError {
+    match e {
+        DomainError::Invalid { field, message } => {
+            ApiError::validation(vec![FieldError::new(domain_pointer(&field), message)])
+        }
+        other => other.into(),
+    }
+}
+
+pub fn find_cycle(conn: &mut PgConnection, year: i32) -> QueryResult<Option<CycleRow>> {
+    cycles::table
+        .find(year)
+        .select(CycleRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The cycle, or 404.
+pub fn get_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, ApiError> {
+    find_cycle(conn, year)?.ok_or_else(|| ApiError::not_found(format!("cycle {year}")))
+}
+
+/// The cycle locked for the rest of the transaction, or 404.
+pub fn lock_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, ApiError> {
+    cycles::table
+        .find(year)
+        .select(CycleRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found(format!("cycle {year}")))
+}
+
+/// The cycle locked against phase changes (shared lock) for the rest of the transaction, or 404.
+pub fn share_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, ApiError> {
+    cycles::table
+        .find(year)
+        .select(CycleRow::as_select())
+        .for_share()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found(format!("cycle {year}")))
+}
+
+pub fn view_cycle(conn: &mut PgConnection, cycle: CycleRow) -> Result<CycleView, ApiError> {
+    let changes = cycle_phase_changes::table
+        .filter(cycle_phase_changes::cycle_year.eq(cycle.year))
+        .order(cycle_phase_changes::id)
+        .select(PhaseChangeRow::as_select())
+        .load(conn)?;
+    let criteria_status = criteria_sets::table
+        .find(cycle.year)
+        .select(criteria_sets::status)
+        .first::<String>(conn)
+        .optional()?;
+    Ok(CycleView {
+        cycle,
+        changes,
+        criteria_status,
+    })
+}
+
+pub fn list_cycles(
+    conn: &mut PgConnection,
+    after: Option<i32>,
+    limit: i64,
+) -> Result<Vec<CycleView>, ApiError> {
+    let mut q = cycles::table
+        .select(CycleRow::as_select())
+        .order(cycles::year)
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(cycles::year.gt(a));
+    }
+    let rows: Vec<CycleRow> = q.limit(limit + 1).load(conn)?;
+    let years: Vec<i32> = rows.iter().map(|r| r.year).collect();
+    let mut changes: Vec<(i32, PhaseChangeRow)> = cycle_phase_changes::table
+        .filter(cycle_phase_changes::cycle_year.eq_any(&years))
+        .order(cycle_phase_changes::id)
+        .select((cycle_phase_changes::cycle_year, PhaseChangeRow::as_select()))
+        .load(conn)?;
+    let statuses: Vec<(i32, String)> = criteria_sets::table
+        .filter(criteria_sets::cycle_year.eq_any(&years))
+        .select((criteria_sets::cycle_year, criteria_sets::status))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|cycle| {
+            let year = cycle.year;
+            let (mine, rest): (Vec<_>, Vec<_>) = changes.drain(..).partition(|(y, _)| *y == year);
+            changes = rest;
+            CycleView {
+                cycle,
+                changes: mine.into_iter().map(|(_, c)| c).collect(),
+                criteria_status: statuses
+                    .iter()
+                    .find(|(y, _)| *y == year)
+                    .map(|(_, s)| s.clone()),
+            }
+        })
+        .collect())
+}
+
+pub fn create_cycle(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    year: i32,
+) -> Result<CycleView, ApiError> {
+    if find_cycle(conn, year)?.is_some() {
+        return Err(ApiError::Conflict(format!("cycle {year} already exists")));
+    }
+    let row = diesel::insert_into(cycles::table)
+        .values(cycles::year.eq(year))
+        .returning(CycleRow::as_returning())
+        .get_result(conn)?;
+    diesel::insert_into(cycle_phase_changes::table)
+        .values((
+            cycle_phase_changes::cycle_year.eq(year),
+            cycle_phase_changes::from_phase.eq(None::<String>),
+            cycle_phase_changes::to_phase.eq(CyclePhase::Intake.as_str()),
+            cycle_phase_changes::changed_by.eq(&actor.subject),
+            cycle_phase_changes::changed_by_org.eq(actor.org_number.as_deref()),
+        ))
+        .execute(conn)?;
+    let view = view_cycle(conn, row)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("cycle", year, "created")
+            .version(1)
+            .after(&view.cycle)],
+    )?;
+    Ok(view)
+}
+
+/// Moves a cycle to the next phase (explicit, recorded with who and when).
+pub fn change_phase(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    year: i32,
+    if_match: &IfMatch,
+    to: CyclePhase,
+) -> Result<CycleView, ApiError> {
+    let before = lock_cycle(conn, year)?;
+    if_match.check(before.version)?;
+    let from = before.phase()?;
+    CyclePhase::advance(from, to).map_err(|_| {
+        ApiError::Conflict(match from.next() {
+            Some(next) => format!(
+                "cycle {year} is in the '{from}' phase and can only move to '{next}', not '{to}'"
+            ),
+            None => format!("cycle {year} is '{from}', its last phase"),
+        })
+    })?;
+    match to {
+        CyclePhase::Prioritisation => {
+            let adopted = criteria_sets::table
+                .find(year)
+                .select(criteria_sets::status)
+                .first::<String>(conn)
+                .optional()?
+                .is_some_and(|s| s == CriteriaSetStatus::Adopted.as_str());
+            if !adopted {
+                return Err(ApiError::Conflict(format!(
+                    "cycle {year} needs an adopted criteria set before prioritisation starts"
+                )));
+            }
+            let waiting: i64 = needs::table
+                .filter(needs::cycle_year.eq(year))
+                .filter(needs::status.eq("submitted"))
+                .count()
+                .get_result(conn)?;
+            if waiting > 0 {
+                return Err(ApiError::Conflict(format!(
+                    "{waiting} need(s) of {year} still await first assessment; assess or withdraw them first"
+                )));
+            }
+        }
+        CyclePhase::Decided if !before.is_closed() => {
+            return Err(ApiError::Conflict(format!(
+                "close the prioritisation of {year} (POST /api/v1/cycles/{year}/prioritisation/close) before the cycle is decided"
+            )));
+        }
+        _ => {}
+    }
+    let row = diesel::update(cycles::table.find(year))
+        .set((
+            cycles::phase.eq(to.as_str()),
+            cycles::version.eq(before.version + 1),
+            cycles::updated_at.eq(Utc::now()),
+        ))
+        .returning(CycleRow::as_returning())
+        .get_result(conn)?;
+    diesel::insert_into(cycle_phase_changes::table)
+        .values((
+            cycle_phase_changes::cycle_year.eq(year),
+            cycle_phase_changes::from_phase.eq(Some(from.as_str())),
+            cycle_phase_changes::to_phase.eq(to.as_str()),
+            cycle_phase_changes::changed_by.eq(&actor.subject),
+            cycle_phase_changes::changed_by_org.eq(actor.org_number.as_deref()),
+        ))
+        .execute(conn)?;
+    let view = view_cycle(conn, row)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("cycle", year, "phase_changed")
+            .version(view.cycle.version)
+            .before(&before)
+            .after(&view.cycle)],
+    )?;
+    Ok(view)
+}
+
+pub fn find_criteria_set(
+    conn: &mut PgConnection,
+    year: i32,
+) -> QueryResult<Option<CriteriaSetRow>> {
+    criteria_sets::table
+        .find(year)
+        .select(CriteriaSetRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The adopted set of a year, or 409 saying it must be adopted first.
+pub fn adopted_criteria(
+    conn: &mut PgConnection,
+    year: i32,
+) -> Result<(CriteriaSetRow, Vec<Criterion>), ApiError> {
+    let set = find_criteria_set(conn, year)?
+        .filter(CriteriaSetRow::is_adopted)
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "cycle {year} has no adopted criteria set; the portfolio office adopts one first"
+            ))
+        })?;
+    let criteria = set.criteria()?;
+    Ok((set, criteria))
+}
+
+/// Creates the year's draft set, or replaces the criteria of a draft (If-Match). Returns the
+/// set and whether it was created.
+pub fn put_criteria_set(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    year: i32,
+    if_match: &IfMatch,
+    criteria: Vec<Criterion>,
+) -> Result<(CriteriaSetRow, bool), ApiError> {
+    share_cycle(conn, year)?;
+    validate_criteria(&criteria).map_err(domain_err)?;
+    let json = serde_json::to_value(&criteria).map_err(ApiError::internal)?;
+    let existing = criteria_sets::table
+        .find(year)
+        .select(CriteriaSetRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?;
+    let (row, created, before) = match existing {
+        None => {
+            if if_match.present() && !if_match.is_any() {
+                return Err(ApiError::PreconditionFailed(format!(
+                    "cycle {year} has no criteria set yet; omit If-Match to create it"
+                )));
+            }
+            let row = diesel::insert_into(criteria_sets::table)
+                .values((
+                    criteria_sets::cycle_year.eq(year),
+                    criteria_sets::criteria.eq(&json),
+                ))
+                .returning(CriteriaSetRow::as_returning())
+                .get_result(conn)?;
+            (row, true, None)
+        }
+        Some(before) => {
+            if_match.check(before.version)?;
+            before.status()?.ensure_editable().map_err(domain_err)?;
+            let row = diesel::update(criteria_sets::table.find(year))
+                .set((
+                    criteria_sets::criteria.eq(&json),
+                    criteria_sets::version.eq(before.version + 1),
+                    criteria_sets::updated_at.eq(Utc::now()),
+                ))
+                .returning(CriteriaSetRow::as_returning())
+                .get_result(conn)?;
+            (row, false, Some(before))
+        }
+    };
+    let mut change = Change::new(
+        "criteria_set",
+        year,
+        if created { "created" } else { "updated" },
+    )
+    .version(row.version)
+    .after(&row);
+    if let Some(b) = &before {
+        change = change.before(b);
+    }
+    changes::record(conn, actor, &[change])?;
+    Ok((row, created))
+}
+
+/// Adopts the draft set: it never changes again.
+pub fn adopt_criteria_set(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    year: i32,
+    if_match: &IfMatch,
+) -> Result<CriteriaSetRow, ApiError> {
+    share_cycle(conn, year)?;
+    let before = criteria_sets::table
+        .find(year)
+        .select(CriteriaSetRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found(format!("the criteria set of {year}")))?;
+    if_match.check(before.version)?;
+    let status = before.status()?;
+    if status == CriteriaSetStatus::Adopted {
+        return Err(ApiError::Conflict(format!(
+            "the criteria set of {year} is already adopted and can no longer be changed"
+        )));
+    }
+    status.adopt(&before.criteria()?).map_err(domain_err)?;
+    let now = Utc::now();
+    let row = diesel::update(criteria_sets::table.find(year))
+        .set((
+            criteria_sets::status.eq(CriteriaSetStatus::Adopted.as_str()),
+            criteria_sets::adopted_at.eq(Some(now)),
+            criteria_sets::adopted_by.eq(Some(&actor.subject)),
+            criteria_sets::version.eq(before.version + 1),
+            criteria_sets::updated_at.eq(now),
+        ))
+        .returning(CriteriaSetRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("criteria_set", year, "adopted")
+            .version(row.version)
+            .before(&before)
+            .after(&row)],
+    )?;
+    Ok(row)
+}

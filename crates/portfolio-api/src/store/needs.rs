@@ -1,0 +1,518 @@
+//! Needs (behov): intake with gap-free references, edits, withdrawal, first assessment and
+//! reopening. Status changes go through `portfolio_domain::need::NeedStatus` so every module
+//! that moves a need (first assessment here, board decisions elsewhere) agrees on the rules.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use portfolio_domain::criteria::validate_screening;
+use portfolio_domain::cycle::CyclePhase;
+use portfolio_domain::need::{NeedReference, NeedStatus};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::changes::{self, Actor, Change};
+use crate::db::schema::{cycles, needs, organisations, service_areas};
+use crate::error::ApiError;
+use crate::etag::IfMatch;
+use crate::store::cycles::{adopted_criteria, domain_err, lock_cycle, share_cycle};
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = needs)]
+pub struct NeedRow {
+    pub id: Uuid,
+    pub cycle_year: i32,
+    pub seq: i32,
+    pub reference: String,
+    pub title: String,
+    pub description: String,
+    pub expected_benefit: String,
+    pub origin: String,
+    pub organisation_number: String,
+    pub service_area_id: Option<Uuid>,
+    pub estimated_study_cost_nok: i64,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub status: String,
+    pub assessment_reason: Option<String>,
+    pub screening: Option<serde_json::Value>,
+    pub assessed_at: Option<DateTime<Utc>>,
+    pub assessed_by: Option<String>,
+    pub reported_by: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl NeedRow {
+    pub fn status(&self) -> Result<NeedStatus, ApiError> {
+        self.status.parse().map_err(|_| {
+            ApiError::internal(format!("need {} has status {:?}", self.id, self.status))
+        })
+    }
+}
+
+/// The fields a reporter gives (already validated for shape and length).
+#[derive(Debug, Clone)]
+pub struct NeedFields {
+    pub title: String,
+    pub description: String,
+    pub expected_benefit: String,
+    pub origin: String,
+    pub service_area_id: Option<Uuid>,
+    pub estimated_study_cost_nok: i64,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+}
+
+/// Filters of the need list.
+#[derive(Debug, Clone, Default)]
+pub struct NeedFilter {
+    pub year: Option<i32>,
+    pub status: Option<String>,
+    pub origin: Option<String>,
+    pub organisation_number: Option<String>,
+    pub service_area_id: Option<Uuid>,
+    pub q: Option<String>,
+}
+
+fn check_service_area(
+    conn: &mut PgConnection,
+    id: Option<Uuid>,
+    year: i32,
+) -> Result<(), ApiError> {
+    let Some(id) = id else { return Ok(()) };
+    let found: Option<(i32, Option<DateTime<Utc>>)> = service_areas::table
+        .find(id)
+        .select((service_areas::year, service_areas::retired_at))
+        .first(conn)
+        .optional()?;
+    match found {
+        None => Err(ApiError::invalid(
+            "/service_area_id",
+            "is not a known service area",
+        )),
+        Some((y, _)) if y != year => Err(ApiError::invalid(
+            "/service_area_id",
+            format!("is a service area of {y}, not of the cycle year {year}"),
+        )),
+        Some((_, Some(_))) => Err(ApiError::invalid(
+            "/service_area_id",
+            "the service area is retired and takes no new needs",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Reports a need during intake. The reference comes from the cycle's counter, incremented
+/// under the cycle's row lock in this transaction: concurrent reports queue on the lock, a
+/// failed report rolls its number back, so references are consecutive and never reused.
+pub fn create_need(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    year: i32,
+    organisation_number: &str,
+    fields: NeedFields,
+) -> Result<NeedRow, ApiError> {
+    let cycle = lock_cycle(conn, year)?;
+    cycle.require_phase(CyclePhase::Intake)?;
+    let org_exists: i64 = organisations::table
+        .filter(organisations::org_number.eq(organisation_number))
+        .count()
+        .get_result(conn)?;
+    if org_exists == 0 {
+        return Err(ApiError::invalid(
+            "/organisation_number",
+            "is not a registered organisation",
+        ));
+    }
+    check_service_area(conn, fields.service_area_id, year)?;
+    let seq = cycle.last_need_seq + 1;
+    let reference = NeedReference::new(year, seq as u32).map_err(domain_err)?;
+    diesel::update(cycles::table.find(year))
+        .set(cycles::last_need_seq.eq(seq))
+        .execute(conn)?;
+    let row = diesel::insert_into(needs::table)
+        .values((
+            needs::cycle_year.eq(year),
+            needs::seq.eq(seq),
+            needs::reference.eq(reference.to_string()),
+            needs::title.eq(&fields.title),
+            needs::description.eq(&fields.description),
+            needs::expected_benefit.eq(&fields.expected_benefit),
+            needs::origin.eq(&fields.origin),
+            needs::organisation_number.eq(organisation_number),
+            needs::service_area_id.eq(fields.service_area_id),
+            needs::estimated_study_cost_nok.eq(fields.estimated_study_cost_nok),
+            needs::contact_name.eq(&fields.contact_name),
+            needs::contact_email.eq(&fields.contact_email),
+            needs::reported_by.eq(&actor.subject),
+        ))
+        .returning(NeedRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("need", row.id, "created")
+            .version(1)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+pub fn find_need(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<NeedRow>> {
+    needs::table
+        .find(id)
+        .select(NeedRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_need_by_reference(
+    conn: &mut PgConnection,
+    reference: &str,
+) -> QueryResult<Option<NeedRow>> {
+    needs::table
+        .filter(needs::reference.eq(reference))
+        .select(NeedRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A page of needs in (year, sequence) order, keyset after `after`.
+pub fn list_needs(
+    conn: &mut PgConnection,
+    f: NeedFilter,
+    after: Option<(i32, i32)>,
+    limit: i64,
+) -> QueryResult<Vec<NeedRow>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Int4, Text};
+    let mut q = needs::table
+        .select(NeedRow::as_select())
+        .order((needs::cycle_year, needs::seq))
+        .into_boxed();
+    if let Some(y) = f.year {
+        q = q.filter(needs::cycle_year.eq(y));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(needs::status.eq(s));
+    }
+    if let Some(o) = f.origin {
+        q = q.filter(needs::origin.eq(o));
+    }
+    if let Some(o) = f.organisation_number {
+        q = q.filter(needs::organisation_number.eq(o));
+    }
+    if let Some(sa) = f.service_area_id {
+        q = q.filter(needs::service_area_id.eq(sa));
+    }
+    if let Some(text) = f.q {
+        let pattern = format!("%{}%", like_escape(text.trim()));
+        // The same expression as the trigram index needs_text_trgm_idx.
+        q = q.filter(
+            sql::<Bool>(
+                "(needs.title || ' ' || needs.description || ' ' || needs.expected_benefit) ILIKE ",
+            )
+            .bind::<Text, _>(pattern),
+        );
+    }
+    if let Some((y, s)) = after {
+        q = q.filter(
+            sql::<Bool>("(needs.cycle_year, needs.seq) > (")
+                .bind::<Int4, _>(y)
+                .sql(", ")
+                .bind::<Int4, _>(s)
+                .sql(")"),
+        );
+    }
+    q.limit(limit + 1).load(conn)
+}
+
+/// The need locked for the rest of the transaction, or 404.
+pub fn lock_need(conn: &mut PgConnection, id: Uuid) -> Result<NeedRow, ApiError> {
+    needs::table
+        .find(id)
+        .select(NeedRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found(format!("need {id}")))
+}
+
+/// Who is asking to change a need: the office may change any, a reporter only its own
+/// organisation's.
+#[derive(Debug, Clone)]
+pub struct Editor {
+    pub is_office: bool,
+    pub org_number: Option<String>,
+}
+
+impl Editor {
+    fn may_change(&self, need: &NeedRow) -> Result<(), ApiError> {
+        if self.is_office || self.org_number.as_deref() == Some(need.organisation_number.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "need {} was reported by organisation {}; only that organisation or the portfolio office may change it",
+                need.reference, need.organisation_number
+            )))
+        }
+    }
+}
+
+/// A partial edit of a submitted need (`None` = unchanged).
+#[derive(Debug, Clone, Default)]
+pub struct NeedEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub expected_benefit: Option<String>,
+    pub origin: Option<String>,
+    /// `Some(None)` clears the service area.
+    pub service_area_id: Option<Option<Uuid>>,
+    pub estimated_study_cost_nok: Option<i64>,
+    pub contact_name: Option<Option<String>>,
+    pub contact_email: Option<Option<String>>,
+}
+
+pub fn edit_need(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    editor: &Editor,
+    id: Uuid,
+    if_match: &IfMatch,
+    edit: NeedEdit,
+) -> Result<NeedRow, ApiError> {
+    let before = lock_need(conn, id)?;
+    editor.may_change(&before)?;
+    if_match.check(before.version)?;
+    if before.status()? != NeedStatus::Submitted {
+        return Err(ApiError::Conflict(format!(
+            "need {} is '{}'; only a submitted need can be edited",
+            before.reference, before.status
+        )));
+    }
+    if let Some(sa) = edit.service_area_id {
+        check_service_area(conn, sa, before.cycle_year)?;
+    }
+    let row = diesel::update(needs::table.find(id))
+        .set((
+            needs::title.eq(edit.title.unwrap_or_else(|| before.title.clone())),
+            needs::description.eq(edit
+                .description
+                .unwrap_or_else(|| before.description.clone())),
+            needs::expected_benefit.eq(edit
+                .expected_benefit
+                .unwrap_or_else(|| before.expected_benefit.clone())),
+            needs::origin.eq(edit.origin.unwrap_or_else(|| before.origin.clone())),
+            needs::service_area_id.eq(edit.service_area_id.unwrap_or(before.service_area_id)),
+            needs::estimated_study_cost_nok.eq(edit
+                .estimated_study_cost_nok
+                .unwrap_or(before.estimated_study_cost_nok)),
+            needs::contact_name.eq(edit
+                .contact_name
+                .unwrap_or_else(|| before.contact_name.clone())),
+            needs::contact_email.eq(edit
+                .contact_email
+                .unwrap_or_else(|| before.contact_email.clone())),
+            needs::version.eq(before.version + 1),
+            needs::updated_at.eq(Utc::now()),
+        ))
+        .returning(NeedRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("need", id, "updated")
+            .version(row.version)
+            .before(&before)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+fn set_status(
+    conn: &mut PgConnection,
+    before: &NeedRow,
+    to: NeedStatus,
+    reason: Option<&str>,
+    screening: Option<&serde_json::Value>,
+    assessed: Option<&Actor>,
+) -> Result<NeedRow, ApiError> {
+    let now = Utc::now();
+    Ok(diesel::update(needs::table.find(before.id))
+        .set((
+            needs::status.eq(to.as_str()),
+            needs::assessment_reason.eq(reason),
+            needs::screening.eq(screening),
+            needs::assessed_at.eq(assessed.map(|_| now)),
+            needs::assessed_by.eq(assessed.map(|a| a.subject.as_str())),
+            needs::version.eq(before.version + 1),
+            needs::updated_at.eq(now),
+        ))
+        .returning(NeedRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// Withdraws a submitted need (its reporter or the office).
+pub fn withdraw_need(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    editor: &Editor,
+    id: Uuid,
+    if_match: &IfMatch,
+    reason: Option<String>,
+) -> Result<NeedRow, ApiError> {
+    let before = lock_need(conn, id)?;
+    editor.may_change(&before)?;
+    if_match.check(before.version)?;
+    before
+        .status()?
+        .transition_with_reason(NeedStatus::Withdrawn, reason.as_deref())
+        .map_err(domain_err)?;
+    let row = set_status(
+        conn,
+        &before,
+        NeedStatus::Withdrawn,
+        reason.as_deref(),
+        None,
+        None,
+    )?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("need", id, "withdrawn")
+            .version(row.version)
+            .before(&before)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+/// The first assessment: accepted or rejected (reason mandatory), with the screening results
+/// against the adopted set's screening criteria. Only in the first-assessment phase.
+pub fn assess_need(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    decision: NeedStatus,
+    reason: Option<String>,
+    screening: Vec<(String, i32)>,
+) -> Result<NeedRow, ApiError> {
+    let before = lock_need(conn, id)?;
+    if_match.check(before.version)?;
+    let cycle = share_cycle(conn, before.cycle_year)?;
+    cycle.require_phase(CyclePhase::FirstAssessment)?;
+    if !matches!(decision, NeedStatus::Accepted | NeedStatus::Rejected) {
+        return Err(ApiError::invalid(
+            "/decision",
+            "must be accepted or rejected",
+        ));
+    }
+    let current = before.status()?;
+    if matches!(current, NeedStatus::Accepted | NeedStatus::Rejected) {
+        return Err(ApiError::Conflict(format!(
+            "need {} is already {current}; reopen it (POST /api/v1/needs/{}/reopen) before assessing it again",
+            before.reference, before.id
+        )));
+    }
+    current
+        .transition_with_reason(decision, reason.as_deref())
+        .map_err(domain_err)?;
+    let (_, criteria) = adopted_criteria(conn, before.cycle_year)?;
+    let results: BTreeMap<String, i32> =
+        validate_screening(&criteria, screening.iter().map(|(c, v)| (c.as_str(), *v)))
+            .map_err(domain_err)?;
+    let screening = serde_json::to_value(&results).map_err(ApiError::internal)?;
+    let row = set_status(
+        conn,
+        &before,
+        decision,
+        reason.as_deref(),
+        Some(&screening),
+        Some(actor),
+    )?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("need", id, decision.as_str())
+            .version(row.version)
+            .before(&before)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+/// Undoes a first assessment (explicit, with a reason kept in the audit trail). Only in the
+/// first-assessment phase, so no trust has scored the need yet.
+pub fn reopen_need(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    reason: String,
+) -> Result<NeedRow, ApiError> {
+    let before = lock_need(conn, id)?;
+    if_match.check(before.version)?;
+    let cycle = share_cycle(conn, before.cycle_year)?;
+    cycle.require_phase(CyclePhase::FirstAssessment)?;
+    let to = before.status()?.reopen().map_err(domain_err)?;
+    let row = set_status(conn, &before, to, None, None, None)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("need", id, "reopened")
+            .version(row.version)
+            .before(&before)
+            .after(&serde_json::json!({"need": &row, "reopen_reason": reason}))],
+    )?;
+    Ok(row)
+}
+
+/// Moves a need along the domain state machine (used by other modules, e.g. board
+/// decisions: accepted → deferred / declined / study_started). The caller locks and records.
+pub fn transition(
+    conn: &mut PgConnection,
+    before: &NeedRow,
+    to: NeedStatus,
+    reason: Option<&str>,
+) -> Result<NeedRow, ApiError> {
+    before
+        .status()?
+        .transition_with_reason(to, reason)
+        .map_err(domain_err)?;
+    let now = Utc::now();
+    Ok(diesel::update(needs::table.find(before.id))
+        .set((
+            needs::status.eq(to.as_str()),
+            needs::version.eq(before.version + 1),
+            needs::updated_at.eq(now),
+        ))
+        .returning(NeedRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// Counts of a year's needs by status (one query).
+pub fn status_counts(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<(String, i64)>> {
+    use diesel::dsl::count_star;
+    needs::table
+        .filter(needs::cycle_year.eq(year))
+        .group_by(needs::status)
+        .select((needs::status, count_star()))
+        .load(conn)
+}
