@@ -8,6 +8,7 @@ mod change_log;
 mod contract;
 mod idempotency;
 mod lost_updates;
+mod measures;
 mod needs_cycle;
 mod problems;
 mod rate_limit;

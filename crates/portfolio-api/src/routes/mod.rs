@@ -4,7 +4,9 @@
 pub mod budget_frames;
 pub mod changelog;
 pub mod cycles;
+pub mod delivery;
 pub mod health;
+pub mod measures;
 pub mod needs;
 pub mod organisations;
 pub mod service_areas;
@@ -16,6 +18,8 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     organisations::configure(cfg);
     service_areas::configure(cfg);
     changelog::configure(cfg);
+    measures::configure(cfg);
+    delivery::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);

@@ -4,5 +4,7 @@
 pub mod budget;
 pub mod changelog;
 pub mod cycles;
+pub mod delivery;
+pub mod measures;
 pub mod needs;
 pub mod reference;
