@@ -1318,7 +1318,7 @@ async fn ranking_scale() {
              VALUES (2030, 'adopted', '{}'::jsonb, now(), 'bench');
          INSERT INTO needs (cycle_year, seq, reference, title, description, expected_benefit, origin,
                             organisation_number, estimated_study_cost_nok, status, reported_by)
-             SELECT 2030, g, 'B-2030-' || lpad(g::text, 3, '0'), 'Behov ' || g, 'Beskrivelse', 'Nytte',
+             SELECT 2030, g, 'B-2030-' || CASE WHEN g < 1000 THEN lpad(g::text, 3, '0') ELSE g::text END, 'Behov ' || g, 'Beskrivelse', 'Nytte',
                     'users', '993467049', 1000000, 'accepted', 'bench'
              FROM generate_series(1, 1000) g;
          INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by)
