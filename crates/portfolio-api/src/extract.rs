@@ -74,12 +74,74 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
+/// Reads a JSON body from the raw payload with a route-specific `limit` (bulk routes), checking
+/// the content type, size, syntax and NUL characters; the caller deserialises the value (e.g.
+/// item by item, to report every bad item at once).
+pub async fn read_json_value(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    use futures_util::StreamExt;
+    if !is_json(req) {
+        return Err(ApiError::UnsupportedMediaType(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ));
+    }
+    let too_large =
+        || ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes"));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!("the request body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    let mut nul = Vec::new();
+    find_nul(&value, &mut String::new(), &mut nul);
+    if !nul.is_empty() {
+        return Err(ApiError::validation(nul));
+    }
+    Ok(value)
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
 /// Parses and validates a JSON document into `T`.
 pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
     let mut nul = Vec::new();
     find_nul(&value, &mut String::new(), &mut nul);
+    find_long_arrays(&value, &mut String::new(), &mut nul);
     if !nul.is_empty() {
         return Err(ApiError::validation(nul));
     }
@@ -125,8 +187,40 @@ fn find_nul(v: &Value, at: &mut String, out: &mut Vec<FieldError>) {
     }
 }
 
+/// No array in a body may exceed the contract's default `maxItems` (schemas may declare less).
+fn find_long_arrays(v: &Value, at: &mut String, out: &mut Vec<FieldError>) {
+    let max = crate::openapi::DEFAULT_MAX_ITEMS as usize;
+    match v {
+        Value::Array(items) => {
+            if items.len() > max {
+                out.push(FieldError::new(
+                    at.clone(),
+                    format!("must have at most {max} items"),
+                ));
+                return;
+            }
+            for (i, item) in items.iter().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                find_long_arrays(item, at, out);
+                at.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                find_long_arrays(item, at, out);
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// `items[3].title` (serde_path_to_error) → `/items/3/title`.
-fn to_pointer(path: &str) -> String {
+pub fn to_pointer(path: &str) -> String {
     if path == "." || path.is_empty() {
         return String::new();
     }

@@ -2,10 +2,14 @@
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
 pub mod budget_frames;
+pub mod changelog;
 pub mod cycles;
+pub mod delivery;
 pub mod health;
+pub mod measures;
 pub mod needs;
 pub mod organisations;
+pub mod prioritisation;
 pub mod service_areas;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -14,9 +18,13 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure_api(cfg: &mut ServiceConfig) {
     organisations::configure(cfg);
     service_areas::configure(cfg);
+    changelog::configure(cfg);
+    measures::configure(cfg);
+    delivery::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);
+    prioritisation::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).
