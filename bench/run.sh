@@ -79,11 +79,17 @@ load() {
   wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
 import re, sys
 t = sys.stdin.read()
-def ms(v):
-    m = re.match(r"([\d.]+)(us|ms|s)", v); x = float(m.group(1))
-    return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
-rps = float(re.search(r"Requests/sec:\s*([\d.]+)", t).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", t).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+def ms(key):
+    m = re.search(key + r"\s+([\d.]+)(us|ms|s|m)\b", t)
+    if not m:
+        return float("nan")
+    x = float(m.group(1))
+    return {"us": x / 1000, "ms": x, "s": x * 1000, "m": x * 60000}[m.group(2)]
+r = re.search(r"Requests/sec:\s*([\d.]+)", t)
+if not r:
+    sys.stderr.write(t)
+rps = float(r.group(1)) if r else 0.0
+p50 = ms("50%"); p99 = ms("99%")
 non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", t)
 print(f"{rps:.0f} {p50:.2f} {p99:.2f} {non2xx.group(1) if non2xx else 0}")'
 }
