@@ -9,6 +9,7 @@ pub mod measures;
 pub mod needs;
 pub mod organisations;
 pub mod service_areas;
+pub mod tertial_reports;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -18,6 +19,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     service_areas::configure(cfg);
     measures::configure(cfg);
     delivery::configure(cfg);
+    tertial_reports::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);

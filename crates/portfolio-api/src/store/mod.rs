@@ -7,3 +7,4 @@ pub mod delivery;
 pub mod measures;
 pub mod needs;
 pub mod reference;
+pub mod tertial;
