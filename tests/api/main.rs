@@ -4,8 +4,13 @@ mod support;
 
 mod auth;
 mod budget_frames;
+mod change_log;
 mod contract;
+mod idempotency;
+mod lost_updates;
 mod measures;
 mod needs_cycle;
 mod problems;
+mod rate_limit;
 mod reference_data;
+mod resilience;
