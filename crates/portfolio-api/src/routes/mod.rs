@@ -9,6 +9,7 @@ pub mod health;
 pub mod measures;
 pub mod needs;
 pub mod organisations;
+pub mod prioritisation;
 pub mod service_areas;
 pub mod tertial_reports;
 
@@ -25,6 +26,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);
+    prioritisation::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).
