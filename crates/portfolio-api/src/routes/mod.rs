@@ -11,6 +11,7 @@ pub mod needs;
 pub mod organisations;
 pub mod prioritisation;
 pub mod service_areas;
+pub mod tertial_reports;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -21,6 +22,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     changelog::configure(cfg);
     measures::configure(cfg);
     delivery::configure(cfg);
+    tertial_reports::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);

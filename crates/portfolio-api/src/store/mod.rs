@@ -9,3 +9,4 @@ pub mod measures;
 pub mod needs;
 pub mod prioritisation;
 pub mod reference;
+pub mod tertial;
