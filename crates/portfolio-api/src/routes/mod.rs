@@ -2,10 +2,13 @@
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
 pub mod budget_frames;
+pub mod concept_studies;
 pub mod cycles;
+pub mod decision_cases;
 pub mod health;
 pub mod needs;
 pub mod organisations;
+pub mod selection_scenarios;
 pub mod service_areas;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -17,6 +20,9 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);
+    concept_studies::configure(cfg);
+    decision_cases::configure(cfg);
+    selection_scenarios::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).

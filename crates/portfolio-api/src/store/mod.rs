@@ -3,5 +3,8 @@
 
 pub mod budget;
 pub mod cycles;
+pub mod decisions;
 pub mod needs;
 pub mod reference;
+pub mod selection;
+pub mod studies;
