@@ -6,6 +6,7 @@ mod auth;
 mod budget_frames;
 mod contract;
 mod decisions;
+mod measures;
 mod needs_cycle;
 mod needs_support;
 mod problems;

@@ -74,6 +74,67 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
     }
 }
 
+/// Reads a JSON body from the raw payload with a route-specific `limit` (bulk routes), checking
+/// the content type, size, syntax and NUL characters; the caller deserialises the value (e.g.
+/// item by item, to report every bad item at once).
+pub async fn read_json_value(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    use futures_util::StreamExt;
+    if !is_json(req) {
+        return Err(ApiError::UnsupportedMediaType(
+            "the request body must be JSON (Content-Type: application/json)".into(),
+        ));
+    }
+    let too_large =
+        || ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes"));
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!("the request body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
+    let mut nul = Vec::new();
+    find_nul(&value, &mut String::new(), &mut nul);
+    if !nul.is_empty() {
+        return Err(ApiError::validation(nul));
+    }
+    Ok(value)
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let essence = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            essence == "application/json"
+                || (essence.starts_with("application/") && essence.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
 /// Parses and validates a JSON document into `T`.
 pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(body)
@@ -126,7 +187,7 @@ fn find_nul(v: &Value, at: &mut String, out: &mut Vec<FieldError>) {
 }
 
 /// `items[3].title` (serde_path_to_error) → `/items/3/title`.
-fn to_pointer(path: &str) -> String {
+pub fn to_pointer(path: &str) -> String {
     if path == "." || path.is_empty() {
         return String::new();
     }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod etag;
 pub mod extract;
 pub mod generate;
+pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod pg_cluster;

@@ -34,6 +34,8 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "reference data", description = "Organisations and service areas"),
+        (name = "improvement portfolio", description = "Measures (tiltak) of the improvement portfolio and their delivery status"),
+        (name = "delivery status sync", description = "The IT partner's systems push delivery status for many measures at once"),
         (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked"),
         (name = "cycles", description = "The yearly needs cycle (intake → first assessment → prioritisation → decided) and its criteria set"),
         (name = "needs", description = "Reported needs (behov): intake, first assessment, reopening"),

@@ -215,6 +215,112 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::allow_tables_to_appear_in_same_query!(needs, service_areas);
 
 diesel::table! {
+    measures (id) {
+        id -> Uuid,
+        title -> Text,
+        description -> Text,
+        service_area_id -> Uuid,
+        origin -> Text,
+        system_owner -> Text,
+        system_responsible -> Text,
+        partner_reference -> Text,
+        status -> Text,
+        progress -> Nullable<Int2>,
+        rag -> Nullable<Text>,
+        forecast_date -> Nullable<Date>,
+        milestones -> Nullable<Jsonb>,
+        delivery_comment -> Nullable<Text>,
+        reported_by -> Nullable<Text>,
+        source_timestamp -> Nullable<Timestamptz>,
+        delivery_updated_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    measure_suppliers (measure_id, org_number) {
+        measure_id -> Uuid,
+        org_number -> Text,
+    }
+}
+
+diesel::table! {
+    delivery_batches (id) {
+        id -> Uuid,
+        submitted_by -> Text,
+        submitted_org -> Nullable<Text>,
+        submitted_at -> Timestamptz,
+        item_count -> Int4,
+        applied_count -> Int4,
+        unchanged_count -> Int4,
+        stale_count -> Int4,
+        results -> Jsonb,
+    }
+}
+
+diesel::table! {
+    measure_delivery_history (id) {
+        id -> Int8,
+        measure_id -> Uuid,
+        progress -> Int2,
+        rag -> Text,
+        forecast_date -> Nullable<Date>,
+        milestones -> Jsonb,
+        comment -> Nullable<Text>,
+        reported_by -> Text,
+        source_timestamp -> Timestamptz,
+        recorded_at -> Timestamptz,
+        batch_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (caller_subject, key) {
+        caller_subject -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status -> Int4,
+        headers -> Jsonb,
+        body -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tertial_reports (id) {
+        id -> Uuid,
+        year -> Int4,
+        tertial -> Int2,
+        status -> Text,
+        content -> Jsonb,
+        captured_at -> Timestamptz,
+        published_json -> Nullable<Bytea>,
+        published_csv -> Nullable<Bytea>,
+        published_at -> Nullable<Timestamptz>,
+        published_by -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(measures -> service_areas (service_area_id));
+diesel::joinable!(measure_suppliers -> measures (measure_id));
+diesel::joinable!(measure_delivery_history -> measures (measure_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    measures,
+    measure_suppliers,
+    measure_delivery_history,
+    delivery_batches,
+    idempotency_keys,
+    tertial_reports,
+    service_areas
+);
+diesel::allow_tables_to_appear_in_same_query!(measure_suppliers, organisations);
+
+diesel::table! {
     selection_scenarios (id) {
         id -> Uuid,
         cycle_year -> Int4,

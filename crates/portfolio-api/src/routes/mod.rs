@@ -5,7 +5,9 @@ pub mod budget_frames;
 pub mod concept_studies;
 pub mod cycles;
 pub mod decision_cases;
+pub mod delivery;
 pub mod health;
+pub mod measures;
 pub mod needs;
 pub mod organisations;
 pub mod selection_scenarios;
@@ -17,6 +19,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure_api(cfg: &mut ServiceConfig) {
     organisations::configure(cfg);
     service_areas::configure(cfg);
+    measures::configure(cfg);
+    delivery::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);

@@ -4,6 +4,8 @@
 pub mod budget;
 pub mod cycles;
 pub mod decisions;
+pub mod delivery;
+pub mod measures;
 pub mod needs;
 pub mod reference;
 pub mod selection;

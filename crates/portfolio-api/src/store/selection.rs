@@ -245,12 +245,14 @@ fn answer(
         Err(DomainError::BudgetExceeded {
             requested,
             remaining,
-        }) => return Err(ApiError::invalid(
-            "/forced_in",
-            format!(
+        }) => {
+            return Err(ApiError::invalid(
+                "/forced_in",
+                format!(
                 "the forced-in needs cost {requested} NOK, more than the budget of {remaining} NOK"
             ),
-        )),
+            ))
+        }
         Err(e) => return Err(e.into()),
     };
     let needs: Vec<Verdict> = r

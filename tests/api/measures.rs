@@ -1,0 +1,711 @@
+//! The improvement portfolio: measures, their lifecycle, and the IT partner's delivery-status sync.
+
+use std::time::Instant;
+
+use diesel::RunQueryDsl;
+use serde_json::{json, Value};
+
+use crate::support::{TestApp, HSO, SYKEHUSPARTNER};
+
+pub const READ: &str = "portfolio:read";
+pub const MANAGE: &str = "portfolio:read portfolio:manage";
+pub const SYNC: &str = "portfolio:sync";
+const BATCHES: &str = "/api/v1/delivery-status/batches";
+
+/// The id of a 2023 service area by name.
+pub fn area(app: &TestApp, name: &str) -> String {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        id: String,
+    }
+    diesel::sql_query("SELECT id::text AS id FROM service_areas WHERE year = 2023 AND name = $1")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Id>(&mut app.conn())
+        .expect("area")
+        .id
+}
+
+pub async fn register_supplier(app: &TestApp, org: &str, name: &str) {
+    app.post("/api/v1/organisations")
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({"org_number": org, "name": name, "kind": "supplier"}))
+        .send()
+        .await
+        .assert_status(201);
+}
+
+pub async fn create_measure(app: &TestApp, area_id: &str, reference: &str) -> Value {
+    app.post("/api/v1/measures")
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({
+            "title": format!("Tiltak {reference}"),
+            "description": "Selvbetjent innsjekk",
+            "service_area_id": area_id,
+            "origin": "users",
+            "system_owner": "Klinikk for kvinne og barn",
+            "system_responsible": "Seksjon for pasientadministrative systemer",
+            "partner_reference": reference,
+        }))
+        .send()
+        .await
+        .assert_status(201)
+        .json()
+}
+
+/// Many measures at once, straight into the database (setup, not what is tested).
+pub fn seed_measures(app: &TestApp, n: usize) -> Vec<String> {
+    let area_id = area(app, "Bildediagnostikk");
+    diesel::sql_query(format!(
+        "INSERT INTO measures (title, service_area_id, origin, system_owner, system_responsible, partner_reference)
+         SELECT 'Tiltak ' || g, '{area_id}'::uuid, 'users', 'Eier', 'Ansvarlig', 'SP-' || lpad(g::text, 5, '0')
+         FROM generate_series(1, {n}) AS g"
+    ))
+    .execute(&mut app.conn())
+    .expect("seed measures");
+    (1..=n).map(|g| format!("SP-{g:05}")).collect()
+}
+
+pub fn item(reference: &str, progress: u32, rag: &str, ts: &str) -> Value {
+    json!({
+        "reference": reference,
+        "progress": progress,
+        "rag": rag,
+        "forecast_date": "2024-03-01",
+        "milestones": [
+            {"name": "Pilot", "planned_date": "2023-02-15", "done_date": null},
+            {"name": "Innføring", "planned_date": "2024-01-15"}
+        ],
+        "comment": "Forsinket leveranse fra underleverandør",
+        "reported_by": "Sykehuspartner HF",
+        "source_timestamp": ts,
+    })
+}
+
+fn outcomes(batch: &Value) -> Vec<String> {
+    batch["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["outcome"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn create_edit_and_move_a_measure_through_its_lifecycle() {
+    let app = TestApp::new().await;
+    register_supplier(&app, "923609016", "Leverandør AS").await;
+    let area_id = area(&app, "Mor og barn");
+    let r = app
+        .post("/api/v1/measures")
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({
+            "title": "Digital innsjekk",
+            "service_area_id": area_id,
+            "origin": "users",
+            "system_owner": "Klinikk for kvinne og barn",
+            "system_responsible": "Seksjon PAS",
+            "partner_reference": "SP-2023-0042",
+            "supplier_org_numbers": ["923609016"]
+        }))
+        .send()
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.header("etag").as_deref(), Some("\"v1\""));
+    let m = r.json();
+    let id = m["id"].as_str().expect("id").to_owned();
+    assert_eq!(r.header("location"), Some(format!("/api/v1/measures/{id}")));
+    assert_eq!(m["status"], "proposed");
+    assert_eq!(m["supplier_org_numbers"], json!(["923609016"]));
+    assert!(m["delivery_status"].is_null());
+    let path = format!("/api/v1/measures/{id}");
+
+    let got = app.get(&path).auth(READ, None).send().await;
+    got.assert_status(200);
+    assert_eq!(got.header("etag").as_deref(), Some("\"v1\""));
+    assert_eq!(got.json()["partner_reference"], "SP-2023-0042");
+
+    // The reference is unique.
+    let audit_before = app.count("audit_log");
+    app.post("/api/v1/measures")
+        .auth(MANAGE, Some(HSO))
+        .json(
+            &json!({"title": "Annet", "service_area_id": area_id, "origin": "users",
+            "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-2023-0042"}),
+        )
+        .send()
+        .await
+        .assert_problem(409);
+    assert_eq!(app.count("measures"), 1);
+    assert_eq!(app.count("audit_log"), audit_before);
+
+    // Edit needs If-Match.
+    app.patch(&path)
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({"title": "Digital innsjekk poliklinikk"}))
+        .send()
+        .await
+        .assert_problem(428);
+    app.patch(&path)
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v7\"")
+        .json(&json!({"title": "Digital innsjekk poliklinikk"}))
+        .send()
+        .await
+        .assert_problem(412);
+    let r = app
+        .patch(&path)
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v1\"")
+        .json(&json!({"title": "Digital innsjekk poliklinikk", "supplier_org_numbers": []}))
+        .send()
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.header("etag").as_deref(), Some("\"v2\""));
+    assert_eq!(r.json()["title"], "Digital innsjekk poliklinikk");
+    assert_eq!(r.json()["supplier_org_numbers"], json!([]));
+    assert_eq!(app.count("measure_suppliers"), 0);
+
+    // Lifecycle: proposed → planned → in_delivery → delivered; delivered is final.
+    let status = |to: &'static str, etag: &'static str| {
+        app.post(&format!("{path}/status"))
+            .auth(MANAGE, Some(HSO))
+            .header("If-Match", etag)
+            .json(&json!({"status": to}))
+    };
+    status("in_delivery", "\"v2\"")
+        .send()
+        .await
+        .assert_problem(409);
+    status("planned", "\"v2\"").send().await.assert_status(200);
+    status("in_delivery", "\"v3\"")
+        .send()
+        .await
+        .assert_status(200);
+    let r = status("delivered", "\"v4\"").send().await;
+    r.assert_status(200);
+    assert_eq!(r.json()["status"], "delivered");
+    status("planned", "\"v5\"").send().await.assert_problem(409);
+    let p = status("finished", "\"v5\"")
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(p["errors"][0]["pointer"], "/status");
+}
+
+#[actix_web::test]
+async fn measure_input_is_checked() {
+    let app = TestApp::new().await;
+    let area_id = area(&app, "HR");
+    // A health trust is not a supplier; an unknown org number is not registered.
+    let p = app
+        .post("/api/v1/measures")
+        .auth(MANAGE, Some(HSO))
+        .json(
+            &json!({"title": "T", "service_area_id": area_id, "origin": "users",
+            "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-1",
+            "supplier_org_numbers": ["993467049", "923609016"]}),
+        )
+        .send()
+        .await
+        .assert_problem(422);
+    let pointers: Vec<_> = p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        pointers,
+        ["/supplier_org_numbers/0", "/supplier_org_numbers/1"]
+    );
+    // Bad origin, blank title, bad org number.
+    let p = app
+        .post("/api/v1/measures")
+        .auth(MANAGE, Some(HSO))
+        .json(
+            &json!({"title": "  ", "service_area_id": area_id, "origin": "aliens",
+            "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-1",
+            "supplier_org_numbers": ["123"]}),
+        )
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(p["errors"].as_array().map(Vec::len), Some(3));
+    // Unknown service area.
+    let p = app
+        .post("/api/v1/measures")
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({"title": "T", "service_area_id": "00000000-0000-4000-8000-000000000000",
+            "origin": "users", "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-1"}))
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(p["errors"][0]["pointer"], "/service_area_id");
+    // A reader may not create.
+    app.post("/api/v1/measures")
+        .auth(READ, Some(HSO))
+        .json(
+            &json!({"title": "T", "service_area_id": area_id, "origin": "users",
+            "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-1"}),
+        )
+        .send()
+        .await
+        .assert_problem(403);
+    assert_eq!(app.count("measures"), 0);
+    assert_eq!(app.count("audit_log"), 0);
+    app.get("/api/v1/measures/00000000-0000-4000-8000-000000000000")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_problem(404);
+}
+
+#[actix_web::test]
+async fn list_filters_and_pages() {
+    let app = TestApp::new().await;
+    register_supplier(&app, "923609016", "Leverandør AS").await;
+    let mor = area(&app, "Mor og barn");
+    let hr = area(&app, "HR");
+    for i in 0..5 {
+        create_measure(&app, &mor, &format!("SP-A{i}")).await;
+    }
+    let m = create_measure(&app, &hr, "SP-B0").await;
+    let id = m["id"].as_str().expect("id");
+    app.patch(&format!("/api/v1/measures/{id}"))
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v1\"")
+        .json(&json!({"supplier_org_numbers": ["923609016"]}))
+        .send()
+        .await
+        .assert_status(200);
+    app.post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [item("SP-A1", 50, "red", "2023-11-01T08:00:00Z")]}))
+        .send()
+        .await
+        .assert_status(201);
+
+    let list = |q: &str| {
+        let q = q.to_owned();
+        let app = &app;
+        async move {
+            app.get(&format!("/api/v1/measures?{q}"))
+                .auth(READ, None)
+                .send()
+                .await
+                .assert_status(200)
+                .json()
+        }
+    };
+    let refs = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|m| m["partner_reference"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(
+        refs(&list("year=2023&area_kind=administrative").await),
+        ["SP-B0"]
+    );
+    assert_eq!(
+        refs(&list(&format!("service_area_id={mor}&limit=50")).await).len(),
+        5
+    );
+    assert_eq!(refs(&list("rag=red").await), ["SP-A1"]);
+    assert_eq!(refs(&list("supplier=923609016").await), ["SP-B0"]);
+    assert_eq!(refs(&list("status=proposed").await).len(), 6);
+    assert!(refs(&list("status=planned").await).is_empty());
+    assert!(refs(&list("year=2024").await).is_empty());
+    // Pages neither repeat nor skip.
+    let first = list("limit=4").await;
+    let cursor = first["next_cursor"].as_str().expect("cursor").to_owned();
+    let second = list(&format!("limit=4&cursor={cursor}")).await;
+    assert!(second["next_cursor"].is_null());
+    let mut all = refs(&first);
+    all.extend(refs(&second));
+    assert_eq!(all, ["SP-A0", "SP-A1", "SP-A2", "SP-A3", "SP-A4", "SP-B0"]);
+    // Bad filters are 422 naming the parameter.
+    let p = app
+        .get("/api/v1/measures?rag=purple")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(p["errors"][0]["pointer"], "/query/rag");
+}
+
+#[actix_web::test]
+async fn sync_applies_keeps_history_and_never_goes_backwards() {
+    let app = TestApp::new().await;
+    let area_id = area(&app, "Mor og barn");
+    let m = create_measure(&app, &area_id, "SP-1").await;
+    create_measure(&app, &area_id, "SP-2").await;
+    let id = m["id"].as_str().expect("id").to_owned();
+
+    let r = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [
+            item("SP-1", 40, "yellow", "2023-11-01T08:00:00Z"),
+            item("SP-2", 10, "green", "2023-11-01T08:00:00Z")
+        ]}))
+        .send()
+        .await;
+    r.assert_status(201);
+    let batch = r.json();
+    assert_eq!(outcomes(&batch), ["applied", "applied"]);
+    assert_eq!(
+        (batch["applied"].as_i64(), batch["item_count"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(batch["submitted_org"], SYKEHUSPARTNER);
+    let location = r.header("location").expect("location");
+    let read = app.get(&location).auth(READ, None).send().await;
+    read.assert_status(200);
+    assert_eq!(read.json()["items"], batch["items"]);
+
+    let got = app
+        .get(&format!("/api/v1/measures/{id}"))
+        .auth(READ, None)
+        .send()
+        .await
+        .json();
+    assert_eq!(got["delivery_status"]["progress"], 40);
+    assert_eq!(got["delivery_status"]["rag"], "yellow");
+    assert_eq!(got["delivery_status"]["milestones"][0]["name"], "Pilot");
+    assert_eq!(got["version"], 2);
+
+    // Newer → applied; older → stale; same again → unchanged; same time other content → stale.
+    let r = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [
+            item("SP-1", 60, "green", "2023-12-01T08:00:00Z"),
+            item("SP-2", 99, "red", "2023-10-01T08:00:00Z")
+        ]}))
+        .send()
+        .await
+        .assert_status(201)
+        .json();
+    assert_eq!(outcomes(&r), ["applied", "stale"]);
+    let r = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [
+            item("SP-1", 60, "green", "2023-12-01T08:00:00Z"),
+            item("SP-2", 11, "green", "2023-11-01T08:00:00Z")
+        ]}))
+        .send()
+        .await
+        .assert_status(201)
+        .json();
+    assert_eq!(outcomes(&r), ["unchanged", "stale"]);
+
+    let history = app
+        .get(&format!("/api/v1/measures/{id}/delivery-history"))
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    let progress: Vec<_> = history["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|h| h["progress"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(progress, [60, 40], "newest first");
+    app.get("/api/v1/measures/00000000-0000-4000-8000-000000000000/delivery-history")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_problem(404);
+}
+
+#[actix_web::test]
+async fn a_bad_batch_lists_every_bad_item_and_writes_nothing() {
+    let app = TestApp::new().await;
+    let area_id = area(&app, "Mor og barn");
+    create_measure(&app, &area_id, "SP-1").await;
+    create_measure(&app, &area_id, "SP-2").await;
+    create_measure(&app, &area_id, "SP-3").await;
+    let audit = app.count("audit_log");
+    let mut bad_milestones = item("SP-3", 5, "green", "2023-11-01T08:00:00Z");
+    bad_milestones["milestones"][1]["name"] = json!("Pilot");
+    let p = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [
+            item("SP-1", 40, "yellow", "2023-11-01T08:00:00Z"),
+            item("SP-2", 140, "green", "2023-11-01T08:00:00Z"),
+            item("SP-1", 40, "blue", "2023-11-01T08:00:00Z"),
+            {"reference": "SP-2", "progress": 1, "rag": "green", "forecast_date": "2024-02-30",
+             "reported_by": "SP", "source_timestamp": "2023-11-01T08:00:00Z"},
+            item("SP-1", 40, "green", "2999-01-01T00:00:00Z"),
+            bad_milestones,
+        ]}))
+        .send()
+        .await
+        .assert_problem(422);
+    let pointers: Vec<_> = p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "/items/1/progress",
+            "/items/2/rag",
+            "/items/3/forecast_date",
+            "/items/4/reference",
+            "/items/4/source_timestamp",
+            "/items/5/milestones/1/name"
+        ]
+    );
+    // An unknown reference fails the whole (otherwise valid) batch.
+    let p = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [
+            item("SP-1", 40, "yellow", "2023-11-01T08:00:00Z"),
+            item("SP-404", 40, "yellow", "2023-11-01T08:00:00Z")
+        ]}))
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(p["errors"][0]["pointer"], "/items/1/reference");
+    for (body, status) in [
+        (json!({"items": []}), 422),
+        (json!({"items": "x"}), 422),
+        (json!({"things": []}), 422),
+    ] {
+        app.post(BATCHES)
+            .auth(SYNC, Some(SYKEHUSPARTNER))
+            .json(&body)
+            .send()
+            .await
+            .assert_problem(status);
+    }
+    app.post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .raw_body("text/plain", "{}")
+        .send()
+        .await
+        .assert_problem(415);
+    app.post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .raw_body("application/json", "{\"items\": [")
+        .send()
+        .await
+        .assert_problem(400);
+    assert_eq!(app.count("delivery_batches"), 0);
+    assert_eq!(app.count("measure_delivery_history"), 0);
+    assert_eq!(app.count("audit_log"), audit);
+    let list = app
+        .get("/api/v1/measures?rag=yellow")
+        .auth(READ, None)
+        .send()
+        .await
+        .json();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+}
+
+#[actix_web::test]
+async fn only_the_sync_scope_may_sync() {
+    let app = TestApp::new().await;
+    let area_id = area(&app, "Mor og barn");
+    create_measure(&app, &area_id, "SP-1").await;
+    let body = json!({"items": [item("SP-1", 40, "yellow", "2023-11-01T08:00:00Z")]});
+    for scopes in [READ, MANAGE] {
+        app.post(BATCHES)
+            .auth(scopes, Some(SYKEHUSPARTNER))
+            .json(&body)
+            .send()
+            .await
+            .assert_problem(403);
+    }
+    app.post(BATCHES)
+        .json(&body)
+        .send()
+        .await
+        .assert_problem(401);
+    assert_eq!(app.count("delivery_batches"), 0);
+    assert_eq!(app.count("measure_delivery_history"), 0);
+    // Reading a batch needs read or sync.
+    app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
+        .auth("portfolio:submit", None)
+        .send()
+        .await
+        .assert_problem(403);
+    app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
+        .auth(SYNC, None)
+        .send()
+        .await
+        .assert_problem(404);
+}
+
+#[actix_web::test]
+async fn an_idempotency_key_replays_the_first_answer() {
+    let app = TestApp::new().await;
+    let area_id = area(&app, "Mor og barn");
+    create_measure(&app, &area_id, "SP-1").await;
+    let body = json!({"items": [item("SP-1", 40, "yellow", "2023-11-01T08:00:00Z")]});
+    let send = |body: Value, key: &'static str| {
+        app.post(BATCHES)
+            .auth(SYNC, Some(SYKEHUSPARTNER))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first = send(body.clone(), "k-1").await;
+    first.assert_status(201);
+    assert!(first.header("idempotent-replayed").is_none());
+    let again = send(body.clone(), "k-1").await;
+    again.assert_status(201);
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(again.body, first.body, "the same bytes");
+    assert_eq!(again.header("location"), first.header("location"));
+    assert_eq!(outcomes(&again.json()), ["applied"]);
+    assert_eq!(app.count("delivery_batches"), 1);
+    // Same key, other body → 422; nothing written.
+    let other = json!({"items": [item("SP-1", 50, "yellow", "2023-11-02T08:00:00Z")]});
+    let p = send(other.clone(), "k-1").await.assert_problem(422);
+    assert_eq!(p["errors"][0]["pointer"], "/header/Idempotency-Key");
+    assert_eq!(app.count("delivery_batches"), 1);
+    // Without a key the same batch is a new request: all unchanged.
+    let r = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&body)
+        .send()
+        .await
+        .assert_status(201)
+        .json();
+    assert_eq!(outcomes(&r), ["unchanged"]);
+    // Keys belong to a caller: another subject with the same key is a new request.
+    let t = app
+        .state
+        .verifier
+        .mint("other-integration", &[SYNC], Some(SYKEHUSPARTNER), 600)
+        .expect("mint");
+    let r = app
+        .post(BATCHES)
+        .token(&t)
+        .header("Idempotency-Key", "k-1")
+        .json(&other)
+        .send()
+        .await;
+    r.assert_status(201);
+    assert!(r.header("idempotent-replayed").is_none());
+    // A bad key is a 422.
+    send(body, "").await.assert_problem(422);
+}
+
+fn batch(refs: &[String], progress: u32, ts: &str) -> Value {
+    json!({"items": refs.iter().map(|r| item(r, progress, "green", ts)).collect::<Vec<_>>()})
+}
+
+#[actix_web::test]
+async fn a_batch_of_ten_thousand_in_one_request() {
+    let app = TestApp::new().await;
+    let refs = seed_measures(&app, 10_000);
+    let newer = batch(&refs, 70, "2023-11-01T08:00:00Z");
+    let r = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&newer)
+        .send()
+        .await
+        .assert_status(201)
+        .json();
+    assert_eq!(r["applied"], 10_000);
+    assert!(outcomes(&r).iter().all(|o| o == "applied"));
+    assert_eq!(app.count("measure_delivery_history"), 10_000);
+    let audit = app.count("audit_log");
+
+    // The same batch again: all unchanged, nothing changes.
+    let r = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&newer)
+        .send()
+        .await
+        .assert_status(201)
+        .json();
+    assert_eq!(r["unchanged"], 10_000);
+    assert!(outcomes(&r).iter().all(|o| o == "unchanged"));
+    // An older copy: all stale, nothing changes.
+    let r = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&batch(&refs, 20, "2023-10-01T08:00:00Z"))
+        .send()
+        .await
+        .assert_status(201)
+        .json();
+    assert_eq!(r["stale"], 10_000);
+    assert!(outcomes(&r).iter().all(|o| o == "stale"));
+    assert_eq!(app.count("measure_delivery_history"), 10_000);
+    // Only the two batch receipts were audited.
+    assert_eq!(app.count("audit_log"), audit + 2);
+    let list = app
+        .get("/api/v1/measures?limit=200")
+        .auth(READ, None)
+        .send()
+        .await
+        .json();
+    assert!(list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .all(|m| m["delivery_status"]["progress"] == 70 && m["version"] == 2));
+
+    // One bad item in 10,000: 422 and nothing written.
+    let mut bad = batch(&refs, 90, "2023-12-01T08:00:00Z");
+    bad["items"][9_999]["progress"] = json!(101);
+    let p = app
+        .post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&bad)
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(p["errors"].as_array().map(Vec::len), Some(1));
+    assert_eq!(p["errors"][0]["pointer"], "/items/9999/progress");
+    assert_eq!(app.count("measure_delivery_history"), 10_000);
+    assert_eq!(app.count("delivery_batches"), 3);
+}
+
+/// The timing of a 10,000-item batch; run in release:
+/// `cargo test --release --test api sync_10k -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore]
+async fn sync_10k_timing() {
+    let app = TestApp::new().await;
+    let refs = seed_measures(&app, 10_000);
+    for (label, ts, progress) in [
+        ("applied", "2023-11-01T08:00:00Z", 70),
+        ("unchanged", "2023-11-01T08:00:00Z", 70),
+        ("applied again", "2023-12-01T08:00:00Z", 80),
+    ] {
+        let body = serde_json::to_vec(&batch(&refs, progress, ts)).expect("json");
+        let req = app
+            .post(BATCHES)
+            .auth(SYNC, Some(SYKEHUSPARTNER))
+            .raw_body("application/json", body.clone());
+        let started = Instant::now();
+        let r = req.send().await;
+        let took = started.elapsed();
+        r.assert_status(201);
+        println!(
+            "sync_10k {label}: {} bytes, {:.1} ms",
+            body.len(),
+            took.as_secs_f64() * 1000.0
+        );
+    }
+}
