@@ -4,11 +4,16 @@ mod support;
 
 mod auth;
 mod budget_frames;
+mod change_log;
 mod contract;
 mod decisions;
+mod idempotency;
+mod lost_updates;
 mod measures;
 mod needs_cycle;
 mod needs_support;
 mod problems;
+mod rate_limit;
 mod reference_data;
+mod resilience;
 mod selection;

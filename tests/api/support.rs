@@ -229,6 +229,16 @@ impl TestApp {
         .await
         .expect("create database task");
         let url = (server.base)(&db_name);
+        let mut app = Self::on_database(&url, adjust).await;
+        app.db_name = db_name;
+        app
+    }
+
+    /// The application on a database the test provides (already migrated): e.g. one on a
+    /// separate cluster the test stops and starts. The database is not dropped afterwards.
+    pub async fn on_database(url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let url = url.to_owned();
+        let db_name = String::new();
         let mut config = Config::from_lookup(|_| None).expect("default config");
         config.database_url = Some(url.clone());
         adjust(&mut config);
@@ -306,6 +316,9 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if self.db_name.is_empty() {
+            return;
+        }
         let admin_url = (server().base)("postgres");
         if let Ok(mut admin) = PgConnection::establish(&admin_url) {
             let _ = diesel::sql_query(format!(

@@ -14,8 +14,11 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::auth::TokenVerifier;
 use crate::config::Config;
 use crate::db::Db;
+use crate::denied::AuditDenied;
 use crate::error::ApiError;
 use crate::extract::{path_config, query_config, BodyLimit};
+use crate::idempotency::Idempotency;
+use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::request_id::RequestIdMiddleware;
 use crate::{openapi, routes};
 
@@ -26,7 +29,11 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     pub config: Arc<Config>,
     pub openapi: Arc<OpenApi>,
+    /// The contract as served (`openapi::document`).
+    pub openapi_doc: Arc<serde_json::Value>,
     pub routes: Arc<RouteTable>,
+    /// Per-caller request budgets, shared by every worker.
+    pub rate_limiter: RateLimiter,
 }
 
 impl AppState {
@@ -34,12 +41,15 @@ impl AppState {
         let verifier = TokenVerifier::from_config(&config.jwt).map_err(|e| e.to_string())?;
         let api = contract();
         let routes = RouteTable::from_openapi(&api);
+        let config_rate = config.rate_limit_per_minute;
         Ok(AppState {
             db,
             verifier: Arc::new(verifier),
             config: Arc::new(config),
+            openapi_doc: Arc::new(openapi::document(&api)),
             openapi: Arc::new(api),
             routes: Arc::new(routes),
+            rate_limiter: RateLimiter::new(config_rate),
         })
     }
 }
@@ -58,6 +68,11 @@ pub fn contract() -> OpenApi {
         .configure(register)
         .split_for_parts();
     openapi::apply_conventions(api)
+}
+
+/// The contract as served and committed (JSON), what `openapi/openapi.json` holds.
+pub fn contract_json() -> serde_json::Value {
+    openapi::document(&contract())
 }
 
 /// The application with all its routes, middleware and error handling.
@@ -96,7 +111,7 @@ pub fn build_app(
         .split_for_parts();
     app.service(
         SwaggerUi::new("/swagger-ui/{_:.*}")
-            .url("/api-docs/openapi.json", (*state.openapi).clone()),
+            .external_url_unchecked("/api-docs/openapi.json", (*state.openapi_doc).clone()),
     )
     .service(web::resource("/swagger-ui").route(web::get().to(|| async {
         HttpResponse::PermanentRedirect()
@@ -104,6 +119,9 @@ pub fn build_app(
             .finish()
     })))
     .default_service(web::to(unmatched))
+    .wrap(Idempotency)
+    .wrap(AuditDenied)
+    .wrap(RateLimit(state.rate_limiter.clone()))
     .wrap(
         DefaultHeaders::new()
             .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -282,9 +282,41 @@ impl From<diesel::result::Error> for ApiError {
                     "the database is not reachable right now; retry shortly".into(),
                 )
             }
+            // A transaction whose rollback failed: the connection was lost under it.
+            Error::BrokenTransactionManager => {
+                ApiError::Unavailable("the database connection was lost; retry shortly".into())
+            }
+            Error::DatabaseError(_, info) if is_connection_loss(info.message()) => {
+                ApiError::Unavailable(
+                    "the database is not reachable right now; retry shortly".into(),
+                )
+            }
             other => ApiError::internal(other),
         }
     }
+}
+
+/// Messages of a server that went away, is shutting down or is still starting (SQLSTATE
+/// classes 08 and 57P0x arrive as "unknown" database errors): the request is a 503, not a 500.
+fn is_connection_loss(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    [
+        "terminating connection",
+        "server closed the connection",
+        "no connection to the server",
+        "connection to server",
+        "could not connect",
+        "the database system is shutting down",
+        "the database system is starting up",
+        "the database system is in recovery mode",
+        "could not receive data from server",
+        "could not send data to server",
+        "connection refused",
+        "broken pipe",
+        "ssl syscall error",
+    ]
+    .iter()
+    .any(|needle| m.contains(needle))
 }
 
 impl From<validator::ValidationErrors> for ApiError {

@@ -141,6 +141,7 @@ pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiE
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
     let mut nul = Vec::new();
     find_nul(&value, &mut String::new(), &mut nul);
+    find_long_arrays(&value, &mut String::new(), &mut nul);
     if !nul.is_empty() {
         return Err(ApiError::validation(nul));
     }
@@ -179,6 +180,38 @@ fn find_nul(v: &Value, at: &mut String, out: &mut Vec<FieldError>) {
                 at.push('/');
                 at.push_str(&k.replace('~', "~0").replace('/', "~1"));
                 find_nul(item, at, out);
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// No array in a body may exceed the contract's default `maxItems` (schemas may declare less).
+fn find_long_arrays(v: &Value, at: &mut String, out: &mut Vec<FieldError>) {
+    let max = crate::openapi::DEFAULT_MAX_ITEMS as usize;
+    match v {
+        Value::Array(items) => {
+            if items.len() > max {
+                out.push(FieldError::new(
+                    at.clone(),
+                    format!("must have at most {max} items"),
+                ));
+                return;
+            }
+            for (i, item) in items.iter().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                find_long_arrays(item, at, out);
+                at.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map {
+                let len = at.len();
+                at.push('/');
+                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                find_long_arrays(item, at, out);
                 at.truncate(len);
             }
         }

@@ -11,6 +11,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr};
 use utoipa::OpenApi as _;
 
+use serde_json::{json, Value};
+
 use crate::error::{FieldError, Problem};
 
 #[derive(utoipa::OpenApi)]
@@ -29,11 +31,12 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         license(name = "MIT", identifier = "MIT"),
         contact(name = "Regional ICT portfolio team", email = "portfolio@example.org")
     ),
-    servers((url = "/", description = "This server")),
+    servers((url = "/", description = "This server: the same origin as this document (local, staging or production)")),
     components(schemas(Problem, FieldError)),
     tags(
         (name = "health", description = "Liveness and readiness"),
         (name = "reference data", description = "Organisations and service areas"),
+        (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail"),
         (name = "improvement portfolio", description = "Measures (tiltak) of the improvement portfolio and their delivery status"),
         (name = "delivery status sync", description = "The IT partner's systems push delivery status for many measures at once"),
         (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked"),
@@ -116,6 +119,16 @@ fn standard_responses() -> Vec<(&'static str, u16, utoipa::openapi::response::Re
                 404,
                 "Not found",
                 "the resource was not found",
+            ),
+        ),
+        (
+            "Conflict",
+            409,
+            problem_response(
+                "Conflicts with the current state, or a request with the same Idempotency-Key is still running",
+                409,
+                "Conflict with the current state",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
             ),
         ),
         (
@@ -210,7 +223,7 @@ pub fn apply_conventions(mut api: OpenApi) -> OpenApi {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .bearer_format("JWT")
-                .description(Some("A JWT access token (HelseID in production; `portfolio-api token` in development)."))
+                .description(Some("A JWT access token (HelseID in production; `portfolio-api token` in development). Verified following RFC8725 (JWT best current practices): the algorithm is pinned per key (asymmetric RS256/PS256/ES256 in production, never `none`), exact `iss`, one `aud`, `exp`/`nbf` with a few seconds of leeway."))
                 .build(),
         ),
     );
@@ -238,6 +251,202 @@ pub fn apply_conventions(mut api: OpenApi) -> OpenApi {
         }
     }
     api
+}
+
+/// The contract as served and committed: the generated document with `harden` applied.
+pub fn document(api: &OpenApi) -> Value {
+    let mut doc = serde_json::to_value(api).unwrap_or(Value::Null);
+    harden(&mut doc);
+    doc
+}
+
+/// Largest array accepted anywhere in a JSON body unless the schema declares a smaller
+/// `maxItems` (`ValidJson` enforces it); the contract states it on every array without its own.
+pub const DEFAULT_MAX_ITEMS: u64 = 10_000;
+/// No string in a request can be longer than the default body limit; the contract states this
+/// bound on every string that declares no narrower one.
+pub const DEFAULT_MAX_LENGTH: u64 = 262_144;
+
+/// Makes limits and cross-cutting headers explicit everywhere in the document, so that every
+/// operation added later gets them too: string, integer and array limits where a schema
+/// declares none; rate-limit headers on 2xx/4xx responses, `Retry-After` on 429/503;
+/// the optional `Idempotency-Key` header (with its 409/422) on every `POST`; the server's
+/// audience; and the token profile in the bearer scheme.
+fn harden(doc: &mut Value) {
+    limit_schemas(doc);
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                if method == "post" && path.starts_with("/api/") {
+                    add_idempotency_key(op);
+                }
+                if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                    for (code, resp) in responses.iter_mut() {
+                        if resp.get("$ref").is_none() {
+                            add_response_headers(code, resp);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(responses) = doc
+        .pointer_mut("/components/responses")
+        .and_then(Value::as_object_mut)
+    {
+        for resp in responses.values_mut() {
+            let code = resp
+                .pointer("/content/application~1problem+json/example/status")
+                .and_then(Value::as_u64)
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            add_response_headers(&code, resp);
+        }
+    }
+    // Drop standard responses that no operation refers to.
+    let text = doc.get("paths").map(|p| p.to_string()).unwrap_or_default();
+    if let Some(responses) = doc
+        .pointer_mut("/components/responses")
+        .and_then(Value::as_object_mut)
+    {
+        responses.retain(|name, _| text.contains(&format!("#/components/responses/{name}\"")));
+    }
+    if let Some(servers) = doc.get_mut("servers").and_then(Value::as_array_mut) {
+        for server in servers {
+            server["x-internal"] = Value::Bool(false);
+        }
+    }
+}
+
+fn header_spec(description: &str, schema: Value) -> Value {
+    json!({"description": description, "schema": schema})
+}
+
+fn add_response_headers(code: &str, resp: &mut Value) {
+    let Some(obj) = resp.as_object_mut() else {
+        return;
+    };
+    let headers = obj
+        .entry("headers")
+        .or_insert_with(|| json!({}))
+        .as_object_mut();
+    let Some(headers) = headers else { return };
+    let seconds = json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": 86400});
+    if code.starts_with('2') || code.starts_with('4') {
+        headers.entry("RateLimit-Limit").or_insert_with(|| {
+            header_spec(
+                "Requests per minute allowed to this caller (sent when rate limiting is on)",
+                json!({"type": "integer", "format": "int64", "minimum": 1, "maximum": 1000000}),
+            )
+        });
+        headers.entry("RateLimit-Remaining").or_insert_with(|| {
+            header_spec(
+                "Requests left in the caller's current budget (sent when rate limiting is on)",
+                json!({"type": "integer", "format": "int64", "minimum": 0, "maximum": 1000000}),
+            )
+        });
+        headers.entry("RateLimit-Reset").or_insert_with(|| {
+            header_spec(
+                "Seconds until the next request is allowed again after the budget is used up (sent when rate limiting is on)",
+                seconds.clone(),
+            )
+        });
+    }
+    if code == "429" || code == "503" {
+        headers
+            .entry("Retry-After")
+            .or_insert_with(|| header_spec("Seconds to wait before retrying", seconds.clone()));
+    }
+    if headers.is_empty() {
+        obj.remove("headers");
+    }
+}
+
+fn add_idempotency_key(op: &mut Value) {
+    let Some(obj) = op.as_object_mut() else {
+        return;
+    };
+    let params = obj
+        .entry("parameters")
+        .or_insert_with(|| json!([]))
+        .as_array_mut();
+    let Some(params) = params else { return };
+    let declared = params.iter().any(|p| {
+        p.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"))
+    });
+    if !declared {
+        params.push(json!({
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": false,
+            "description": "Makes a retry of this request safe (IETF httpapi idempotency-key draft). The first answer \
+to (caller, key) is stored for at least 24 hours and replayed, marked `Idempotent-Replayed: true`, for a retry with the \
+same method, path and body; the same key with a different request is 422; a retry while the first is still running is \
+409. Keys are scoped to the caller (token subject and organisation). Use a fresh random value (e.g. a UUID) per \
+logical request.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+            "example": "5b0f7d3e-6d1c-4c59-9f0e-3a9d2f7c8b41"
+        }));
+    }
+    if let Some(responses) = obj.get_mut("responses").and_then(Value::as_object_mut) {
+        responses
+            .entry("409")
+            .or_insert_with(|| json!({"$ref": "#/components/responses/Conflict"}));
+        responses
+            .entry("422")
+            .or_insert_with(|| json!({"$ref": "#/components/responses/UnprocessableEntity"}));
+    }
+}
+
+/// Every string, integer and array schema gets a bound when it declares none.
+fn limit_schemas(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            let is = |t: &str, m: &serde_json::Map<String, Value>| match m.get("type") {
+                Some(Value::String(s)) => s == t,
+                Some(Value::Array(a)) => a.iter().any(|x| x == t),
+                _ => false,
+            };
+            if is("string", map)
+                && !map.contains_key("maxLength")
+                && !map.contains_key("enum")
+                && !map.contains_key("const")
+            {
+                let max = match map.get("format").and_then(Value::as_str) {
+                    Some("uuid") => 36,
+                    Some("date") => 10,
+                    Some("date-time") => 64,
+                    _ => DEFAULT_MAX_LENGTH,
+                };
+                map.insert("maxLength".into(), json!(max));
+            }
+            if is("integer", map) {
+                let (lo, hi): (i64, i64) = match map.get("format").and_then(Value::as_str) {
+                    Some("int32") => (i32::MIN.into(), i32::MAX.into()),
+                    _ => (i64::MIN, i64::MAX),
+                };
+                if !map.contains_key("minimum") && !map.contains_key("exclusiveMinimum") {
+                    map.insert("minimum".into(), json!(lo));
+                }
+                if !map.contains_key("maximum") && !map.contains_key("exclusiveMaximum") {
+                    map.insert("maximum".into(), json!(hi));
+                }
+            }
+            if is("array", map) && !map.contains_key("maxItems") {
+                map.insert("maxItems".into(), json!(DEFAULT_MAX_ITEMS));
+            }
+            for child in map.values_mut() {
+                limit_schemas(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(limit_schemas),
+        _ => {}
+    }
 }
 
 fn add_standard(
@@ -281,7 +490,7 @@ fn add_standard(
 
 /// The document as served and committed: pretty JSON with a trailing newline.
 pub fn to_pretty_json(api: &OpenApi) -> String {
-    let mut s = serde_json::to_string_pretty(api).unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&document(api)).unwrap_or_default();
     s.push('\n');
     s
 }

@@ -277,18 +277,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    idempotency_keys (caller_subject, key) {
-        caller_subject -> Text,
-        key -> Text,
-        request_hash -> Text,
-        status -> Int4,
-        headers -> Jsonb,
-        body -> Bytea,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
     tertial_reports (id) {
         id -> Uuid,
         year -> Int4,
@@ -314,11 +302,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     measure_suppliers,
     measure_delivery_history,
     delivery_batches,
-    idempotency_keys,
     tertial_reports,
     service_areas
 );
 diesel::allow_tables_to_appear_in_same_query!(measure_suppliers, organisations);
+
+diesel::table! {
+    idempotent_requests (caller, key) {
+        caller -> Text,
+        key -> Text,
+        request_hash -> Text,
+        state -> Text,
+        status -> Nullable<Int4>,
+        headers -> Jsonb,
+        body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        completed_at -> Nullable<Timestamptz>,
+    }
+}
 
 diesel::table! {
     selection_scenarios (id) {

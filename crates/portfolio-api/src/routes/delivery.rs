@@ -19,7 +19,6 @@ use crate::db::Db;
 use crate::error::{ApiError, FieldError};
 use crate::etag::json_with_etag;
 use crate::extract::{read_json_value, to_pointer};
-use crate::idempotency::{self, IdempotencyKey, Stored};
 use crate::routes::measures::MilestoneBody;
 use crate::store::delivery::{self, BatchRow, ItemResult, SyncInput};
 
@@ -303,30 +302,27 @@ pub async fn sync_batch(
     caller: Caller,
     db: web::Data<Db>,
     config: web::Data<Arc<Config>>,
-    key: IdempotencyKey,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Sync)?;
     let value = read_json_value(&req, payload, config.bulk_body_limit).await?;
     // Validation of up to 10,000 items is CPU work: keep it off the async executor.
-    let (hash, items) = web::block(move || {
-        let hash = idempotency::hash_json(&serde_json::json!([
-            "POST /api/v1/delivery-status/batches",
-            &value
-        ]));
-        parse_batch(value, Utc::now()).map(|items| (hash, items))
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    // (An Idempotency-Key is handled for every POST by the idempotency middleware.)
+    let items = web::block(move || parse_batch(value, Utc::now()))
+        .await
+        .map_err(ApiError::internal)??;
     let actor = Actor::of(&caller);
-    idempotency::run(&db, &caller, key, hash, move |conn| {
-        let batch = delivery::apply_batch(conn, &actor, items)?;
-        let location = format!("/api/v1/delivery-status/batches/{}", batch.id);
-        Ok(Stored::json(201, &DeliveryBatch::from(batch))?
-            .header("Location", location)
-            .header("ETag", crate::etag::etag(1)))
-    })
-    .await
+    let batch = db
+        .transaction(move |conn| delivery::apply_batch(conn, &actor, items))
+        .await?;
+    let location = format!("/api/v1/delivery-status/batches/{}", batch.id);
+    let mut resp = HttpResponse::Created();
+    resp.insert_header((actix_web::http::header::LOCATION, location));
+    Ok(crate::etag::json_with_etag(
+        resp,
+        &DeliveryBatch::from(batch),
+        1,
+    ))
 }
 
 /// Get a sync batch

@@ -2,6 +2,7 @@
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
 pub mod budget_frames;
+pub mod changelog;
 pub mod concept_studies;
 pub mod cycles;
 pub mod decision_cases;
@@ -19,6 +20,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure_api(cfg: &mut ServiceConfig) {
     organisations::configure(cfg);
     service_areas::configure(cfg);
+    changelog::configure(cfg);
     measures::configure(cfg);
     delivery::configure(cfg);
     budget_frames::configure(cfg);
