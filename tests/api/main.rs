@@ -16,4 +16,5 @@ mod problems;
 mod rate_limit;
 mod reference_data;
 mod resilience;
+mod seed_picture;
 mod selection;

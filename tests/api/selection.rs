@@ -23,6 +23,10 @@ fn score(app: &TestApp, year: i32, needs: &[(String, String)], scores: &[i32]) {
     .bind::<diesel::sql_types::Jsonb, _>(criteria)
     .execute(&mut conn)
     .expect("criteria");
+    diesel::sql_query("UPDATE cycles SET phase = 'prioritisation' WHERE year = $1")
+        .bind::<diesel::sql_types::Int4, _>(year)
+        .execute(&mut conn)
+        .expect("phase");
     for ((id, _), s) in needs.iter().zip(scores) {
         diesel::sql_query(
             "INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by) \
@@ -192,6 +196,10 @@ async fn refused_scenarios_write_nothing() {
     let app = TestApp::new().await;
     let n = with_costs(&app, 2022, &[1_000_000, 0]);
     score(&app, 2022, &n, &[5, 5]);
+    with_costs(&app, 2031, &[1]);
+    diesel::sql_query("UPDATE cycles SET phase = 'prioritisation' WHERE year = 2031")
+        .execute(&mut app.conn())
+        .expect("phase");
     let before = crate::decisions::snapshot(&app);
     let body = json!({"title": "T", "budget_nok": 1_000_000});
     app.post("/api/v1/cycles/2022/selection-scenarios")

@@ -11,6 +11,7 @@ pub mod health;
 pub mod measures;
 pub mod needs;
 pub mod organisations;
+pub mod prioritisation;
 pub mod selection_scenarios;
 pub mod service_areas;
 
@@ -29,6 +30,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     concept_studies::configure(cfg);
     decision_cases::configure(cfg);
     selection_scenarios::configure(cfg);
+    prioritisation::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).

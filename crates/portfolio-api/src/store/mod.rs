@@ -8,6 +8,7 @@ pub mod decisions;
 pub mod delivery;
 pub mod measures;
 pub mod needs;
+pub mod prioritisation;
 pub mod reference;
 pub mod selection;
 pub mod studies;

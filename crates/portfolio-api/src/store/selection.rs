@@ -7,9 +7,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
-use portfolio_domain::criteria::Criterion;
-use portfolio_domain::ranking::rank;
-use portfolio_domain::scoring::{Aggregation, NeedScores, ScoreSheet, TrustSheet};
+use portfolio_domain::scoring::Aggregation;
 use portfolio_domain::selection::{
     scaled_budget, Candidate, Forced, SelectionProblem, SelectionReason, SelectionResult,
 };
@@ -130,22 +128,6 @@ struct AcceptedNeed {
     estimated_study_cost_nok: i64,
 }
 
-#[derive(Debug, QueryableByName)]
-struct SheetRow {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    reference: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    org_number: String,
-    #[diesel(sql_type = diesel::sql_types::Jsonb)]
-    scores: serde_json::Value,
-}
-
-#[derive(Debug, QueryableByName)]
-struct CriteriaRow {
-    #[diesel(sql_type = diesel::sql_types::Jsonb)]
-    criteria: serde_json::Value,
-}
-
 /// A candidate need with its place in the ranking.
 struct Ranked {
     id: Uuid,
@@ -155,58 +137,22 @@ struct Ranked {
     priority: Option<f64>,
 }
 
-/// The accepted needs of a cycle, ranked by the adopted criteria (mean over the trusts that
-/// scored, the domain's deterministic order). Three queries: needs, criteria, score sheets.
+/// The needs of a cycle still `accepted` (not yet decided by the board), with their place in
+/// the year's ranking (`store::prioritisation::ranking`: the frozen snapshot once the round is
+/// closed, otherwise computed now; mean over the trusts that scored).
 fn ranked_accepted_needs(conn: &mut PgConnection, year: i32) -> Result<Vec<Ranked>, ApiError> {
+    let (ranking, _frozen) = crate::store::prioritisation::ranking(conn, year)?;
+    let by_ref: HashMap<String, (usize, Option<f64>)> = ranking
+        .ranked(Aggregation::Mean)
+        .iter()
+        .map(|r| (r.summary.reference.to_string(), (r.rank, r.summary.overall)))
+        .collect();
     let needs: Vec<AcceptedNeed> = diesel::sql_query(
         "SELECT id, reference, estimated_study_cost_nok FROM needs \
          WHERE cycle_year = $1 AND status = 'accepted' ORDER BY seq",
     )
     .bind::<diesel::sql_types::Int4, _>(year)
     .load(conn)?;
-    let criteria: Option<CriteriaRow> = diesel::sql_query(
-        "SELECT criteria FROM criteria_sets WHERE cycle_year = $1 AND status = 'adopted'",
-    )
-    .bind::<diesel::sql_types::Int4, _>(year)
-    .get_result(conn)
-    .optional()?;
-    let Some(criteria) = criteria else {
-        return Err(ApiError::Conflict(format!(
-            "{year} has no adopted criteria set, so its needs have no ranking to select from"
-        )));
-    };
-    let criteria: Vec<Criterion> = serde_json::from_value(criteria.criteria)
-        .map_err(|e| ApiError::internal(format!("stored criteria of {year}: {e}")))?;
-    let sheets: Vec<SheetRow> = diesel::sql_query(
-        "SELECT n.reference, s.org_number, s.scores FROM need_scores s JOIN needs n ON n.id = s.need_id \
-         WHERE n.cycle_year = $1 AND n.status = 'accepted'",
-    )
-    .bind::<diesel::sql_types::Int4, _>(year)
-    .load(conn)?;
-    let mut by_need: HashMap<String, Vec<TrustSheet>> = HashMap::new();
-    for s in sheets {
-        let values: ScoreSheet = serde_json::from_value(s.scores)
-            .map_err(|e| ApiError::internal(format!("stored scores of {}: {e}", s.reference)))?;
-        by_need.entry(s.reference).or_default().push(TrustSheet {
-            trust: s.org_number,
-            values,
-        });
-    }
-    let mut input = Vec::with_capacity(needs.len());
-    for n in &needs {
-        input.push(NeedScores {
-            reference: n
-                .reference
-                .parse()
-                .map_err(|e| ApiError::internal(format!("need reference {}: {e}", n.reference)))?,
-            sheets: by_need.remove(&n.reference).unwrap_or_default(),
-        });
-    }
-    let ranking = rank(&input, &criteria, Aggregation::Mean)?;
-    let by_ref: HashMap<String, (usize, Option<f64>)> = ranking
-        .into_iter()
-        .map(|r| (r.summary.reference.to_string(), (r.rank, r.summary.overall)))
-        .collect();
     Ok(needs
         .into_iter()
         .map(|n| {
