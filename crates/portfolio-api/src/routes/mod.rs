@@ -14,6 +14,7 @@ pub mod organisations;
 pub mod prioritisation;
 pub mod selection_scenarios;
 pub mod service_areas;
+pub mod tertial_reports;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -24,6 +25,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     changelog::configure(cfg);
     measures::configure(cfg);
     delivery::configure(cfg);
+    tertial_reports::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);

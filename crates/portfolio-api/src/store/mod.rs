@@ -12,3 +12,4 @@ pub mod prioritisation;
 pub mod reference;
 pub mod selection;
 pub mod studies;
+pub mod tertial;
