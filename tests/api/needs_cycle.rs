@@ -1,8 +1,6 @@
 //! The yearly needs cycle over HTTP: cycles and phases, criteria sets, intake, first
 //! assessment, scoring, ranking, closing the round and the funnel.
 
-#![allow(dead_code)] // helpers shared with the scoring tests that follow
-
 use serde_json::{json, Value};
 
 use crate::support::{TestApp, AHUS, HSO, OUS, SYKEHUSPARTNER};
@@ -686,4 +684,673 @@ async fn edit_and_withdraw_while_submitted() {
         .await
         .assert_problem(409);
     let _ = SYKEHUSPARTNER;
+}
+
+/// Reports `n` needs for `year` (concurrently) and returns them in reference order.
+async fn report_many(app: &TestApp, year: i32, n: usize) -> Vec<Value> {
+    let requests = (0..n).map(|i| {
+        app.post("/api/v1/needs")
+            .auth(SUBMIT, Some([OUS, AHUS, INNLANDET][i % 3]))
+            .json(&need_body(year, &format!("Behov {i}")))
+            .send()
+    });
+    let mut needs: Vec<Value> = futures_util::future::join_all(requests)
+        .await
+        .iter()
+        .map(|r| r.assert_status(201).json())
+        .collect();
+    needs.sort_by_key(|n| n["reference"].as_str().unwrap_or("").to_owned());
+    needs
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap_or("").to_owned()
+}
+
+#[actix_web::test]
+async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
+    let app = TestApp::new().await;
+    open_cycle(&app, 2022).await;
+    let needs = report_many(&app, 2022, 3).await;
+    let url = |n: &Value| format!("/api/v1/needs/{}/assessment", id_of(n));
+    // Wrong phase: still intake.
+    let p = app
+        .post(&url(&needs[0]))
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", "\"v1\"")
+        .json(&accept_body())
+        .send()
+        .await
+        .assert_problem(409);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("'first_assessment' phase"),
+        "{p}"
+    );
+    advance(&app, 2022, "first_assessment").await;
+    // No adopted criteria set yet.
+    app.post(&url(&needs[0]))
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", "\"v1\"")
+        .json(&accept_body())
+        .send()
+        .await
+        .assert_problem(409);
+    adopt_criteria(&app, 2022, &criteria_body()).await;
+    // Wrong role.
+    app.post(&url(&needs[0]))
+        .auth(SUBMIT, Some(OUS))
+        .header("If-Match", "\"v1\"")
+        .json(&accept_body())
+        .send()
+        .await
+        .assert_problem(403);
+    // Bad input: missing reason, blank reason, NUL, oversize, screening errors.
+    for (body, pointer) in [
+        (
+            json!({"decision": "rejected", "screening": [{"code": "STRATEGI", "value": 0}]}),
+            "/reason",
+        ),
+        (
+            json!({"decision": "rejected", "reason": "  ", "screening": [{"code": "STRATEGI", "value": 0}]}),
+            "/reason",
+        ),
+        (
+            json!({"decision": "rejected", "reason": "a\u{0}", "screening": [{"code": "STRATEGI", "value": 0}]}),
+            "/reason",
+        ),
+        (
+            json!({"decision": "rejected", "reason": "x".repeat(2001), "screening": [{"code": "STRATEGI", "value": 0}]}),
+            "/reason",
+        ),
+        (json!({"decision": "maybe"}), "/decision"),
+        (
+            json!({"decision": "accepted", "screening": []}),
+            "/screening",
+        ),
+        (
+            json!({"decision": "accepted", "screening": [{"code": "STRATEGI", "value": 2}]}),
+            "/screening/0",
+        ),
+        (
+            json!({"decision": "accepted", "screening": [{"code": "STRATEGI", "value": 1}, {"code": "NYTTE", "value": 1}]}),
+            "/screening/1",
+        ),
+        (
+            json!({"decision": "accepted", "screening": [{"code": "UKJENT", "value": 1}]}),
+            "/screening/0",
+        ),
+    ] {
+        let p = app
+            .post(&url(&needs[0]))
+            .auth(OFFICE, Some(HSO))
+            .header("If-Match", "\"v1\"")
+            .json(&body)
+            .send()
+            .await
+            .assert_problem(422);
+        assert_eq!(p["errors"][0]["pointer"], pointer, "{body} → {p}");
+    }
+    let got = app
+        .get(&format!("/api/v1/needs/{}", id_of(&needs[0])))
+        .auth(READ, None)
+        .send()
+        .await
+        .json();
+    assert_eq!(got, needs[0], "nothing written");
+
+    let accepted = assess(&app, &needs[0], &accept_body()).await;
+    assert_eq!(accepted["status"], "accepted");
+    assert_eq!(accepted["assessment"]["screening"]["STRATEGI"], 1);
+    assert_eq!(accepted["assessment"]["assessed_by"], "test-user");
+    let rejected = assess(
+        &app,
+        &needs[1],
+        &json!({"decision": "rejected", "reason": "Dekkes av eksisterende løsning", "screening": [{"code": "STRATEGI", "value": 0}]}),
+    )
+    .await;
+    assert_eq!(rejected["status"], "rejected");
+    assert_eq!(
+        rejected["assessment"]["reason"],
+        "Dekkes av eksisterende løsning"
+    );
+    // A decided need can't be assessed again...
+    let p = app
+        .post(&url(&accepted))
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", &etag_of(&accepted))
+        .json(&json!({"decision": "rejected", "reason": "Ombestemt", "screening": [{"code": "STRATEGI", "value": 0}]}))
+        .send()
+        .await
+        .assert_problem(409);
+    assert!(p["detail"].as_str().unwrap_or("").contains("reopen"), "{p}");
+    // ...except by an explicit, recorded reopening (with a reason).
+    let reopen = format!("/api/v1/needs/{}/reopen", id_of(&accepted));
+    app.post(&reopen)
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", &etag_of(&accepted))
+        .json(&json!({}))
+        .send()
+        .await
+        .assert_problem(422);
+    app.post(&reopen)
+        .auth(SUBMIT, Some(OUS))
+        .header("If-Match", &etag_of(&accepted))
+        .json(&json!({"reason": "Feil"}))
+        .send()
+        .await
+        .assert_problem(403);
+    let reopened = app
+        .post(&reopen)
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", &etag_of(&accepted))
+        .json(&json!({"reason": "Feil i screeningen"}))
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(reopened["status"], "submitted");
+    assert!(reopened["assessment"].is_null());
+    let audit: i64 = {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM audit_log WHERE action = 'reopened' AND after::text LIKE '%Feil i screeningen%'",
+        )
+        .get_result::<N>(&mut app.conn())
+        .expect("audit")
+        .n
+    };
+    assert_eq!(audit, 1);
+    // A submitted need can't be "reopened".
+    app.post(&reopen)
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", &etag_of(&reopened))
+        .json(&json!({"reason": "Igjen"}))
+        .send()
+        .await
+        .assert_problem(409);
+    let rejected_again = assess(
+        &app,
+        &reopened,
+        &json!({"decision": "rejected", "reason": "Utenfor mandat", "screening": [{"code": "STRATEGI", "value": 0}]}),
+    )
+    .await;
+    assert_eq!(rejected_again["status"], "rejected");
+    // Prioritisation can't start while a need awaits assessment.
+    let c = app
+        .get("/api/v1/cycles/2022")
+        .auth(READ, None)
+        .send()
+        .await
+        .json();
+    let p = app
+        .post("/api/v1/cycles/2022/phase")
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", &etag_of(&c))
+        .json(&json!({"to": "prioritisation"}))
+        .send()
+        .await
+        .assert_problem(409);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("await first assessment"),
+        "{p}"
+    );
+}
+
+async fn score(app: &TestApp, need: &Value, org: &str, nytte: i32, gevinst: i32) -> Value {
+    app.put(&format!("/api/v1/needs/{}/scores/{org}", id_of(need)))
+        .auth(SCORE, Some(org))
+        .json(&json!({"scores": [{"code": "NYTTE", "value": nytte}, {"code": "GEVINST", "value": gevinst}]}))
+        .send()
+        .await
+        .assert_status(201)
+        .json()
+}
+
+async fn ranking(app: &TestApp, year: i32, q: &str) -> Value {
+    app.get(&format!("/api/v1/cycles/{year}/ranking{q}"))
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_status(200)
+        .json()
+}
+
+fn close(a: &Value, b: f64) -> bool {
+    a.as_f64().is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+#[actix_web::test]
+async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
+    let app = TestApp::new().await;
+    open_cycle(&app, 2023).await;
+    let needs = report_many(&app, 2023, 4).await;
+    advance(&app, 2023, "first_assessment").await;
+    adopt_criteria(&app, 2023, &criteria_body()).await;
+    let mut acc = Vec::new();
+    for n in &needs[..3] {
+        acc.push(assess(&app, n, &accept_body()).await);
+    }
+    let rejected = assess(
+        &app,
+        &needs[3],
+        &json!({"decision": "rejected", "reason": "Nei", "screening": [{"code": "STRATEGI", "value": 0}]}),
+    )
+    .await;
+    // Scoring before prioritisation: wrong phase.
+    let sheet = json!({"scores": [{"code": "NYTTE", "value": 4}, {"code": "GEVINST", "value": 5}]});
+    let score_url = |n: &Value, org: &str| format!("/api/v1/needs/{}/scores/{org}", id_of(n));
+    let p = app
+        .put(&score_url(&acc[0], OUS))
+        .auth(SCORE, Some(OUS))
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(409);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("'prioritisation' phase"),
+        "{p}"
+    );
+    app.get("/api/v1/cycles/2023/ranking")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_problem(409);
+    advance(&app, 2023, "prioritisation").await;
+
+    // Denials, with nothing written.
+    // Wrong role: a submitter (even of the right trust) and the office may not score.
+    app.put(&score_url(&acc[0], OUS))
+        .auth(SUBMIT, Some(OUS))
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(403);
+    app.put(&score_url(&acc[0], OUS))
+        .auth(OFFICE, Some(HSO))
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(403);
+    // Wrong trust: OUS writing Ahus' sheet.
+    let p = app
+        .put(&score_url(&acc[0], AHUS))
+        .auth(SCORE, Some(OUS))
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(403);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("own organisation"),
+        "{p}"
+    );
+    // Not a health trust: the IT partner and the regional authority score nothing.
+    for org in [SYKEHUSPARTNER, HSO] {
+        app.put(&score_url(&acc[0], org))
+            .auth(SCORE, Some(org))
+            .json(&sheet)
+            .send()
+            .await
+            .assert_problem(403);
+    }
+    // A rejected need is not scored.
+    app.put(&score_url(&rejected, OUS))
+        .auth(SCORE, Some(OUS))
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(409);
+    // Bad input.
+    for (body, pointer) in [
+        (
+            json!({"scores": [{"code": "NYTTE", "value": 6}, {"code": "GEVINST", "value": 5}]}),
+            "/scores/0",
+        ),
+        (
+            json!({"scores": [{"code": "NYTTE", "value": 0}, {"code": "GEVINST", "value": 5}]}),
+            "/scores/0",
+        ),
+        (
+            json!({"scores": [{"code": "NYTTE", "value": 3}, {"code": "UKJENT", "value": 5}]}),
+            "/scores/1",
+        ),
+        (
+            json!({"scores": [{"code": "NYTTE", "value": 3}]}),
+            "/scores",
+        ),
+        (
+            json!({"scores": [{"code": "NYTTE", "value": 3}, {"code": "GEVINST", "value": 1}, {"code": "STRATEGI", "value": 1}]}),
+            "/scores/2",
+        ),
+        (
+            json!({"scores": [{"code": "NYTTE", "value": 3}, {"code": "GEVINST", "value": 1}], "comment": "a\u{0}b"}),
+            "/comment",
+        ),
+        (
+            json!({"scores": [{"code": "NYTTE", "value": 3}, {"code": "GEVINST", "value": 1}], "comment": "x".repeat(2001)}),
+            "/comment",
+        ),
+        (
+            json!({"scores": [{"code": "NYTTE", "value": "høy"}, {"code": "GEVINST", "value": 1}]}),
+            "/scores/0/value",
+        ),
+    ] {
+        let p = app
+            .put(&score_url(&acc[0], OUS))
+            .auth(SCORE, Some(OUS))
+            .json(&body)
+            .send()
+            .await
+            .assert_problem(422);
+        assert_eq!(p["errors"][0]["pointer"], pointer, "{body} → {p}");
+    }
+    assert_eq!(app.count("need_scores"), 0);
+
+    // Scores (NYTTE 1..5 weight 3, GEVINST 0..10 weight 1):
+    // need 0: OUS (5,10)=100, AHUS (3,5)=50 → mean 75, median 75, dispersion 25
+    // need 1: OUS (4,5)=68.75 only → coverage 1
+    // need 2: unscored
+    let s = score(&app, &acc[0], OUS, 5, 10).await;
+    assert_eq!(s["org_number"], OUS);
+    assert_eq!(s["version"], 1);
+    score(&app, &acc[0], AHUS, 3, 5).await;
+    score(&app, &acc[1], OUS, 1, 0).await;
+    // Replacing a sheet needs If-Match; a stale one is refused.
+    let url = score_url(&acc[1], OUS);
+    app.put(&url)
+        .auth(SCORE, Some(OUS))
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(428);
+    let replaced = app
+        .put(&url)
+        .auth(SCORE, Some(OUS))
+        .header("If-Match", "\"v1\"")
+        .json(&sheet)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(replaced["version"], 2);
+    app.put(&url)
+        .auth(SCORE, Some(OUS))
+        .header("If-Match", "\"v1\"")
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(412);
+    let sheets = app
+        .get(&format!("/api/v1/needs/{}/scores", id_of(&acc[0])))
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(sheets["items"].as_array().map(Vec::len), Some(2));
+    app.get(&format!("/api/v1/needs/{}/scores", id_of(&acc[0])))
+        .auth("portfolio:score", Some(OUS))
+        .send()
+        .await
+        .assert_problem(403);
+
+    let r = ranking(&app, 2023, "").await;
+    assert_eq!(r["frozen"], false);
+    assert_eq!(r["aggregation"], "mean");
+    let items = r["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3, "rejected needs are not ranked");
+    assert_eq!(items[0]["reference"], acc[0]["reference"]);
+    assert!(close(&items[0]["overall"], 75.0), "{}", items[0]);
+    assert_eq!(items[0]["coverage"], 2);
+    assert!(close(&items[0]["dispersion"], 25.0));
+    assert_eq!(items[0]["trust_scores"].as_array().map(Vec::len), Some(2));
+    assert!(close(&items[0]["contributions"][0]["contribution"], 56.25));
+    assert!(close(&items[1]["overall"], 68.75));
+    assert_eq!(items[1]["coverage"], 1);
+    assert_eq!(items[2]["reference"], acc[2]["reference"]);
+    assert!(items[2]["overall"].is_null(), "unscored is not zero");
+    assert_eq!(items[2]["coverage"], 0);
+    let median = ranking(&app, 2023, "?aggregation=median").await;
+    assert_eq!(median["aggregation"], "median");
+    app.get("/api/v1/cycles/2023/ranking?aggregation=mode")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_problem(422);
+
+    let e = app
+        .get(&format!(
+            "/api/v1/needs/{}/score-explanation",
+            id_of(&acc[1])
+        ))
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(e["need"]["rank"], 2);
+    assert_eq!(e["of"], 3);
+    assert_eq!(e["above"]["decided_by"], "overall");
+    assert!(close(&e["above"]["gap"], 6.25));
+    assert_eq!(e["below"]["decided_by"], "scored");
+    app.get(&format!(
+        "/api/v1/needs/{}/score-explanation",
+        id_of(&rejected)
+    ))
+    .auth(READ, None)
+    .send()
+    .await
+    .assert_problem(409);
+
+    // Closing freezes the round.
+    let c = app
+        .get("/api/v1/cycles/2023")
+        .auth(READ, None)
+        .send()
+        .await
+        .json();
+    app.post("/api/v1/cycles/2023/prioritisation/close")
+        .auth(SCORE, Some(OUS))
+        .header("If-Match", &etag_of(&c))
+        .send()
+        .await
+        .assert_problem(403);
+    // Decided needs a closed round.
+    app.post("/api/v1/cycles/2023/phase")
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", &etag_of(&c))
+        .json(&json!({"to": "decided"}))
+        .send()
+        .await
+        .assert_problem(409);
+    let closed = app
+        .post("/api/v1/cycles/2023/prioritisation/close")
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", &etag_of(&c))
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert!(closed["prioritisation_closed_at"].is_string());
+    app.post("/api/v1/cycles/2023/prioritisation/close")
+        .auth(OFFICE, Some(HSO))
+        .header("If-Match", &etag_of(&closed))
+        .send()
+        .await
+        .assert_problem(409);
+    // Frozen round: no sheet can be written or replaced.
+    let sheets_before = app.count("need_scores");
+    let p = app
+        .put(&score_url(&acc[2], OUS))
+        .auth(SCORE, Some(OUS))
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(409);
+    assert!(p["detail"].as_str().unwrap_or("").contains("closed"), "{p}");
+    app.put(&score_url(&acc[0], OUS))
+        .auth(SCORE, Some(OUS))
+        .header("If-Match", "\"v1\"")
+        .json(&sheet)
+        .send()
+        .await
+        .assert_problem(409);
+    assert_eq!(app.count("need_scores"), sheets_before);
+    // The ranking is served unchanged from the snapshot, even when the data under it changes.
+    let frozen = ranking(&app, 2023, "").await;
+    assert_eq!(frozen["frozen"], true);
+    assert_eq!(frozen["items"], r["items"]);
+    assert_eq!(
+        frozen["computed_at"],
+        ranking(&app, 2023, "").await["computed_at"]
+    );
+    {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("UPDATE needs SET title = 'Endret etterpå'")
+            .execute(&mut app.conn())
+            .expect("change");
+        diesel::sql_query("DELETE FROM need_scores")
+            .execute(&mut app.conn())
+            .expect("change");
+    }
+    let after = ranking(&app, 2023, "").await;
+    assert_eq!(after["items"], r["items"]);
+    assert_eq!(
+        ranking(&app, 2023, "?aggregation=median").await["items"],
+        median["items"]
+    );
+    let c = advance(&app, 2023, "decided").await;
+    assert_eq!(c["phase"], "decided");
+    assert_eq!(c["phase_changes"].as_array().map(Vec::len), Some(4));
+
+    let f = app
+        .get("/api/v1/cycles/2023/funnel")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(
+        (
+            f["reported"].as_i64(),
+            f["accepted"].as_i64(),
+            f["rejected"].as_i64(),
+            f["withdrawn"].as_i64()
+        ),
+        (Some(4), Some(3), Some(1), Some(0))
+    );
+}
+
+#[actix_web::test]
+async fn the_2022_funnel_forty_reported_twenty_seven_accepted() {
+    let app = TestApp::new().await;
+    open_cycle(&app, 2022).await;
+    let needs = report_many(&app, 2022, 40).await;
+    advance(&app, 2022, "first_assessment").await;
+    adopt_criteria(&app, 2022, &criteria_body()).await;
+    for (i, n) in needs.iter().enumerate() {
+        if i < 27 {
+            assess(&app, n, &accept_body()).await;
+        } else {
+            assess(
+                &app,
+                n,
+                &json!({"decision": "rejected", "reason": "Ikke prioritert", "screening": [{"code": "STRATEGI", "value": 0}]}),
+            )
+            .await;
+        }
+    }
+    let f = app
+        .get("/api/v1/cycles/2022/funnel")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(f["reported"], 40);
+    assert_eq!(f["accepted"], 27);
+    assert_eq!(f["rejected"], 13);
+    assert_eq!(f["withdrawn"], 0);
+    assert_eq!(f["awaiting_assessment"], 0);
+    assert_eq!(f["board"]["awaiting_decision"], 27);
+    assert_eq!(f["studies"]["started"], 0);
+    assert_eq!(f["studies"]["by_status"]["in_progress"], 0);
+    app.get("/api/v1/cycles/2031/funnel")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_problem(404);
+}
+
+/// Ranking at scale: 1,000 accepted needs × 11 trusts × 8 criteria, loaded straight into the
+/// database, ranked over HTTP. Run with
+/// `cargo test --release --test api ranking_scale -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore]
+async fn ranking_scale() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::new().await;
+    let mut conn = app.conn();
+    let criteria: Vec<Value> = (0..8)
+        .map(|i| json!({"code": format!("K{i}"), "name": format!("Kriterium {i}"), "description": "",
+                        "kind": "prioritisation", "weight": (i % 4 + 1) as f64, "scale_min": 0, "scale_max": 5, "scale_labels": []}))
+        .collect();
+    let sql = format!(
+        "INSERT INTO organisations (org_number, name, kind, region_org_number) VALUES ('983971717', 'Ekstra HF', 'health_trust', '991324968');
+         INSERT INTO cycles (year, phase, last_need_seq) VALUES (2030, 'prioritisation', 1000);
+         INSERT INTO criteria_sets (cycle_year, status, criteria, adopted_at, adopted_by)
+             VALUES (2030, 'adopted', '{}'::jsonb, now(), 'bench');
+         INSERT INTO needs (cycle_year, seq, reference, title, description, expected_benefit, origin,
+                            organisation_number, estimated_study_cost_nok, status, reported_by)
+             SELECT 2030, g, 'B-2030-' || lpad(g::text, 3, '0'), 'Behov ' || g, 'Beskrivelse', 'Nytte',
+                    'users', '993467049', 1000000, 'accepted', 'bench'
+             FROM generate_series(1, 1000) g;
+         INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by)
+             SELECT n.id, o.org_number, 2030,
+                    (SELECT jsonb_object_agg('K' || k, (abs(hashtext(n.reference || o.org_number || k)) % 6))
+                       FROM generate_series(0, 7) k),
+                    'bench'
+             FROM needs n CROSS JOIN organisations o
+             WHERE n.cycle_year = 2030 AND o.kind = 'health_trust';",
+        Value::Array(criteria).to_string().replace('\'', "''")
+    );
+    diesel::sql_query("SELECT 1")
+        .execute(&mut conn)
+        .expect("ping");
+    for stmt in sql.split(";\n") {
+        diesel::sql_query(stmt).execute(&mut conn).expect("load");
+    }
+    assert_eq!(app.count("need_scores"), 11_000);
+    // Warm up once, then time.
+    ranking(&app, 2030, "").await;
+    let runs = 5;
+    let start = std::time::Instant::now();
+    let mut r = Value::Null;
+    for _ in 0..runs {
+        r = ranking(&app, 2030, "").await;
+    }
+    let per = start.elapsed() / runs;
+    assert_eq!(r["items"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(r["items"][0]["coverage"], 11);
+    let start = std::time::Instant::now();
+    let median = ranking(&app, 2030, "?aggregation=median").await;
+    let med = start.elapsed();
+    assert_eq!(median["items"].as_array().map(Vec::len), Some(1000));
+    println!("ranking 1000 needs x 11 trusts x 8 criteria over HTTP: {per:?} per request (mean of {runs}); median aggregation {med:?}");
 }

@@ -39,6 +39,8 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail"),
         (name = "improvement portfolio", description = "Measures (tiltak) of the improvement portfolio and their delivery status"),
         (name = "delivery status sync", description = "The IT partner's systems push delivery status for many measures at once"),
+        (name = "tertial reports", description = "Board reports per tertial; frozen once published"),
+        (name = "portfolio overview", description = "Dashboard numbers of a year, cheap to poll"),
         (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked"),
         (name = "cycles", description = "The yearly needs cycle (intake → first assessment → prioritisation → decided) and its criteria set"),
         (name = "needs", description = "Reported needs (behov): intake, first assessment, reopening"),

@@ -9,7 +9,9 @@ pub mod health;
 pub mod measures;
 pub mod needs;
 pub mod organisations;
+pub mod prioritisation;
 pub mod service_areas;
+pub mod tertial_reports;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -20,9 +22,11 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     changelog::configure(cfg);
     measures::configure(cfg);
     delivery::configure(cfg);
+    tertial_reports::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);
+    prioritisation::configure(cfg);
 }
 
 /// Builds a JSON schema of a domain enum from its wire names (the domain crate knows no utoipa).

@@ -7,4 +7,6 @@ pub mod cycles;
 pub mod delivery;
 pub mod measures;
 pub mod needs;
+pub mod prioritisation;
 pub mod reference;
+pub mod tertial;

@@ -1,0 +1,406 @@
+//! Prioritisation: the trusts' score sheets, the ranking (live, or the frozen snapshot of a
+//! closed round), and the funnel of a year.
+//!
+//! The ranking is computed with one query per table (cycle, criteria set, needs, score
+//! sheets), never a query per need, and ranked by `portfolio_domain::ranking::rank`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use portfolio_domain::criteria::Criterion;
+use portfolio_domain::cycle::CyclePhase;
+use portfolio_domain::need::{NeedReference, NeedStatus};
+use portfolio_domain::ranking::{rank, RankedNeed};
+use portfolio_domain::scoring::{validate_sheet, Aggregation, NeedScores, TrustSheet};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::changes::{self, Actor, Change};
+use crate::db::schema::{cycles, need_scores, needs, organisations};
+use crate::error::ApiError;
+use crate::etag::IfMatch;
+use crate::store::cycles::{
+    adopted_criteria, domain_err, get_cycle, lock_cycle, share_cycle, view_cycle, CycleRow,
+    CycleView,
+};
+use crate::store::needs::{find_need, NeedRow};
+
+/// Statuses of needs that passed the first assessment (accepted, and what the board made
+/// of accepted needs): the needs that are ranked and counted as accepted in the funnel.
+pub const ACCEPTED_STATUSES: [NeedStatus; 4] = [
+    NeedStatus::Accepted,
+    NeedStatus::Deferred,
+    NeedStatus::Declined,
+    NeedStatus::StudyStarted,
+];
+
+fn accepted_texts() -> Vec<&'static str> {
+    ACCEPTED_STATUSES.iter().map(|s| s.as_str()).collect()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = need_scores)]
+pub struct ScoreRow {
+    pub need_id: Uuid,
+    pub org_number: String,
+    pub cycle_year: i32,
+    pub scores: serde_json::Value,
+    pub comment: Option<String>,
+    pub scored_by: String,
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ScoreRow {
+    pub fn values(&self) -> Result<BTreeMap<String, i32>, ApiError> {
+        serde_json::from_value(self.scores.clone())
+            .map_err(|e| ApiError::internal(format!("stored score sheet: {e}")))
+    }
+}
+
+/// Writes one health trust's score sheet for an accepted need. The caller has already been
+/// checked to belong to `org_number`; here the organisation must be a health trust, the
+/// cycle in an open prioritisation round, and the sheet valid against the adopted set.
+#[allow(clippy::too_many_arguments)]
+pub fn put_scores(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    need_id: Uuid,
+    org_number: &str,
+    if_match: &IfMatch,
+    values: Vec<(String, i32)>,
+    comment: Option<String>,
+) -> Result<(ScoreRow, bool), ApiError> {
+    let kind: Option<String> = organisations::table
+        .find(org_number)
+        .select(organisations::kind)
+        .first(conn)
+        .optional()?;
+    if kind.as_deref() != Some("health_trust") {
+        return Err(ApiError::Forbidden(format!(
+            "organisation {org_number} is not a health trust; only health trusts score needs"
+        )));
+    }
+    let need =
+        find_need(conn, need_id)?.ok_or_else(|| ApiError::not_found(format!("need {need_id}")))?;
+    let cycle = share_cycle(conn, need.cycle_year)?;
+    cycle.require_phase(CyclePhase::Prioritisation)?;
+    if cycle.is_closed() {
+        return Err(ApiError::Conflict(format!(
+            "the prioritisation round of {} is closed; its score sheets are frozen",
+            cycle.year
+        )));
+    }
+    if need.status()? != NeedStatus::Accepted {
+        return Err(ApiError::Conflict(format!(
+            "need {} is '{}'; only accepted needs are scored",
+            need.reference, need.status
+        )));
+    }
+    let (_, criteria) = adopted_criteria(conn, need.cycle_year)?;
+    let sheet = validate_sheet(&criteria, values.iter().map(|(c, v)| (c.as_str(), *v)))
+        .map_err(domain_err)?;
+    let json = serde_json::to_value(&sheet).map_err(ApiError::internal)?;
+    let existing = need_scores::table
+        .find((need_id, org_number))
+        .select(ScoreRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?;
+    let now = Utc::now();
+    let (row, created) = match &existing {
+        None => {
+            if if_match.present() && !if_match.is_any() {
+                return Err(ApiError::PreconditionFailed(format!(
+                    "trust {org_number} has no score sheet for need {} yet; omit If-Match to create it",
+                    need.reference
+                )));
+            }
+            let row = diesel::insert_into(need_scores::table)
+                .values((
+                    need_scores::need_id.eq(need_id),
+                    need_scores::org_number.eq(org_number),
+                    need_scores::cycle_year.eq(need.cycle_year),
+                    need_scores::scores.eq(&json),
+                    need_scores::comment.eq(&comment),
+                    need_scores::scored_by.eq(&actor.subject),
+                ))
+                .returning(ScoreRow::as_returning())
+                .get_result(conn)?;
+            (row, true)
+        }
+        Some(before) => {
+            if_match.check(before.version)?;
+            let row = diesel::update(need_scores::table.find((need_id, org_number)))
+                .set((
+                    need_scores::scores.eq(&json),
+                    need_scores::comment.eq(&comment),
+                    need_scores::scored_by.eq(&actor.subject),
+                    need_scores::version.eq(before.version + 1),
+                    need_scores::updated_at.eq(now),
+                ))
+                .returning(ScoreRow::as_returning())
+                .get_result(conn)?;
+            (row, false)
+        }
+    };
+    let mut change = Change::new(
+        "need_score",
+        format!("{need_id}/{org_number}"),
+        if created { "created" } else { "updated" },
+    )
+    .version(row.version)
+    .after(&row);
+    if let Some(b) = &existing {
+        change = change.before(b);
+    }
+    changes::record(conn, actor, &[change])?;
+    Ok((row, created))
+}
+
+/// Every trust's sheet for a need (one query).
+pub fn list_scores(
+    conn: &mut PgConnection,
+    need_id: Uuid,
+) -> Result<(NeedRow, Vec<ScoreRow>), ApiError> {
+    let need =
+        find_need(conn, need_id)?.ok_or_else(|| ApiError::not_found(format!("need {need_id}")))?;
+    let rows = need_scores::table
+        .filter(need_scores::need_id.eq(need_id))
+        .order(need_scores::org_number)
+        .select(ScoreRow::as_select())
+        .load(conn)?;
+    Ok((need, rows))
+}
+
+pub fn find_score(
+    conn: &mut PgConnection,
+    need_id: Uuid,
+    org_number: &str,
+) -> QueryResult<Option<ScoreRow>> {
+    need_scores::table
+        .find((need_id, org_number))
+        .select(ScoreRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What the ranking shows of a need besides its numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RankedNeedInfo {
+    pub id: Uuid,
+    pub reference: String,
+    pub title: String,
+    pub organisation_number: String,
+}
+
+/// A computed ranking of a year, or the frozen snapshot of a closed round (same shape).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ranking {
+    pub year: i32,
+    pub criteria_set_version: i32,
+    /// Prioritisation criteria codes with their share of the total weight.
+    pub criteria: Vec<(String, f64)>,
+    pub computed_at: DateTime<Utc>,
+    pub needs: Vec<RankedNeedInfo>,
+    pub mean: Vec<RankedNeed>,
+    pub median: Vec<RankedNeed>,
+}
+
+impl Ranking {
+    pub fn ranked(&self, aggregation: Aggregation) -> &[RankedNeed] {
+        match aggregation {
+            Aggregation::Mean => &self.mean,
+            Aggregation::Median => &self.median,
+        }
+    }
+
+    pub fn info(&self) -> HashMap<&str, &RankedNeedInfo> {
+        self.needs
+            .iter()
+            .map(|n| (n.reference.as_str(), n))
+            .collect()
+    }
+}
+
+/// Computes the ranking of a year from the current sheets: one query for the needs, one for
+/// the sheets (plus the criteria set), then the domain's pure `rank`.
+pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Ranking, ApiError> {
+    let year = cycle.year;
+    let (set, criteria) = adopted_criteria(conn, year)?;
+    let rows: Vec<(Uuid, String, String, String)> = needs::table
+        .filter(needs::cycle_year.eq(year))
+        .filter(needs::status.eq_any(accepted_texts()))
+        .order(needs::seq)
+        .select((
+            needs::id,
+            needs::reference,
+            needs::title,
+            needs::organisation_number,
+        ))
+        .load(conn)?;
+    let sheets: Vec<(Uuid, String, serde_json::Value)> = need_scores::table
+        .filter(need_scores::cycle_year.eq(year))
+        .select((
+            need_scores::need_id,
+            need_scores::org_number,
+            need_scores::scores,
+        ))
+        .load(conn)?;
+    let mut by_need: HashMap<Uuid, Vec<TrustSheet>> = HashMap::with_capacity(rows.len());
+    for (need_id, trust, values) in sheets {
+        let values = serde_json::from_value(values)
+            .map_err(|e| ApiError::internal(format!("stored score sheet: {e}")))?;
+        by_need
+            .entry(need_id)
+            .or_default()
+            .push(TrustSheet { trust, values });
+    }
+    let mut scores = Vec::with_capacity(rows.len());
+    let mut infos = Vec::with_capacity(rows.len());
+    for (id, reference, title, organisation_number) in rows {
+        let parsed: NeedReference = reference
+            .parse()
+            .map_err(|_| ApiError::internal(format!("stored reference {reference:?}")))?;
+        scores.push(NeedScores {
+            reference: parsed,
+            // Sheets of needs no longer accepted (e.g. reopened) are left out with the need.
+            sheets: by_need.remove(&id).unwrap_or_default(),
+        });
+        infos.push(RankedNeedInfo {
+            id,
+            reference,
+            title,
+            organisation_number,
+        });
+    }
+    Ok(Ranking {
+        year,
+        criteria_set_version: set.version,
+        criteria: weight_shares(&criteria),
+        computed_at: Utc::now(),
+        needs: infos,
+        mean: rank(&scores, &criteria, Aggregation::Mean).map_err(domain_err)?,
+        median: rank(&scores, &criteria, Aggregation::Median).map_err(domain_err)?,
+    })
+}
+
+fn weight_shares(criteria: &[Criterion]) -> Vec<(String, f64)> {
+    let p: Vec<&Criterion> = criteria
+        .iter()
+        .filter(|c| c.kind == portfolio_domain::criteria::CriterionKind::Prioritisation)
+        .collect();
+    let total: f64 = p.iter().map(|c| c.weight).sum();
+    p.iter()
+        .map(|c| (c.code.clone(), c.weight / total))
+        .collect()
+}
+
+fn snapshot_of(cycle: &CycleRow, conn: &mut PgConnection) -> Result<Option<Ranking>, ApiError> {
+    if !cycle.is_closed() {
+        return Ok(None);
+    }
+    let snap: Option<serde_json::Value> = cycles::table
+        .find(cycle.year)
+        .select(cycles::ranking_snapshot)
+        .first(conn)?;
+    snap.map(|s| {
+        serde_json::from_value(s).map_err(|e| ApiError::internal(format!("ranking snapshot: {e}")))
+    })
+    .transpose()
+}
+
+/// The ranking of a year: the frozen snapshot once prioritisation is closed, otherwise
+/// computed now (only from the prioritisation phase on). Returns whether it is frozen.
+pub fn ranking(
+    conn: &mut PgConnection,
+    year: i32,
+) -> Result<(Ranking, Option<DateTime<Utc>>), ApiError> {
+    let cycle = get_cycle(conn, year)?;
+    if let Some(r) = snapshot_of(&cycle, conn)? {
+        return Ok((r, cycle.prioritisation_closed_at));
+    }
+    cycle.require_phase(CyclePhase::Prioritisation)?;
+    Ok((compute_ranking(conn, &cycle)?, None))
+}
+
+/// Closes the prioritisation round: the ranking as it stands (mean and median) is stored
+/// and served unchanged from now on, and no sheet can change.
+pub fn close_prioritisation(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    year: i32,
+    if_match: &IfMatch,
+) -> Result<CycleView, ApiError> {
+    let before = lock_cycle(conn, year)?;
+    if_match.check(before.version)?;
+    before.require_phase(CyclePhase::Prioritisation)?;
+    if before.is_closed() {
+        return Err(ApiError::Conflict(format!(
+            "the prioritisation round of {year} is already closed"
+        )));
+    }
+    let ranking = compute_ranking(conn, &before)?;
+    let snapshot = serde_json::to_value(&ranking).map_err(ApiError::internal)?;
+    let now = Utc::now();
+    let row = diesel::update(cycles::table.find(year))
+        .set((
+            cycles::prioritisation_closed_at.eq(Some(now)),
+            cycles::prioritisation_closed_by.eq(Some(&actor.subject)),
+            cycles::ranking_snapshot.eq(Some(&snapshot)),
+            cycles::version.eq(before.version + 1),
+            cycles::updated_at.eq(now),
+        ))
+        .returning(CycleRow::as_returning())
+        .get_result(conn)?;
+    let view = view_cycle(conn, row)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("cycle", year, "prioritisation_closed")
+            .version(view.cycle.version)
+            .before(&before)
+            .after(
+                &serde_json::json!({"cycle": &view.cycle, "ranked_needs": ranking.needs.len()}),
+            )],
+    )?;
+    Ok(view)
+}
+
+/// The funnel of a year.
+#[derive(Debug, Clone, Default)]
+pub struct FunnelCounts {
+    pub by_status: HashMap<String, i64>,
+    pub studies: StudyCounts,
+}
+
+/// Concept studies started from the year's needs, by status.
+///
+/// ISSUE 4 (concept studies, table `concept_studies` with `need_id` and `status`) fills this:
+/// replace the body of [`study_counts`] with one grouped query joining `concept_studies` to
+/// `needs` on `need_id` for the year. Until then every count is zero.
+#[derive(Debug, Clone, Default)]
+pub struct StudyCounts {
+    pub by_status: BTreeMap<String, i64>,
+}
+
+/// See [`StudyCounts`]: the place where issue 4 counts the year's concept studies by status.
+pub fn study_counts(_conn: &mut PgConnection, _year: i32) -> Result<StudyCounts, ApiError> {
+    Ok(StudyCounts {
+        by_status: portfolio_domain::study::StudyStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), 0))
+            .collect(),
+    })
+}
+
+pub fn funnel(conn: &mut PgConnection, year: i32) -> Result<FunnelCounts, ApiError> {
+    get_cycle(conn, year)?;
+    let by_status = crate::store::needs::status_counts(conn, year)?
+        .into_iter()
+        .collect();
+    let studies = study_counts(conn, year)?;
+    Ok(FunnelCounts { by_status, studies })
+}
