@@ -7,6 +7,7 @@ mod budget_frames;
 mod change_log;
 mod contract;
 mod decisions;
+mod demo;
 mod idempotency;
 mod lost_updates;
 mod measures;

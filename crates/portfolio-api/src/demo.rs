@@ -22,14 +22,20 @@ struct Exists {
 pub fn load(db: &Db) -> Result<String, String> {
     let summary = db
         .run_blocking(|conn| {
-            let present = diesel::sql_query("SELECT EXISTS (SELECT 1 FROM cycles WHERE year = $1) AS exists")
-                .bind::<Int4, _>(DEMO_YEAR)
-                .get_result::<Exists>(conn)?
-                .exists;
+            let present =
+                diesel::sql_query("SELECT EXISTS (SELECT 1 FROM cycles WHERE year = $1) AS exists")
+                    .bind::<Int4, _>(DEMO_YEAR)
+                    .get_result::<Exists>(conn)?
+                    .exists;
             if present {
                 return Ok(None);
             }
-            let o = Options { scale: 1, seed: 2022, year: DEMO_YEAR, measures: Some(200) };
+            let o = Options {
+                scale: 1,
+                seed: 2022,
+                year: DEMO_YEAR,
+                measures: Some(200),
+            };
             let out = generate(conn, &o).map_err(ApiError::from)?;
             Ok(Some(out))
         })
