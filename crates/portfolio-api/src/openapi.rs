@@ -44,7 +44,10 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked"),
         (name = "cycles", description = "The yearly needs cycle (intake → first assessment → prioritisation → decided) and its criteria set"),
         (name = "needs", description = "Reported needs (behov): intake, first assessment, reopening"),
-        (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel")
+        (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel"),
+        (name = "concept studies", description = "Concept studies started by the board, the concept portfolio, and the need → study → concept lineage"),
+        (name = "decision cases", description = "Board decision cases, decided and applied all-or-nothing"),
+        (name = "selection scenarios", description = "The accepted needs with the highest total priority that fit a budget, solved exactly and stored")
     )
 )]
 pub struct ApiDoc;

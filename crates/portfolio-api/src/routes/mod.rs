@@ -3,13 +3,16 @@
 
 pub mod budget_frames;
 pub mod changelog;
+pub mod concept_studies;
 pub mod cycles;
+pub mod decision_cases;
 pub mod delivery;
 pub mod health;
 pub mod measures;
 pub mod needs;
 pub mod organisations;
 pub mod prioritisation;
+pub mod selection_scenarios;
 pub mod service_areas;
 pub mod tertial_reports;
 
@@ -26,6 +29,9 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);
+    concept_studies::configure(cfg);
+    decision_cases::configure(cfg);
+    selection_scenarios::configure(cfg);
     prioritisation::configure(cfg);
 }
 
