@@ -79,11 +79,17 @@ load() {
   wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
 import re, sys
 t = sys.stdin.read()
-def ms(v):
-    m = re.match(r"([\d.]+)(us|ms|s)", v); x = float(m.group(1))
-    return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
-rps = float(re.search(r"Requests/sec:\s*([\d.]+)", t).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", t).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+def ms(key):
+    m = re.search(key + r"\s+([\d.]+)(us|ms|s|m)\b", t)
+    if not m:
+        return float("nan")
+    x = float(m.group(1))
+    return {"us": x / 1000, "ms": x, "s": x * 1000, "m": x * 60000}[m.group(2)]
+r = re.search(r"Requests/sec:\s*([\d.]+)", t)
+if not r:
+    sys.stderr.write(t)
+rps = float(r.group(1)) if r else 0.0
+p50 = ms("50%"); p99 = ms("99%")
 non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", t)
 print(f"{rps:.0f} {p50:.2f} {p99:.2f} {non2xx.group(1) if non2xx else 0}")'
 }
@@ -103,7 +109,12 @@ ratio() { python3 -c "print(f'{$1/$L:.2f}')"; }
 
 for SCALE in $SCALES; do
   stop_server
-  "$BIN" generate --scale "$SCALE" --seed 42 --year 2022 >"$WORK/generate.json"
+  # Each scale adds its own year to the same database, so later rows sit among earlier ones.
+  GEN_YEAR=$(( 2021 + ${#SCALE} ))  # 1 → 2022, 100 → 2024, 1000 → 2025
+  MEASURES=$(( SCALE == 1 ? 10000 : 200 * SCALE ))
+  "$BIN" generate --scale "$SCALE" --seed "$SCALE" --year "$GEN_YEAR" --measures "$MEASURES" >"$WORK/generate-$SCALE.json"
+  cp "$WORK/generate-$SCALE.json" "$WORK/generate.json"
+  [ "$SCALE" = 1 ] && cp "$WORK/generate-1.json" "$WORK/generate-batch.json"
   start_server
   NEED_ID=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['sample_need_id'])")
   YEAR=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['year'])")
@@ -118,14 +129,14 @@ for SCALE in $SCALES; do
 done
 
 # A 10,000-item delivery-status batch, timed end to end (request + one transaction).
-python3 - "$WORK/generate.json" "$WORK/batch.json" <<'PY'
+python3 - "$WORK/generate-batch.json" "$WORK/batch.json" <<'PY'
 import json, sys, datetime
 g = json.load(open(sys.argv[1]))
 refs = g["measure_refs"]
 ts = datetime.datetime.now(datetime.timezone.utc).isoformat()
 items = []
 for i in range(10000):
-    items.append({"partner_reference": refs[i % len(refs)] if len(refs) >= 10000 else refs[i % len(refs)],
+    items.append({"reference": refs[i],
                   "progress": (i * 7) % 101, "rag": ["green", "yellow", "red"][i % 3],
                   "forecast_date": "2024-06-30", "comment": f"status {i}", "reported_by": "Sykehuspartner HF",
                   "source_timestamp": ts, "milestones": []})

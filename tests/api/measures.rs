@@ -713,3 +713,287 @@ async fn sync_10k_timing() {
         );
     }
 }
+
+#[actix_web::test]
+async fn a_published_tertial_report_never_changes() {
+    let app = TestApp::new().await;
+    let mor = area(&app, "Mor og barn");
+    let hr = area(&app, "HR");
+    let m1 = create_measure(&app, &mor, "SP-1").await;
+    create_measure(&app, &mor, "SP-2").await;
+    create_measure(&app, &hr, "SP-3").await;
+    app.post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [
+            item("SP-1", 40, "yellow", "2023-03-01T08:00:00Z"),
+            item("SP-3", 10, "green", "2023-03-01T08:00:00Z")
+        ]}))
+        .send()
+        .await
+        .assert_status(201);
+
+    let r = app
+        .post("/api/v1/tertial-reports")
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({"year": 2023, "tertial": 1}))
+        .send()
+        .await;
+    r.assert_status(201);
+    let draft = r.json();
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["label"], "2023-T1");
+    let path = r.header("location").expect("location");
+    let areas = draft["content"]["service_areas"].as_array().expect("areas");
+    assert_eq!(areas.len(), 16);
+    let mor_section = areas
+        .iter()
+        .find(|a| a["name"] == "Mor og barn")
+        .expect("Mor og barn");
+    assert_eq!(mor_section["measure_count"], 2);
+    assert_eq!(mor_section["by_status"]["proposed"], 2);
+    assert_eq!(mor_section["by_rag"], json!({"yellow": 1, "none": 1}));
+    // "Pilot" was planned 2023-02-15 and is not done: late by the end of T1.
+    assert_eq!(mor_section["late_milestones"][0]["name"], "Pilot");
+    assert!(draft["content"]["previous_published"].is_null());
+    assert!(draft["content"]["concept_studies"].is_null());
+
+    // Drafts are for the portfolio office only; the same tertial twice is a conflict.
+    app.get(&path)
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_problem(403);
+    app.post("/api/v1/tertial-reports")
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({"year": 2023, "tertial": 1}))
+        .send()
+        .await
+        .assert_problem(409);
+    let p = app
+        .post("/api/v1/tertial-reports")
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({"year": 2023, "tertial": 4}))
+        .send()
+        .await
+        .assert_problem(422);
+    assert_eq!(p["errors"][0]["pointer"], "/tertial");
+
+    // Publish: If-Match required.
+    let publish = format!("{path}/publish");
+    app.post(&publish)
+        .auth(MANAGE, Some(HSO))
+        .send()
+        .await
+        .assert_problem(428);
+    let published = app
+        .post(&publish)
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v1\"")
+        .send()
+        .await;
+    published.assert_status(200);
+    assert_eq!(published.json()["status"], "published");
+    let json_bytes = app.get(&path).auth(READ, None).send().await;
+    json_bytes.assert_status(200);
+    assert_eq!(json_bytes.body, published.body);
+    assert_eq!(json_bytes.header("etag").as_deref(), Some("\"v2\""));
+    let csv = app
+        .get(&path)
+        .auth(READ, None)
+        .header("Accept", "text/csv")
+        .send()
+        .await;
+    csv.assert_status(200);
+    assert!(csv
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/csv"));
+    let text = csv.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "header + one row per measure:\n{text}");
+    assert!(lines[0].starts_with("year,tertial,service_area"));
+    assert!(text.contains("SP-1,Tiltak SP-1,proposed,yellow,40"));
+    app.get(&path)
+        .auth(READ, None)
+        .header("Accept", "application/xml")
+        .send()
+        .await
+        .assert_problem(406);
+
+    // Later syncs, edits and lifecycle changes...
+    app.post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [
+            item("SP-1", 90, "red", "2023-06-01T08:00:00Z"),
+            item("SP-2", 5, "green", "2023-06-01T08:00:00Z")
+        ]}))
+        .send()
+        .await
+        .assert_status(201);
+    let id1 = m1["id"].as_str().expect("id");
+    app.patch(&format!("/api/v1/measures/{id1}"))
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v3\"")
+        .json(&json!({"title": "Nytt navn"}))
+        .send()
+        .await
+        .assert_status(200);
+    app.post(&format!("/api/v1/measures/{id1}/status"))
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v4\"")
+        .json(&json!({"status": "planned"}))
+        .send()
+        .await
+        .assert_status(200);
+    // ...leave the published report byte for byte the same.
+    let again = app.get(&path).auth(READ, None).send().await;
+    assert_eq!(again.body, published.body);
+    let csv_again = app
+        .get(&path)
+        .auth(READ, None)
+        .header("Accept", "text/csv")
+        .send()
+        .await;
+    assert_eq!(csv_again.body, csv.body);
+    // Any change to it is a conflict.
+    for action in ["publish", "refresh"] {
+        app.post(&format!("{path}/{action}"))
+            .auth(MANAGE, Some(HSO))
+            .header("If-Match", "\"v2\"")
+            .send()
+            .await
+            .assert_problem(409);
+    }
+    let audit = app.count("audit_log");
+
+    // The next tertial shows what changed since the published one.
+    let t2 = app
+        .post("/api/v1/tertial-reports")
+        .auth(MANAGE, Some(HSO))
+        .json(&json!({"year": 2023, "tertial": 2}))
+        .send()
+        .await
+        .assert_status(201)
+        .json();
+    assert_eq!(t2["content"]["previous_published"], "2023-T1");
+    let mor2 = t2["content"]["service_areas"]
+        .as_array()
+        .expect("areas")
+        .iter()
+        .find(|a| a["name"] == "Mor og barn")
+        .cloned()
+        .expect("Mor og barn");
+    let changed: Vec<_> = mor2["changed_since_previous"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (
+                c["partner_reference"].as_str().unwrap_or("").to_owned(),
+                c["previous_status"].clone(),
+                c["status"].clone(),
+                c["previous_rag"].clone(),
+                c["rag"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            (
+                "SP-1".to_owned(),
+                json!("proposed"),
+                json!("planned"),
+                json!("yellow"),
+                json!("red")
+            ),
+            (
+                "SP-2".to_owned(),
+                json!("proposed"),
+                json!("proposed"),
+                Value::Null,
+                json!("green")
+            ),
+        ]
+    );
+    // Readers list only published reports; managers see drafts too.
+    let list = app
+        .get("/api/v1/tertial-reports?year=2023")
+        .auth(READ, None)
+        .send()
+        .await
+        .json();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+    let list = app
+        .get("/api/v1/tertial-reports?year=2023")
+        .auth(MANAGE, None)
+        .send()
+        .await
+        .json();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(app.count("audit_log"), audit + 1);
+    // A refresh of the draft needs If-Match and bumps the version.
+    let t2_path = format!("/api/v1/tertial-reports/{}", t2["id"].as_str().expect("id"));
+    let r = app
+        .post(&format!("{t2_path}/refresh"))
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v1\"")
+        .send()
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.header("etag").as_deref(), Some("\"v2\""));
+}
+
+#[actix_web::test]
+async fn the_portfolio_overview_counts_cheaply() {
+    let app = TestApp::new().await;
+    let mor = area(&app, "Mor og barn");
+    let hr = area(&app, "HR");
+    create_measure(&app, &mor, "SP-1").await;
+    create_measure(&app, &mor, "SP-2").await;
+    create_measure(&app, &hr, "SP-3").await;
+    app.post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({"items": [
+            item("SP-1", 40, "yellow", "2023-03-01T08:00:00Z"),
+            item("SP-3", 10, "red", "2023-03-01T08:00:00Z")
+        ]}))
+        .send()
+        .await
+        .assert_status(201);
+    let o = app
+        .get("/api/v1/portfolio/overview?year=2023")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(o["year"], 2023);
+    assert_eq!(o["sub_portfolios"]["improvement_measures"]["total"], 3);
+    assert_eq!(
+        o["sub_portfolios"]["improvement_measures"]["by_status"]["proposed"],
+        3
+    );
+    assert_eq!(
+        o["rag"],
+        json!({"green": 0, "yellow": 1, "red": 1, "none": 1})
+    );
+    let areas = o["service_areas"].as_array().expect("areas");
+    assert_eq!(areas.len(), 16);
+    let mor_count = areas
+        .iter()
+        .find(|a| a["name"] == "Mor og barn")
+        .expect("area");
+    assert_eq!(mor_count["measures"], 2);
+    assert!(o["budget"].is_array());
+    app.get("/api/v1/portfolio/overview")
+        .auth(READ, None)
+        .send()
+        .await
+        .assert_problem(422);
+    app.get("/api/v1/portfolio/overview?year=2023")
+        .auth(SYNC, None)
+        .send()
+        .await
+        .assert_problem(403);
+}

@@ -64,19 +64,48 @@ impl IfMatch {
     }
 }
 
+/// `*` or a comma-separated list of (optionally weak) entity tags, as in the contract.
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#;
+
+fn parse_if_match(raw: &str) -> Option<Vec<String>> {
+    if raw.is_empty() || raw.len() > 256 {
+        return None;
+    }
+    if raw.trim() == "*" {
+        return Some(vec!["*".into()]);
+    }
+    let mut tags = Vec::new();
+    for t in raw.split(',') {
+        let t = t.trim();
+        let quoted = t.strip_prefix("W/").unwrap_or(t);
+        let ok = quoted.len() >= 2
+            && quoted.starts_with('"')
+            && quoted.ends_with('"')
+            && quoted[1..quoted.len() - 1]
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
+        if !ok {
+            return None;
+        }
+        tags.push(t.to_owned());
+    }
+    Some(tags)
+}
+
 impl FromRequest for IfMatch {
     type Error = ApiError;
     type Future = Ready<Result<IfMatch, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let tags = req.headers().get(header::IF_MATCH).map(|v| {
-            v.to_str()
-                .unwrap_or("")
-                .split(',')
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-                .collect::<Vec<_>>()
-        });
-        ready(Ok(IfMatch(tags)))
+        let Some(v) = req.headers().get(header::IF_MATCH) else {
+            return ready(Ok(IfMatch(None)));
+        };
+        match v.to_str().ok().and_then(parse_if_match) {
+            Some(tags) => ready(Ok(IfMatch(Some(tags)))),
+            None => ready(Err(ApiError::BadRequest(
+                "If-Match must be `*` or a list of ETags such as \"v3\" (at most 256 characters)"
+                    .into(),
+            ))),
+        }
     }
 }

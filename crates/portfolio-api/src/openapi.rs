@@ -39,10 +39,15 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail"),
         (name = "improvement portfolio", description = "Measures (tiltak) of the improvement portfolio and their delivery status"),
         (name = "delivery status sync", description = "The IT partner's systems push delivery status for many measures at once"),
+        (name = "tertial reports", description = "Board reports per tertial; frozen once published"),
+        (name = "portfolio overview", description = "Dashboard numbers of a year, cheap to poll"),
         (name = "budget frames", description = "Yearly budget frames per sub-portfolio, their allocations and history; never overbooked"),
         (name = "cycles", description = "The yearly needs cycle (intake → first assessment → prioritisation → decided) and its criteria set"),
         (name = "needs", description = "Reported needs (behov): intake, first assessment, reopening"),
-        (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel")
+        (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel"),
+        (name = "concept studies", description = "Concept studies started by the board, the concept portfolio, and the need → study → concept lineage"),
+        (name = "decision cases", description = "Board decision cases, decided and applied all-or-nothing"),
+        (name = "selection scenarios", description = "The accepted needs with the highest total priority that fit a budget, solved exactly and stored")
     )
 )]
 pub struct ApiDoc;
@@ -270,6 +275,7 @@ pub const DEFAULT_MAX_LENGTH: u64 = 262_144;
 /// the optional `Idempotency-Key` header (with its 409/422) on every `POST`; the server's
 /// audience; and the token profile in the bearer scheme.
 fn harden(doc: &mut Value) {
+    limit_parameters(doc);
     limit_schemas(doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
@@ -400,6 +406,48 @@ logical request.",
     }
 }
 
+/// Longest path, query or header parameter value declared by default (the request head is
+/// limited as a whole; a longer value is refused before it reaches a handler).
+pub const DEFAULT_PARAM_MAX_LENGTH: u64 = 1024;
+/// Longest `If-Match` accepted (see `etag::IfMatch`).
+pub const IF_MATCH_MAX_LENGTH: u64 = 256;
+
+/// Parameters: `If-Match` gets its syntax and length; other strings a default length.
+fn limit_parameters(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            for p in params {
+                let is_if_match = p
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("if-match"));
+                let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                if schema.get("type").and_then(Value::as_str) != Some("string") {
+                    continue;
+                }
+                if is_if_match {
+                    schema.insert("minLength".into(), json!(1));
+                    schema.insert("maxLength".into(), json!(IF_MATCH_MAX_LENGTH));
+                    schema.insert("pattern".into(), json!(crate::etag::IF_MATCH_PATTERN));
+                } else if !schema.contains_key("maxLength") && !schema.contains_key("enum") {
+                    schema.insert("maxLength".into(), json!(DEFAULT_PARAM_MAX_LENGTH));
+                }
+            }
+        }
+    }
+}
+
 /// Every string, integer and array schema gets a bound when it declares none.
 fn limit_schemas(v: &mut Value) {
     match v {
@@ -423,6 +471,9 @@ fn limit_schemas(v: &mut Value) {
                 map.insert("maxLength".into(), json!(max));
             }
             if is("integer", map) {
+                if !map.contains_key("format") {
+                    map.insert("format".into(), json!("int64"));
+                }
                 let (lo, hi): (i64, i64) = match map.get("format").and_then(Value::as_str) {
                     Some("int32") => (i32::MIN.into(), i32::MAX.into()),
                     _ => (i64::MIN, i64::MAX),

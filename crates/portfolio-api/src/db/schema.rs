@@ -320,3 +320,100 @@ diesel::table! {
         completed_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    selection_scenarios (id) {
+        id -> Uuid,
+        cycle_year -> Int4,
+        title -> Text,
+        budget_nok -> Int8,
+        budget_source -> Text,
+        problem -> Jsonb,
+        result -> Jsonb,
+        solve_micros -> Int8,
+        created_by -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    decision_cases (id) {
+        id -> Uuid,
+        meeting_date -> Date,
+        title -> Text,
+        background -> Text,
+        scenario_id -> Nullable<Uuid>,
+        status -> Text,
+        rationale -> Nullable<Text>,
+        minutes_reference -> Nullable<Text>,
+        decided_at -> Nullable<Timestamptz>,
+        decided_by -> Nullable<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    decision_items (case_id, position) {
+        case_id -> Uuid,
+        position -> Int4,
+        kind -> Text,
+        target_id -> Uuid,
+        proposal -> Jsonb,
+        outcome -> Nullable<Text>,
+        amended_budget_nok -> Nullable<Int8>,
+        outcome_note -> Nullable<Text>,
+        created_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    concept_studies (id) {
+        id -> Uuid,
+        need_id -> Uuid,
+        cycle_year -> Int4,
+        title -> Text,
+        responsible_org -> Text,
+        interregional -> Bool,
+        on_behalf_of -> Array<Text>,
+        frame_id -> Uuid,
+        allocation_id -> Uuid,
+        allocated_nok -> Int8,
+        spent_nok -> Int8,
+        status -> Text,
+        expected_from -> Nullable<Date>,
+        expected_to -> Nullable<Date>,
+        expected_label -> Nullable<Text>,
+        decision_case_id -> Uuid,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    concepts (id) {
+        id -> Uuid,
+        study_id -> Uuid,
+        need_id -> Uuid,
+        title -> Text,
+        description -> Text,
+        status -> Text,
+        decision_case_id -> Uuid,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(decision_items -> decision_cases (case_id));
+diesel::joinable!(concepts -> concept_studies (study_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    selection_scenarios,
+    decision_cases,
+    decision_items,
+    concept_studies,
+    concepts
+);

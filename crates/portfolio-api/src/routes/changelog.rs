@@ -98,7 +98,7 @@ fn entity_type_rule(s: &str) -> Result<(), validator::ValidationError> {
 pub struct EventQuery {
     /// The `seq` of the last event already processed (0 or omitted: from the start).
     #[param(minimum = 0, maximum = 9007199254740991_i64, example = 0)]
-    #[validate(range(min = 0))]
+    #[validate(range(min = 0, max = 9007199254740991_i64))]
     pub after: Option<i64>,
     /// Events per page (1–1000, default 100).
     #[param(minimum = 1, maximum = 1000, example = 100)]

@@ -34,6 +34,7 @@ crate::enum_schema!(
 pub struct PhaseChange {
     /// The phase before (absent when the cycle was created).
     #[schema(schema_with = phase_schema)]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub from: Option<String>,
     #[schema(schema_with = phase_schema)]
     pub to: String,
@@ -50,7 +51,7 @@ pub struct PhaseChange {
     "year": 2022, "phase": "first_assessment", "needs_reported": 40,
     "criteria_set_status": "adopted", "prioritisation_closed_at": null,
     "phase_changes": [
-        {"from": null, "to": "intake", "changed_by": "kari.nordmann", "changed_by_org": "991324968", "changed_at": "2022-01-10T08:00:00Z"},
+        {"to": "intake", "changed_by": "kari.nordmann", "changed_by_org": "991324968", "changed_at": "2022-01-10T08:00:00Z"},
         {"from": "intake", "to": "first_assessment", "changed_by": "kari.nordmann", "changed_by_org": "991324968", "changed_at": "2022-03-01T08:00:00Z"}
     ],
     "version": 2
@@ -423,7 +424,7 @@ pub async fn get_criteria_set(
     tag = "cycles",
     params(
         ("year" = i32, Path, description = "Cycle year", example = 2022),
-        ("If-Match" = String, Header, description = "The ETag of the draft being replaced (omit when creating)", example = "\"v1\"")
+        ("If-Match" = Option<String>, Header, description = "The ETag of the draft being replaced (required when one exists; omit when creating)", example = "\"v1\"")
     ),
     request_body = CriteriaSetInput,
     responses(

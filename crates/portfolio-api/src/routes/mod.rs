@@ -3,14 +3,18 @@
 
 pub mod budget_frames;
 pub mod changelog;
+pub mod concept_studies;
 pub mod cycles;
+pub mod decision_cases;
 pub mod delivery;
 pub mod health;
 pub mod measures;
 pub mod needs;
 pub mod organisations;
 pub mod prioritisation;
+pub mod selection_scenarios;
 pub mod service_areas;
+pub mod tertial_reports;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -21,9 +25,13 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     changelog::configure(cfg);
     measures::configure(cfg);
     delivery::configure(cfg);
+    tertial_reports::configure(cfg);
     budget_frames::configure(cfg);
     cycles::configure(cfg);
     needs::configure(cfg);
+    concept_studies::configure(cfg);
+    decision_cases::configure(cfg);
+    selection_scenarios::configure(cfg);
     prioritisation::configure(cfg);
 }
 

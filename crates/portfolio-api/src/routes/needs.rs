@@ -448,7 +448,7 @@ pub async fn get_need(
 /// E.g. `B-2022-017`. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "needs",
-    params(("reference" = String, Path, description = "Need reference", example = "B-2022-017")),
+    params(("reference" = String, Path, description = "Need reference (`B-<year>-<number>`)", example = "B-2022-017", pattern = "^B-[0-9]{4}-[0-9]{3,6}$", max_length = 16)),
     responses(
         (status = 200, description = "The need", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")

@@ -4,8 +4,12 @@
 pub mod budget;
 pub mod changelog;
 pub mod cycles;
+pub mod decisions;
 pub mod delivery;
 pub mod measures;
 pub mod needs;
 pub mod prioritisation;
 pub mod reference;
+pub mod selection;
+pub mod studies;
+pub mod tertial;

@@ -376,24 +376,23 @@ pub struct FunnelCounts {
     pub studies: StudyCounts,
 }
 
-/// Concept studies started from the year's needs, by status.
-///
-/// ISSUE 4 (concept studies, table `concept_studies` with `need_id` and `status`) fills this:
-/// replace the body of [`study_counts`] with one grouped query joining `concept_studies` to
-/// `needs` on `need_id` for the year. Until then every count is zero.
+/// Concept studies started from the year's needs, by status (every status present, 0 when
+/// none). A study carries its need's cycle year, so this is one grouped query.
 #[derive(Debug, Clone, Default)]
 pub struct StudyCounts {
     pub by_status: BTreeMap<String, i64>,
 }
 
-/// See [`StudyCounts`]: the place where issue 4 counts the year's concept studies by status.
-pub fn study_counts(_conn: &mut PgConnection, _year: i32) -> Result<StudyCounts, ApiError> {
-    Ok(StudyCounts {
-        by_status: portfolio_domain::study::StudyStatus::ALL
-            .iter()
-            .map(|s| (s.as_str().to_owned(), 0))
-            .collect(),
-    })
+/// See [`StudyCounts`].
+pub fn study_counts(conn: &mut PgConnection, year: i32) -> Result<StudyCounts, ApiError> {
+    let mut by_status: BTreeMap<String, i64> = portfolio_domain::study::StudyStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect();
+    for (status, n) in crate::store::decisions::study_status_counts(conn, year)? {
+        by_status.insert(status, n);
+    }
+    Ok(StudyCounts { by_status })
 }
 
 pub fn funnel(conn: &mut PgConnection, year: i32) -> Result<FunnelCounts, ApiError> {

@@ -1,0 +1,422 @@
+//! `/api/v1/decision-cases`: board decision cases (beslutningssaker). The portfolio office
+//! prepares a case; the board decides it, and the approved items are applied all-or-nothing.
+
+use actix_web::{get, post, put, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use portfolio_domain::decision::ItemOutcome;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::auth::{Caller, Permission};
+use crate::changes::Actor;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::etag::{json_with_etag, IfMatch};
+use crate::extract::{no_nul, ValidJson};
+use crate::pagination::{paginate, PageQuery};
+use crate::store::decisions::{
+    self, CaseDraft, CaseWithItems, DecisionInput, ItemProposal, OutcomeInput,
+};
+
+/// The board's answer to an item.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeName {
+    /// Approved as proposed.
+    Approved,
+    /// Not approved; the item changes nothing.
+    Rejected,
+    /// Approved with changes (for a study start: `amended_budget_nok`).
+    Amended,
+}
+
+impl OutcomeName {
+    fn domain(self) -> ItemOutcome {
+        match self {
+            Self::Approved => ItemOutcome::Approved,
+            Self::Rejected => ItemOutcome::Rejected,
+            Self::Amended => ItemOutcome::Amended,
+        }
+    }
+}
+
+/// `draft` (being prepared) or `decided` (immutable).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    Draft,
+    Decided,
+}
+
+/// An item of a case with the board's outcome once decided.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CaseItem {
+    /// 0-based position in the case (problems name items by it).
+    pub index: i32,
+    pub proposal: ItemProposal,
+    pub outcome: Option<OutcomeName>,
+    /// For an amended study start: the budget decided.
+    pub amended_budget_nok: Option<i64>,
+    pub outcome_note: Option<String>,
+    /// The study (start_study) or concept (record_concept) the decision created.
+    pub created_id: Option<Uuid>,
+}
+
+/// A decision case.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "meeting_date": "2022-10-20", "title": "Oppstart av konseptutredninger 2023", "background": "Prioriterte behov fra 2022.", "scenario_id": null, "status": "draft", "rationale": null, "minutes_reference": null, "decided_at": null, "decided_by": null, "items": [{"index": 0, "proposal": {"kind": "defer_need", "need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10"}, "outcome": null, "amended_budget_nok": null, "outcome_note": null, "created_id": null}], "version": 1, "created_at": "2022-10-01T08:00:00Z", "updated_at": "2022-10-01T08:00:00Z"}))]
+pub struct Case {
+    pub id: Uuid,
+    pub meeting_date: NaiveDate,
+    pub title: String,
+    pub background: String,
+    /// The selection scenario the case cites, if any.
+    pub scenario_id: Option<Uuid>,
+    pub status: CaseStatus,
+    pub rationale: Option<String>,
+    /// Reference to the board meeting's minutes.
+    pub minutes_reference: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<String>,
+    pub items: Vec<CaseItem>,
+    /// Version of this representation (also its ETag).
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<CaseWithItems> for Case {
+    type Error = ApiError;
+    fn try_from(c: CaseWithItems) -> Result<Self, ApiError> {
+        let items = c
+            .items
+            .iter()
+            .map(|i| {
+                Ok(CaseItem {
+                    index: i.position,
+                    proposal: i.proposal()?,
+                    outcome: i.outcome.as_deref().map(|o| match o {
+                        "approved" => OutcomeName::Approved,
+                        "amended" => OutcomeName::Amended,
+                        _ => OutcomeName::Rejected,
+                    }),
+                    amended_budget_nok: i.amended_budget_nok,
+                    outcome_note: i.outcome_note.clone(),
+                    created_id: i.created_id,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?;
+        let r = c.case;
+        Ok(Case {
+            id: r.id,
+            meeting_date: r.meeting_date,
+            title: r.title,
+            background: r.background,
+            scenario_id: r.scenario_id,
+            status: if r.status == "decided" {
+                CaseStatus::Decided
+            } else {
+                CaseStatus::Draft
+            },
+            rationale: r.rationale,
+            minutes_reference: r.minutes_reference,
+            decided_at: r.decided_at,
+            decided_by: r.decided_by,
+            items,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+crate::page_type!(
+    CasePage,
+    Case,
+    "A page of decision cases, ordered by meeting date."
+);
+
+/// A decision case as prepared by the portfolio office.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"meeting_date": "2022-10-20", "title": "Oppstart av konseptutredninger 2023", "background": "Prioriterte behov fra 2022.", "items": [{"kind": "start_study", "need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "frame_id": "6f1c2a4e-2b7d-4c55-9d0e-3a8b9c1d2e3f", "budget_nok": 1500000, "title": "Prehospital journal", "responsible_org": "991324968", "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}}, {"kind": "defer_need", "need_id": "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5f6e"}]}))]
+pub struct NewCase {
+    pub meeting_date: NaiveDate,
+    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: String,
+    #[serde(default)]
+    #[validate(length(max = 10000), custom(function = "no_nul"))]
+    #[schema(max_length = 10000)]
+    pub background: String,
+    /// A stored selection scenario the case cites.
+    pub scenario_id: Option<Uuid>,
+    /// 1–200 items.
+    #[validate(length(min = 1, max = 200))]
+    #[schema(min_items = 1, max_items = 200)]
+    pub items: Vec<ItemProposal>,
+}
+
+impl NewCase {
+    fn draft(self) -> CaseDraft {
+        CaseDraft {
+            meeting_date: self.meeting_date,
+            title: self.title,
+            background: self.background,
+            scenario_id: self.scenario_id,
+            items: self.items,
+        }
+    }
+}
+
+/// The board's answer to one item, in item order.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "amended", "amended_budget_nok": 1200000, "note": "Redusert ramme"}))]
+pub struct OutcomeBody {
+    pub outcome: OutcomeName,
+    /// Only for an amended `start_study` item: the budget decided (> 0).
+    pub amended_budget_nok: Option<i64>,
+    #[validate(length(min = 1, max = 2000), custom(function = "no_nul"))]
+    #[schema(min_length = 1, max_length = 2000)]
+    pub note: Option<String>,
+}
+
+/// The board's decision.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"rationale": "Styret sluttet seg til prioriteringen.", "minutes_reference": "PS-sak 42/2022", "outcomes": [{"outcome": "approved"}, {"outcome": "rejected", "note": "Utsettes ikke"}]}))]
+pub struct DecideBody {
+    #[validate(length(min = 1, max = 10000), custom(function = "no_nul"))]
+    #[schema(min_length = 1, max_length = 10000)]
+    pub rationale: String,
+    /// Reference to the meeting's minutes.
+    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub minutes_reference: String,
+    /// One outcome per item, in item order.
+    #[validate(nested)]
+    pub outcomes: Vec<OutcomeBody>,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+pub struct CaseQuery {
+    /// Only draft or only decided cases.
+    pub status: Option<CaseStatus>,
+    /// Only cases whose meeting is in this year.
+    #[param(minimum = 2000, maximum = 2100, example = 2022)]
+    #[validate(range(min = 2000, max = 2100))]
+    pub year: Option<i32>,
+}
+
+fn respond(
+    builder: actix_web::HttpResponseBuilder,
+    c: CaseWithItems,
+) -> Result<HttpResponse, ApiError> {
+    let case = Case::try_from(c)?;
+    let version = case.version;
+    Ok(json_with_etag(builder, &case, version))
+}
+
+/// List decision cases
+///
+/// Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "decision cases",
+    params(CaseQuery, PageQuery),
+    responses((status = 200, description = "A page of cases", body = CasePage)),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/decision-cases")]
+pub async fn list_cases(
+    caller: Caller,
+    db: web::Data<Db>,
+    filter: web::Query<CaseQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<CasePage>, ApiError> {
+    caller.require(Permission::Read)?;
+    filter.validate()?;
+    page.check()?;
+    let after = page.after::<(NaiveDate, Uuid)>()?;
+    let limit = page.limit();
+    let q = filter.into_inner();
+    let status = q.status.map(|s| match s {
+        CaseStatus::Draft => "draft",
+        CaseStatus::Decided => "decided",
+    });
+    let rows = db
+        .run(move |conn| Ok(decisions::list_cases(conn, status, q.year, after, limit)?))
+        .await?;
+    let (rows, next_cursor) = paginate(rows, limit, |c| (c.case.meeting_date, c.case.id));
+    Ok(web::Json(CasePage {
+        items: rows
+            .into_iter()
+            .map(Case::try_from)
+            .collect::<Result<_, _>>()?,
+        next_cursor,
+    }))
+}
+
+/// Get a decision case
+///
+/// Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "decision cases",
+    params(("id" = Uuid, Path, description = "Decision case id")),
+    responses(
+        (status = 200, description = "The case", body = Case, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such case", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/decision-cases/{id}")]
+pub async fn get_case(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let id = path.into_inner();
+    let c = db
+        .run(move |conn| Ok(decisions::find_case(conn, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("decision case {id}")))?;
+    respond(HttpResponse::Ok(), c)
+}
+
+/// Prepare a decision case
+///
+/// A case for a board meeting with its items (start a study with a budget from a frame,
+/// pause / resume / cancel a study, record a concept, change a concept's status, defer or
+/// decline a need), optionally citing a selection scenario. Everything an item refers to
+/// must exist (422 naming the item's field); whether the items can still be applied is
+/// checked when the board decides. Needs `portfolio:manage`.
+#[utoipa::path(
+    tag = "decision cases",
+    request_body = NewCase,
+    responses(
+        (status = 201, description = "Created", body = Case, headers(("ETag" = String, description = "Version of the representation"), ("Location" = String, description = "The new case")))
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/decision-cases")]
+pub async fn create_case(
+    caller: Caller,
+    db: web::Data<Db>,
+    body: ValidJson<NewCase>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let draft = body.0.draft();
+    let actor = Actor::of(&caller);
+    let c = db
+        .transaction(move |conn| decisions::create_case(conn, &actor, draft))
+        .await?;
+    let mut resp = HttpResponse::Created();
+    resp.insert_header((
+        actix_web::http::header::LOCATION,
+        format!("/api/v1/decision-cases/{}", c.case.id),
+    ));
+    respond(resp, c)
+}
+
+/// Revise a draft decision case
+///
+/// Replaces the meeting date, texts, cited scenario and items of a case not yet decided
+/// (a decided case is immutable: 409). Needs `portfolio:manage` and `If-Match`.
+#[utoipa::path(
+    tag = "decision cases",
+    params(
+        ("id" = Uuid, Path, description = "Decision case id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
+    request_body = NewCase,
+    responses(
+        (status = 200, description = "Revised", body = Case, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such case", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The case is decided", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[put("/decision-cases/{id}")]
+pub async fn replace_case(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<NewCase>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let id = path.into_inner();
+    let draft = body.0.draft();
+    let actor = Actor::of(&caller);
+    let c = db
+        .transaction(move |conn| decisions::replace_case(conn, &actor, id, &if_match, draft))
+        .await?;
+    respond(HttpResponse::Ok(), c)
+}
+
+/// Decide a case
+///
+/// Records the board's outcome per item (approved, rejected, amended amount), the rationale
+/// and the minutes reference, and applies every approved or amended item all-or-nothing in
+/// one transaction: budget frames are locked, every current state is read under lock, and
+/// if an item no longer applies (its transition is not allowed, or the approved budgets do
+/// not fit the frame) NOTHING changes and the 409 problem names the item by index and says
+/// why. Studies are created `not_started`, money is allocated from their frames, cancelled
+/// studies give their unspent money back, concepts start `active`. A decided case is
+/// immutable. Needs `portfolio:decide` and `If-Match`.
+#[utoipa::path(
+    tag = "decision cases",
+    params(
+        ("id" = Uuid, Path, description = "Decision case id"),
+        ("If-Match" = String, Header, description = "The ETag the decision is based on", example = "\"v1\"")
+    ),
+    request_body = DecideBody,
+    responses(
+        (status = 200, description = "Decided and applied", body = Case, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such case", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already decided, or an item cannot be applied (nothing changed; the problem names the item)", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:decide"]))
+)]
+#[post("/decision-cases/{id}/decide")]
+pub async fn decide_case(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+    body: ValidJson<DecideBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Decide)?;
+    let id = path.into_inner();
+    let b = body.0;
+    let input = DecisionInput {
+        rationale: b.rationale,
+        minutes_reference: b.minutes_reference,
+        outcomes: b
+            .outcomes
+            .into_iter()
+            .map(|o| OutcomeInput {
+                outcome: o.outcome.domain(),
+                amended_budget_nok: o.amended_budget_nok,
+                note: o.note,
+            })
+            .collect(),
+    };
+    let actor = Actor::of(&caller);
+    let c = db
+        .transaction(move |conn| decisions::decide(conn, &actor, id, &if_match, input))
+        .await?;
+    respond(HttpResponse::Ok(), c)
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_cases)
+        .service(create_case)
+        .service(get_case)
+        .service(replace_case)
+        .service(decide_case);
+}

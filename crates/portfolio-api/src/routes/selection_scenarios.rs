@@ -1,0 +1,249 @@
+//! `/api/v1/cycles/{year}/selection-scenarios`: which accepted needs give the most priority
+//! for a budget — solved exactly, explained per need, and re-solved at other budgets so the
+//! board sees what money buys. Stored immutable; a decision case can cite one.
+
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::auth::{Caller, Permission};
+use crate::changes::Actor;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::etag::json_with_etag;
+use crate::extract::{no_nul, ValidJson};
+use crate::pagination::{paginate, PageQuery};
+use crate::store::selection::{
+    self, Answer, ForcedNeed, NotCandidate, ScenarioInput, ScenarioRow, StoredResult,
+};
+
+/// A scenario to solve.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"title": "Forslag til porteføljestyret høsten 2022", "budget_nok": 10000000, "forced_in": [{"need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reason": "Lovkrav fra 2024"}], "forced_out": [], "variations_percent": [-20, 20]}))]
+pub struct NewScenario {
+    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[schema(min_length = 1, max_length = 200)]
+    pub title: String,
+    /// Money available in NOK; default: what remains of the year's `concept_studies` frame.
+    #[validate(range(min = 0))]
+    #[schema(minimum = 0)]
+    pub budget_nok: Option<i64>,
+    /// Needs that must be chosen, each with a reason.
+    #[serde(default)]
+    #[validate(length(max = 500))]
+    pub forced_in: Vec<ForcedNeed>,
+    /// Needs that must not be chosen, each with a reason.
+    #[serde(default)]
+    #[validate(length(max = 500))]
+    pub forced_out: Vec<ForcedNeed>,
+    /// Other budgets to solve at, in percent change of the budget (−100..=1000); default −20 and +20.
+    #[validate(length(max = 10))]
+    pub variations_percent: Option<Vec<i64>>,
+}
+
+/// A stored selection scenario.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Scenario {
+    pub id: Uuid,
+    pub cycle_year: i32,
+    pub title: String,
+    pub budget_nok: i64,
+    /// `request` (given) or `frame` (what remained of the year's concept-study frame).
+    pub budget_source: String,
+    /// The frame the default budget came from.
+    pub frame_id: Option<Uuid>,
+    pub forced_in: Vec<ForcedNeed>,
+    pub forced_out: Vec<ForcedNeed>,
+    /// The optimal set at the budget, with every accepted need's verdict and reason.
+    pub result: Answer,
+    /// The same scenario at the other budgets.
+    pub variations: Vec<Answer>,
+    /// Accepted needs that could not be candidates, and why.
+    pub not_candidates: Vec<NotCandidate>,
+    /// Time the solver took for all budgets, in microseconds.
+    pub solve_micros: i64,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Always 1: scenarios never change.
+    pub version: i32,
+}
+
+impl TryFrom<ScenarioRow> for Scenario {
+    type Error = ApiError;
+    fn try_from(r: ScenarioRow) -> Result<Self, ApiError> {
+        let s: StoredResult = serde_json::from_value(r.result)
+            .map_err(|e| ApiError::internal(format!("stored scenario {}: {e}", r.id)))?;
+        Ok(Scenario {
+            id: r.id,
+            cycle_year: r.cycle_year,
+            title: r.title,
+            budget_nok: r.budget_nok,
+            budget_source: r.budget_source,
+            frame_id: s.frame_id,
+            forced_in: s.forced_in,
+            forced_out: s.forced_out,
+            result: s.result,
+            variations: s.variations,
+            not_candidates: s.not_candidates,
+            solve_micros: r.solve_micros,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            version: r.version,
+        })
+    }
+}
+
+crate::page_type!(
+    ScenarioPage,
+    Scenario,
+    "A page of a year's selection scenarios, oldest first."
+);
+
+/// Solve a selection scenario
+///
+/// From the year's ranking of accepted needs (priority = overall score by the adopted
+/// criteria; cost = estimated study cost), chooses the set with the highest total priority
+/// that fits the budget — exactly (0/1 knapsack), not greedily — honouring needs forced in
+/// or out, and says for every need why it is in or out. The same is solved at the other
+/// budgets (default −20 % and +20 %). The scenario is stored and never changes. Needs
+/// `portfolio:manage`.
+#[utoipa::path(
+    tag = "selection scenarios",
+    params(("year" = i32, Path, description = "Cycle year", example = 2022)),
+    request_body = NewScenario,
+    responses(
+        (status = 201, description = "Solved and stored", body = Scenario, headers(("ETag" = String, description = "Version of the representation"), ("Location" = String, description = "The stored scenario"))),
+        (status = 409, description = "The year has no ranking (no adopted criteria set)", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/cycles/{year}/selection-scenarios")]
+pub async fn create_scenario(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<i32>,
+    body: ValidJson<NewScenario>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let year = path.into_inner();
+    let b = body.0;
+    let mut errors = Vec::new();
+    for (list, name) in [(&b.forced_in, "forced_in"), (&b.forced_out, "forced_out")] {
+        for (j, f) in list.iter().enumerate() {
+            let n = f.reason.trim().chars().count();
+            if n == 0 || f.reason.chars().count() > 2000 {
+                errors.push(crate::error::FieldError::new(
+                    format!("/{name}/{j}/reason"),
+                    "length must be between 1 and 2000",
+                ));
+            }
+        }
+    }
+    let variations = b.variations_percent.unwrap_or_else(|| vec![-20, 20]);
+    for (j, p) in variations.iter().enumerate() {
+        if !(-100..=1000).contains(p) || *p == 0 {
+            errors.push(crate::error::FieldError::new(
+                format!("/variations_percent/{j}"),
+                "must be between -100 and 1000 and not 0",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let input = ScenarioInput {
+        title: b.title,
+        budget_nok: b.budget_nok,
+        forced_in: b.forced_in,
+        forced_out: b.forced_out,
+        variations_percent: variations,
+    };
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| selection::create_scenario(conn, &actor, year, input))
+        .await?;
+    let s = Scenario::try_from(row)?;
+    let mut resp = HttpResponse::Created();
+    resp.insert_header((
+        actix_web::http::header::LOCATION,
+        format!("/api/v1/cycles/{year}/selection-scenarios/{}", s.id),
+    ));
+    let v = s.version;
+    Ok(json_with_etag(resp, &s, v))
+}
+
+/// Get a selection scenario
+///
+/// Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "selection scenarios",
+    params(
+        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("id" = Uuid, Path, description = "Scenario id")
+    ),
+    responses(
+        (status = 200, description = "The scenario", body = Scenario, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such scenario in this year", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/cycles/{year}/selection-scenarios/{id}")]
+pub async fn get_scenario(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<(i32, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let (year, id) = path.into_inner();
+    let row = db
+        .run(move |conn| Ok(selection::find_scenario(conn, year, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("selection scenario {id} of {year}")))?;
+    let s = Scenario::try_from(row)?;
+    let v = s.version;
+    Ok(json_with_etag(HttpResponse::Ok(), &s, v))
+}
+
+/// List a year's selection scenarios
+///
+/// Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "selection scenarios",
+    params(("year" = i32, Path, description = "Cycle year", example = 2022), PageQuery),
+    responses((status = 200, description = "A page of scenarios", body = ScenarioPage)),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/cycles/{year}/selection-scenarios")]
+pub async fn list_scenarios(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<i32>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<ScenarioPage>, ApiError> {
+    caller.require(Permission::Read)?;
+    page.check()?;
+    let year = path.into_inner();
+    let after = page.after::<(DateTime<Utc>, Uuid)>()?;
+    let limit = page.limit();
+    let rows = db
+        .run(move |conn| Ok(selection::list_scenarios(conn, year, after, limit)?))
+        .await?;
+    let (rows, next_cursor) = paginate(rows, limit, |r| (r.created_at, r.id));
+    Ok(web::Json(ScenarioPage {
+        items: rows
+            .into_iter()
+            .map(Scenario::try_from)
+            .collect::<Result<_, _>>()?,
+        next_cursor,
+    }))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_scenarios)
+        .service(create_scenario)
+        .service(get_scenario);
+}

@@ -1,0 +1,468 @@
+//! `/api/v1/tertial-reports`: frozen board reports per tertial, and
+//! `/api/v1/portfolio/overview`: the cheap dashboard numbers of a year.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use portfolio_domain::tertial::Tertial;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use validator::Validate;
+
+use crate::auth::{Caller, Permission};
+use crate::changes::Actor;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::etag::{etag, IfMatch};
+use crate::extract::ValidJson;
+use crate::pagination::{paginate, PageQuery};
+use crate::store::tertial::{self, Overview, ReportContent, ReportRow};
+
+/// A tertial report: the captured improvement portfolio, budget frames (and concept studies).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TertialReport {
+    pub id: Uuid,
+    #[schema(example = 2023)]
+    pub year: i32,
+    /// 1 = January–April, 2 = May–August, 3 = September–December.
+    #[schema(example = 1, minimum = 1, maximum = 3)]
+    pub tertial: i16,
+    #[schema(example = "2023-T1")]
+    pub label: String,
+    /// `draft` (may be refreshed) or `published` (frozen).
+    #[schema(example = "published")]
+    pub status: String,
+    /// When the content was captured.
+    pub captured_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub published_by: Option<String>,
+    pub content: ReportContent,
+    /// Version of this representation (also its ETag).
+    pub version: i32,
+}
+
+/// A tertial report without its content.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TertialReportSummary {
+    pub id: Uuid,
+    pub year: i32,
+    pub tertial: i16,
+    #[schema(example = "2023-T1")]
+    pub label: String,
+    pub status: String,
+    pub captured_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+crate::page_type!(
+    TertialReportPage,
+    TertialReportSummary,
+    "A page of tertial reports, ordered by year and tertial."
+);
+
+fn label(r: &ReportRow) -> String {
+    format!("{}-T{}", r.year, r.tertial)
+}
+
+fn view(r: &ReportRow) -> Result<TertialReport, ApiError> {
+    Ok(TertialReport {
+        id: r.id,
+        year: r.year,
+        tertial: r.tertial,
+        label: label(r),
+        status: r.status.clone(),
+        captured_at: r.captured_at,
+        published_at: r.published_at,
+        published_by: r.published_by.clone(),
+        content: serde_json::from_value(r.content.clone()).map_err(ApiError::internal)?,
+        version: r.version,
+    })
+}
+
+/// One CSV field (RFC 4180 quoting; text that a spreadsheet would run as a formula is
+/// prefixed with `'`).
+fn csv_field(out: &mut String, v: &str, text: bool) {
+    let guarded;
+    let v = if text && v.starts_with(['=', '+', '-', '@']) {
+        guarded = format!("'{v}");
+        guarded.as_str()
+    } else {
+        v
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&v.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(v);
+    }
+}
+
+/// The report as CSV, one row per measure.
+fn render_csv(r: &ReportRow, content: &ReportContent) -> Vec<u8> {
+    let mut out = String::from(
+        "year,tertial,service_area,area_kind,partner_reference,title,status,rag,progress,\
+         forecast_date,late_milestones,previous_status,previous_rag,changed_since_previous\r\n",
+    );
+    for a in &content.service_areas {
+        for m in &a.measures {
+            let change = a
+                .changed_since_previous
+                .iter()
+                .find(|c| c.measure_id == m.measure_id);
+            let fields: [(String, bool); 14] = [
+                (r.year.to_string(), false),
+                (r.tertial.to_string(), false),
+                (a.name.clone(), true),
+                (a.kind.clone(), false),
+                (m.partner_reference.clone(), true),
+                (m.title.clone(), true),
+                (m.status.clone(), false),
+                (m.rag.clone().unwrap_or_default(), false),
+                (m.progress.map(|p| p.to_string()).unwrap_or_default(), false),
+                (
+                    m.forecast_date.map(|d| d.to_string()).unwrap_or_default(),
+                    false,
+                ),
+                (m.late_milestones.to_string(), false),
+                (
+                    change
+                        .and_then(|c| c.previous_status.clone())
+                        .unwrap_or_default(),
+                    false,
+                ),
+                (
+                    change
+                        .and_then(|c| c.previous_rag.clone())
+                        .unwrap_or_default(),
+                    false,
+                ),
+                (
+                    if content.previous_published.is_none() {
+                        String::new()
+                    } else {
+                        change.is_some().to_string()
+                    },
+                    false,
+                ),
+            ];
+            for (i, (v, text)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                csv_field(&mut out, v, *text);
+            }
+            out.push_str("\r\n");
+        }
+    }
+    out.into_bytes()
+}
+
+fn render(r: &ReportRow) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+    let v = view(r)?;
+    let json = serde_json::to_vec(&v).map_err(ApiError::internal)?;
+    let csv = render_csv(r, &v.content);
+    Ok((json, csv))
+}
+
+/// Whether the client wants CSV (`Accept: text/csv`); 406 for what we cannot produce.
+fn wants_csv(req: &HttpRequest) -> Result<bool, ApiError> {
+    let Some(accept) = req.headers().get(header::ACCEPT) else {
+        return Ok(false);
+    };
+    let accept = accept.to_str().unwrap_or("").to_ascii_lowercase();
+    let ranges: Vec<&str> = accept
+        .split(',')
+        .map(|r| r.split(';').next().unwrap_or("").trim())
+        .collect();
+    if ranges.contains(&"text/csv") {
+        return Ok(true);
+    }
+    if ranges.is_empty()
+        || ranges
+            .iter()
+            .any(|r| matches!(*r, "" | "*/*" | "application/*" | "application/json"))
+    {
+        return Ok(false);
+    }
+    Err(ApiError::NotAcceptable(
+        "a tertial report is available as application/json or text/csv".into(),
+    ))
+}
+
+fn respond(r: &ReportRow, csv: bool) -> Result<HttpResponse, ApiError> {
+    let (json_bytes, csv_bytes) = match (&r.published_json, &r.published_csv) {
+        // Published: the bytes stored at publication, never re-rendered.
+        (Some(j), Some(c)) => (j.clone(), c.clone()),
+        _ => render(r)?,
+    };
+    let mut resp = HttpResponse::Ok();
+    if csv {
+        resp.insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header((header::ETAG, format!("\"v{}-csv\"", r.version)))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"tertial-report-{}.csv\"", label(r)),
+            ));
+        Ok(resp.body(csv_bytes))
+    } else {
+        resp.insert_header((header::CONTENT_TYPE, "application/json"))
+            .insert_header((header::ETAG, etag(r.version)));
+        Ok(resp.body(json_bytes))
+    }
+}
+
+/// A new draft for a tertial.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"year": 2023, "tertial": 2}))]
+pub struct NewTertialReport {
+    #[validate(range(min = 2000, max = 2100))]
+    #[schema(minimum = 2000, maximum = 2100)]
+    pub year: i32,
+    /// 1, 2 or 3.
+    #[validate(range(min = 1, max = 3))]
+    #[schema(minimum = 1, maximum = 3)]
+    pub tertial: u8,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+pub struct TertialReportQuery {
+    /// Only this year's reports.
+    #[param(minimum = 2000, maximum = 2100, example = 2023)]
+    #[validate(range(min = 2000, max = 2100))]
+    pub year: Option<i32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+pub struct OverviewQuery {
+    /// The year.
+    #[param(minimum = 2000, maximum = 2100, example = 2023)]
+    #[validate(range(min = 2000, max = 2100))]
+    pub year: i32,
+}
+
+/// List tertial reports
+///
+/// Published reports; drafts too for `portfolio:manage`. Needs `portfolio:read` or
+/// `portfolio:manage`.
+#[utoipa::path(
+    tag = "tertial reports",
+    params(TertialReportQuery, PageQuery),
+    responses((status = 200, description = "A page of reports", body = TertialReportPage)),
+    security(("bearer" = ["portfolio:read"]), ("bearer" = ["portfolio:manage"]))
+)]
+#[get("/tertial-reports")]
+pub async fn list_reports(
+    caller: Caller,
+    db: web::Data<Db>,
+    filter: web::Query<TertialReportQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<TertialReportPage>, ApiError> {
+    caller.require_any(&[Permission::Read, Permission::Manage])?;
+    filter.validate()?;
+    page.check()?;
+    let after: Option<(i32, i16)> = page.after()?;
+    let limit = page.limit();
+    let drafts = caller.has(Permission::Manage);
+    let year = filter.year;
+    let rows = db
+        .run(move |conn| Ok(tertial::list_reports(conn, year, drafts, after, limit)?))
+        .await?;
+    let (rows, next_cursor) = paginate(rows, limit, |r| (r.year, r.tertial));
+    Ok(web::Json(TertialReportPage {
+        items: rows
+            .iter()
+            .map(|r| TertialReportSummary {
+                id: r.id,
+                year: r.year,
+                tertial: r.tertial,
+                label: label(r),
+                status: r.status.clone(),
+                captured_at: r.captured_at,
+                published_at: r.published_at,
+                version: r.version,
+            })
+            .collect(),
+        next_cursor,
+    }))
+}
+
+/// Get a tertial report
+///
+/// As JSON, or as CSV with `Accept: text/csv` (one row per measure). A published report is
+/// served byte for byte as it was published. Drafts are visible to `portfolio:manage` only.
+#[utoipa::path(
+    tag = "tertial reports",
+    params(("id" = Uuid, Path, description = "Report id")),
+    responses(
+        (status = 200, description = "The report", content(
+            (TertialReport = "application/json"),
+            (String = "text/csv")
+        ), headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such report", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 406, description = "Neither JSON nor CSV is acceptable", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]), ("bearer" = ["portfolio:manage"]))
+)]
+#[get("/tertial-reports/{id}")]
+pub async fn get_report(
+    req: HttpRequest,
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Permission::Read, Permission::Manage])?;
+    let csv = wants_csv(&req)?;
+    let id = path.into_inner();
+    let row = db
+        .run(move |conn| Ok(tertial::find_report(conn, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("tertial report {id}")))?;
+    if row.published_json.is_none() && !caller.has(Permission::Manage) {
+        return Err(ApiError::Forbidden(
+            "the report is a draft; drafts are visible to portfolio:manage only".into(),
+        ));
+    }
+    respond(&row, csv)
+}
+
+/// Create a tertial report draft
+///
+/// Captures the year's improvement portfolio per service area (measures by status and RAG,
+/// what changed status or RAG since the previous published tertial, late milestones), the
+/// budget frames and the concept studies. Needs `portfolio:manage`.
+#[utoipa::path(
+    tag = "tertial reports",
+    request_body = NewTertialReport,
+    responses(
+        (status = 201, description = "The draft", body = TertialReport, headers(("ETag" = String, description = "Version of the representation"), ("Location" = String, description = "The new report"))),
+        (status = 409, description = "The tertial already has a report", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/tertial-reports")]
+pub async fn create_report(
+    caller: Caller,
+    db: web::Data<Db>,
+    body: ValidJson<NewTertialReport>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let t = Tertial::new(body.0.year, body.0.tertial)?;
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| tertial::create_draft(conn, &actor, t))
+        .await?;
+    let mut resp = HttpResponse::Created();
+    resp.insert_header((
+        header::LOCATION,
+        format!("/api/v1/tertial-reports/{}", row.id),
+    ))
+    .insert_header((header::ETAG, etag(row.version)));
+    Ok(resp.json(view(&row)?))
+}
+
+/// Refresh a draft
+///
+/// Captures the portfolio again. A published report cannot change (409). Needs
+/// `portfolio:manage` and `If-Match`.
+#[utoipa::path(
+    tag = "tertial reports",
+    params(
+        ("id" = Uuid, Path, description = "Report id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
+    responses(
+        (status = 200, description = "The refreshed draft", body = TertialReport, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such report", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The report is published", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/tertial-reports/{id}/refresh")]
+pub async fn refresh_report(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let id = path.into_inner();
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| tertial::refresh_draft(conn, &actor, id, &if_match))
+        .await?;
+    respond(&row, false)
+}
+
+/// Publish a tertial report
+///
+/// Freezes the draft: its JSON and CSV are stored as published and served byte for byte from
+/// then on; any later change is a 409. Needs `portfolio:manage` and `If-Match`.
+#[utoipa::path(
+    tag = "tertial reports",
+    params(
+        ("id" = Uuid, Path, description = "Report id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
+    responses(
+        (status = 200, description = "The published report", body = TertialReport, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 404, description = "No such report", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already published", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/tertial-reports/{id}/publish")]
+pub async fn publish_report(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    if_match: IfMatch,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let id = path.into_inner();
+    let actor = Actor::of(&caller);
+    let row = db
+        .transaction(move |conn| tertial::publish(conn, &actor, id, &if_match, render))
+        .await?;
+    respond(&row, false)
+}
+
+/// Portfolio overview of a year
+///
+/// Counts per sub-portfolio and service area, the RAG distribution of the measures and the
+/// use of the year's budget frames — a few aggregate queries, cheap to poll. Needs
+/// `portfolio:read`.
+#[utoipa::path(
+    tag = "portfolio overview",
+    params(OverviewQuery),
+    responses((status = 200, description = "The overview", body = Overview)),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/portfolio/overview")]
+pub async fn overview(
+    caller: Caller,
+    db: web::Data<Db>,
+    q: web::Query<OverviewQuery>,
+) -> Result<web::Json<Overview>, ApiError> {
+    caller.require(Permission::Read)?;
+    q.validate()?;
+    let year = q.year;
+    let o = db
+        .run(move |conn| Ok(tertial::overview(conn, year)?))
+        .await?;
+    Ok(web::Json(o))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_reports)
+        .service(create_report)
+        .service(get_report)
+        .service(refresh_report)
+        .service(publish_report)
+        .service(overview);
+}

@@ -1,0 +1,409 @@
+//! Selection scenarios: the accepted needs of a cycle with the highest total priority that fit
+//! a budget, solved exactly (`portfolio_domain::selection`), stored immutable.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use portfolio_domain::scoring::Aggregation;
+use portfolio_domain::selection::{
+    scaled_budget, Candidate, Forced, SelectionProblem, SelectionReason, SelectionResult,
+};
+use portfolio_domain::DomainError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::changes::{self, Actor, Change};
+use crate::db::schema::selection_scenarios;
+use crate::error::{ApiError, FieldError};
+use crate::store::budget;
+
+crate::enum_schema!(
+    selection_reason_schema,
+    SelectionReason,
+    "Why a need is in or out: `forced_in`, `forced_out`, `selected_optimal`, `does_not_fit` (costs more than the budget left after forced-in needs), `excluded_by_optimum` (fits, but the optimal set gives more total priority without it)."
+);
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = selection_scenarios)]
+pub struct ScenarioRow {
+    pub id: Uuid,
+    pub cycle_year: i32,
+    pub title: String,
+    pub budget_nok: i64,
+    pub budget_source: String,
+    pub problem: serde_json::Value,
+    pub result: serde_json::Value,
+    pub solve_micros: i64,
+    pub created_by: String,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A need forced in or out, with the reason.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForcedNeed {
+    pub need_id: Uuid,
+    /// Why (shown back with the verdict); 1–2000 characters.
+    #[schema(min_length = 1, max_length = 2000)]
+    pub reason: String,
+}
+
+/// What to solve.
+#[derive(Debug, Clone)]
+pub struct ScenarioInput {
+    pub title: String,
+    pub budget_nok: Option<i64>,
+    pub forced_in: Vec<ForcedNeed>,
+    pub forced_out: Vec<ForcedNeed>,
+    /// Other budgets to solve at, in percent of the budget (default −20 and +20).
+    pub variations_percent: Vec<i64>,
+}
+
+/// One need's verdict at one budget.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Verdict {
+    pub need_id: Uuid,
+    pub reference: String,
+    /// Place in the ranking (1 = highest priority); absent when the need is unscored.
+    pub rank: Option<usize>,
+    /// The need's overall priority score (0–100); 0 when unscored.
+    pub priority: f64,
+    pub unscored: bool,
+    pub cost_nok: i64,
+    pub selected: bool,
+    #[schema(schema_with = selection_reason_schema)]
+    pub reason: SelectionReason,
+    /// The reason given for forcing it in or out.
+    pub note: Option<String>,
+    /// For `does_not_fit`: the budget left after forced-in needs; for
+    /// `excluded_by_optimum`: the budget the optimal set leaves unused.
+    pub available_nok: Option<i64>,
+}
+
+/// The answer at one budget.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Answer {
+    /// 0 for the scenario's budget, otherwise the change in percent.
+    pub variation_percent: i64,
+    pub budget_nok: i64,
+    /// False when the forced-in needs alone cost more than this budget.
+    pub feasible: bool,
+    pub total_cost_nok: i64,
+    pub total_priority: f64,
+    pub remaining_nok: i64,
+    pub selected: Vec<Uuid>,
+    pub needs: Vec<Verdict>,
+}
+
+/// An accepted need that cannot be a candidate.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NotCandidate {
+    pub need_id: Uuid,
+    pub reference: String,
+    pub why: String,
+}
+
+/// What is stored as the scenario's result.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StoredResult {
+    pub frame_id: Option<Uuid>,
+    pub forced_in: Vec<ForcedNeed>,
+    pub forced_out: Vec<ForcedNeed>,
+    pub result: Answer,
+    pub variations: Vec<Answer>,
+    pub not_candidates: Vec<NotCandidate>,
+}
+
+#[derive(Debug, QueryableByName)]
+struct AcceptedNeed {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    reference: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    estimated_study_cost_nok: i64,
+}
+
+/// A candidate need with its place in the ranking.
+struct Ranked {
+    id: Uuid,
+    reference: String,
+    cost: i64,
+    rank: Option<usize>,
+    priority: Option<f64>,
+}
+
+/// The needs of a cycle still `accepted` (not yet decided by the board), with their place in
+/// the year's ranking (`store::prioritisation::ranking`: the frozen snapshot once the round is
+/// closed, otherwise computed now; mean over the trusts that scored).
+fn ranked_accepted_needs(conn: &mut PgConnection, year: i32) -> Result<Vec<Ranked>, ApiError> {
+    let (ranking, _frozen) = crate::store::prioritisation::ranking(conn, year)?;
+    let by_ref: HashMap<String, (usize, Option<f64>)> = ranking
+        .ranked(Aggregation::Mean)
+        .iter()
+        .map(|r| (r.summary.reference.to_string(), (r.rank, r.summary.overall)))
+        .collect();
+    let needs: Vec<AcceptedNeed> = diesel::sql_query(
+        "SELECT id, reference, estimated_study_cost_nok FROM needs \
+         WHERE cycle_year = $1 AND status = 'accepted' ORDER BY seq",
+    )
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .load(conn)?;
+    Ok(needs
+        .into_iter()
+        .map(|n| {
+            let (rank, priority) = by_ref.get(&n.reference).copied().unwrap_or((0, None));
+            Ranked {
+                id: n.id,
+                reference: n.reference,
+                cost: n.estimated_study_cost_nok,
+                rank: priority.map(|_| rank),
+                priority,
+            }
+        })
+        .collect())
+}
+
+fn answer(
+    percent: i64,
+    budget: i64,
+    solved: Result<SelectionResult<Uuid>, DomainError>,
+    ranked: &HashMap<Uuid, &Ranked>,
+) -> Result<Answer, ApiError> {
+    let r = match solved {
+        Ok(r) => r,
+        Err(DomainError::BudgetExceeded { .. }) if percent != 0 => {
+            return Ok(Answer {
+                variation_percent: percent,
+                budget_nok: budget,
+                feasible: false,
+                total_cost_nok: 0,
+                total_priority: 0.0,
+                remaining_nok: budget,
+                selected: Vec::new(),
+                needs: Vec::new(),
+            })
+        }
+        Err(DomainError::BudgetExceeded {
+            requested,
+            remaining,
+        }) => {
+            return Err(ApiError::invalid(
+                "/forced_in",
+                format!(
+                "the forced-in needs cost {requested} NOK, more than the budget of {remaining} NOK"
+            ),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let needs: Vec<Verdict> = r
+        .candidates
+        .iter()
+        .map(|c| {
+            let n = ranked.get(&c.id);
+            Verdict {
+                need_id: c.id,
+                reference: n.map(|n| n.reference.clone()).unwrap_or_default(),
+                rank: n.and_then(|n| n.rank),
+                priority: c.priority,
+                unscored: n.is_some_and(|n| n.priority.is_none()),
+                cost_nok: c.cost,
+                selected: c.selected,
+                reason: c.reason,
+                note: c.note.clone(),
+                available_nok: c.available,
+            }
+        })
+        .collect();
+    Ok(Answer {
+        variation_percent: percent,
+        budget_nok: r.budget,
+        feasible: true,
+        total_cost_nok: r.total_cost,
+        total_priority: r.total_priority,
+        remaining_nok: r.remaining,
+        selected: needs
+            .iter()
+            .filter(|v| v.selected)
+            .map(|v| v.need_id)
+            .collect(),
+        needs,
+    })
+}
+
+pub fn create_scenario(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    year: i32,
+    input: ScenarioInput,
+) -> Result<ScenarioRow, ApiError> {
+    let ranked = ranked_accepted_needs(conn, year)?;
+    let (budget_nok, source, frame_id) = match input.budget_nok {
+        Some(b) => (b, "request", None),
+        None => {
+            let f = budget::find_frame_for(conn, year, "concept_studies")?.ok_or_else(|| {
+                ApiError::invalid(
+                    "/budget_nok",
+                    format!("{year} has no concept_studies budget frame; give budget_nok"),
+                )
+            })?;
+            (f.amount_nok - f.allocated_nok, "frame", Some(f.id))
+        }
+    };
+    let mut not_candidates = Vec::new();
+    let mut candidates = Vec::new();
+    for n in &ranked {
+        if n.cost > 0 {
+            candidates.push(Candidate {
+                id: n.id,
+                priority: n.priority.unwrap_or(0.0),
+                cost: n.cost,
+            });
+        } else {
+            not_candidates.push(NotCandidate {
+                need_id: n.id,
+                reference: n.reference.clone(),
+                why: "no estimated study cost".into(),
+            });
+        }
+    }
+    let index: HashMap<Uuid, &Ranked> = ranked.iter().map(|n| (n.id, n)).collect();
+    let mut errors = Vec::new();
+    for (list, name) in [
+        (&input.forced_in, "forced_in"),
+        (&input.forced_out, "forced_out"),
+    ] {
+        for (j, f) in list.iter().enumerate() {
+            if !candidates.iter().any(|c| c.id == f.need_id) {
+                errors.push(FieldError::new(
+                    format!("/{name}/{j}/need_id"),
+                    format!("is not an accepted need of {year} with an estimated study cost"),
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let problem = SelectionProblem {
+        candidates,
+        budget: budget_nok,
+        forced_in: input
+            .forced_in
+            .iter()
+            .map(|f| Forced {
+                id: f.need_id,
+                reason: f.reason.clone(),
+            })
+            .collect(),
+        forced_out: input
+            .forced_out
+            .iter()
+            .map(|f| Forced {
+                id: f.need_id,
+                reason: f.reason.clone(),
+            })
+            .collect(),
+    };
+    let started = Instant::now();
+    let main =
+        answer(0, budget_nok, problem.solve_at(budget_nok), &index).map_err(|e| match e {
+            // Domain pointers name list positions (`forced_in[2].reason`); keep them.
+            ApiError::Validation { errors, .. } => ApiError::validation(
+                errors
+                    .into_iter()
+                    .map(|f| {
+                        FieldError::new(
+                            f.pointer
+                                .replace('[', "/")
+                                .replace("].", "/")
+                                .replace(']', ""),
+                            f.message,
+                        )
+                    })
+                    .collect(),
+            ),
+            other => other,
+        })?;
+    let mut variations = Vec::new();
+    for &p in &input.variations_percent {
+        let b = scaled_budget(budget_nok, p);
+        variations.push(answer(p, b, problem.solve_at(b), &index)?);
+    }
+    let solve_micros = started.elapsed().as_micros() as i64;
+    let stored = StoredResult {
+        frame_id,
+        forced_in: input.forced_in,
+        forced_out: input.forced_out,
+        result: main,
+        variations,
+        not_candidates,
+    };
+    let row = diesel::insert_into(selection_scenarios::table)
+        .values((
+            selection_scenarios::cycle_year.eq(year),
+            selection_scenarios::title.eq(input.title.trim()),
+            selection_scenarios::budget_nok.eq(budget_nok),
+            selection_scenarios::budget_source.eq(source),
+            selection_scenarios::problem
+                .eq(serde_json::to_value(&problem).map_err(ApiError::internal)?),
+            selection_scenarios::result
+                .eq(serde_json::to_value(&stored).map_err(ApiError::internal)?),
+            selection_scenarios::solve_micros.eq(solve_micros),
+            selection_scenarios::created_by.eq(&actor.subject),
+        ))
+        .returning(ScenarioRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("selection_scenario", row.id, "created").version(row.version)],
+    )?;
+    Ok(row)
+}
+
+pub fn find_scenario(
+    conn: &mut PgConnection,
+    year: i32,
+    id: Uuid,
+) -> QueryResult<Option<ScenarioRow>> {
+    selection_scenarios::table
+        .filter(
+            selection_scenarios::id
+                .eq(id)
+                .and(selection_scenarios::cycle_year.eq(year)),
+        )
+        .select(ScenarioRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list_scenarios(
+    conn: &mut PgConnection,
+    year: i32,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<ScenarioRow>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+    let mut q = selection_scenarios::table
+        .filter(selection_scenarios::cycle_year.eq(year))
+        .select(ScenarioRow::as_select())
+        .order((selection_scenarios::created_at, selection_scenarios::id))
+        .into_boxed();
+    if let Some((t, id)) = after {
+        q = q.filter(
+            sql::<Bool>("(selection_scenarios.created_at, selection_scenarios.id) > (")
+                .bind::<Timestamptz, _>(t)
+                .sql(", ")
+                .bind::<SqlUuid, _>(id)
+                .sql(")"),
+        );
+    }
+    q.limit(limit + 1).load(conn)
+}

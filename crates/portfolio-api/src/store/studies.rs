@@ -1,0 +1,477 @@
+//! Concept studies and the concepts they yield. Both are created only by a board decision
+//! (see `store::decisions`); here: reading them, the portfolio office's operational changes
+//! (starting and completing a study, reporting spent-to-date) and the need → study → concept
+//! lineage.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use portfolio_domain::study::{StudyBudget, StudyStatus};
+use portfolio_domain::StateMachine;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::changes::{self, Actor, Change};
+use crate::db::schema::{concept_studies, concepts};
+use crate::error::ApiError;
+use crate::etag::IfMatch;
+use crate::store::budget;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = concept_studies)]
+pub struct StudyRow {
+    pub id: Uuid,
+    pub need_id: Uuid,
+    pub cycle_year: i32,
+    pub title: String,
+    pub responsible_org: String,
+    pub interregional: bool,
+    pub on_behalf_of: Vec<String>,
+    pub frame_id: Uuid,
+    pub allocation_id: Uuid,
+    pub allocated_nok: i64,
+    pub spent_nok: i64,
+    pub status: String,
+    pub expected_from: Option<NaiveDate>,
+    pub expected_to: Option<NaiveDate>,
+    pub expected_label: Option<String>,
+    pub decision_case_id: Uuid,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl StudyRow {
+    pub fn status(&self) -> Result<StudyStatus, ApiError> {
+        self.status.parse().map_err(|_| {
+            ApiError::internal(format!("study {} has status {}", self.id, self.status))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = concepts)]
+pub struct ConceptRow {
+    pub id: Uuid,
+    pub study_id: Uuid,
+    pub need_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub decision_case_id: Uuid,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The need a study or concept came from, as this module sees it.
+#[derive(Debug, Clone, QueryableByName, Serialize)]
+pub struct NeedRef {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Int4)]
+    pub cycle_year: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub reference: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub status: String,
+    #[diesel(sql_type = diesel::sql_types::Int4)]
+    pub version: i32,
+}
+
+/// Needs by id, in one query; with `lock`, locked FOR UPDATE in id order.
+pub fn needs_by_id(conn: &mut PgConnection, ids: &[Uuid], lock: bool) -> QueryResult<Vec<NeedRef>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, cycle_year, reference, status, version FROM needs WHERE id = ANY($1) ORDER BY id{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+        .load(conn)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct StudyFilter {
+    pub year: Option<i32>,
+    pub status: Option<String>,
+    pub interregional: Option<bool>,
+    pub need_id: Option<Uuid>,
+}
+
+pub fn list_studies(
+    conn: &mut PgConnection,
+    f: &StudyFilter,
+    after: Option<(i32, DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<StudyRow>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Int4, Timestamptz, Uuid as SqlUuid};
+    let mut q = concept_studies::table
+        .select(StudyRow::as_select())
+        .order((
+            concept_studies::cycle_year,
+            concept_studies::created_at,
+            concept_studies::id,
+        ))
+        .into_boxed();
+    if let Some(y) = f.year {
+        q = q.filter(concept_studies::cycle_year.eq(y));
+    }
+    if let Some(s) = &f.status {
+        q = q.filter(concept_studies::status.eq(s.clone()));
+    }
+    if let Some(i) = f.interregional {
+        q = q.filter(concept_studies::interregional.eq(i));
+    }
+    if let Some(n) = f.need_id {
+        q = q.filter(concept_studies::need_id.eq(n));
+    }
+    if let Some((y, t, id)) = after {
+        q = q.filter(
+            sql::<Bool>(
+                "(concept_studies.cycle_year, concept_studies.created_at, concept_studies.id) > (",
+            )
+            .bind::<Int4, _>(y)
+            .sql(", ")
+            .bind::<Timestamptz, _>(t)
+            .sql(", ")
+            .bind::<SqlUuid, _>(id)
+            .sql(")"),
+        );
+    }
+    q.limit(limit + 1).load(conn)
+}
+
+pub fn find_study(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<StudyRow>> {
+    concept_studies::table
+        .find(id)
+        .select(StudyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn studies_by_id(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    lock: bool,
+) -> QueryResult<Vec<StudyRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = concept_studies::table
+        .filter(concept_studies::id.eq_any(ids))
+        .order(concept_studies::id)
+        .select(StudyRow::as_select());
+    if lock {
+        q.for_update().load(conn)
+    } else {
+        q.load(conn)
+    }
+}
+
+pub fn concepts_by_id(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    lock: bool,
+) -> QueryResult<Vec<ConceptRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let q = concepts::table
+        .filter(concepts::id.eq_any(ids))
+        .order(concepts::id)
+        .select(ConceptRow::as_select());
+    if lock {
+        q.for_update().load(conn)
+    } else {
+        q.load(conn)
+    }
+}
+
+/// The concept of each of these studies, if any (one query).
+pub fn concepts_of_studies(
+    conn: &mut PgConnection,
+    study_ids: &[Uuid],
+) -> QueryResult<Vec<ConceptRow>> {
+    if study_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    concepts::table
+        .filter(concepts::study_id.eq_any(study_ids))
+        .select(ConceptRow::as_select())
+        .load(conn)
+}
+
+/// The operational changes the portfolio office makes without a board decision: a study
+/// starts (`not_started → in_progress`) and is completed (`in_progress → completed`).
+/// Pausing, resuming and cancelling are the board's (a decision item).
+pub fn change_study_status(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    to: StudyStatus,
+) -> Result<StudyRow, ApiError> {
+    let before = concept_studies::table
+        .find(id)
+        .select(StudyRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found(format!("concept study {id}")))?;
+    if_match.check(before.version)?;
+    let from = before.status()?;
+    let to = from.transition(to)?;
+    let operational = matches!(
+        (from, to),
+        (StudyStatus::NotStarted, StudyStatus::InProgress)
+            | (StudyStatus::InProgress, StudyStatus::Completed)
+    );
+    if !operational {
+        return Err(ApiError::Conflict(format!(
+            "a study goes from '{from}' to '{to}' only by a board decision (a decision case item)"
+        )));
+    }
+    let row = diesel::update(concept_studies::table.find(id))
+        .set((
+            concept_studies::status.eq(to.as_str()),
+            concept_studies::version.eq(before.version + 1),
+            concept_studies::updated_at.eq(Utc::now()),
+        ))
+        .returning(StudyRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("concept_study", id, to.as_str())
+            .version(row.version)
+            .before(&before)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+/// What the portfolio office may edit on a study.
+#[derive(Debug, Default)]
+pub struct StudyEdit {
+    /// Spent-to-date in NOK (a new total; never less than before, never above allocated).
+    pub spent_to_date_nok: Option<i64>,
+    pub expected: Option<(NaiveDate, NaiveDate, Option<String>)>,
+    pub reason: String,
+}
+
+pub fn edit_study(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    edit: StudyEdit,
+) -> Result<StudyRow, ApiError> {
+    // The frame is locked before the study (as in a decision), so the two never deadlock.
+    let frame_id = find_study(conn, id)?
+        .ok_or_else(|| ApiError::not_found(format!("concept study {id}")))?
+        .frame_id;
+    let frame = budget::lock_frame(conn, frame_id)?;
+    let before = concept_studies::table
+        .find(id)
+        .select(StudyRow::as_select())
+        .for_update()
+        .first(conn)?;
+    if_match.check(before.version)?;
+    let mut changes = Vec::new();
+    let mut spent = before.spent_nok;
+    if let Some(total) = edit.spent_to_date_nok {
+        if total < before.spent_nok {
+            return Err(ApiError::Conflict(format!(
+                "spent-to-date cannot go down: {} NOK is already reported",
+                before.spent_nok
+            )));
+        }
+        if total > before.allocated_nok {
+            return Err(ApiError::Conflict(format!(
+                "spent-to-date {total} NOK would exceed the study's allocated {} NOK; more money needs a board decision",
+                before.allocated_nok
+            )));
+        }
+        let delta = total - before.spent_nok;
+        if delta > 0 {
+            let mut b = StudyBudget::from_parts(before.allocated_nok, before.spent_nok)?;
+            b.record_spent(delta)?;
+            let (_, c) = budget::spend_locked(
+                conn,
+                actor,
+                &frame,
+                before.allocation_id,
+                delta,
+                &edit.reason,
+            )?;
+            changes.extend(c);
+            spent = b.spent();
+        }
+    }
+    let (from, to, label) = match edit.expected {
+        Some((f, t, l)) => (Some(f), Some(t), l),
+        None => (
+            before.expected_from,
+            before.expected_to,
+            before.expected_label.clone(),
+        ),
+    };
+    let row = diesel::update(concept_studies::table.find(id))
+        .set((
+            concept_studies::spent_nok.eq(spent),
+            concept_studies::expected_from.eq(from),
+            concept_studies::expected_to.eq(to),
+            concept_studies::expected_label.eq(label),
+            concept_studies::version.eq(before.version + 1),
+            concept_studies::updated_at.eq(Utc::now()),
+        ))
+        .returning(StudyRow::as_returning())
+        .get_result(conn)?;
+    changes.push(
+        Change::new("concept_study", id, "updated")
+            .version(row.version)
+            .before(&before)
+            .after(&row),
+    );
+    changes::record(conn, actor, &changes)?;
+    Ok(row)
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ConceptFilter {
+    pub status: Option<String>,
+    pub need_id: Option<Uuid>,
+}
+
+pub fn list_concepts(
+    conn: &mut PgConnection,
+    f: &ConceptFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> QueryResult<Vec<ConceptRow>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+    let mut q = concepts::table
+        .select(ConceptRow::as_select())
+        .order((concepts::created_at, concepts::id))
+        .into_boxed();
+    if let Some(s) = &f.status {
+        q = q.filter(concepts::status.eq(s.clone()));
+    }
+    if let Some(n) = f.need_id {
+        q = q.filter(concepts::need_id.eq(n));
+    }
+    if let Some((t, id)) = after {
+        q = q.filter(
+            sql::<Bool>("(concepts.created_at, concepts.id) > (")
+                .bind::<Timestamptz, _>(t)
+                .sql(", ")
+                .bind::<SqlUuid, _>(id)
+                .sql(")"),
+        );
+    }
+    q.limit(limit + 1).load(conn)
+}
+
+pub fn find_concept(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<ConceptRow>> {
+    concepts::table
+        .find(id)
+        .select(ConceptRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A need with the studies started for it and the concepts they yielded.
+pub struct Lineage {
+    pub need: NeedRef,
+    pub studies: Vec<StudyRow>,
+    pub concepts: Vec<ConceptRow>,
+}
+
+pub fn lineage(conn: &mut PgConnection, need_id: Uuid) -> Result<Lineage, ApiError> {
+    let need = needs_by_id(conn, &[need_id], false)?
+        .pop()
+        .ok_or_else(|| ApiError::not_found(format!("need {need_id}")))?;
+    let studies = concept_studies::table
+        .filter(concept_studies::need_id.eq(need_id))
+        .order((concept_studies::created_at, concept_studies::id))
+        .select(StudyRow::as_select())
+        .load(conn)?;
+    let concepts = concepts::table
+        .filter(concepts::need_id.eq(need_id))
+        .order((concepts::created_at, concepts::id))
+        .select(ConceptRow::as_select())
+        .load(conn)?;
+    Ok(Lineage {
+        need,
+        studies,
+        concepts,
+    })
+}
+
+/// A concept study's status on the wire (the domain's `StudyStatus`).
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StudyStatusName {
+    NotStarted,
+    InProgress,
+    Paused,
+    Completed,
+    Cancelled,
+}
+
+impl StudyStatusName {
+    pub fn domain(self) -> StudyStatus {
+        match self {
+            Self::NotStarted => StudyStatus::NotStarted,
+            Self::InProgress => StudyStatus::InProgress,
+            Self::Paused => StudyStatus::Paused,
+            Self::Completed => StudyStatus::Completed,
+            Self::Cancelled => StudyStatus::Cancelled,
+        }
+    }
+    pub fn of(s: StudyStatus) -> Self {
+        match s {
+            StudyStatus::NotStarted => Self::NotStarted,
+            StudyStatus::InProgress => Self::InProgress,
+            StudyStatus::Paused => Self::Paused,
+            StudyStatus::Completed => Self::Completed,
+            StudyStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// A concept's status on the wire (the domain's `ConceptStatus`).
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ConceptStatusName {
+    Active,
+    Paused,
+    Realised,
+    Discontinued,
+}
+
+impl ConceptStatusName {
+    pub fn domain(self) -> portfolio_domain::study::ConceptStatus {
+        use portfolio_domain::study::ConceptStatus as C;
+        match self {
+            Self::Active => C::Active,
+            Self::Paused => C::Paused,
+            Self::Realised => C::Realised,
+            Self::Discontinued => C::Discontinued,
+        }
+    }
+    pub fn of(s: portfolio_domain::study::ConceptStatus) -> Self {
+        use portfolio_domain::study::ConceptStatus as C;
+        match s {
+            C::Active => Self::Active,
+            C::Paused => Self::Paused,
+            C::Realised => Self::Realised,
+            C::Discontinued => Self::Discontinued,
+        }
+    }
+}
