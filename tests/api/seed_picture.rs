@@ -155,4 +155,13 @@ async fn the_seed_picture_is_expressible_exactly() {
     );
     let i = get(&app, &format!("/api/v1/budget-frames/{inf}")).await;
     assert_eq!(i["remaining_nok"], 0);
+
+    // The dashboard overview of 2022 counts the same studies.
+    let o = get(&app, "/api/v1/portfolio/overview?year=2022").await;
+    let studies = &o["sub_portfolios"]["concept_studies"];
+    assert_eq!(studies["total"], 8, "{studies}");
+    assert_eq!(
+        studies["by_status"],
+        json!({"completed": 3, "in_progress": 3, "paused": 1, "not_started": 1})
+    );
 }

@@ -417,3 +417,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     concept_studies,
     concepts
 );
+
+// The tertial report lists studies with their need's reference.
+diesel::allow_tables_to_appear_in_same_query!(concept_studies, needs);

@@ -109,14 +109,56 @@ pub struct FrameLine {
     pub remaining_nok: i64,
 }
 
-/// Hook: captures studies/frames when present. The concept-study tables are built in
-/// another issue; when `concept_studies` exists, capture the year's studies here (one
-/// query) and return them. Until then the report says `null`.
+/// The concept studies a tertial of `year` reports on: those the board started in the
+/// previous autumn's cycle and in this year's (a study of cycle Y runs in Y and Y+1).
+/// One query.
 fn capture_concept_studies(
-    _conn: &mut PgConnection,
-    _year: i32,
+    conn: &mut PgConnection,
+    year: i32,
 ) -> QueryResult<Option<serde_json::Value>> {
-    Ok(None)
+    use crate::db::schema::{concept_studies as cs, needs as n};
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        Uuid,
+        String,
+        String,
+        i32,
+        String,
+        bool,
+        i64,
+        i64,
+        Option<chrono::NaiveDate>,
+        Option<chrono::NaiveDate>,
+        Option<String>,
+    )> = cs::table
+        .inner_join(n::table.on(n::id.eq(cs::need_id)))
+        .filter(cs::cycle_year.between(year - 1, year))
+        .order((cs::cycle_year, n::reference, cs::id))
+        .select((
+            cs::id,
+            n::reference,
+            cs::title,
+            cs::cycle_year,
+            cs::status,
+            cs::interregional,
+            cs::allocated_nok,
+            cs::spent_nok,
+            cs::expected_from,
+            cs::expected_to,
+            cs::expected_label,
+        ))
+        .load(conn)?;
+    let studies: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|(id, reference, title, cycle_year, status, interregional, allocated, spent, from, to, label)| {
+            serde_json::json!({
+                "id": id, "need_reference": reference, "title": title, "cycle_year": cycle_year,
+                "status": status, "interregional": interregional, "allocated_nok": allocated,
+                "spent_nok": spent, "expected_from": from, "expected_to": to, "expected_label": label
+            })
+        })
+        .collect();
+    Ok(Some(serde_json::Value::Array(studies)))
 }
 
 fn capture_frames(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<FrameLine>> {
@@ -473,7 +515,7 @@ pub fn publish(
     "sub_portfolios": {
         "needs": {"total": 40, "by_status": {"accepted": 27, "rejected": 13}},
         "improvement_measures": {"total": 3, "by_status": {"in_delivery": 2, "planned": 1}},
-        "concept_studies": null
+        "concept_studies": []
     },
     "service_areas": [{"service_area_id": "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90", "name": "Mor og barn", "kind": "clinical", "measures": 2, "by_status": {"in_delivery": 2}}],
     "rag": {"green": 1, "yellow": 1, "red": 0, "none": 1},
@@ -496,7 +538,7 @@ pub struct SubPortfolios {
     pub needs: Counts,
     /// Measures of the improvement portfolio.
     pub improvement_measures: Counts,
-    /// Concept studies: `null` until that sub-portfolio exists in this API.
+    /// Concept studies started from the year's cycle, by status.
     pub concept_studies: Option<Counts>,
 }
 
@@ -558,6 +600,11 @@ pub fn overview(conn: &mut PgConnection, year: i32) -> QueryResult<Overview> {
     for (r, n) in per_rag {
         *rag.entry(r.unwrap_or_else(|| "none".into())).or_default() += n;
     }
+    let mut studies_total = Counts::default();
+    for (s, n) in crate::store::decisions::study_status_counts(conn, year)? {
+        studies_total.total += n;
+        studies_total.by_status.insert(s, n);
+    }
     let mut needs_total = Counts::default();
     for (s, n) in per_need {
         needs_total.total += n;
@@ -568,7 +615,7 @@ pub fn overview(conn: &mut PgConnection, year: i32) -> QueryResult<Overview> {
         sub_portfolios: SubPortfolios {
             needs: needs_total,
             improvement_measures: measures_total,
-            concept_studies: None,
+            concept_studies: Some(studies_total),
         },
         service_areas: areas
             .into_iter()
