@@ -15,6 +15,7 @@ mod needs_cycle;
 mod needs_support;
 mod problems;
 mod rate_limit;
+mod read_cache;
 mod reference_data;
 mod resilience;
 mod seed_picture;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub routes: Arc<RouteTable>,
     /// Per-caller request budgets, shared by every worker.
     pub rate_limiter: RateLimiter,
+    /// Read models served until the next committed change.
+    pub read_cache: crate::read_cache::ReadCache,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             openapi: Arc::new(api),
             routes: Arc::new(routes),
             rate_limiter: RateLimiter::new(config_rate),
+            read_cache: Default::default(),
         })
     }
 }
@@ -93,6 +96,7 @@ pub fn build_app(
         .app_data(web::Data::new(Arc::clone(&state.verifier)))
         .app_data(web::Data::new(Arc::clone(&state.config)))
         .app_data(web::Data::new(Arc::clone(&state.routes)))
+        .app_data(web::Data::new(state.read_cache.clone()))
         .app_data(BodyLimit(body_limit))
         // The byte extractor stops reading at this limit; the sync batch route raises both.
         .app_data(web::PayloadConfig::new(body_limit))

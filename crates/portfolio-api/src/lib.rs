@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod pg_cluster;
 pub mod rate_limit;
+pub mod read_cache;
 pub mod request_id;
 pub mod routes;
 pub mod server;

@@ -488,31 +488,44 @@ pub async fn list_scores(
 pub async fn get_ranking(
     caller: Caller,
     db: web::Data<Db>,
+    cache: web::Data<crate::read_cache::ReadCache>,
     path: web::Path<i32>,
     query: web::Query<RankingQuery>,
-) -> Result<web::Json<RankingResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let year = path.into_inner();
     let aggregation = query.aggregation.unwrap_or_default();
-    let (r, closed_at) = db.run(move |conn| store::ranking(conn, year)).await?;
-    Ok(web::Json(RankingResponse {
-        year,
-        aggregation,
-        frozen: closed_at.is_some(),
-        closed_at,
-        computed_at: r.computed_at,
-        criteria_set_version: r.criteria_set_version,
-        tie_break: TIE_BREAK.into(),
-        criteria: r
-            .criteria
-            .iter()
-            .map(|(code, share)| WeightShare {
-                code: code.clone(),
-                weight_share: *share,
+    let cache = cache.get_ref().clone();
+    // Recomputed only after a committed change (see read_cache.rs); otherwise served as is.
+    let body = db
+        .run(move |conn| {
+            cache.get_or_compute(conn, format!("ranking:{year}:{aggregation:?}"), |conn| {
+                let (r, closed_at) = store::ranking(conn, year)?;
+                let response = RankingResponse {
+                    year,
+                    aggregation,
+                    frozen: closed_at.is_some(),
+                    closed_at,
+                    computed_at: r.computed_at,
+                    criteria_set_version: r.criteria_set_version,
+                    tie_break: TIE_BREAK.into(),
+                    criteria: r
+                        .criteria
+                        .iter()
+                        .map(|(code, share)| WeightShare {
+                            code: code.clone(),
+                            weight_share: *share,
+                        })
+                        .collect(),
+                    items: ranked_items(&r, aggregation),
+                };
+                serde_json::to_vec(&response).map_err(ApiError::internal)
             })
-            .collect(),
-        items: ranked_items(&r, aggregation),
-    }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Explain a need's score and rank

@@ -447,15 +447,25 @@ pub async fn publish_report(
 pub async fn overview(
     caller: Caller,
     db: web::Data<Db>,
+    cache: web::Data<crate::read_cache::ReadCache>,
     q: web::Query<OverviewQuery>,
-) -> Result<web::Json<Overview>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     q.validate()?;
     let year = q.year;
-    let o = db
-        .run(move |conn| Ok(tertial::overview(conn, year)?))
+    let cache = cache.get_ref().clone();
+    // Dashboards poll this: served from the read cache until the next committed change.
+    let body = db
+        .run(move |conn| {
+            cache.get_or_compute(conn, format!("overview:{year}"), |conn| {
+                let o: Overview = tertial::overview(conn, year)?;
+                serde_json::to_vec(&o).map_err(ApiError::internal)
+            })
+        })
         .await?;
-    Ok(web::Json(o))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
