@@ -21,6 +21,11 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     assert_eq!(f["reported"], 40);
     assert_eq!(f["accepted"], 27);
     let measures = app.count("measures");
+    assert_eq!(
+        app.count("budget_frames"),
+        1,
+        "the 2023 concept-study frame"
+    );
     assert_eq!(measures, 200);
 
     let db = app.state.db.clone();
@@ -31,6 +36,7 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     assert!(second.contains("already"), "{second}");
     assert_eq!(app.count("needs"), 40, "a second load adds nothing");
     assert_eq!(app.count("measures"), measures);
+    assert_eq!(app.count("budget_frames"), 1);
 
     // The demo's ranking is served (every trust scored every accepted need).
     let r = app

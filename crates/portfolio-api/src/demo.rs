@@ -36,14 +36,26 @@ pub fn load(db: &Db) -> Result<String, String> {
                 year: DEMO_YEAR,
                 measures: Some(200),
             };
-            let out = generate(conn, &o).map_err(ApiError::from)?;
+            let out = conn.transaction(|conn| {
+                let out = generate(conn, &o).map_err(ApiError::from)?;
+                // "Budsjettrammen for konseptutredninger i 2023 er totalt 10 millioner kroner."
+                crate::store::budget::create_frame(
+                    conn,
+                    &crate::changes::Actor::system("demo"),
+                    2023,
+                    "concept_studies",
+                    10_000_000,
+                    "Budsjettramme for konseptutredninger 2023 (offentlig oppgitt)",
+                )?;
+                Ok::<_, ApiError>(out)
+            })?;
             Ok(Some(out))
         })
         .map_err(|e| e.to_string())?;
     Ok(match summary {
         None => format!("the {DEMO_YEAR} demo portfolio is already loaded"),
         Some(s) => format!(
-            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures",
+            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK",
             s["needs"], s["accepted"], s["score_sheets"], s["measures"]
         ),
     })
