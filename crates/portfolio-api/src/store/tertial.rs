@@ -46,8 +46,9 @@ pub struct ReportContent {
     pub previous_published: Option<String>,
     /// The improvement portfolio per service area.
     pub service_areas: Vec<AreaSection>,
-    /// Concept studies of the year. `null` until the concept-study tables exist (hook:
-    /// `capture_concept_studies`).
+    /// The concept studies the tertial reports on: those started from the previous and
+    /// this year's cycles (`capture_concept_studies`).
+    #[schema(value_type = Option<Vec<Object>>)]
     pub concept_studies: Option<serde_json::Value>,
     /// The year's budget frames.
     pub budget_frames: Vec<FrameLine>,
@@ -515,7 +516,7 @@ pub fn publish(
     "sub_portfolios": {
         "needs": {"total": 40, "by_status": {"accepted": 27, "rejected": 13}},
         "improvement_measures": {"total": 3, "by_status": {"in_delivery": 2, "planned": 1}},
-        "concept_studies": []
+        "concept_studies": {"total": 8, "by_status": {"completed": 3, "in_progress": 3, "not_started": 1, "paused": 1}}
     },
     "service_areas": [{"service_area_id": "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90", "name": "Mor og barn", "kind": "clinical", "measures": 2, "by_status": {"in_delivery": 2}}],
     "rag": {"green": 1, "yellow": 1, "red": 0, "none": 1},
