@@ -5,18 +5,22 @@
 # release server, generates data, measures two baselines in the same run (pgbench -S and the
 # server's no-database endpoint) and reports each endpoint as a ratio of the combined limit
 #   L = 1 / (1/pgbench_tps + 1/no_db_rps).
-# Usage: bench/run.sh [--duration SECONDS] [--connections N] [--quick]
+# Usage: bench/run.sh [--duration SECONDS] [--connections N] [--quick] [--profile DIR]
+#   --profile DIR: records a system-wide `perf` profile (cpu-clock, call graphs) during each
+#   scale-1 read and writes the split by process and the hottest symbols into DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=10
 CONNS=64
 SCALES="1 100"
+PROFILE_DIR=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNS=$2; shift 2 ;;
     --quick) DURATION=3; SCALES="1"; shift ;;
+    --profile) PROFILE_DIR=$(realpath -m "$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +77,26 @@ start_server() {
 }
 stop_server() { kill -INT "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
 
+# Runs a load with a perf recording around it when profiling is on.
+# profiled NAME URL → like load
+profiled() {
+  local name=$1 url=$2
+  if [ -z "$PROFILE_DIR" ] || [ "$SCALE" != 1 ]; then load "$url"; return; fi
+  mkdir -p "$PROFILE_DIR"
+  perf record -q -a -g -e cpu-clock -F 499 -o "$PROFILE_DIR/$name.perf" -- sleep "$DURATION" >/dev/null 2>&1 &
+  local perf_pid=$!
+  load "$url"
+  wait "$perf_pid" || true
+  {
+    echo "# $name: CPU samples by process"
+    perf report -i "$PROFILE_DIR/$name.perf" --no-children --sort comm --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+    echo
+    echo "# $name: hottest symbols (self time, whole machine)"
+    perf report -i "$PROFILE_DIR/$name.perf" --no-children --sort comm,dso,sym --stdio -g none 2>/dev/null \
+      | grep -v '^#' | grep -v '^$' | head -60
+  } >"$PROFILE_DIR/$name.txt"
+}
+
 # wrk → "rps p50_ms p99_ms"
 load() {
   local url=$1
@@ -99,7 +123,7 @@ echo "== baselines (same run) =="
 PGB=$("$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -S -M prepared -c "$CONNS" -j 2 -T "$DURATION" pgbench 2>/dev/null \
   | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
 start_server
-read -r NODB NODB50 NODB99 _ < <(load "http://127.0.0.1:$APIPORT/health/live")
+read -r NODB NODB50 NODB99 _ < <(SCALE=1 profiled no-db "http://127.0.0.1:$APIPORT/health/live")
 L=$(python3 -c "print(round(1/(1/$PGB + 1/$NODB)))")
 printf "pgbench -S -M prepared (TCP, c=%s): %.0f tps\nno-DB endpoint /health/live: %s req/s\ncombined limit L: %s req/s\n\n" "$CONNS" "$PGB" "$NODB" "$L"
 
@@ -118,9 +142,9 @@ for SCALE in $SCALES; do
   start_server
   NEED_ID=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['sample_need_id'])")
   YEAR=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['year'])")
-  read -r R P50 P99 BAD < <(load "http://127.0.0.1:$APIPORT/api/v1/needs/$NEED_ID")
+  read -r R P50 P99 BAD < <(profiled single-read "http://127.0.0.1:$APIPORT/api/v1/needs/$NEED_ID")
   row "GET /api/v1/needs/{id} (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
-  read -r R P50 P99 BAD < <(load "http://127.0.0.1:$APIPORT/api/v1/needs?year=$YEAR&status=accepted&limit=50")
+  read -r R P50 P99 BAD < <(profiled list-page "http://127.0.0.1:$APIPORT/api/v1/needs?year=$YEAR&status=accepted&limit=50")
   row "GET /api/v1/needs?year&status&limit=50 (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
   read -r R P50 P99 BAD < <(CONNS=8 load "http://127.0.0.1:$APIPORT/api/v1/cycles/$YEAR/ranking")
   row "GET /api/v1/cycles/{year}/ranking (scale $SCALE, c=8)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"

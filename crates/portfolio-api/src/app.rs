@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::{scope, AppExt};
@@ -131,7 +131,12 @@ pub fn build_app(
             .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .add((header::CACHE_CONTROL, "no-store")),
     )
-    .wrap(Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#))
+    // The logger renders parts of every request eagerly; skip it when its lines would be
+    // discarded anyway (decided once, at start-up, from RUST_LOG).
+    .wrap(Condition::new(
+        log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info),
+        Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#),
+    ))
     .wrap(RequestIdMiddleware)
 }
 

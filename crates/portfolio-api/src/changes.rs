@@ -8,6 +8,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel::PgConnection;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -87,34 +88,14 @@ impl Change {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = audit_log)]
-struct NewAuditEntry<'a> {
-    id: i64,
-    occurred_at: DateTime<Utc>,
-    actor_subject: &'a str,
-    actor_org: Option<&'a str>,
-    action: &'a str,
-    entity_type: &'a str,
-    entity_id: &'a str,
-    before: Option<&'a Value>,
-    after: Option<&'a Value>,
-    request_id: &'a str,
-    prev_hash: String,
-    hash: String,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = events)]
-struct NewEvent<'a> {
-    seq: i64,
-    occurred_at: DateTime<Utc>,
-    entity_type: &'a str,
-    entity_id: &'a str,
-    action: &'a str,
-    version: Option<i32>,
-    actor_subject: &'a str,
-    actor_org: Option<&'a str>,
+/// Change-feed columns, one entry per non-denied change.
+#[derive(Default)]
+struct Feed<'a> {
+    seqs: Vec<i64>,
+    types: Vec<&'a str>,
+    ids: Vec<&'a str>,
+    actions: Vec<&'a str>,
+    versions: Vec<Option<i32>>,
 }
 
 /// The content an entry's hash covers, in a fixed order.
@@ -132,7 +113,9 @@ pub fn entry_hash(
     after: Option<&Value>,
     request_id: &str,
 ) -> String {
-    let content = serde_json::json!([
+    // Serialised as a JSON array straight into the hasher: the same bytes as building a
+    // `json!` array and printing it, without copying `before`/`after`.
+    let content = (
         prev_hash,
         id,
         occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -143,11 +126,33 @@ pub fn entry_hash(
         entity_id,
         before,
         after,
-        request_id
-    ]);
-    let mut h = Sha256::new();
-    h.update(content.to_string().as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        request_id,
+    );
+    let mut h = HashWriter(Sha256::new());
+    serde_json::to_writer(&mut h, &content).expect("hashing never fails");
+    hex(&h.0.finalize())
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
 }
 
 /// Appends audit entries and feed events for `changes`, inside the caller's transaction.
@@ -175,8 +180,18 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
     // PostgreSQL keeps microseconds: hash what will be stored.
     let now = Utc::now().trunc_subsecs(6);
 
-    let mut entries = Vec::with_capacity(changes.len());
-    let mut feed = Vec::with_capacity(changes.len());
+    // Column arrays bound to one `unnest` statement per table: a 10,000-change batch binds a
+    // dozen parameters instead of 120,000 (multi-row VALUES spent ~0.2 s binding them).
+    let n = changes.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut actions = Vec::with_capacity(n);
+    let mut types = Vec::with_capacity(n);
+    let mut entity_ids = Vec::with_capacity(n);
+    let mut befores = Vec::with_capacity(n);
+    let mut afters = Vec::with_capacity(n);
+    let mut prev_hashes = Vec::with_capacity(n);
+    let mut hashes = Vec::with_capacity(n);
+    let mut feed = Feed::default();
     for c in changes {
         let hash = entry_hash(
             &prev_hash,
@@ -191,44 +206,62 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
             c.after.as_ref(),
             &actor.request_id,
         );
-        entries.push(NewAuditEntry {
-            id: next_id,
-            occurred_at: now,
-            actor_subject: &actor.subject,
-            actor_org: actor.org_number.as_deref(),
-            action: &c.action,
-            entity_type: c.entity_type,
-            entity_id: &c.entity_id,
-            before: c.before.as_ref(),
-            after: c.after.as_ref(),
-            request_id: &actor.request_id,
-            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
-            hash,
-        });
+        ids.push(next_id);
+        actions.push(c.action.as_str());
+        types.push(c.entity_type);
+        entity_ids.push(c.entity_id.as_str());
+        befores.push(c.before.as_ref());
+        afters.push(c.after.as_ref());
+        prev_hashes.push(std::mem::replace(&mut prev_hash, hash.clone()));
+        hashes.push(hash);
         next_id += 1;
         if c.action != "denied" {
-            feed.push(NewEvent {
-                seq: next_seq + feed.len() as i64,
-                occurred_at: now,
-                entity_type: c.entity_type,
-                entity_id: &c.entity_id,
-                action: &c.action,
-                version: c.version,
-                actor_subject: &actor.subject,
-                actor_org: actor.org_number.as_deref(),
-            });
+            feed.seqs.push(next_seq + feed.seqs.len() as i64);
+            feed.types.push(c.entity_type);
+            feed.ids.push(c.entity_id.as_str());
+            feed.actions.push(c.action.as_str());
+            feed.versions.push(c.version);
         }
     }
-    // PostgreSQL takes at most 65535 bind parameters per statement.
-    for chunk in entries.chunks(4000) {
-        diesel::insert_into(audit_log::table)
-            .values(chunk)
-            .execute(conn)?;
-    }
-    for chunk in feed.chunks(6000) {
-        diesel::insert_into(events::table)
-            .values(chunk)
-            .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO audit_log (id, occurred_at, actor_subject, actor_org, action, entity_type, \
+         entity_id, before, after, request_id, prev_hash, hash) \
+         SELECT u.id, $1, $2, $3, u.action, u.entity_type, u.entity_id, u.before, u.after, $4, \
+         u.prev_hash, u.hash \
+         FROM unnest($5::int8[], $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::jsonb[], \
+         $11::text[], $12::text[]) \
+         AS u(id, action, entity_type, entity_id, before, after, prev_hash, hash)",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Text, _>(&actor.subject)
+    .bind::<Nullable<Text>, _>(actor.org_number.as_deref())
+    .bind::<Text, _>(&actor.request_id)
+    .bind::<Array<BigInt>, _>(&ids)
+    .bind::<Array<Text>, _>(&actions)
+    .bind::<Array<Text>, _>(&types)
+    .bind::<Array<Text>, _>(&entity_ids)
+    .bind::<Array<Nullable<Jsonb>>, _>(&befores)
+    .bind::<Array<Nullable<Jsonb>>, _>(&afters)
+    .bind::<Array<Text>, _>(&prev_hashes)
+    .bind::<Array<Text>, _>(&hashes)
+    .execute(conn)?;
+    if !feed.seqs.is_empty() {
+        diesel::sql_query(
+            "INSERT INTO events (seq, occurred_at, entity_type, entity_id, action, version, \
+             actor_subject, actor_org) \
+             SELECT u.seq, $1, u.entity_type, u.entity_id, u.action, u.version, $2, $3 \
+             FROM unnest($4::int8[], $5::text[], $6::text[], $7::text[], $8::int4[]) \
+             AS u(seq, entity_type, entity_id, action, version)",
+        )
+        .bind::<Timestamptz, _>(now)
+        .bind::<Text, _>(&actor.subject)
+        .bind::<Nullable<Text>, _>(actor.org_number.as_deref())
+        .bind::<Array<BigInt>, _>(&feed.seqs)
+        .bind::<Array<Text>, _>(&feed.types)
+        .bind::<Array<Text>, _>(&feed.ids)
+        .bind::<Array<Text>, _>(&feed.actions)
+        .bind::<Array<Nullable<Integer>>, _>(&feed.versions)
+        .execute(conn)?;
     }
     Ok(())
 }

@@ -22,3 +22,4 @@ pub mod request_id;
 pub mod routes;
 pub mod server;
 pub mod store;
+pub mod timestamp;

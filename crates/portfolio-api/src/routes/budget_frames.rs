@@ -45,7 +45,9 @@ pub struct Frame {
     pub spent_nok: i64,
     /// Version of this representation (also its ETag).
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -102,9 +104,11 @@ pub struct Allocation {
     pub spent_nok: i64,
     pub purpose: String,
     pub status: AllocationStatus,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub released_at: Option<DateTime<Utc>>,
     /// Version of this representation (also its ETag).
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -158,6 +162,7 @@ pub enum FrameHistoryAction {
 pub struct FrameHistoryEntry {
     pub id: i64,
     pub allocation_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
     /// Who made the change (the token's subject).
     pub actor_subject: String,
@@ -284,7 +289,7 @@ pub struct ReleaseAllocation {
     responses((status = 200, description = "A page of budget frames", body = FramePage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/budget-frames")]
+#[get("")]
 pub async fn list_frames(
     caller: Caller,
     db: web::Data<Db>,
@@ -327,7 +332,7 @@ pub async fn list_frames(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/budget-frames/{id}")]
+#[get("/{id}")]
 pub async fn get_frame(
     caller: Caller,
     db: web::Data<Db>,
@@ -359,7 +364,7 @@ pub async fn get_frame(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/budget-frames")]
+#[post("")]
 pub async fn create_frame(
     caller: Caller,
     db: web::Data<Db>,
@@ -412,7 +417,7 @@ pub async fn create_frame(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[patch("/budget-frames/{id}")]
+#[patch("/{id}")]
 pub async fn change_frame(
     caller: Caller,
     db: web::Data<Db>,
@@ -461,7 +466,7 @@ pub async fn change_frame(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/budget-frames/{id}/allocations")]
+#[post("/{id}/allocations")]
 pub async fn create_allocation(
     caller: Caller,
     db: web::Data<Db>,
@@ -498,7 +503,7 @@ pub async fn create_allocation(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/budget-frames/{id}/allocations")]
+#[get("/{id}/allocations")]
 pub async fn list_allocations(
     caller: Caller,
     db: web::Data<Db>,
@@ -539,7 +544,7 @@ pub async fn list_allocations(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/budget-frames/{id}/allocations/{allocation_id}")]
+#[get("/{id}/allocations/{allocation_id}")]
 pub async fn get_allocation(
     caller: Caller,
     db: web::Data<Db>,
@@ -579,7 +584,7 @@ pub async fn get_allocation(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/budget-frames/{id}/allocations/{allocation_id}/release")]
+#[post("/{id}/allocations/{allocation_id}/release")]
 pub async fn release_allocation(
     caller: Caller,
     db: web::Data<Db>,
@@ -615,7 +620,7 @@ pub async fn release_allocation(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/budget-frames/{id}/history")]
+#[get("/{id}/history")]
 pub async fn frame_history(
     caller: Caller,
     db: web::Data<Db>,
@@ -639,16 +644,4 @@ pub async fn frame_history(
         items: rows.into_iter().map(FrameHistoryEntry::from).collect(),
         next_cursor,
     }))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_frames)
-        .service(create_frame)
-        .service(get_frame)
-        .service(change_frame)
-        .service(create_allocation)
-        .service(list_allocations)
-        .service(get_allocation)
-        .service(release_allocation)
-        .service(frame_history);
 }

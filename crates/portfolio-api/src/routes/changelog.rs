@@ -36,6 +36,7 @@ pub struct Event {
     #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     pub seq: i64,
     /// When the change was committed (UTC).
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
     /// What kind of resource changed, e.g. `service_area`, `need`, `measure`.
     #[schema(max_length = 64, pattern = "^[a-z_]+$", example = "service_area")]
@@ -135,7 +136,7 @@ fn query_error(e: validator::ValidationErrors) -> ApiError {
     responses((status = 200, description = "Events after the cursor, oldest first", body = EventPage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/events")]
+#[get("")]
 pub async fn list_events(
     caller: Caller,
     db: web::Data<Db>,
@@ -178,6 +179,7 @@ pub struct AuditEntry {
     #[schema(minimum = 1, maximum = 9007199254740991_i64)]
     pub id: i64,
     /// When the change was committed (UTC).
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
     pub actor: ActorRef,
     /// What happened, e.g. `created`, `renamed`; `denied` for a refused attempt (403).
@@ -263,7 +265,7 @@ pub struct AuditQuery {
     responses((status = 200, description = "A page of audit entries", body = AuditPage)),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[get("/audit")]
+#[get("")]
 pub async fn list_audit(
     caller: Caller,
     db: web::Data<Db>,
@@ -337,7 +339,7 @@ pub struct ChainVerification {
     responses((status = 200, description = "The result of the check (also when the chain is broken)", body = ChainVerification)),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[get("/audit/verify")]
+#[get("/verify")]
 pub async fn verify_audit(
     caller: Caller,
     db: web::Data<Db>,
@@ -361,10 +363,4 @@ pub async fn verify_audit(
             reason: b.reason,
         }),
     }))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_events)
-        .service(verify_audit)
-        .service(list_audit);
 }

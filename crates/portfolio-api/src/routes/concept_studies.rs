@@ -79,7 +79,9 @@ pub struct Study {
     pub concept_id: Option<Uuid>,
     /// Version of this representation (also its ETag).
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -176,7 +178,7 @@ pub struct StudyQuery {
     responses((status = 200, description = "A page of studies", body = StudyPage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/concept-studies")]
+#[get("")]
 pub async fn list_studies(
     caller: Caller,
     db: web::Data<Db>,
@@ -217,7 +219,7 @@ pub async fn list_studies(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/concept-studies/{id}")]
+#[get("/{id}")]
 pub async fn get_study(
     caller: Caller,
     db: web::Data<Db>,
@@ -272,7 +274,7 @@ pub struct StudyReport {
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[patch("/concept-studies/{id}")]
+#[patch("/{id}")]
 pub async fn report_study(
     caller: Caller,
     db: web::Data<Db>,
@@ -354,7 +356,7 @@ pub struct StudyTransition {
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/concept-studies/{id}/status")]
+#[post("/{id}/status")]
 pub async fn change_study_status(
     caller: Caller,
     db: web::Data<Db>,
@@ -392,7 +394,9 @@ pub struct Concept {
     pub decision_case_id: Uuid,
     /// Version of this representation (also its ETag).
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -462,7 +466,7 @@ pub struct ConceptQuery {
     responses((status = 200, description = "A page of concepts", body = ConceptPage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/concepts")]
+#[get("")]
 pub async fn list_concepts(
     caller: Caller,
     db: web::Data<Db>,
@@ -501,7 +505,7 @@ pub async fn list_concepts(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/concepts/{id}")]
+#[get("/{id}")]
 pub async fn get_concept(
     caller: Caller,
     db: web::Data<Db>,
@@ -540,7 +544,7 @@ pub struct Lineage {
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/needs/{id}/lineage")]
+#[get("/{id}/lineage")]
 pub async fn need_lineage(
     caller: Caller,
     db: web::Data<Db>,
@@ -562,14 +566,4 @@ pub async fn need_lineage(
         })
         .await?;
     Ok(web::Json(l))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_studies)
-        .service(get_study)
-        .service(report_study)
-        .service(change_study_status)
-        .service(list_concepts)
-        .service(get_concept)
-        .service(need_lineage);
 }

@@ -42,6 +42,7 @@ pub struct PhaseChange {
     pub changed_by: String,
     /// Organisation of the caller that made the change.
     pub changed_by_org: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub changed_at: DateTime<Utc>,
 }
 
@@ -65,6 +66,7 @@ pub struct Cycle {
     /// `draft`, `adopted`, or absent when the year has no criteria set yet.
     pub criteria_set_status: Option<String>,
     /// When prioritisation was closed (the ranking and score sheets are frozen from then on).
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub prioritisation_closed_at: Option<DateTime<Utc>>,
     /// Every phase change, oldest first, with who and when.
     pub phase_changes: Vec<PhaseChange>,
@@ -231,6 +233,7 @@ pub struct CriteriaSet {
     #[schema(example = "draft")]
     pub status: String,
     pub criteria: Vec<CriterionDto>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub adopted_at: Option<DateTime<Utc>>,
     pub adopted_by: Option<String>,
     pub version: i32,
@@ -264,7 +267,7 @@ fn cycle_response(builder: actix_web::HttpResponseBuilder, view: CycleView) -> H
     responses((status = 200, description = "A page of cycles", body = CyclePage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/cycles")]
+#[get("")]
 pub async fn list_cycles(
     caller: Caller,
     db: web::Data<Db>,
@@ -297,7 +300,7 @@ pub async fn list_cycles(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/cycles/{year}")]
+#[get("/{year}")]
 pub async fn get_cycle(
     caller: Caller,
     db: web::Data<Db>,
@@ -326,7 +329,7 @@ pub async fn get_cycle(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/cycles")]
+#[post("")]
 pub async fn create_cycle(
     caller: Caller,
     db: web::Data<Db>,
@@ -366,7 +369,7 @@ pub async fn create_cycle(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/cycles/{year}/phase")]
+#[post("/{year}/phase")]
 pub async fn change_phase(
     caller: Caller,
     db: web::Data<Db>,
@@ -396,7 +399,7 @@ pub async fn change_phase(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/cycles/{year}/criteria-set")]
+#[get("/{year}/criteria-set")]
 pub async fn get_criteria_set(
     caller: Caller,
     db: web::Data<Db>,
@@ -435,7 +438,7 @@ pub async fn get_criteria_set(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[put("/cycles/{year}/criteria-set")]
+#[put("/{year}/criteria-set")]
 pub async fn put_criteria_set(
     caller: Caller,
     db: web::Data<Db>,
@@ -487,7 +490,7 @@ pub async fn put_criteria_set(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/cycles/{year}/criteria-set/adopt")]
+#[post("/{year}/criteria-set/adopt")]
 pub async fn adopt_criteria_set(
     caller: Caller,
     db: web::Data<Db>,
@@ -506,14 +509,4 @@ pub async fn adopt_criteria_set(
         &CriteriaSet::from_row(row)?,
         version,
     ))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_cycles)
-        .service(create_cycle)
-        .service(get_cycle)
-        .service(change_phase)
-        .service(get_criteria_set)
-        .service(put_criteria_set)
-        .service(adopt_criteria_set);
 }

@@ -78,12 +78,15 @@ pub struct Case {
     pub rationale: Option<String>,
     /// Reference to the board meeting's minutes.
     pub minutes_reference: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub decided_at: Option<DateTime<Utc>>,
     pub decided_by: Option<String>,
     pub items: Vec<CaseItem>,
     /// Version of this representation (also its ETag).
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -230,7 +233,7 @@ fn respond(
     responses((status = 200, description = "A page of cases", body = CasePage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/decision-cases")]
+#[get("")]
 pub async fn list_cases(
     caller: Caller,
     db: web::Data<Db>,
@@ -272,7 +275,7 @@ pub async fn list_cases(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/decision-cases/{id}")]
+#[get("/{id}")]
 pub async fn get_case(
     caller: Caller,
     db: web::Data<Db>,
@@ -302,7 +305,7 @@ pub async fn get_case(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/decision-cases")]
+#[post("")]
 pub async fn create_case(
     caller: Caller,
     db: web::Data<Db>,
@@ -340,7 +343,7 @@ pub async fn create_case(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[put("/decision-cases/{id}")]
+#[put("/{id}")]
 pub async fn replace_case(
     caller: Caller,
     db: web::Data<Db>,
@@ -382,7 +385,7 @@ pub async fn replace_case(
     ),
     security(("bearer" = ["portfolio:decide"]))
 )]
-#[post("/decision-cases/{id}/decide")]
+#[post("/{id}/decide")]
 pub async fn decide_case(
     caller: Caller,
     db: web::Data<Db>,
@@ -411,12 +414,4 @@ pub async fn decide_case(
         .transaction(move |conn| decisions::decide(conn, &actor, id, &if_match, input))
         .await?;
     respond(HttpResponse::Ok(), c)
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_cases)
-        .service(create_case)
-        .service(get_case)
-        .service(replace_case)
-        .service(decide_case);
 }

@@ -71,6 +71,7 @@ pub struct SyncItem {
     pub reported_by: String,
     /// When the reporting system produced this status; an older one than stored is ignored.
     /// Kept to the microsecond; at most 5 minutes ahead of this server's clock.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub source_timestamp: DateTime<Utc>,
 }
 
@@ -117,6 +118,7 @@ pub struct DeliveryBatch {
     pub submitted_by: String,
     /// The caller's organisation.
     pub submitted_org: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub submitted_at: DateTime<Utc>,
     pub item_count: i32,
     pub applied: i32,
@@ -296,7 +298,7 @@ fn parse_batch(value: Value, now: DateTime<Utc>) -> Result<Vec<SyncInput>, ApiEr
     ),
     security(("bearer" = ["portfolio:sync"]))
 )]
-#[post("/delivery-status/batches")]
+#[post("/batches")]
 pub async fn sync_batch(
     req: HttpRequest,
     caller: Caller,
@@ -338,7 +340,7 @@ pub async fn sync_batch(
     ),
     security(("bearer" = ["portfolio:sync"]), ("bearer" = ["portfolio:read"]))
 )]
-#[get("/delivery-status/batches/{id}")]
+#[get("/batches/{id}")]
 pub async fn get_batch(
     caller: Caller,
     db: web::Data<Db>,
@@ -355,8 +357,4 @@ pub async fn get_batch(
         &DeliveryBatch::from(row),
         1,
     ))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(sync_batch).service(get_batch);
 }

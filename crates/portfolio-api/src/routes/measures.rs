@@ -91,6 +91,7 @@ pub struct DeliveryStatusView {
     #[schema(example = "Sykehuspartner HF")]
     pub reported_by: String,
     /// When the reporting system produced the status.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub source_timestamp: DateTime<Utc>,
 }
 
@@ -186,8 +187,10 @@ pub struct DeliveryHistoryEntry {
     pub milestones: Vec<MilestoneBody>,
     pub comment: Option<String>,
     pub reported_by: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub source_timestamp: DateTime<Utc>,
     /// When this API stored it.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub recorded_at: DateTime<Utc>,
     /// The sync batch that brought it.
     pub batch_id: Option<Uuid>,
@@ -384,7 +387,7 @@ fn done(errors: Vec<FieldError>) -> Result<(), ApiError> {
     responses((status = 200, description = "A page of measures", body = MeasurePage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/measures")]
+#[get("")]
 pub async fn list_measures(
     caller: Caller,
     db: web::Data<Db>,
@@ -430,7 +433,7 @@ pub async fn list_measures(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/measures/{id}")]
+#[get("/{id}")]
 pub async fn get_measure(
     caller: Caller,
     db: web::Data<Db>,
@@ -464,7 +467,7 @@ pub async fn get_measure(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/measures")]
+#[post("")]
 pub async fn create_measure(
     caller: Caller,
     db: web::Data<Db>,
@@ -521,7 +524,7 @@ pub async fn create_measure(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[patch("/measures/{id}")]
+#[patch("/{id}")]
 pub async fn edit_measure(
     caller: Caller,
     db: web::Data<Db>,
@@ -592,7 +595,7 @@ pub async fn edit_measure(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/measures/{id}/status")]
+#[post("/{id}/status")]
 pub async fn change_measure_status(
     caller: Caller,
     db: web::Data<Db>,
@@ -631,7 +634,7 @@ pub async fn change_measure_status(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/measures/{id}/delivery-history")]
+#[get("/{id}/delivery-history")]
 pub async fn delivery_history(
     caller: Caller,
     db: web::Data<Db>,
@@ -652,13 +655,4 @@ pub async fn delivery_history(
         items: rows.into_iter().map(DeliveryHistoryEntry::from).collect(),
         next_cursor,
     }))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_measures)
-        .service(create_measure)
-        .service(get_measure)
-        .service(edit_measure)
-        .service(change_measure_status)
-        .service(delivery_history);
 }

@@ -33,6 +33,7 @@ pub struct Assessment {
     /// the first assessment without one, e.g. it was withdrawn).
     #[schema(value_type = Option<std::collections::BTreeMap<String, i32>>, example = json!({"STRATEGI": 1}))]
     pub screening: Option<serde_json::Value>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub assessed_at: Option<DateTime<Utc>>,
     pub assessed_by: Option<String>,
 }
@@ -75,7 +76,9 @@ pub struct Need {
     pub assessment: Option<Assessment>,
     /// Subject of the token that reported it.
     pub reported_by: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     pub version: i32,
 }
@@ -336,7 +339,7 @@ const _: () = assert!(LONG_TEXT_MAX == 10_000 && REASON_MAX == 2_000);
     ),
     security(("bearer" = ["portfolio:submit"]), ("bearer" = ["portfolio:manage"]))
 )]
-#[post("/needs")]
+#[post("")]
 pub async fn create_need(
     caller: Caller,
     db: web::Data<Db>,
@@ -392,7 +395,7 @@ pub async fn create_need(
     responses((status = 200, description = "A page of needs", body = NeedPage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/needs")]
+#[get("")]
 pub async fn list_needs(
     caller: Caller,
     db: web::Data<Db>,
@@ -435,7 +438,7 @@ pub async fn list_needs(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/needs/{id}")]
+#[get("/{id}")]
 pub async fn get_need(
     caller: Caller,
     db: web::Data<Db>,
@@ -462,7 +465,7 @@ pub async fn get_need(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/needs/by-reference/{reference}")]
+#[get("/by-reference/{reference}")]
 pub async fn get_need_by_reference(
     caller: Caller,
     db: web::Data<Db>,
@@ -499,7 +502,7 @@ pub async fn get_need_by_reference(
     ),
     security(("bearer" = ["portfolio:submit"]), ("bearer" = ["portfolio:manage"]))
 )]
-#[patch("/needs/{id}")]
+#[patch("/{id}")]
 pub async fn edit_need(
     caller: Caller,
     db: web::Data<Db>,
@@ -546,7 +549,7 @@ pub async fn edit_need(
     ),
     security(("bearer" = ["portfolio:submit"]), ("bearer" = ["portfolio:manage"]))
 )]
-#[post("/needs/{id}/withdraw")]
+#[post("/{id}/withdraw")]
 pub async fn withdraw_need(
     caller: Caller,
     db: web::Data<Db>,
@@ -585,7 +588,7 @@ pub async fn withdraw_need(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/needs/{id}/assessment")]
+#[post("/{id}/assessment")]
 pub async fn assess_need(
     caller: Caller,
     db: web::Data<Db>,
@@ -637,7 +640,7 @@ pub async fn assess_need(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/needs/{id}/reopen")]
+#[post("/{id}/reopen")]
 pub async fn reopen_need(
     caller: Caller,
     db: web::Data<Db>,
@@ -653,15 +656,4 @@ pub async fn reopen_need(
         .transaction(move |conn| store::reopen_need(conn, &actor, id, &if_match, reason))
         .await?;
     Ok(need_response(HttpResponse::Ok(), row))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_need)
-        .service(list_needs)
-        .service(get_need_by_reference)
-        .service(get_need)
-        .service(edit_need)
-        .service(withdraw_need)
-        .service(assess_need)
-        .service(reopen_need);
 }

@@ -94,7 +94,7 @@ fn parse_kind(kind: &str, pointer: &str) -> Result<OrganisationKind, ApiError> {
     responses((status = 200, description = "A page of organisations", body = OrganisationPage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/organisations")]
+#[get("")]
 pub async fn list_organisations(
     caller: Caller,
     db: web::Data<Db>,
@@ -138,7 +138,7 @@ pub async fn list_organisations(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/organisations/{org_number}")]
+#[get("/{org_number}")]
 pub async fn get_organisation(
     caller: Caller,
     db: web::Data<Db>,
@@ -172,7 +172,7 @@ pub async fn get_organisation(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/organisations")]
+#[post("")]
 pub async fn create_organisation(
     caller: Caller,
     db: web::Data<Db>,
@@ -211,10 +211,4 @@ pub async fn create_organisation(
     let mut resp = HttpResponse::Created();
     resp.insert_header((actix_web::http::header::LOCATION, location));
     Ok(json_with_etag(resp, &Organisation::from(row), version))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_organisations)
-        .service(create_organisation)
-        .service(get_organisation);
 }

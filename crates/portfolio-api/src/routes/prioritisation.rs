@@ -69,6 +69,7 @@ pub struct ScoreSheet {
     pub scores: Vec<CriterionScore>,
     pub comment: Option<String>,
     pub scored_by: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
     pub version: i32,
 }
@@ -211,8 +212,10 @@ pub struct RankingResponse {
     pub aggregation: Aggregation,
     /// True once prioritisation is closed: the ranking is the frozen snapshot.
     pub frozen: bool,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub closed_at: Option<DateTime<Utc>>,
     /// When the numbers were computed (the closing time's computation when frozen).
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub computed_at: DateTime<Utc>,
     pub criteria_set_version: i32,
     /// The tie-break order, from first to last step.
@@ -356,7 +359,7 @@ fn ranked_items(r: &Ranking, aggregation: Aggregation) -> Vec<RankingItem> {
     ),
     security(("bearer" = ["portfolio:score"]))
 )]
-#[put("/needs/{id}/scores/{org_number}")]
+#[put("/{id}/scores/{org_number}")]
 pub async fn put_scores(
     caller: Caller,
     db: web::Data<Db>,
@@ -414,7 +417,7 @@ pub async fn put_scores(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/needs/{id}/scores/{org_number}")]
+#[get("/{id}/scores/{org_number}")]
 pub async fn get_score(
     caller: Caller,
     db: web::Data<Db>,
@@ -447,7 +450,7 @@ pub async fn get_score(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/needs/{id}/scores")]
+#[get("/{id}/scores")]
 pub async fn list_scores(
     caller: Caller,
     db: web::Data<Db>,
@@ -484,7 +487,7 @@ pub async fn list_scores(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/cycles/{year}/ranking")]
+#[get("/{year}/ranking")]
 pub async fn get_ranking(
     caller: Caller,
     db: web::Data<Db>,
@@ -543,7 +546,7 @@ pub async fn get_ranking(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/needs/{id}/score-explanation")]
+#[get("/{id}/score-explanation")]
 pub async fn score_explanation(
     caller: Caller,
     db: web::Data<Db>,
@@ -602,7 +605,7 @@ pub async fn score_explanation(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/cycles/{year}/prioritisation/close")]
+#[post("/{year}/prioritisation/close")]
 pub async fn close_prioritisation(
     caller: Caller,
     db: web::Data<Db>,
@@ -637,7 +640,7 @@ pub async fn close_prioritisation(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/cycles/{year}/funnel")]
+#[get("/{year}/funnel")]
 pub async fn get_funnel(
     caller: Caller,
     db: web::Data<Db>,
@@ -666,14 +669,4 @@ pub async fn get_funnel(
             by_status: f.studies.by_status,
         },
     }))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(put_scores)
-        .service(get_score)
-        .service(list_scores)
-        .service(get_ranking)
-        .service(score_explanation)
-        .service(close_prioritisation)
-        .service(get_funnel);
 }

@@ -67,6 +67,7 @@ pub struct Scenario {
     /// Time the solver took for all budgets, in microseconds.
     pub solve_micros: i64,
     pub created_by: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
     /// Always 1: scenarios never change.
     pub version: i32,
@@ -121,7 +122,7 @@ crate::page_type!(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/cycles/{year}/selection-scenarios")]
+#[post("/{year}/selection-scenarios")]
 pub async fn create_scenario(
     caller: Caller,
     db: web::Data<Db>,
@@ -191,7 +192,7 @@ pub async fn create_scenario(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/cycles/{year}/selection-scenarios/{id}")]
+#[get("/{year}/selection-scenarios/{id}")]
 pub async fn get_scenario(
     caller: Caller,
     db: web::Data<Db>,
@@ -217,7 +218,7 @@ pub async fn get_scenario(
     responses((status = 200, description = "A page of scenarios", body = ScenarioPage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/cycles/{year}/selection-scenarios")]
+#[get("/{year}/selection-scenarios")]
 pub async fn list_scenarios(
     caller: Caller,
     db: web::Data<Db>,
@@ -240,10 +241,4 @@ pub async fn list_scenarios(
             .collect::<Result<_, _>>()?,
         next_cursor,
     }))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_scenarios)
-        .service(create_scenario)
-        .service(get_scenario);
 }

@@ -44,6 +44,7 @@ pub struct ServiceArea {
     pub name: String,
     pub kind: ServiceAreaKind,
     /// When the area was retired; retired areas take no new needs or measures.
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub retired_at: Option<DateTime<Utc>>,
     /// Version of this representation (also its ETag).
     pub version: i32,
@@ -119,7 +120,7 @@ pub struct RenameServiceArea {
     responses((status = 200, description = "A page of service areas", body = ServiceAreaPage)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/service-areas")]
+#[get("")]
 pub async fn list_service_areas(
     caller: Caller,
     db: web::Data<Db>,
@@ -165,7 +166,7 @@ pub async fn list_service_areas(
     ),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/service-areas/{id}")]
+#[get("/{id}")]
 pub async fn get_service_area(
     caller: Caller,
     db: web::Data<Db>,
@@ -197,7 +198,7 @@ pub async fn get_service_area(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/service-areas")]
+#[post("")]
 pub async fn create_service_area(
     caller: Caller,
     db: web::Data<Db>,
@@ -243,7 +244,7 @@ pub async fn create_service_area(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[patch("/service-areas/{id}")]
+#[patch("/{id}")]
 pub async fn rename_service_area(
     caller: Caller,
     db: web::Data<Db>,
@@ -285,7 +286,7 @@ pub async fn rename_service_area(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/service-areas/{id}/retire")]
+#[post("/{id}/retire")]
 pub async fn retire_service_area(
     caller: Caller,
     db: web::Data<Db>,
@@ -306,12 +307,4 @@ pub async fn retire_service_area(
         &ServiceArea::from(row),
         version,
     ))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_service_areas)
-        .service(create_service_area)
-        .service(get_service_area)
-        .service(rename_service_area)
-        .service(retire_service_area);
 }

@@ -34,7 +34,9 @@ pub struct TertialReport {
     #[schema(example = "published")]
     pub status: String,
     /// When the content was captured.
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub captured_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub published_at: Option<DateTime<Utc>>,
     pub published_by: Option<String>,
     pub content: ReportContent,
@@ -51,7 +53,9 @@ pub struct TertialReportSummary {
     #[schema(example = "2023-T1")]
     pub label: String,
     pub status: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub captured_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub published_at: Option<DateTime<Utc>>,
     pub version: i32,
 }
@@ -256,7 +260,7 @@ pub struct OverviewQuery {
     responses((status = 200, description = "A page of reports", body = TertialReportPage)),
     security(("bearer" = ["portfolio:read"]), ("bearer" = ["portfolio:manage"]))
 )]
-#[get("/tertial-reports")]
+#[get("")]
 pub async fn list_reports(
     caller: Caller,
     db: web::Data<Db>,
@@ -309,7 +313,7 @@ pub async fn list_reports(
     ),
     security(("bearer" = ["portfolio:read"]), ("bearer" = ["portfolio:manage"]))
 )]
-#[get("/tertial-reports/{id}")]
+#[get("/{id}")]
 pub async fn get_report(
     req: HttpRequest,
     caller: Caller,
@@ -345,7 +349,7 @@ pub async fn get_report(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/tertial-reports")]
+#[post("")]
 pub async fn create_report(
     caller: Caller,
     db: web::Data<Db>,
@@ -383,7 +387,7 @@ pub async fn create_report(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/tertial-reports/{id}/refresh")]
+#[post("/{id}/refresh")]
 pub async fn refresh_report(
     caller: Caller,
     db: web::Data<Db>,
@@ -416,7 +420,7 @@ pub async fn refresh_report(
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
-#[post("/tertial-reports/{id}/publish")]
+#[post("/{id}/publish")]
 pub async fn publish_report(
     caller: Caller,
     db: web::Data<Db>,
@@ -443,7 +447,7 @@ pub async fn publish_report(
     responses((status = 200, description = "The overview", body = Overview)),
     security(("bearer" = ["portfolio:read"]))
 )]
-#[get("/portfolio/overview")]
+#[get("/overview")]
 pub async fn overview(
     caller: Caller,
     db: web::Data<Db>,
@@ -466,13 +470,4 @@ pub async fn overview(
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
-}
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list_reports)
-        .service(create_report)
-        .service(get_report)
-        .service(refresh_report)
-        .service(publish_report)
-        .service(overview);
 }

@@ -29,7 +29,9 @@ pub struct FrameRow {
     pub allocated_nok: i64,
     pub spent_nok: i64,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -58,9 +60,12 @@ pub struct AllocationRow {
     pub spent_nok: i64,
     pub purpose: String,
     pub status: String,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub released_at: Option<DateTime<Utc>>,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -70,6 +75,7 @@ pub struct HistoryRow {
     pub id: i64,
     pub frame_id: Uuid,
     pub allocation_id: Option<Uuid>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub occurred_at: DateTime<Utc>,
     pub actor_subject: String,
     pub actor_org: Option<String>,

@@ -19,10 +19,13 @@ pub struct CycleRow {
     pub year: i32,
     pub phase: String,
     pub last_need_seq: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub prioritisation_closed_at: Option<DateTime<Utc>>,
     pub prioritisation_closed_by: Option<String>,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -53,6 +56,7 @@ pub struct PhaseChangeRow {
     pub to_phase: String,
     pub changed_by: String,
     pub changed_by_org: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub changed_at: DateTime<Utc>,
 }
 
@@ -62,9 +66,11 @@ pub struct CriteriaSetRow {
     pub cycle_year: i32,
     pub status: String,
     pub criteria: serde_json::Value,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub adopted_at: Option<DateTime<Utc>>,
     pub adopted_by: Option<String>,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -220,10 +220,13 @@ pub struct CaseRow {
     pub status: String,
     pub rationale: Option<String>,
     pub minutes_reference: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub decided_at: Option<DateTime<Utc>>,
     pub decided_by: Option<String>,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -42,6 +42,7 @@ pub struct BatchRow {
     pub id: Uuid,
     pub submitted_by: String,
     pub submitted_org: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub submitted_at: DateTime<Utc>,
     pub item_count: i32,
     pub applied_count: i32,

@@ -36,10 +36,14 @@ pub struct MeasureRow {
     pub milestones: Option<serde_json::Value>,
     pub delivery_comment: Option<String>,
     pub reported_by: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub source_timestamp: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub delivery_updated_at: Option<DateTime<Utc>>,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -103,7 +107,9 @@ pub struct HistoryRow {
     pub milestones: serde_json::Value,
     pub comment: Option<String>,
     pub reported_by: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub source_timestamp: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub recorded_at: DateTime<Utc>,
     pub batch_id: Option<Uuid>,
 }

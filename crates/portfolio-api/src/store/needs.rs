@@ -38,11 +38,14 @@ pub struct NeedRow {
     pub status: String,
     pub assessment_reason: Option<String>,
     pub screening: Option<serde_json::Value>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub assessed_at: Option<DateTime<Utc>>,
     pub assessed_by: Option<String>,
     pub reported_by: String,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

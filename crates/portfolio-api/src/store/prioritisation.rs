@@ -50,6 +50,7 @@ pub struct ScoreRow {
     pub comment: Option<String>,
     pub scored_by: String,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -203,6 +204,7 @@ pub struct Ranking {
     pub criteria_set_version: i32,
     /// Prioritisation criteria codes with their share of the total weight.
     pub criteria: Vec<(String, f64)>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub computed_at: DateTime<Utc>,
     pub needs: Vec<RankedNeedInfo>,
     pub mean: Vec<RankedNeed>,

@@ -28,6 +28,7 @@ pub struct ServiceAreaRow {
     pub year: i32,
     pub name: String,
     pub kind: String,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub retired_at: Option<DateTime<Utc>>,
     pub version: i32,
 }

@@ -39,6 +39,7 @@ pub struct ScenarioRow {
     pub solve_micros: i64,
     pub created_by: String,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

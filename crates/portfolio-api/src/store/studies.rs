@@ -37,7 +37,9 @@ pub struct StudyRow {
     pub expected_label: Option<String>,
     pub decision_case_id: Uuid,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
@@ -60,7 +62,9 @@ pub struct ConceptRow {
     pub status: String,
     pub decision_case_id: Uuid,
     pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
