@@ -23,10 +23,63 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     let measures = app.count("measures");
     assert_eq!(
         app.count("budget_frames"),
-        1,
-        "the 2023 concept-study frame"
+        2,
+        "the 2023 concept-study and interregional frames"
     );
     assert_eq!(measures, 200);
+
+    // The board's part: eight studies started in autumn 2022, and where they stood in 2023.
+    assert_eq!(f["studies"]["started"], 8, "{f}");
+    assert_eq!(
+        f["studies"]["by_status"],
+        serde_json::json!({"not_started": 1, "in_progress": 3, "paused": 1, "completed": 3, "cancelled": 0}),
+        "{f}"
+    );
+    let inter = app
+        .get("/api/v1/concept-studies?year=2022&interregional=true")
+        .auth("portfolio:read", None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(inter["items"].as_array().map(Vec::len), Some(4), "{inter}");
+    let concepts = app
+        .get("/api/v1/concepts")
+        .auth("portfolio:read", None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    let mut picture: Vec<(String, String)> = concepts["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| {
+            (
+                c["title"].as_str().unwrap_or("").to_owned(),
+                c["status"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    picture.sort();
+    assert_eq!(
+        picture,
+        [
+            (
+                "Automatisert overføring av data til kvalitetsregistre".to_owned(),
+                "active".to_owned()
+            ),
+            ("Tidlig ultralyd".to_owned(), "paused".to_owned())
+        ]
+    );
+    let frame = app
+        .get("/api/v1/budget-frames?year=2023&sub_portfolio=concept_studies")
+        .auth("portfolio:read", None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(frame["items"][0]["allocated_nok"], 6_000_000, "{frame}");
 
     let db = app.state.db.clone();
     let second = actix_web::rt::task::spawn_blocking(move || portfolio_api::demo::load(&db))
@@ -36,7 +89,8 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     assert!(second.contains("already"), "{second}");
     assert_eq!(app.count("needs"), 40, "a second load adds nothing");
     assert_eq!(app.count("measures"), measures);
-    assert_eq!(app.count("budget_frames"), 1);
+    assert_eq!(app.count("budget_frames"), 2);
+    assert_eq!(app.count("concept_studies"), 8);
 
     // The demo's ranking is served (every trust scored every accepted need).
     let r = app

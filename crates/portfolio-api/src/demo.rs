@@ -1,14 +1,31 @@
 //! Demo data built from the seed page's public figures, loaded with `serve --demo`:
 //! the 2022 cycle (40 needs reported, 27 accepted into the needs portfolio, every trust's
-//! scores), the 2023 service areas with ~200 improvement measures, and — through the API
-//! itself, so every rule and the audit trail apply — the board's autumn 2022 decision.
+//! scores), the 2023 service areas with ~200 improvement measures, the 2023 concept-study
+//! budget frame (10 MNOK), and — through the same store functions the API uses, so every rule
+//! and the audit trail apply — the board's part: eight concept studies started in autumn 2022
+//! (three completed, three in progress, one paused, one not started; four of them run on
+//! behalf of the four regions) and the concept portfolio (one active, one paused concept).
+//!
+//! Amounts per study are not public: the demo gives each regional study 1.5 MNOK and the
+//! interregional ones 2 MNOK from an 8 MNOK interregional frame.
 
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Int4};
+use portfolio_domain::decision::ItemOutcome;
+use portfolio_domain::study::StudyStatus;
+use uuid::Uuid;
 
+use crate::changes::Actor;
+use crate::db::schema::needs;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::etag::IfMatch;
 use crate::generate::{generate, Options};
+use crate::store::decisions::{
+    create_case, decide, CaseDraft, DecisionInput, ExpectedCompletion, ItemProposal, OutcomeInput,
+};
+use crate::store::studies::{change_study_status, ConceptStatusName};
 
 pub const DEMO_YEAR: i32 = 2022;
 
@@ -47,6 +64,7 @@ pub fn load(db: &Db) -> Result<String, String> {
                     10_000_000,
                     "Budsjettramme for konseptutredninger 2023 (offentlig oppgitt)",
                 )?;
+                board(conn)?;
                 Ok::<_, ApiError>(out)
             })?;
             Ok(Some(out))
@@ -55,8 +73,186 @@ pub fn load(db: &Db) -> Result<String, String> {
     Ok(match summary {
         None => format!("the {DEMO_YEAR} demo portfolio is already loaded"),
         Some(s) => format!(
-            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK",
+            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts",
             s["needs"], s["accepted"], s["score_sheets"], s["measures"]
         ),
     })
+}
+
+const HSO: &str = "991324968"; // Helse Sør-Øst RHF
+const REGIONS: [&str; 4] = [HSO, "983658725", "983658776", "883658752"];
+const REGIONAL: [&str; 4] = [
+    "Automatisert overføring av data til kvalitetsregistre",
+    "Tidlig ultralyd",
+    "Digital hjemmeoppfølging",
+    "Felles kurve og medikasjon",
+];
+const INTERREGIONAL: [&str; 4] = [
+    "Verktøystøtte for nye metoder",
+    "Nasjonalt genomsenter",
+    "Prehospital journal",
+    "Deling av multimedieobjekter",
+];
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a valid date")
+}
+
+/// Prepares a case and has the board approve every item; the ids the items created.
+fn board_approves(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    meeting: NaiveDate,
+    title: &str,
+    minutes: &str,
+    items: Vec<ItemProposal>,
+) -> Result<Vec<Option<Uuid>>, ApiError> {
+    let n = items.len();
+    let case = create_case(
+        conn,
+        actor,
+        CaseDraft {
+            meeting_date: meeting,
+            title: title.into(),
+            background: "Demodata bygget fra offentlige tall på helse-sorost.no.".into(),
+            scenario_id: None,
+            items,
+        },
+    )?;
+    let approved = OutcomeInput {
+        outcome: ItemOutcome::Approved,
+        amended_budget_nok: None,
+        note: None,
+    };
+    let decided = decide(
+        conn,
+        actor,
+        case.case.id,
+        &IfMatch::any(),
+        DecisionInput {
+            rationale: "Porteføljestyret sluttet seg til forslaget.".into(),
+            minutes_reference: minutes.into(),
+            outcomes: vec![approved; n],
+        },
+    )?;
+    Ok(decided.items.iter().map(|i| i.created_id).collect())
+}
+
+/// The board's part of the seed page: studies decided in autumn 2022 and where they stood in
+/// 2023, and the concept portfolio.
+fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
+    let actor = Actor::system("demo");
+    let regional_frame = crate::store::budget::find_frame_for(conn, 2023, "concept_studies")?
+        .ok_or_else(|| ApiError::internal("the demo's concept-study frame is missing"))?;
+    let inter_frame = crate::store::budget::create_frame(
+        conn,
+        &actor,
+        2023,
+        "interregional",
+        8_000_000,
+        "Demo: ramme for interregionale konseptutredninger (beløpet er ikke offentlig)",
+    )?;
+    let accepted: Vec<Uuid> = needs::table
+        .filter(needs::cycle_year.eq(DEMO_YEAR))
+        .filter(needs::status.eq("accepted"))
+        .order(needs::seq)
+        .select(needs::id)
+        .limit(8)
+        .load(conn)?;
+    if accepted.len() < 8 {
+        return Err(ApiError::internal(
+            "the demo cycle has fewer than 8 accepted needs",
+        ));
+    }
+    let late_summer = ExpectedCompletion {
+        from: date(2023, 8, 15),
+        to: date(2023, 10, 15),
+        label: Some("sensommer/tidlig høst 2023".into()),
+    };
+    let mut items = Vec::new();
+    for (i, title) in REGIONAL.iter().enumerate() {
+        items.push(ItemProposal::StartStudy {
+            need_id: accepted[i],
+            frame_id: regional_frame.id,
+            budget_nok: 1_500_000,
+            title: (*title).into(),
+            responsible_org: HSO.into(),
+            interregional: false,
+            on_behalf_of: Vec::new(),
+            expected_completion: Some(late_summer.clone()),
+        });
+    }
+    for (i, title) in INTERREGIONAL.iter().enumerate() {
+        items.push(ItemProposal::StartStudy {
+            need_id: accepted[4 + i],
+            frame_id: inter_frame.id,
+            budget_nok: 2_000_000,
+            title: (*title).into(),
+            responsible_org: HSO.into(),
+            interregional: true,
+            on_behalf_of: REGIONS.iter().map(|s| s.to_string()).collect(),
+            expected_completion: Some(late_summer.clone()),
+        });
+    }
+    let studies: Vec<Uuid> = board_approves(
+        conn,
+        &actor,
+        date(2022, 10, 20),
+        "Oppstart av konseptutredninger høsten 2022",
+        "PS-sak 42/2022",
+        items,
+    )?
+    .into_iter()
+    .flatten()
+    .collect();
+
+    // By 2023: seven started, three of them completed; one paused by the board, one not started.
+    for s in &studies[..7] {
+        change_study_status(conn, &actor, *s, &IfMatch::any(), StudyStatus::InProgress)?;
+    }
+    for s in [studies[0], studies[1], studies[4]] {
+        change_study_status(conn, &actor, s, &IfMatch::any(), StudyStatus::Completed)?;
+    }
+    board_approves(
+        conn,
+        &actor,
+        date(2023, 2, 16),
+        "Pause i konseptutredning",
+        "PS-sak 7/2023",
+        vec![ItemProposal::PauseStudy {
+            study_id: studies[5],
+        }],
+    )?;
+    let concepts = board_approves(
+        conn,
+        &actor,
+        date(2023, 4, 20),
+        "Konsepter inn i konseptporteføljen",
+        "PS-sak 15/2023",
+        vec![
+            ItemProposal::RecordConcept {
+                study_id: studies[0],
+                title: REGIONAL[0].into(),
+                description: String::new(),
+            },
+            ItemProposal::RecordConcept {
+                study_id: studies[1],
+                title: REGIONAL[1].into(),
+                description: String::new(),
+            },
+        ],
+    )?;
+    let ultrasound = concepts[1].ok_or_else(|| ApiError::internal("no concept was recorded"))?;
+    board_approves(
+        conn,
+        &actor,
+        date(2023, 9, 21),
+        "Tidlig ultralyd settes på pause",
+        "PS-sak 31/2023",
+        vec![ItemProposal::ChangeConceptStatus {
+            concept_id: ultrasound,
+            to: ConceptStatusName::Paused,
+        }],
+    )?;
+    Ok(())
 }

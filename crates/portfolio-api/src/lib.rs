@@ -13,6 +13,7 @@ pub mod etag;
 pub mod extract;
 pub mod generate;
 pub mod idempotency;
+pub mod memory;
 pub mod openapi;
 pub mod pagination;
 pub mod pg_cluster;

@@ -45,6 +45,7 @@ pub fn migrate(url: &str) -> Result<usize, String> {
 }
 
 pub fn serve(config: Config) -> Result<(), String> {
+    crate::memory::limit_arenas();
     let mut database = open_database(&config)?;
     let applied = migrate(&database.url)?;
     log::info!("database ready ({applied} migrations applied)");

@@ -315,7 +315,12 @@ pub async fn sync_batch(
         .map_err(ApiError::internal)??;
     let actor = Actor::of(&caller);
     let batch = db
-        .transaction(move |conn| delivery::apply_batch(conn, &actor, items))
+        .run(move |conn| {
+            use diesel::Connection;
+            let batch = conn.transaction(|conn| delivery::apply_batch(conn, &actor, items));
+            crate::memory::release_free();
+            batch
+        })
         .await?;
     let location = format!("/api/v1/delivery-status/batches/{}", batch.id);
     let mut resp = HttpResponse::Created();

@@ -127,6 +127,8 @@ pub fn verify_chain(conn: &mut PgConnection) -> QueryResult<ChainReport> {
                     "prev_hash does not equal the previous entry's hash".into(),
                 ));
             }
+            let before = r.before.as_ref().and_then(crate::changes::canonical);
+            let after = r.after.as_ref().and_then(crate::changes::canonical);
             let recomputed = entry_hash(
                 &r.prev_hash,
                 r.id,
@@ -136,8 +138,8 @@ pub fn verify_chain(conn: &mut PgConnection) -> QueryResult<ChainReport> {
                 &r.action,
                 &r.entity_type,
                 &r.entity_id,
-                r.before.as_ref(),
-                r.after.as_ref(),
+                before.as_deref(),
+                after.as_deref(),
                 &r.request_id,
             );
             if recomputed != r.hash {
