@@ -376,3 +376,37 @@ async fn declared_array_limits_are_small_enough_to_be_refused_field_by_field() {
     );
     assert_eq!(app.count("decision_cases"), cases, "nothing written");
 }
+
+#[actix_web::test]
+async fn header_parameters_are_declared_with_the_syntax_the_server_enforces() {
+    let app = TestApp::new().await;
+    let api = contract();
+    for (path, item) in api["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or("").to_ascii_lowercase();
+                let schema = &p["schema"];
+                // Absent is `required: false`; a null type would make the text "null" valid.
+                assert!(
+                    schema["type"].is_string() || schema["type"].is_null(),
+                    "{method} {path} {name}: {schema}"
+                );
+                let want = match name.as_str() {
+                    "if-match" => portfolio_api::etag::IF_MATCH_PATTERN,
+                    "idempotency-key" => portfolio_api::idempotency::KEY_PATTERN,
+                    _ => continue,
+                };
+                assert_eq!(schema["pattern"], want, "{method} {path} {name}");
+            }
+        }
+    }
+    // The optional If-Match of the criteria-set PUT: `null` is not an ETag.
+    open_cycle(&app, 2022).await;
+    app.put("/api/v1/cycles/2022/criteria-set")
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "null")
+        .json(&json!({"criteria": []}))
+        .send()
+        .await
+        .assert_problem(400);
+}

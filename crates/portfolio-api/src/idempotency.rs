@@ -44,6 +44,8 @@ pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// Longest key accepted.
 pub const KEY_MAX: usize = 255;
+/// The key's syntax as declared in the contract: visible ASCII, no spaces.
+pub const KEY_PATTERN: &str = "^[!-~]+$";
 /// How long a key is kept (at least).
 pub const RETENTION_HOURS: i64 = 24;
 /// A claim older than this whose request never finished (the process died) is taken over.

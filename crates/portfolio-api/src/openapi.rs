@@ -412,7 +412,7 @@ to (caller, key) is stored for at least 24 hours and replayed, marked `Idempoten
 same method, path and body; the same key with a different request is 422; a retry while the first is still running is \
 409. Keys are scoped to the caller (token subject and organisation). Use a fresh random value (e.g. a UUID) per \
 logical request.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+            "schema": {"type": "string", "minLength": 1, "maxLength": crate::idempotency::KEY_MAX, "pattern": crate::idempotency::KEY_PATTERN},
             "example": "5b0f7d3e-6d1c-4c59-9f0e-3a9d2f7c8b41"
         }));
     }
@@ -450,13 +450,35 @@ fn limit_parameters(doc: &mut Value) {
                     .get("name")
                     .and_then(Value::as_str)
                     .is_some_and(|n| n.eq_ignore_ascii_case("if-match"));
+                let is_idempotency_key = p
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"));
                 let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) else {
                     continue;
                 };
+                // A parameter is absent or a string, never JSON null: an optional one
+                // (`Option<String>`) is declared by `required: false`, not by a null type
+                // (which would make the text `null` a valid value).
+                let nullable_string =
+                    schema
+                        .get("type")
+                        .and_then(Value::as_array)
+                        .is_some_and(|t| {
+                            t.iter().any(|x| x == "string")
+                                && t.iter().all(|x| x == "string" || x == "null")
+                        });
+                if nullable_string {
+                    schema.insert("type".into(), json!("string"));
+                }
                 if schema.get("type").and_then(Value::as_str) != Some("string") {
                     continue;
                 }
-                if is_if_match {
+                if is_idempotency_key {
+                    schema.insert("minLength".into(), json!(1));
+                    schema.insert("maxLength".into(), json!(crate::idempotency::KEY_MAX));
+                    schema.insert("pattern".into(), json!(crate::idempotency::KEY_PATTERN));
+                } else if is_if_match {
                     schema.insert("minLength".into(), json!(1));
                     schema.insert("maxLength".into(), json!(IF_MATCH_MAX_LENGTH));
                     schema.insert("pattern".into(), json!(crate::etag::IF_MATCH_PATTERN));
