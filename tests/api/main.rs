@@ -6,6 +6,7 @@ mod auth;
 mod budget_frames;
 mod change_log;
 mod contract;
+mod contract_conformance;
 mod decisions;
 mod demo;
 mod idempotency;

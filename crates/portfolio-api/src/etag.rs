@@ -67,30 +67,58 @@ impl IfMatch {
 /// `*` or a comma-separated list of (optionally weak) entity tags, as in the contract.
 pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#;
 
+/// Parses `If-Match` exactly as [`IF_MATCH_PATTERN`] declares it (so a value the contract
+/// allows is never refused as malformed): `*`, or entity tags `(W/)?"…"` separated by a comma
+/// with optional spaces. An entity tag may itself contain commas (RFC 9110 `etagc`), so the
+/// list is scanned tag by tag rather than split on `,`.
 fn parse_if_match(raw: &str) -> Option<Vec<String>> {
-    if raw.is_empty() || raw.len() > 256 {
+    if raw.is_empty() || raw.len() > IF_MATCH_MAX_LENGTH {
         return None;
     }
-    if raw.trim() == "*" {
+    if raw == "*" {
         return Some(vec!["*".into()]);
     }
+    let b = raw.as_bytes();
     let mut tags = Vec::new();
-    for t in raw.split(',') {
-        let t = t.trim();
-        let quoted = t.strip_prefix("W/").unwrap_or(t);
-        let ok = quoted.len() >= 2
-            && quoted.starts_with('"')
-            && quoted.ends_with('"')
-            && quoted[1..quoted.len() - 1]
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
-        if !ok {
+    let mut i = 0;
+    loop {
+        let start = i;
+        if b[i..].starts_with(b"W/") {
+            i += 2;
+        }
+        if b.get(i) != Some(&b'"') {
             return None;
         }
-        tags.push(t.to_owned());
+        i += 1;
+        while i < b.len() && (b[i] == 0x21 || (0x23..=0x7e).contains(&b[i])) {
+            i += 1;
+        }
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        i += 1;
+        tags.push(raw[start..i].to_owned());
+        if i == b.len() {
+            return Some(tags);
+        }
+        while b.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        if b.get(i) != Some(&b',') {
+            return None;
+        }
+        i += 1;
+        while b.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        if i == b.len() {
+            return None;
+        }
     }
-    Some(tags)
 }
+
+/// Longest `If-Match` accepted (declared as the header's `maxLength`).
+pub const IF_MATCH_MAX_LENGTH: usize = 256;
 
 impl FromRequest for IfMatch {
     type Error = ApiError;
@@ -107,5 +135,57 @@ impl FromRequest for IfMatch {
                     .into(),
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_if_match;
+
+    #[test]
+    fn accepts_what_the_pattern_accepts() {
+        for v in [
+            "*",
+            "\"v3\"",
+            "W/\"v3\"",
+            "\"\"",
+            "\"a,b\" , W/\"c\"",
+            "\"*\",\"v1\"",
+            "W/\"aJ|_8G,cc%@s6TtvzWn^\"     ,  W/\"i3\"",
+        ] {
+            assert!(pattern_matches(v), "pattern should accept {v}");
+            assert!(parse_if_match(v).is_some(), "parser should accept {v}");
+        }
+        assert_eq!(
+            parse_if_match("\"a,b\" , W/\"c\""),
+            Some(vec!["\"a,b\"".to_string(), "W/\"c\"".to_string()])
+        );
+    }
+
+    #[test]
+    fn refuses_what_the_pattern_refuses() {
+        for v in [
+            "",
+            "v3",
+            "\"v3",
+            "\"v3\",",
+            ", \"v3\"",
+            "\"v3\" \"v4\"",
+            "w/\"v3\"",
+            "* ",
+            "\"a\"b\"",
+            "\"é\"",
+            "\"v3\"\t,\"v4\"",
+            "*,\"v3\"",
+        ] {
+            assert!(!pattern_matches(v), "pattern should refuse {v:?}");
+            assert!(parse_if_match(v).is_none(), "parser should refuse {v:?}");
+        }
+        assert!(parse_if_match(&format!("\"{}\"", "a".repeat(255))).is_none());
+        assert!(parse_if_match(&format!("\"{}\"", "a".repeat(254))).is_some());
+    }
+
+    fn pattern_matches(v: &str) -> bool {
+        regex::Regex::new(super::IF_MATCH_PATTERN).is_ok_and(|re| re.is_match(v))
     }
 }

@@ -266,6 +266,29 @@ pub fn no_nul(s: &str) -> Result<(), validator::ValidationError> {
     Ok(())
 }
 
+/// Validates a query-string struct; field errors point at `/query/<name>` (API-DESIGN.md).
+pub fn validate_query<T: Validate>(q: &T) -> Result<(), ApiError> {
+    q.validate().map_err(|e| match ApiError::from(e) {
+        ApiError::Validation { errors, .. } => ApiError::validation(
+            errors
+                .into_iter()
+                .map(|f| FieldError::new(format!("/query{}", f.pointer), f.message))
+                .collect(),
+        ),
+        other => other,
+    })
+}
+
+/// A validator rule: the shape of an organisation number, nine digits (the contract's
+/// `^[0-9]{9}$`; the mod-11 check is the domain's business).
+pub fn nine_digits(s: &str) -> Result<(), validator::ValidationError> {
+    if s.len() != 9 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(validator::ValidationError::new("org_number")
+            .with_message("must be an organisation number of nine digits".into()));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! Conventions that hold for every operation are added here once rather than repeated on
 //! every handler: the bearer scheme, and the error responses that follow from an
 //! operation's shape (authenticated → 401/403/429; has a body → 400/413/415/422;
-//! has path parameters → 400/404; takes `If-Match` → 412/428; everything → 500/503).
+//! has path parameters → 400/404; takes `If-Match` → 412/428; everything → 431/500/503).
 
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
@@ -80,6 +80,11 @@ fn problem_response(
         .build()
 }
 
+/// The HTTP layer's (actix-http) bound on a request head: request line and headers together.
+pub const REQUEST_HEAD_MAX_BYTES: usize = 128 * 1024;
+/// The HTTP layer's bound on the number of header fields of one request.
+pub const REQUEST_HEADERS_MAX: usize = 96;
+
 /// Standard responses, referenced by name from operations.
 fn standard_responses() -> Vec<(&'static str, u16, utoipa::openapi::response::Response)> {
     vec![
@@ -152,6 +157,21 @@ fn standard_responses() -> Vec<(&'static str, u16, utoipa::openapi::response::Re
                 "Request body too large",
                 "the request body is larger than 262144 bytes",
             ),
+        ),
+        (
+            "RequestHeaderFieldsTooLarge",
+            431,
+            // Answered by the HTTP layer before the request reaches the application (so
+            // without a problem body): header values over their declared `maxLength` but
+            // within these bounds get a 400 problem from the application instead.
+            ResponseBuilder::new()
+                .description(format!(
+                    "The request head is too large (over {} KiB of request line and headers, or \
+more than {} header fields); answered by the HTTP layer, with an empty body",
+                    REQUEST_HEAD_MAX_BYTES / 1024,
+                    REQUEST_HEADERS_MAX
+                ))
+                .build(),
         ),
         (
             "UnsupportedMediaType",
@@ -410,7 +430,7 @@ logical request.",
 /// limited as a whole; a longer value is refused before it reaches a handler).
 pub const DEFAULT_PARAM_MAX_LENGTH: u64 = 1024;
 /// Longest `If-Match` accepted (see `etag::IfMatch`).
-pub const IF_MATCH_MAX_LENGTH: u64 = 256;
+pub const IF_MATCH_MAX_LENGTH: u64 = crate::etag::IF_MATCH_MAX_LENGTH as u64;
 
 /// Parameters: `If-Match` gets its syntax and length; other strings a default length.
 fn limit_parameters(doc: &mut Value) {
@@ -511,7 +531,7 @@ fn add_standard(
     let if_match = params
         .iter()
         .any(|p| matches!(p, RefOr::T(p) if p.name.eq_ignore_ascii_case("if-match")));
-    let mut wanted = vec![500, 503];
+    let mut wanted = vec![431, 500, 503];
     if authenticated {
         wanted.extend([401, 403, 429]);
     }

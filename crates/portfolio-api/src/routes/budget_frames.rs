@@ -297,7 +297,7 @@ pub async fn list_frames(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<FramePage>, ApiError> {
     caller.require(Permission::Read)?;
-    filter.validate()?;
+    crate::extract::validate_query(&*filter)?;
     page.check()?;
     let after = page.after::<(i32, String, Uuid)>()?;
     let limit = page.limit();

@@ -186,7 +186,7 @@ pub async fn list_studies(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<StudyPage>, ApiError> {
     caller.require(Permission::Read)?;
-    filter.validate()?;
+    crate::extract::validate_query(&*filter)?;
     page.check()?;
     let after = page.after::<(i32, DateTime<Utc>, Uuid)>()?;
     let limit = page.limit();
@@ -474,7 +474,7 @@ pub async fn list_concepts(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<ConceptPage>, ApiError> {
     caller.require(Permission::Read)?;
-    filter.validate()?;
+    crate::extract::validate_query(&*filter)?;
     page.check()?;
     let after = page.after::<(DateTime<Utc>, Uuid)>()?;
     let limit = page.limit();

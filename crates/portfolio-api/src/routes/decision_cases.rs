@@ -241,7 +241,7 @@ pub async fn list_cases(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<CasePage>, ApiError> {
     caller.require(Permission::Read)?;
-    filter.validate()?;
+    crate::extract::validate_query(&*filter)?;
     page.check()?;
     let after = page.after::<(NaiveDate, Uuid)>()?;
     let limit = page.limit();

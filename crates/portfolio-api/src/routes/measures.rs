@@ -15,7 +15,7 @@ use crate::changes::Actor;
 use crate::db::Db;
 use crate::error::{ApiError, FieldError};
 use crate::etag::{json_with_etag, IfMatch};
-use crate::extract::{no_nul, ValidJson};
+use crate::extract::{nine_digits, no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
 use crate::store::measures::{
     self, HistoryRow, MeasureEdit, MeasureFilter, MeasureWithSuppliers, NewMeasureData,
@@ -238,7 +238,13 @@ pub struct MeasureQuery {
     #[param(schema_with = rag_schema)]
     pub rag: Option<String>,
     /// Only measures delivered with this supplier (organisation number).
-    #[param(example = "923609016")]
+    #[param(
+        example = "923609016",
+        min_length = 9,
+        max_length = 9,
+        pattern = "^[0-9]{9}$"
+    )]
+    #[validate(custom(function = "nine_digits"))]
     pub supplier: Option<String>,
 }
 
@@ -389,7 +395,7 @@ pub async fn list_measures(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<MeasurePage>, ApiError> {
     caller.require(Permission::Read)?;
-    filter.validate()?;
+    crate::extract::validate_query(&*filter)?;
     page.check()?;
     parse_enum::<ServiceAreaKind>(&filter.area_kind, "/query/area_kind")?;
     parse_enum::<MeasureStatus>(&filter.status, "/query/status")?;

@@ -13,7 +13,7 @@ use crate::changes::Actor;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
-use crate::extract::{no_nul, ValidJson};
+use crate::extract::{nine_digits, no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
 use crate::store::needs::{self as store, Editor, NeedEdit, NeedFields, NeedFilter, NeedRow};
 
@@ -29,8 +29,9 @@ crate::enum_schema!(
 pub struct Assessment {
     /// Why (mandatory for a rejection).
     pub reason: Option<String>,
-    /// Screening results: criterion code → value on its scale.
-    #[schema(value_type = Object, example = json!({"STRATEGI": 1}))]
+    /// Screening results: criterion code → value on its scale (`null` when the need left
+    /// the first assessment without one, e.g. it was withdrawn).
+    #[schema(value_type = Option<std::collections::BTreeMap<String, i32>>, example = json!({"STRATEGI": 1}))]
     pub screening: Option<serde_json::Value>,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub assessed_at: Option<DateTime<Utc>>,
@@ -235,8 +236,13 @@ pub struct NeedQuery {
     #[param(schema_with = origin_schema)]
     pub origin: Option<Origin>,
     /// Only needs reported by this organisation.
-    #[param(example = "993467049")]
-    #[validate(length(equal = 9))]
+    #[param(
+        example = "993467049",
+        min_length = 9,
+        max_length = 9,
+        pattern = "^[0-9]{9}$"
+    )]
+    #[validate(custom(function = "nine_digits"))]
     pub organisation: Option<String>,
     /// Only needs in this service area.
     pub service_area: Option<Uuid>,
@@ -270,7 +276,7 @@ pub enum AssessmentDecision {
 pub struct ScreeningResult {
     /// A screening criterion of the adopted set.
     #[validate(length(min = 1, max = 16))]
-    #[schema(example = "STRATEGI")]
+    #[schema(example = "STRATEGI", min_length = 1, max_length = 16)]
     pub code: String,
     /// A value on its scale.
     #[schema(example = 1)]
@@ -290,6 +296,7 @@ pub struct AssessmentRequest {
     /// One result per screening criterion of the adopted set.
     #[serde(default)]
     #[validate(nested, length(max = 100))]
+    #[schema(max_items = 100)]
     pub screening: Vec<ScreeningResult>,
 }
 
@@ -396,7 +403,7 @@ pub async fn list_needs(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<NeedPage>, ApiError> {
     caller.require(Permission::Read)?;
-    filter.validate()?;
+    crate::extract::validate_query(&*filter)?;
     page.check()?;
     let after = page.after::<(i32, i32)>()?;
     let limit = page.limit();
@@ -451,7 +458,7 @@ pub async fn get_need(
 /// E.g. `B-2022-017`. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "needs",
-    params(("reference" = String, Path, description = "Need reference (`B-<year>-<number>`)", example = "B-2022-017", pattern = "^B-[0-9]{4}-[0-9]{3,6}$", max_length = 16)),
+    params(("reference" = String, Path, description = "Need reference (`B-<year>-<number>`)", example = "B-2022-017", pattern = "^B-[1-9][0-9]{3}-(00[1-9]|0[1-9][0-9]|[1-9][0-9]{2,5})$", max_length = 16)),
     responses(
         (status = 200, description = "The need", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")

@@ -128,7 +128,7 @@ pub async fn list_service_areas(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<ServiceAreaPage>, ApiError> {
     caller.require(Permission::Read)?;
-    filter.validate()?;
+    crate::extract::validate_query(&*filter)?;
     page.check()?;
     let after = page.after::<(i32, String, String, Uuid)>()?;
     let limit = page.limit();

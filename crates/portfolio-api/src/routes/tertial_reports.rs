@@ -268,7 +268,7 @@ pub async fn list_reports(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<TertialReportPage>, ApiError> {
     caller.require_any(&[Permission::Read, Permission::Manage])?;
-    filter.validate()?;
+    crate::extract::validate_query(&*filter)?;
     page.check()?;
     let after: Option<(i32, i16)> = page.after()?;
     let limit = page.limit();
@@ -455,7 +455,7 @@ pub async fn overview(
     q: web::Query<OverviewQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    q.validate()?;
+    crate::extract::validate_query(&*q)?;
     let year = q.year;
     let cache = cache.get_ref().clone();
     // Dashboards poll this: served from the read cache until the next committed change.

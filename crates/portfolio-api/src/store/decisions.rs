@@ -37,6 +37,9 @@ pub struct ExpectedCompletion {
     pub label: Option<String>,
 }
 
+/// Most regional authorities an interregional study is run on behalf of (declared as `maxItems`).
+pub const ON_BEHALF_OF_MAX: usize = 10;
+
 /// One item of a decision case, as proposed. `kind` says what the board is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -58,8 +61,10 @@ pub enum ItemProposal {
         /// Run by one region on behalf of several (then `responsible_org` is a regional authority).
         #[serde(default)]
         interregional: bool,
-        /// For interregional studies: the regional authorities it is run on behalf of.
+        /// For interregional studies: the regional authorities it is run on behalf of
+        /// (organisation numbers, at most 10).
         #[serde(default)]
+        #[schema(max_items = 10)]
         on_behalf_of: Vec<String>,
         expected_completion: Option<ExpectedCompletion>,
     },
@@ -164,6 +169,12 @@ impl ItemProposal {
                     out.push(FieldError::new(
                         format!("{at}/on_behalf_of"),
                         "an interregional study names the regional authorities it is run on behalf of",
+                    ));
+                }
+                if on_behalf_of.len() > ON_BEHALF_OF_MAX {
+                    out.push(FieldError::new(
+                        format!("{at}/on_behalf_of"),
+                        format!("must have at most {ON_BEHALF_OF_MAX} items"),
                     ));
                 }
                 let mut seen = std::collections::HashSet::new();
