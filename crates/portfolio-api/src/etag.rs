@@ -15,6 +15,13 @@ pub fn etag(version: i32) -> String {
     format!("\"v{version}\"")
 }
 
+/// `201 Created` pointing at the new resource; finish it with the body (e.g. `json_with_etag`).
+pub fn created_at(location: impl Into<String>) -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::Created();
+    builder.insert_header((header::LOCATION, location.into()));
+    builder
+}
+
 /// A JSON response carrying the resource's ETag.
 pub fn json_with_etag<T: Serialize>(
     mut builder: actix_web::HttpResponseBuilder,

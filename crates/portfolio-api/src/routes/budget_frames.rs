@@ -391,11 +391,7 @@ pub async fn create_frame(
         })
         .await?;
     let version = row.version;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        actix_web::http::header::LOCATION,
-        format!("/api/v1/budget-frames/{}", row.id),
-    ));
+    let resp = crate::etag::created_at(format!("/api/v1/budget-frames/{}", row.id));
     Ok(json_with_etag(resp, &Frame::from(row), version))
 }
 
@@ -483,10 +479,9 @@ pub async fn create_allocation(
         })
         .await?;
     let version = row.version;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        actix_web::http::header::LOCATION,
-        format!("/api/v1/budget-frames/{frame_id}/allocations/{}", row.id),
+    let resp = crate::etag::created_at(format!(
+        "/api/v1/budget-frames/{frame_id}/allocations/{}",
+        row.id
     ));
     Ok(json_with_etag(resp, &Allocation::from(row), version))
 }

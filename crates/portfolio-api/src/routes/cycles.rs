@@ -341,11 +341,7 @@ pub async fn create_cycle(
     let view = db
         .transaction(move |conn| store::create_cycle(conn, &actor, year))
         .await?;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        actix_web::http::header::LOCATION,
-        format!("/api/v1/cycles/{year}"),
-    ));
+    let resp = crate::etag::created_at(format!("/api/v1/cycles/{year}"));
     Ok(cycle_response(resp, view))
 }
 
@@ -455,12 +451,7 @@ pub async fn put_criteria_set(
         .await?;
     let version = row.version;
     let builder = if created {
-        let mut r = HttpResponse::Created();
-        r.insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/cycles/{year}/criteria-set"),
-        ));
-        r
+        crate::etag::created_at(format!("/api/v1/cycles/{year}/criteria-set"))
     } else {
         HttpResponse::Ok()
     };

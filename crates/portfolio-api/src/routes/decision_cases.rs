@@ -317,11 +317,7 @@ pub async fn create_case(
     let c = db
         .transaction(move |conn| decisions::create_case(conn, &actor, draft))
         .await?;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        actix_web::http::header::LOCATION,
-        format!("/api/v1/decision-cases/{}", c.case.id),
-    ));
+    let resp = crate::etag::created_at(format!("/api/v1/decision-cases/{}", c.case.id));
     respond(resp, c)
 }
 

@@ -323,8 +323,7 @@ pub async fn sync_batch(
         })
         .await?;
     let location = format!("/api/v1/delivery-status/batches/{}", batch.id);
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((actix_web::http::header::LOCATION, location));
+    let resp = crate::etag::created_at(location);
     Ok(crate::etag::json_with_etag(
         resp,
         &DeliveryBatch::from(batch),

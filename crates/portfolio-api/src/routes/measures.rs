@@ -498,11 +498,7 @@ pub async fn create_measure(
         .transaction(move |conn| measures::create_measure(conn, &actor, new))
         .await?;
     let version = row.measure.version;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        actix_web::http::header::LOCATION,
-        format!("/api/v1/measures/{}", row.measure.id),
-    ));
+    let resp = crate::etag::created_at(format!("/api/v1/measures/{}", row.measure.id));
     Ok(json_with_etag(resp, &Measure::from(row), version))
 }
 

@@ -377,11 +377,7 @@ pub async fn create_need(
     let row = db
         .transaction(move |conn| store::create_need(conn, &actor, year, &org, fields))
         .await?;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        actix_web::http::header::LOCATION,
-        format!("/api/v1/needs/{}", row.id),
-    ));
+    let resp = crate::etag::created_at(format!("/api/v1/needs/{}", row.id));
     Ok(need_response(resp, row))
 }
 

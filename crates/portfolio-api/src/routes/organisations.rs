@@ -208,7 +208,6 @@ pub async fn create_organisation(
         .await?;
     let version = row.version;
     let location = format!("/api/v1/organisations/{}", row.org_number);
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((actix_web::http::header::LOCATION, location));
+    let resp = crate::etag::created_at(location);
     Ok(json_with_etag(resp, &Organisation::from(row), version))
 }

@@ -386,12 +386,7 @@ pub async fn put_scores(
         .await?;
     let version = row.version;
     let builder = if created {
-        let mut r = HttpResponse::Created();
-        r.insert_header((
-            actix_web::http::header::LOCATION,
-            format!("/api/v1/needs/{id}/scores/{org}"),
-        ));
-        r
+        crate::etag::created_at(format!("/api/v1/needs/{id}/scores/{org}"))
     } else {
         HttpResponse::Ok()
     };

@@ -168,10 +168,9 @@ pub async fn create_scenario(
         .transaction(move |conn| selection::create_scenario(conn, &actor, year, input))
         .await?;
     let s = Scenario::try_from(row)?;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        actix_web::http::header::LOCATION,
-        format!("/api/v1/cycles/{year}/selection-scenarios/{}", s.id),
+    let resp = crate::etag::created_at(format!(
+        "/api/v1/cycles/{year}/selection-scenarios/{}",
+        s.id
     ));
     let v = s.version;
     Ok(json_with_etag(resp, &s, v))

@@ -219,11 +219,7 @@ pub async fn create_service_area(
         })
         .await?;
     let version = row.version;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        actix_web::http::header::LOCATION,
-        format!("/api/v1/service-areas/{}", row.id),
-    ));
+    let resp = crate::etag::created_at(format!("/api/v1/service-areas/{}", row.id));
     Ok(json_with_etag(resp, &ServiceArea::from(row), version))
 }
 

@@ -361,13 +361,8 @@ pub async fn create_report(
     let row = db
         .transaction(move |conn| tertial::create_draft(conn, &actor, t))
         .await?;
-    let mut resp = HttpResponse::Created();
-    resp.insert_header((
-        header::LOCATION,
-        format!("/api/v1/tertial-reports/{}", row.id),
-    ))
-    .insert_header((header::ETAG, etag(row.version)));
-    Ok(resp.json(view(&row)?))
+    let resp = crate::etag::created_at(format!("/api/v1/tertial-reports/{}", row.id));
+    Ok(crate::etag::json_with_etag(resp, &view(&row)?, row.version))
 }
 
 /// Refresh a draft
