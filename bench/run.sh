@@ -5,7 +5,9 @@
 # release server, generates data, measures two baselines in the same run (pgbench -S and the
 # server's no-database endpoint) and reports each endpoint as a ratio of the combined limit
 #   L = 1 / (1/pgbench_tps + 1/no_db_rps).
-# Usage: bench/run.sh [--duration SECONDS] [--connections N] [--quick] [--profile DIR]
+# Usage: bench/run.sh [--duration SECONDS] [--connections N] [--scales "1 100 1000"] [--quick] [--profile DIR]
+#   Scale 1000 (40,000 needs, 200,000 measures; ~30 s to generate) measures growth of the
+#   single read and the list page only.
 #   --profile DIR: records a system-wide `perf` profile (cpu-clock, call graphs) during each
 #   scale-1 read and writes the split by process and the hottest symbols into DIR.
 set -euo pipefail
@@ -13,13 +15,14 @@ cd "$(dirname "$0")/.."
 
 DURATION=10
 CONNS=64
-SCALES="1 100"
+SCALES="1 100 1000"
 PROFILE_DIR=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNS=$2; shift 2 ;;
     --quick) DURATION=3; SCALES="1"; shift ;;
+    --scales) SCALES=$2; shift 2 ;;
     --profile) PROFILE_DIR=$(realpath -m "$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -128,6 +131,7 @@ L=$(python3 -c "print(round(1/(1/$PGB + 1/$NODB)))")
 printf "pgbench -S -M prepared (TCP, c=%s): %.0f tps\nno-DB endpoint /health/live: %s req/s\ncombined limit L: %s req/s\n\n" "$CONNS" "$PGB" "$NODB" "$L"
 
 ROWS=()
+declare -A SINGLE_P50 LIST_P50
 row() { ROWS+=("$(printf '| %-44s | %9s | %8s | %8s | %5s | %s |' "$1" "$2" "$3" "$4" "$5" "$6")"); }
 ratio() { python3 -c "print(f'{$1/$L:.2f}')"; }
 
@@ -144,8 +148,12 @@ for SCALE in $SCALES; do
   YEAR=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['year'])")
   read -r R P50 P99 BAD < <(profiled single-read "http://127.0.0.1:$APIPORT/api/v1/needs/$NEED_ID")
   row "GET /api/v1/needs/{id} (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
+  SINGLE_P50[$SCALE]=$P50
   read -r R P50 P99 BAD < <(profiled list-page "http://127.0.0.1:$APIPORT/api/v1/needs?year=$YEAR&status=accepted&limit=50")
   row "GET /api/v1/needs?year&status&limit=50 (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
+  LIST_P50[$SCALE]=$P50
+  # Growth is about reads by key and by page; ranking and overview are measured at 1 and 100.
+  [ "$SCALE" -ge 1000 ] && continue
   read -r R P50 P99 BAD < <(CONNS=8 load "http://127.0.0.1:$APIPORT/api/v1/cycles/$YEAR/ranking")
   row "GET /api/v1/cycles/{year}/ranking (scale $SCALE, c=8)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
   read -r R P50 P99 BAD < <(load "http://127.0.0.1:$APIPORT/api/v1/portfolio/overview?year=2023")
@@ -179,4 +187,8 @@ echo "|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "peak server RSS: $RSS"
+for S in $SCALES; do
+  [ "$S" = 1 ] || [ -z "${SINGLE_P50[1]:-}" ] && continue
+  python3 -c "print(f'growth scale 1 → $S (p50): single read {${SINGLE_P50[$S]}/${SINGLE_P50[1]}:.2f}×, list page {${LIST_P50[$S]}/${LIST_P50[1]}:.2f}×')"
+done
 echo "(2 cores shared by load generator, server and PostgreSQL; wrk -t2 -c$CONNS -d${DURATION}s)"
