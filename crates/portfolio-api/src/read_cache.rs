@@ -4,9 +4,14 @@
 //! last sequence number is a version of the whole database. A cached body is served while
 //! that number is unchanged — one index-only lookup instead of recomputing the read model —
 //! and recomputed after any change.
+//!
+//! Computing is single-flight per key: when a burst of requests finds the body missing, one
+//! computes it and the others wait for it, instead of each computing the same body (at scale
+//! 100 the first ranking takes ~0.8 s; eight at once took the burst's p99 to 0.5–0.8 s).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix_web::web::Bytes;
 use diesel::prelude::*;
@@ -20,6 +25,14 @@ const MAX_ENTRIES: usize = 256;
 #[derive(Clone, Default)]
 pub struct ReadCache {
     entries: Arc<Mutex<HashMap<String, (i64, Bytes)>>>,
+    /// One gate per key; whoever holds it is computing that key's body.
+    gates: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
+    computed: Arc<AtomicU64>,
+}
+
+/// A lock whose holder panicked still guards plain data here: keep using it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl ReadCache {
@@ -35,20 +48,40 @@ impl ReadCache {
             .select(diesel::dsl::max(events::seq))
             .first::<Option<i64>>(conn)?
             .unwrap_or(0);
-        if let Ok(entries) = self.entries.lock() {
-            if let Some((s, body)) = entries.get(&key) {
-                if *s == seq {
-                    return Ok(body.clone());
-                }
-            }
+        if let Some(body) = self.cached(&key, seq) {
+            return Ok(body);
         }
+        let gate = {
+            let mut gates = lock(&self.gates);
+            if gates.len() >= MAX_ENTRIES {
+                gates.retain(|_, g| Arc::strong_count(g) > 1);
+            }
+            Arc::clone(gates.entry(key.clone()).or_default())
+        };
+        let _computing = lock(&gate);
+        // Whoever held the gate before us may have computed this very body.
+        if let Some(body) = self.cached(&key, seq) {
+            return Ok(body);
+        }
+        self.computed.fetch_add(1, Ordering::Relaxed);
         let body = Bytes::from(compute(conn)?);
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(key, (seq, body.clone()));
+        let mut entries = lock(&self.entries);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
         }
+        entries.insert(key, (seq, body.clone()));
         Ok(body)
+    }
+
+    fn cached(&self, key: &str, seq: i64) -> Option<Bytes> {
+        match lock(&self.entries).get(key) {
+            Some((s, body)) if *s == seq => Some(body.clone()),
+            _ => None,
+        }
+    }
+
+    /// How many bodies have been computed (not served from the cache) since start.
+    pub fn computations(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
     }
 }
