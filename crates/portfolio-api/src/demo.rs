@@ -17,7 +17,7 @@ use portfolio_domain::study::StudyStatus;
 use uuid::Uuid;
 
 use crate::changes::Actor;
-use crate::db::schema::needs;
+use crate::db::schema::{needs, organisations};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::etag::IfMatch;
@@ -79,8 +79,7 @@ pub fn load(db: &Db) -> Result<String, String> {
     })
 }
 
-const HSO: &str = "991324968"; // Helse Sør-Øst RHF
-const REGIONS: [&str; 4] = [HSO, "983658725", "983658776", "883658752"];
+const HSO: &str = "991324968"; // Helse Sør-Øst RHF, whose page the seed is
 const REGIONAL: [&str; 4] = [
     "Automatisert overføring av data til kvalitetsregistre",
     "Tidlig ultralyd",
@@ -152,6 +151,12 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
         8_000_000,
         "Demo: ramme for interregionale konseptutredninger (beløpet er ikke offentlig)",
     )?;
+    // "På vegne av de fire regionene": the regional health authorities of the reference data.
+    let regions: Vec<String> = organisations::table
+        .filter(organisations::kind.eq("regional_health_authority"))
+        .order(organisations::org_number)
+        .select(organisations::org_number)
+        .load(conn)?;
     let accepted: Vec<Uuid> = needs::table
         .filter(needs::cycle_year.eq(DEMO_YEAR))
         .filter(needs::status.eq("accepted"))
@@ -190,7 +195,7 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
             title: (*title).into(),
             responsible_org: HSO.into(),
             interregional: true,
-            on_behalf_of: REGIONS.iter().map(|s| s.to_string()).collect(),
+            on_behalf_of: regions.clone(),
             expected_completion: Some(late_summer.clone()),
         });
     }

@@ -295,17 +295,23 @@ pub const DEFAULT_MAX_LENGTH: u64 = 262_144;
 /// the optional `Idempotency-Key` header (with its 409/422) on every `POST`; the server's
 /// audience; and the token profile in the bearer scheme.
 fn harden(doc: &mut Value) {
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            if let Some(post) = item.get_mut("post").filter(|_| path.starts_with("/api/")) {
+                add_idempotency_key(post);
+            }
+        }
+    }
+    // After the header is added, so its limits come from the same place as every other
+    // parameter's.
     limit_parameters(doc);
     limit_schemas(doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
-        for (path, item) in paths.iter_mut() {
+        for item in paths.values_mut() {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
-            for (method, op) in item.iter_mut() {
-                if method == "post" && path.starts_with("/api/") {
-                    add_idempotency_key(op);
-                }
+            for op in item.values_mut() {
                 if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
                     for (code, resp) in responses.iter_mut() {
                         if resp.get("$ref").is_none() {
@@ -412,7 +418,7 @@ to (caller, key) is stored for at least 24 hours and replayed, marked `Idempoten
 same method, path and body; the same key with a different request is 422; a retry while the first is still running is \
 409. Keys are scoped to the caller (token subject and organisation). Use a fresh random value (e.g. a UUID) per \
 logical request.",
-            "schema": {"type": "string", "minLength": 1, "maxLength": crate::idempotency::KEY_MAX, "pattern": crate::idempotency::KEY_PATTERN},
+            "schema": {"type": "string"},
             "example": "5b0f7d3e-6d1c-4c59-9f0e-3a9d2f7c8b41"
         }));
     }
@@ -429,8 +435,6 @@ logical request.",
 /// Longest path, query or header parameter value declared by default (the request head is
 /// limited as a whole; a longer value is refused before it reaches a handler).
 pub const DEFAULT_PARAM_MAX_LENGTH: u64 = 1024;
-/// Longest `If-Match` accepted (see `etag::IfMatch`).
-pub const IF_MATCH_MAX_LENGTH: u64 = crate::etag::IF_MATCH_MAX_LENGTH as u64;
 
 /// Parameters: `If-Match` gets its syntax and length; other strings a default length.
 fn limit_parameters(doc: &mut Value) {
@@ -446,14 +450,11 @@ fn limit_parameters(doc: &mut Value) {
                 continue;
             };
             for p in params {
-                let is_if_match = p
+                let name = p
                     .get("name")
                     .and_then(Value::as_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case("if-match"));
-                let is_idempotency_key = p
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"));
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
                 let Some(schema) = p.get_mut("schema").and_then(Value::as_object_mut) else {
                     continue;
                 };
@@ -474,13 +475,13 @@ fn limit_parameters(doc: &mut Value) {
                 if schema.get("type").and_then(Value::as_str) != Some("string") {
                     continue;
                 }
-                if is_idempotency_key {
+                if name == "idempotency-key" {
                     schema.insert("minLength".into(), json!(1));
                     schema.insert("maxLength".into(), json!(crate::idempotency::KEY_MAX));
                     schema.insert("pattern".into(), json!(crate::idempotency::KEY_PATTERN));
-                } else if is_if_match {
+                } else if name == "if-match" {
                     schema.insert("minLength".into(), json!(1));
-                    schema.insert("maxLength".into(), json!(IF_MATCH_MAX_LENGTH));
+                    schema.insert("maxLength".into(), json!(crate::etag::IF_MATCH_MAX_LENGTH));
                     schema.insert("pattern".into(), json!(crate::etag::IF_MATCH_PATTERN));
                 } else if !schema.contains_key("maxLength") && !schema.contains_key("enum") {
                     schema.insert("maxLength".into(), json!(DEFAULT_PARAM_MAX_LENGTH));

@@ -6,13 +6,18 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::Serializer;
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z`, the fraction as short as it can be without
-/// losing precision (chrono's `SecondsFormat::AutoSi`).
+/// losing precision (chrono's `SecondsFormat::AutoSi`); `None` outside years 0–9999.
 pub fn format(t: &DateTime<Utc>) -> Option<String> {
+    let mut buf = [0u8; 30];
+    write(t, &mut buf).map(str::to_owned)
+}
+
+/// Writes the text into `buf` (no allocation on the serialising path).
+fn write<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
     let year = t.year();
     if !(0..=9999).contains(&year) {
         return None;
     }
-    let mut buf = [0u8; 30];
     fn put(buf: &mut [u8; 30], at: usize, value: u32, width: usize) {
         let mut v = value;
         for i in (0..width).rev() {
@@ -20,11 +25,11 @@ pub fn format(t: &DateTime<Utc>) -> Option<String> {
             v /= 10;
         }
     }
-    put(&mut buf, 0, year as u32, 4);
-    put(&mut buf, 5, t.month(), 2);
-    put(&mut buf, 8, t.day(), 2);
-    put(&mut buf, 11, t.hour(), 2);
-    put(&mut buf, 14, t.minute(), 2);
+    put(buf, 0, year as u32, 4);
+    put(buf, 5, t.month(), 2);
+    put(buf, 8, t.day(), 2);
+    put(buf, 11, t.hour(), 2);
+    put(buf, 14, t.minute(), 2);
     // A leap second is carried in the nanoseconds (≥ 1e9): chrono prints it as second 60.
     let nanos = t.nanosecond();
     let (second, nanos) = if nanos >= 1_000_000_000 {
@@ -32,7 +37,7 @@ pub fn format(t: &DateTime<Utc>) -> Option<String> {
     } else {
         (t.second(), nanos)
     };
-    put(&mut buf, 17, second, 2);
+    put(buf, 17, second, 2);
     buf[4] = b'-';
     buf[7] = b'-';
     buf[10] = b'T';
@@ -51,17 +56,18 @@ pub fn format(t: &DateTime<Utc>) -> Option<String> {
     if digits > 0 {
         buf[len] = b'.';
         let fraction = nanos / 10u32.pow(9 - digits as u32);
-        put(&mut buf, len + 1, fraction, digits);
+        put(buf, len + 1, fraction, digits);
         len += 1 + digits;
     }
     buf[len] = b'Z';
     len += 1;
-    Some(String::from_utf8_lossy(&buf[..len]).into_owned())
+    std::str::from_utf8(&buf[..len]).ok()
 }
 
 pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    match format(t) {
-        Some(text) => s.serialize_str(&text),
+    let mut buf = [0u8; 30];
+    match write(t, &mut buf) {
+        Some(text) => s.serialize_str(text),
         None => serde::Serialize::serialize(t, s),
     }
 }
