@@ -38,7 +38,7 @@ struct Exists {
 /// Loads the demo portfolio unless it is already there. Returns a summary.
 pub fn load(db: &Db) -> Result<String, String> {
     let summary = db
-        .run_blocking(|conn| {
+        .run_blocking::<_, ApiError, _>(|conn| {
             let present =
                 diesel::sql_query("SELECT EXISTS (SELECT 1 FROM cycles WHERE year = $1) AS exists")
                     .bind::<Int4, _>(DEMO_YEAR)

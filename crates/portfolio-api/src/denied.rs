@@ -69,7 +69,7 @@ where
                             "status": 403,
                         }));
                     let written = db
-                        .transaction(move |conn| Ok(changes::record(conn, &actor, &[change])?))
+                        .transaction(move |conn| changes::record(conn, &actor, &[change]))
                         .await;
                     if let Err(e) = written {
                         log::warn!("could not record a denied attempt in the audit trail: {e}");

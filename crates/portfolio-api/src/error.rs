@@ -2,11 +2,12 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use portfolio_domain::error::DomainError;
+use portfolio_domain::{DomainError, FieldIssue};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::request_id;
+use crate::store::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -234,18 +235,99 @@ impl ResponseError for ApiError {
     }
 }
 
+impl FieldError {
+    /// The wire form of a domain field issue: its path as a JSON Pointer (RFC 6901).
+    pub fn of(issue: FieldIssue) -> Self {
+        FieldError::new(issue.field.to_pointer(), issue.message)
+    }
+}
+
+// The one mapping of domain and store errors to problems.
+
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         match e {
             DomainError::Invalid { field, message } => {
-                let pointer = if field.starts_with('/') {
-                    field
-                } else {
-                    format!("/{field}")
-                };
-                ApiError::validation(vec![FieldError::new(pointer, message)])
+                ApiError::validation(vec![FieldError::of(FieldIssue { field, message })])
             }
             other => ApiError::Conflict(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Invalid(issues) => {
+                ApiError::validation(issues.into_iter().map(FieldError::of).collect())
+            }
+            StoreError::VersionRequired(m) => ApiError::PreconditionRequired(m),
+            StoreError::Stale(m) => ApiError::PreconditionFailed(m),
+            StoreError::Domain(e) => e.into(),
+            StoreError::Db(e) => e.into(),
+            StoreError::Corrupt(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// What a violated constraint means to a client. Constraint names stay in the log: a
+/// constraint without an entry here is described by its kind only.
+const CONSTRAINTS: &[(&str, &str)] = &[
+    (
+        "service_areas_year_name_key",
+        "a service area with this name already exists for the year",
+    ),
+    (
+        "needs_year_seq_key",
+        "a need with this reference already exists",
+    ),
+    (
+        "needs_reference_key",
+        "a need with this reference already exists",
+    ),
+    (
+        "budget_frames_year_sub_portfolio_key",
+        "the year already has a budget frame for this sub-portfolio",
+    ),
+    (
+        "measures_partner_reference_key",
+        "a measure with this partner reference already exists",
+    ),
+    (
+        "tertial_reports_year_tertial_key",
+        "a report for this tertial already exists",
+    ),
+    (
+        "concept_studies_one_per_need",
+        "the need already has a concept study",
+    ),
+    ("concepts_one_per_study", "the study already has a concept"),
+    (
+        "budget_frames_allocated_within_amount",
+        "the budget frame cannot take that: its allocations would exceed its amount",
+    ),
+    (
+        "budget_frames_spent_within_allocated",
+        "the budget frame cannot take that: spending would exceed what is allocated",
+    ),
+    (
+        "budget_allocations_spent_within_amount",
+        "the allocation cannot take that: spending would exceed its amount",
+    ),
+];
+
+fn constraint_conflict(
+    info: &dyn diesel::result::DatabaseErrorInformation,
+    fallback: &str,
+) -> ApiError {
+    let name = info.constraint_name().unwrap_or("");
+    match CONSTRAINTS.iter().find(|(c, _)| *c == name) {
+        Some((_, meaning)) => ApiError::Conflict((*meaning).to_owned()),
+        None => {
+            log::info!("constraint {name:?} violated: {}", info.message());
+            ApiError::Conflict(fallback.to_owned())
         }
     }
 }
@@ -256,22 +338,16 @@ impl From<diesel::result::Error> for ApiError {
         match e {
             Error::NotFound => ApiError::NotFound("the resource was not found".into()),
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                ApiError::Conflict(format!(
-                    "already exists ({})",
-                    info.constraint_name().unwrap_or("unique")
-                ))
+                constraint_conflict(info.as_ref(), "already exists")
             }
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
-                ApiError::Conflict(format!(
-                    "refers to something that does not exist or is still referenced ({})",
-                    info.constraint_name().unwrap_or("foreign key")
-                ))
+                constraint_conflict(
+                    info.as_ref(),
+                    "refers to something that does not exist or is still referenced",
+                )
             }
             Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
-                ApiError::Conflict(format!(
-                    "violates a rule of the data ({})",
-                    info.constraint_name().unwrap_or("check")
-                ))
+                constraint_conflict(info.as_ref(), "violates a rule of the data")
             }
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::Conflict("a concurrent change got there first; retry the request".into())

@@ -9,6 +9,7 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::store::StoreError;
 
 /// The ETag of a representation at `version`.
 pub fn etag(version: i32) -> String {
@@ -54,9 +55,9 @@ impl IfMatch {
     }
 
     /// 428 when the header is missing, 412 when it names another version.
-    pub fn check(&self, current_version: i32) -> Result<(), ApiError> {
+    pub fn check(&self, current_version: i32) -> Result<(), StoreError> {
         let Some(tags) = &self.0 else {
-            return Err(ApiError::PreconditionRequired(
+            return Err(StoreError::VersionRequired(
                 "this change needs an If-Match header with the resource's current ETag (read it first)".into(),
             ));
         };
@@ -64,7 +65,7 @@ impl IfMatch {
         if tags.iter().any(|t| t == "*" || *t == current) {
             Ok(())
         } else {
-            Err(ApiError::PreconditionFailed(format!(
+            Err(StoreError::Stale(format!(
                 "the resource has changed: its current ETag is {current}; read it again and reapply your change"
             )))
         }

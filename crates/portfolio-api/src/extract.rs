@@ -221,27 +221,7 @@ fn find_long_arrays(v: &Value, at: &mut String, out: &mut Vec<FieldError>) {
 
 /// `items[3].title` (serde_path_to_error) → `/items/3/title`.
 pub fn to_pointer(path: &str) -> String {
-    if path == "." || path.is_empty() {
-        return String::new();
-    }
-    let mut out = String::new();
-    for seg in path.split('.') {
-        let mut rest = seg;
-        if let Some(idx) = rest.find('[') {
-            out.push('/');
-            out.push_str(&rest[..idx]);
-            rest = &rest[idx..];
-            while let Some(end) = rest.find(']') {
-                out.push('/');
-                out.push_str(&rest[1..end]);
-                rest = &rest[end + 1..];
-            }
-        } else {
-            out.push('/');
-            out.push_str(rest);
-        }
-    }
-    out.replace("//", "/")
+    portfolio_domain::FieldPath::parse(path).to_pointer()
 }
 
 /// Query-string errors become 400 problems naming the parameter.

@@ -229,7 +229,7 @@ impl Drop for ClaimGuard {
             let caller = std::mem::take(&mut self.caller);
             let key = std::mem::take(&mut self.key);
             actix_web::rt::spawn(async move {
-                let _ = db.run(move |conn| Ok(release(conn, &caller, &key)?)).await;
+                let _ = db.run(move |conn| release(conn, &caller, &key)).await;
             });
         }
     }
@@ -408,7 +408,7 @@ where
                     } else {
                         release(conn, &owner, &key)?;
                     }
-                    Ok(())
+                    QueryResult::Ok(())
                 })
                 .await;
             if let Err(e) = stored {

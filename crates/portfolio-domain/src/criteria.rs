@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::DomainError;
+use crate::error::{DomainError, FieldPath};
 use crate::macros::wire_enum;
 use crate::need::validate_text;
 
@@ -180,9 +180,10 @@ pub fn validate_criteria(criteria: &[Criterion]) -> Result<(), DomainError> {
     let mut codes = HashSet::new();
     for (i, c) in criteria.iter().enumerate() {
         c.validate().map_err(|e| match e {
-            DomainError::Invalid { field, message } => {
-                DomainError::invalid(format!("criteria[{i}].{field}"), message)
-            }
+            DomainError::Invalid { field, message } => DomainError::invalid(
+                FieldPath::root().key("criteria").index(i).join(field),
+                message,
+            ),
             other => other,
         })?;
         if !codes.insert(c.code.as_str()) {
@@ -273,7 +274,7 @@ mod tests {
 
     fn field_of(e: DomainError) -> String {
         match e {
-            DomainError::Invalid { field, .. } => field,
+            DomainError::Invalid { field, .. } => field.to_string(),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -22,5 +22,5 @@ pub mod tertial;
 #[cfg(test)]
 mod testutil;
 
-pub use error::DomainError;
+pub use error::{DomainError, FieldIssue, FieldPath};
 pub use state::StateMachine;

@@ -85,17 +85,21 @@ impl Db {
     }
 
     /// Runs `f` with a connection on a database thread. No connection within the pool's
-    /// timeout (the database is away) is a 503.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// timeout (the database is away) is a 503. `f` fails with any error that maps to a
+    /// problem (the store's, the domain's, diesel's or the HTTP layer's own).
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        E: Into<ApiError>,
         T: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = match conn {
-                Some(conn) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-                    .unwrap_or_else(|_| Err(ApiError::internal("a database task panicked"))),
+                Some(conn) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    f(conn).map_err(Into::into)
+                }))
+                .unwrap_or_else(|_| Err(ApiError::internal("a database task panicked"))),
                 None => Err(ApiError::Unavailable(
                     "the database is not reachable right now; retry shortly".into(),
                 )),
@@ -110,24 +114,26 @@ impl Db {
     }
 
     /// Runs `f` in one transaction: every write that spans rows commits together or not at all.
-    pub async fn transaction<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        E: From<diesel::result::Error> + Into<ApiError>,
         T: Send + 'static,
     {
         self.run(move |conn| conn.transaction(f)).await
     }
 
     /// Runs `f` on a database thread, blocking the calling thread (CLI and start-up only).
-    pub fn run_blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub fn run_blocking<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        E: Into<ApiError>,
         T: Send + 'static,
     {
         let mut conn = self
             .pool
             .get()
             .map_err(|_| ApiError::Unavailable("the database is not reachable".into()))?;
-        f(&mut conn)
+        f(&mut conn).map_err(Into::into)
     }
 }

@@ -303,7 +303,7 @@ pub async fn list_frames(
     let limit = page.limit();
     let f = filter.into_inner();
     let rows = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             Ok(budget::list_frames(
                 conn,
                 f.year,
@@ -341,7 +341,7 @@ pub async fn get_frame(
     caller.require(Permission::Read)?;
     let id = path.into_inner();
     let row = db
-        .run(move |conn| Ok(budget::find_frame(conn, id)?))
+        .run(move |conn| budget::find_frame(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("budget frame {id}")))?;
     let version = row.version;
@@ -511,7 +511,7 @@ pub async fn list_allocations(
     let after = page.after::<(DateTime<Utc>, Uuid)>()?;
     let limit = page.limit();
     let rows = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             budget::find_frame(conn, frame_id)?
                 .ok_or_else(|| ApiError::not_found(format!("budget frame {frame_id}")))?;
             Ok(budget::list_allocations(conn, frame_id, after, limit)?)
@@ -548,7 +548,7 @@ pub async fn get_allocation(
     caller.require(Permission::Read)?;
     let (frame_id, id) = path.into_inner();
     let row = db
-        .run(move |conn| Ok(budget::find_allocation(conn, frame_id, id)?))
+        .run(move |conn| budget::find_allocation(conn, frame_id, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("budget allocation {id}")))?;
     let version = row.version;
@@ -628,7 +628,7 @@ pub async fn frame_history(
     let after = page.after::<i64>()?;
     let limit = page.limit();
     let rows = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             budget::find_frame(conn, frame_id)?
                 .ok_or_else(|| ApiError::not_found(format!("budget frame {frame_id}")))?;
             Ok(budget::history(conn, frame_id, after, limit)?)

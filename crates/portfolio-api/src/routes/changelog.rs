@@ -148,7 +148,7 @@ pub async fn list_events(
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(100);
     let rows = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             Ok(changelog::list_events(
                 conn,
                 after,
@@ -279,7 +279,7 @@ pub async fn list_audit(
     let limit = page.limit();
     let f = filter.into_inner();
     let rows = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             Ok(changelog::list_audit(
                 conn,
                 f.entity_type.as_deref(),
@@ -346,7 +346,7 @@ pub async fn verify_audit(
 ) -> Result<web::Json<ChainVerification>, ApiError> {
     caller.require(Permission::Manage)?;
     let report = db
-        .run(|conn| {
+        .run::<_, ApiError, _>(|conn| {
             Ok(conn
                 .build_transaction()
                 .read_only()

@@ -198,7 +198,7 @@ pub async fn list_studies(
         need_id: q.need_id,
     };
     let (items, next_cursor) = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             let rows = studies::list_studies(conn, &f, after, limit)?;
             let (rows, next) = paginate(rows, limit, |r| (r.cycle_year, r.created_at, r.id));
             Ok((with_links(conn, rows)?, next))
@@ -228,7 +228,7 @@ pub async fn get_study(
     caller.require(Permission::Read)?;
     let id = path.into_inner();
     let s = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             let row = studies::find_study(conn, id)?
                 .ok_or_else(|| ApiError::not_found(format!("concept study {id}")))?;
             Ok(with_links(conn, vec![row])?.remove(0))
@@ -317,7 +317,7 @@ pub async fn report_study(
     };
     let actor = Actor::of(&caller);
     let s = db
-        .transaction(move |conn| {
+        .transaction::<_, ApiError, _>(move |conn| {
             let row = studies::edit_study(conn, &actor, id, &if_match, edit)?;
             Ok(with_links(conn, vec![row])?.remove(0))
         })
@@ -369,7 +369,7 @@ pub async fn change_study_status(
     let to = body.0.to.domain();
     let actor = Actor::of(&caller);
     let s = db
-        .transaction(move |conn| {
+        .transaction::<_, ApiError, _>(move |conn| {
             let row = studies::change_study_status(conn, &actor, id, &if_match, to)?;
             Ok(with_links(conn, vec![row])?.remove(0))
         })
@@ -484,7 +484,7 @@ pub async fn list_concepts(
         need_id: q.need_id,
     };
     let (items, next_cursor) = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             let rows = studies::list_concepts(conn, &f, after, limit)?;
             let (rows, next) = paginate(rows, limit, |r| (r.created_at, r.id));
             Ok((concepts_with_links(conn, rows)?, next))
@@ -514,7 +514,7 @@ pub async fn get_concept(
     caller.require(Permission::Read)?;
     let id = path.into_inner();
     let c = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             let row = studies::find_concept(conn, id)?
                 .ok_or_else(|| ApiError::not_found(format!("concept {id}")))?;
             Ok(concepts_with_links(conn, vec![row])?.remove(0))
@@ -553,7 +553,7 @@ pub async fn need_lineage(
     caller.require(Permission::Read)?;
     let id = path.into_inner();
     let l = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             let l = studies::lineage(conn, id)?;
             let need = NeedLink::from(&l.need);
             let studies = with_links(conn, l.studies)?;

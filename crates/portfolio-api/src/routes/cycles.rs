@@ -404,7 +404,7 @@ pub async fn get_criteria_set(
     caller.require(Permission::Read)?;
     let year = path.into_inner();
     let row = db
-        .run(move |conn| Ok(store::find_criteria_set(conn, year)?))
+        .run(move |conn| store::find_criteria_set(conn, year))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("the criteria set of {year}")))?;
     let version = row.version;

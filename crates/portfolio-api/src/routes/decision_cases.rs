@@ -251,7 +251,7 @@ pub async fn list_cases(
         CaseStatus::Decided => "decided",
     });
     let rows = db
-        .run(move |conn| Ok(decisions::list_cases(conn, status, q.year, after, limit)?))
+        .run(move |conn| decisions::list_cases(conn, status, q.year, after, limit))
         .await?;
     let (rows, next_cursor) = paginate(rows, limit, |c| (c.case.meeting_date, c.case.id));
     Ok(web::Json(CasePage {
@@ -284,7 +284,7 @@ pub async fn get_case(
     caller.require(Permission::Read)?;
     let id = path.into_inner();
     let c = db
-        .run(move |conn| Ok(decisions::find_case(conn, id)?))
+        .run(move |conn| decisions::find_case(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("decision case {id}")))?;
     respond(HttpResponse::Ok(), c)

@@ -261,7 +261,13 @@ fn parse_batch(value: Value, now: DateTime<Utc>) -> Result<Vec<SyncInput>, ApiEr
             source_timestamp: it.source_timestamp.trunc_subsecs(6),
         };
         if let Err(portfolio_domain::DomainError::Invalid { field, message }) = status.validate() {
-            errors.push(FieldError::new(at(&to_pointer(&field)), message));
+            let field = portfolio_domain::FieldPath::from("items")
+                .index(i)
+                .join(field);
+            errors.push(FieldError::of(portfolio_domain::FieldIssue {
+                field,
+                message,
+            }));
             continue;
         }
         out.push(SyncInput {
@@ -353,7 +359,7 @@ pub async fn get_batch(
     caller.require_any(&[Permission::Sync, Permission::Read])?;
     let id = path.into_inner();
     let row = db
-        .run(move |conn| Ok(delivery::find_batch(conn, id)?))
+        .run(move |conn| delivery::find_batch(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("delivery-status batch {id}")))?;
     Ok(json_with_etag(

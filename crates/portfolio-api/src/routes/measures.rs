@@ -412,7 +412,7 @@ pub async fn list_measures(
         supplier: q.supplier,
     };
     let rows = db
-        .run(move |conn| Ok(measures::list_measures(conn, &f, after, limit)?))
+        .run(move |conn| measures::list_measures(conn, &f, after, limit))
         .await?;
     let (rows, next_cursor) = paginate(rows, limit, |r| r.measure.partner_reference.clone());
     Ok(web::Json(MeasurePage {
@@ -442,7 +442,7 @@ pub async fn get_measure(
     caller.require(Permission::Read)?;
     let id = path.into_inner();
     let row = db
-        .run(move |conn| Ok(measures::find_measure(conn, id)?))
+        .run(move |conn| measures::find_measure(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("measure {id}")))?;
     let version = row.measure.version;
@@ -643,7 +643,7 @@ pub async fn delivery_history(
     let after: Option<i64> = page.after()?;
     let limit = page.limit();
     let rows = db
-        .run(move |conn| Ok(measures::delivery_history(conn, id, after, limit)?))
+        .run(move |conn| measures::delivery_history(conn, id, after, limit))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("measure {id}")))?;
     let (rows, next_cursor) = paginate(rows, limit, |r| r.id);

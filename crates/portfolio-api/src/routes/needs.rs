@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{nine_digits, no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
-use crate::store::needs::{self as store, Editor, NeedEdit, NeedFields, NeedFilter, NeedRow};
+use crate::store::needs::{self as store, NeedEdit, NeedFields, NeedFilter, NeedRow};
 
 crate::enum_schema!(origin_schema, Origin, "Where the need comes from.");
 crate::enum_schema!(
@@ -310,10 +310,32 @@ pub struct ReopenRequest {
     pub reason: String,
 }
 
+/// Who may change a need: the office any, a reporter only its own organisation's.
+#[derive(Debug, Clone)]
+struct Editor {
+    is_office: bool,
+    org_number: Option<String>,
+}
+
 fn editor(caller: &Caller) -> Editor {
     Editor {
         is_office: caller.has(Permission::Manage),
         org_number: caller.org_number.clone(),
+    }
+}
+
+impl Editor {
+    /// Locks the need for the rest of the transaction, then checks the editor may change it.
+    fn lock(&self, conn: &mut diesel::PgConnection, id: Uuid) -> Result<NeedRow, ApiError> {
+        let need = store::lock_need(conn, id)?;
+        if self.is_office || self.org_number.as_deref() == Some(need.organisation_number.as_str()) {
+            Ok(need)
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "need {} was reported by organisation {}; only that organisation or the portfolio office may change it",
+                need.reference, need.organisation_number
+            )))
+        }
     }
 }
 
@@ -413,7 +435,7 @@ pub async fn list_needs(
         q: f.q,
     };
     let rows = db
-        .run(move |conn| Ok(store::list_needs(conn, filter, after, limit)?))
+        .run(move |conn| store::list_needs(conn, filter, after, limit))
         .await?;
     let (rows, next_cursor) = paginate(rows, limit, |r| (r.cycle_year, r.seq));
     Ok(web::Json(NeedPage {
@@ -443,7 +465,7 @@ pub async fn get_need(
     caller.require(Permission::Read)?;
     let id = path.into_inner();
     let row = db
-        .run(move |conn| Ok(store::find_need(conn, id)?))
+        .run(move |conn| store::find_need(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {id}")))?;
     Ok(need_response(HttpResponse::Ok(), row))
@@ -474,7 +496,7 @@ pub async fn get_need_by_reference(
         .map_err(|e| ApiError::BadRequest(format!("invalid path parameter: {e}")))?;
     let text = reference.to_string();
     let row = db
-        .run(move |conn| Ok(store::find_need_by_reference(conn, &text)?))
+        .run(move |conn| store::find_need_by_reference(conn, &text))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {reference}")))?;
     Ok(need_response(HttpResponse::Ok(), row))
@@ -522,7 +544,10 @@ pub async fn edit_need(
     let editor = editor(&caller);
     let actor = Actor::of(&caller);
     let row = db
-        .transaction(move |conn| store::edit_need(conn, &actor, &editor, id, &if_match, edit))
+        .transaction(move |conn| {
+            let before = editor.lock(conn, id)?;
+            Ok::<_, ApiError>(store::edit_need(conn, &actor, before, &if_match, edit)?)
+        })
         .await?;
     Ok(need_response(HttpResponse::Ok(), row))
 }
@@ -559,7 +584,12 @@ pub async fn withdraw_need(
     let editor = editor(&caller);
     let actor = Actor::of(&caller);
     let row = db
-        .transaction(move |conn| store::withdraw_need(conn, &actor, &editor, id, &if_match, reason))
+        .transaction(move |conn| {
+            let before = editor.lock(conn, id)?;
+            Ok::<_, ApiError>(store::withdraw_need(
+                conn, &actor, before, &if_match, reason,
+            )?)
+        })
         .await?;
     Ok(need_response(HttpResponse::Ok(), row))
 }

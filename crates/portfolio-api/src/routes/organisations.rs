@@ -110,7 +110,7 @@ pub async fn list_organisations(
     let limit = page.limit();
     let kind = filter.into_inner().kind;
     let rows = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             Ok(reference::list_organisations(
                 conn,
                 kind.as_deref(),
@@ -148,7 +148,7 @@ pub async fn get_organisation(
     let org_number = path.into_inner();
     let key = org_number.clone();
     let row = db
-        .run(move |conn| Ok(reference::find_organisation(conn, &key)?))
+        .run(move |conn| reference::find_organisation(conn, &key))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("organisation {org_number}")))?;
     let version = row.version;

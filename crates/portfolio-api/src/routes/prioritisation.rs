@@ -381,7 +381,14 @@ pub async fn put_scores(
     let org2 = org.clone();
     let (row, created) = db
         .transaction(move |conn| {
-            store::put_scores(conn, &actor, id, &org2, &if_match, values, comment)
+            if !store::is_health_trust(conn, &org2)? {
+                return Err(ApiError::Forbidden(format!(
+                    "organisation {org2} is not a health trust; only health trusts score needs"
+                )));
+            }
+            Ok(store::put_scores(
+                conn, &actor, id, &org2, &if_match, values, comment,
+            )?)
         })
         .await?;
     let version = row.version;
@@ -422,7 +429,7 @@ pub async fn get_score(
     let (id, org) = path.into_inner();
     let org2 = org.clone();
     let row = db
-        .run(move |conn| Ok(store::find_score(conn, id, &org2)?))
+        .run(move |conn| store::find_score(conn, id, &org2))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("the score sheet of {org} for need {id}")))?;
     let version = row.version;
@@ -552,7 +559,7 @@ pub async fn score_explanation(
     let id = path.into_inner();
     let aggregation = query.aggregation.unwrap_or_default();
     let (need, r, closed_at) = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             let need = crate::store::needs::find_need(conn, id)?
                 .ok_or_else(|| ApiError::not_found(format!("need {id}")))?;
             let (r, closed) = store::ranking(conn, need.cycle_year)?;

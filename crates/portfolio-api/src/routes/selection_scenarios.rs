@@ -200,7 +200,7 @@ pub async fn get_scenario(
     caller.require(Permission::Read)?;
     let (year, id) = path.into_inner();
     let row = db
-        .run(move |conn| Ok(selection::find_scenario(conn, year, id)?))
+        .run(move |conn| selection::find_scenario(conn, year, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("selection scenario {id} of {year}")))?;
     let s = Scenario::try_from(row)?;
@@ -230,7 +230,7 @@ pub async fn list_scenarios(
     let after = page.after::<(DateTime<Utc>, Uuid)>()?;
     let limit = page.limit();
     let rows = db
-        .run(move |conn| Ok(selection::list_scenarios(conn, year, after, limit)?))
+        .run(move |conn| selection::list_scenarios(conn, year, after, limit))
         .await?;
     let (rows, next_cursor) = paginate(rows, limit, |r| (r.created_at, r.id));
     Ok(web::Json(ScenarioPage {

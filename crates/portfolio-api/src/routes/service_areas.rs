@@ -134,7 +134,7 @@ pub async fn list_service_areas(
     let limit = page.limit();
     let f = filter.into_inner();
     let rows = db
-        .run(move |conn| {
+        .run::<_, ApiError, _>(move |conn| {
             Ok(reference::list_service_areas(
                 conn,
                 f.year,
@@ -175,7 +175,7 @@ pub async fn get_service_area(
     caller.require(Permission::Read)?;
     let id = path.into_inner();
     let row = db
-        .run(move |conn| Ok(reference::find_service_area(conn, id)?))
+        .run(move |conn| reference::find_service_area(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("service area {id}")))?;
     let version = row.version;

@@ -275,7 +275,7 @@ pub async fn list_reports(
     let drafts = caller.has(Permission::Manage);
     let year = filter.year;
     let rows = db
-        .run(move |conn| Ok(tertial::list_reports(conn, year, drafts, after, limit)?))
+        .run(move |conn| tertial::list_reports(conn, year, drafts, after, limit))
         .await?;
     let (rows, next_cursor) = paginate(rows, limit, |r| (r.year, r.tertial));
     Ok(web::Json(TertialReportPage {
@@ -324,7 +324,7 @@ pub async fn get_report(
     let csv = wants_csv(&req)?;
     let id = path.into_inner();
     let row = db
-        .run(move |conn| Ok(tertial::find_report(conn, id)?))
+        .run(move |conn| tertial::find_report(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("tertial report {id}")))?;
     if row.published_json.is_none() && !caller.has(Permission::Manage) {
@@ -426,7 +426,12 @@ pub async fn publish_report(
     let id = path.into_inner();
     let actor = Actor::of(&caller);
     let row = db
-        .transaction(move |conn| tertial::publish(conn, &actor, id, &if_match, render))
+        .transaction(move |conn| {
+            // Rendering fails only on a stored report that cannot be read back.
+            tertial::publish(conn, &actor, id, &if_match, |r| {
+                render(r).map_err(crate::store::StoreError::corrupt)
+            })
+        })
         .await?;
     respond(&row, false)
 }

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{budget_allocations, budget_frame_history, budget_frames};
-use crate::error::ApiError;
 use crate::etag::IfMatch;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = budget_frames)]
@@ -37,9 +37,9 @@ pub struct FrameRow {
 
 impl FrameRow {
     /// The frame's money as the domain sees it (checks the invariant).
-    pub fn money(&self) -> Result<BudgetFrame, ApiError> {
+    pub fn money(&self) -> Result<BudgetFrame, StoreError> {
         BudgetFrame::from_parts(self.amount_nok, self.allocated_nok, self.spent_nok).map_err(|e| {
-            ApiError::internal(format!("stored frame {} is inconsistent: {e}", self.id))
+            StoreError::corrupt(format!("stored frame {} is inconsistent: {e}", self.id))
         })
     }
 
@@ -161,14 +161,14 @@ pub fn find_frame_for(
 }
 
 /// Locks a frame row for the rest of the transaction (404 when missing).
-pub fn lock_frame(conn: &mut PgConnection, id: Uuid) -> Result<FrameRow, ApiError> {
+pub fn lock_frame(conn: &mut PgConnection, id: Uuid) -> Result<FrameRow, StoreError> {
     budget_frames::table
         .find(id)
         .select(FrameRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("budget frame {id}")))
+        .ok_or_else(|| StoreError::not_found(format!("budget frame {id}")))
 }
 
 /// Locks several frames in a fixed order (by id), so two transactions locking overlapping
@@ -236,10 +236,10 @@ pub fn create_frame(
     sub_portfolio: &str,
     amount_nok: i64,
     reason: &str,
-) -> Result<FrameRow, ApiError> {
+) -> Result<FrameRow, StoreError> {
     BudgetFrame::new(amount_nok).map_err(|e| prefix_field(e, "amount_nok"))?;
     if find_frame_for(conn, year, sub_portfolio)?.is_some() {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "{year} already has a budget frame for {sub_portfolio}; change its amount instead"
         )));
     }
@@ -280,7 +280,7 @@ pub fn change_amount(
     if_match: &IfMatch,
     amount_nok: i64,
     reason: &str,
-) -> Result<FrameRow, ApiError> {
+) -> Result<FrameRow, StoreError> {
     let before = lock_frame(conn, id)?;
     if_match.check(before.version)?;
     let mut money = before.money()?;
@@ -310,16 +310,17 @@ pub fn change_amount(
     Ok(row)
 }
 
-fn prefix_field(e: DomainError, field: &str) -> ApiError {
+/// The domain's error about an amount, as an error about the request's `field`.
+fn prefix_field(e: DomainError, field: &str) -> StoreError {
     match e {
-        DomainError::Invalid { message, .. } => ApiError::invalid(format!("/{field}"), message),
+        DomainError::Invalid { message, .. } => StoreError::invalid(field, message),
         other => other.into(),
     }
 }
 
 /// The 409 of an allocation that does not fit.
-pub fn exceeded(frame: &FrameRow, requested: i64) -> ApiError {
-    ApiError::Conflict(format!(
+pub fn exceeded(frame: &FrameRow, requested: i64) -> StoreError {
+    StoreError::Conflict(format!(
         "budget frame {} ({}) cannot take {requested} NOK: only {} NOK of {} NOK remain unallocated",
         frame.label(),
         frame.id,
@@ -339,7 +340,7 @@ pub fn allocate_locked(
     kind: &str,
     amount_nok: i64,
     purpose: &str,
-) -> Result<(FrameRow, AllocationRow, Vec<Change>), ApiError> {
+) -> Result<(FrameRow, AllocationRow, Vec<Change>), StoreError> {
     let mut money = frame.money()?;
     money.allocate(amount_nok).map_err(|e| match e {
         DomainError::BudgetExceeded { requested, .. } => exceeded(frame, requested),
@@ -386,7 +387,7 @@ pub fn allocate(
     frame_id: Uuid,
     amount_nok: i64,
     purpose: &str,
-) -> Result<AllocationRow, ApiError> {
+) -> Result<AllocationRow, StoreError> {
     let frame = lock_frame(conn, frame_id)?;
     let (_, allocation, changes) =
         allocate_locked(conn, actor, &frame, "direct", amount_nok, purpose)?;
@@ -443,16 +444,16 @@ pub fn release_locked(
     frame: &FrameRow,
     allocation_id: Uuid,
     reason: &str,
-) -> Result<(FrameRow, AllocationRow, Vec<Change>), ApiError> {
+) -> Result<(FrameRow, AllocationRow, Vec<Change>), StoreError> {
     let before = budget_allocations::table
         .find(allocation_id)
         .select(AllocationRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("budget allocation {allocation_id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("budget allocation {allocation_id}")))?;
     if before.status == "released" {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "allocation {allocation_id} is already released"
         )));
     }
@@ -512,13 +513,13 @@ pub fn release(
     allocation_id: Uuid,
     if_match: &IfMatch,
     reason: &str,
-) -> Result<AllocationRow, ApiError> {
+) -> Result<AllocationRow, StoreError> {
     let frame = lock_frame(conn, frame_id)?;
     let current = find_allocation(conn, frame_id, allocation_id)?
-        .ok_or_else(|| ApiError::not_found(format!("budget allocation {allocation_id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("budget allocation {allocation_id}")))?;
     if_match.check(current.version)?;
     if current.kind == "study" {
-        return Err(ApiError::Conflict(
+        return Err(StoreError::Conflict(
             "this allocation is a concept study's budget; it is released by a board decision cancelling the study".into(),
         ));
     }
@@ -536,7 +537,7 @@ pub fn spend_locked(
     allocation_id: Uuid,
     amount: i64,
     reason: &str,
-) -> Result<(FrameRow, Vec<Change>), ApiError> {
+) -> Result<(FrameRow, Vec<Change>), StoreError> {
     let before = budget_allocations::table
         .find(allocation_id)
         .select(AllocationRow::as_select())
@@ -544,7 +545,7 @@ pub fn spend_locked(
         .first(conn)?;
     let unspent = before.amount_nok - before.spent_nok;
     if amount > unspent {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "{amount} NOK more spent would exceed the allocation: only {unspent} NOK of it is unspent"
         )));
     }

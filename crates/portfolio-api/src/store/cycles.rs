@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{criteria_sets, cycle_phase_changes, cycles, needs};
-use crate::error::{ApiError, FieldError};
+use crate::store::StoreError;
+
 use crate::etag::IfMatch;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -30,16 +31,16 @@ pub struct CycleRow {
 }
 
 impl CycleRow {
-    pub fn phase(&self) -> Result<CyclePhase, ApiError> {
+    pub fn phase(&self) -> Result<CyclePhase, StoreError> {
         self.phase.parse().map_err(|_| {
-            ApiError::internal(format!("cycle {} has phase {:?}", self.year, self.phase))
+            StoreError::corrupt(format!("cycle {} has phase {:?}", self.year, self.phase))
         })
     }
 
     /// 409 unless the cycle is in `required`, naming the phase that allows the operation.
-    pub fn require_phase(&self, required: CyclePhase) -> Result<(), ApiError> {
+    pub fn require_phase(&self, required: CyclePhase) -> Result<(), StoreError> {
         require_phase(self.phase()?, required).map_err(|e| match e {
-            DomainError::Conflict(m) => ApiError::Conflict(format!("cycle {}: {m}", self.year)),
+            DomainError::Conflict(m) => StoreError::Conflict(format!("cycle {}: {m}", self.year)),
             other => other.into(),
         })
     }
@@ -75,15 +76,15 @@ pub struct CriteriaSetRow {
 }
 
 impl CriteriaSetRow {
-    pub fn status(&self) -> Result<CriteriaSetStatus, ApiError> {
+    pub fn status(&self) -> Result<CriteriaSetStatus, StoreError> {
         self.status
             .parse()
-            .map_err(|_| ApiError::internal(format!("criteria set status {:?}", self.status)))
+            .map_err(|_| StoreError::corrupt(format!("criteria set status {:?}", self.status)))
     }
 
-    pub fn criteria(&self) -> Result<Vec<Criterion>, ApiError> {
+    pub fn criteria(&self) -> Result<Vec<Criterion>, StoreError> {
         serde_json::from_value(self.criteria.clone())
-            .map_err(|e| ApiError::internal(format!("stored criteria set: {e}")))
+            .map_err(|e| StoreError::corrupt(format!("stored criteria set: {e}")))
     }
 
     pub fn is_adopted(&self) -> bool {
@@ -99,38 +100,6 @@ pub struct CycleView {
     pub criteria_status: Option<String>,
 }
 
-/// A domain error's field (`criteria[2].weight`) as a JSON pointer (`/criteria/2/weight`).
-pub fn domain_pointer(field: &str) -> String {
-    let mut out = String::new();
-    for seg in field.split('.') {
-        let mut rest = seg;
-        if let Some(idx) = rest.find('[') {
-            out.push('/');
-            out.push_str(&rest[..idx]);
-            rest = &rest[idx..];
-            while let Some(end) = rest.find(']') {
-                out.push('/');
-                out.push_str(&rest[1..end]);
-                rest = &rest[end + 1..];
-            }
-        } else if !rest.is_empty() {
-            out.push('/');
-            out.push_str(rest);
-        }
-    }
-    out
-}
-
-/// Domain errors with proper JSON pointers for invalid fields.
-pub fn domain_err(e: DomainError) -> ApiError {
-    match e {
-        DomainError::Invalid { field, message } => {
-            ApiError::validation(vec![FieldError::new(domain_pointer(&field), message)])
-        }
-        other => other.into(),
-    }
-}
-
 pub fn find_cycle(conn: &mut PgConnection, year: i32) -> QueryResult<Option<CycleRow>> {
     cycles::table
         .find(year)
@@ -140,33 +109,33 @@ pub fn find_cycle(conn: &mut PgConnection, year: i32) -> QueryResult<Option<Cycl
 }
 
 /// The cycle, or 404.
-pub fn get_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, ApiError> {
-    find_cycle(conn, year)?.ok_or_else(|| ApiError::not_found(format!("cycle {year}")))
+pub fn get_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, StoreError> {
+    find_cycle(conn, year)?.ok_or_else(|| StoreError::not_found(format!("cycle {year}")))
 }
 
 /// The cycle locked for the rest of the transaction, or 404.
-pub fn lock_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, ApiError> {
+pub fn lock_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, StoreError> {
     cycles::table
         .find(year)
         .select(CycleRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("cycle {year}")))
+        .ok_or_else(|| StoreError::not_found(format!("cycle {year}")))
 }
 
 /// The cycle locked against phase changes (shared lock) for the rest of the transaction, or 404.
-pub fn share_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, ApiError> {
+pub fn share_cycle(conn: &mut PgConnection, year: i32) -> Result<CycleRow, StoreError> {
     cycles::table
         .find(year)
         .select(CycleRow::as_select())
         .for_share()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("cycle {year}")))
+        .ok_or_else(|| StoreError::not_found(format!("cycle {year}")))
 }
 
-pub fn view_cycle(conn: &mut PgConnection, cycle: CycleRow) -> Result<CycleView, ApiError> {
+pub fn view_cycle(conn: &mut PgConnection, cycle: CycleRow) -> Result<CycleView, StoreError> {
     let changes = cycle_phase_changes::table
         .filter(cycle_phase_changes::cycle_year.eq(cycle.year))
         .order(cycle_phase_changes::id)
@@ -188,7 +157,7 @@ pub fn list_cycles(
     conn: &mut PgConnection,
     after: Option<i32>,
     limit: i64,
-) -> Result<Vec<CycleView>, ApiError> {
+) -> Result<Vec<CycleView>, StoreError> {
     let mut q = cycles::table
         .select(CycleRow::as_select())
         .order(cycles::year)
@@ -229,9 +198,9 @@ pub fn create_cycle(
     conn: &mut PgConnection,
     actor: &Actor,
     year: i32,
-) -> Result<CycleView, ApiError> {
+) -> Result<CycleView, StoreError> {
     if find_cycle(conn, year)?.is_some() {
-        return Err(ApiError::Conflict(format!("cycle {year} already exists")));
+        return Err(StoreError::Conflict(format!("cycle {year} already exists")));
     }
     let row = diesel::insert_into(cycles::table)
         .values(cycles::year.eq(year))
@@ -264,12 +233,12 @@ pub fn change_phase(
     year: i32,
     if_match: &IfMatch,
     to: CyclePhase,
-) -> Result<CycleView, ApiError> {
+) -> Result<CycleView, StoreError> {
     let before = lock_cycle(conn, year)?;
     if_match.check(before.version)?;
     let from = before.phase()?;
     CyclePhase::advance(from, to).map_err(|_| {
-        ApiError::Conflict(match from.next() {
+        StoreError::Conflict(match from.next() {
             Some(next) => format!(
                 "cycle {year} is in the '{from}' phase and can only move to '{next}', not '{to}'"
             ),
@@ -285,7 +254,7 @@ pub fn change_phase(
                 .optional()?
                 .is_some_and(|s| s == CriteriaSetStatus::Adopted.as_str());
             if !adopted {
-                return Err(ApiError::Conflict(format!(
+                return Err(StoreError::Conflict(format!(
                     "cycle {year} needs an adopted criteria set before prioritisation starts"
                 )));
             }
@@ -295,13 +264,13 @@ pub fn change_phase(
                 .count()
                 .get_result(conn)?;
             if waiting > 0 {
-                return Err(ApiError::Conflict(format!(
+                return Err(StoreError::Conflict(format!(
                     "{waiting} need(s) of {year} still await first assessment; assess or withdraw them first"
                 )));
             }
         }
         CyclePhase::Decided if !before.is_closed() => {
-            return Err(ApiError::Conflict(format!(
+            return Err(StoreError::Conflict(format!(
                 "close the prioritisation of {year} (POST /api/v1/cycles/{year}/prioritisation/close) before the cycle is decided"
             )));
         }
@@ -351,11 +320,11 @@ pub fn find_criteria_set(
 pub fn adopted_criteria(
     conn: &mut PgConnection,
     year: i32,
-) -> Result<(CriteriaSetRow, Vec<Criterion>), ApiError> {
+) -> Result<(CriteriaSetRow, Vec<Criterion>), StoreError> {
     let set = find_criteria_set(conn, year)?
         .filter(CriteriaSetRow::is_adopted)
         .ok_or_else(|| {
-            ApiError::Conflict(format!(
+            StoreError::Conflict(format!(
                 "cycle {year} has no adopted criteria set; the portfolio office adopts one first"
             ))
         })?;
@@ -371,10 +340,10 @@ pub fn put_criteria_set(
     year: i32,
     if_match: &IfMatch,
     criteria: Vec<Criterion>,
-) -> Result<(CriteriaSetRow, bool), ApiError> {
+) -> Result<(CriteriaSetRow, bool), StoreError> {
     share_cycle(conn, year)?;
-    validate_criteria(&criteria).map_err(domain_err)?;
-    let json = serde_json::to_value(&criteria).map_err(ApiError::internal)?;
+    validate_criteria(&criteria)?;
+    let json = serde_json::to_value(&criteria).map_err(StoreError::corrupt)?;
     let existing = criteria_sets::table
         .find(year)
         .select(CriteriaSetRow::as_select())
@@ -384,7 +353,7 @@ pub fn put_criteria_set(
     let (row, created, before) = match existing {
         None => {
             if if_match.present() && !if_match.is_any() {
-                return Err(ApiError::PreconditionFailed(format!(
+                return Err(StoreError::Stale(format!(
                     "cycle {year} has no criteria set yet; omit If-Match to create it"
                 )));
             }
@@ -399,7 +368,7 @@ pub fn put_criteria_set(
         }
         Some(before) => {
             if_match.check(before.version)?;
-            before.status()?.ensure_editable().map_err(domain_err)?;
+            before.status()?.ensure_editable()?;
             let row = diesel::update(criteria_sets::table.find(year))
                 .set((
                     criteria_sets::criteria.eq(&json),
@@ -431,7 +400,7 @@ pub fn adopt_criteria_set(
     actor: &Actor,
     year: i32,
     if_match: &IfMatch,
-) -> Result<CriteriaSetRow, ApiError> {
+) -> Result<CriteriaSetRow, StoreError> {
     share_cycle(conn, year)?;
     let before = criteria_sets::table
         .find(year)
@@ -439,15 +408,15 @@ pub fn adopt_criteria_set(
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("the criteria set of {year}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("the criteria set of {year}")))?;
     if_match.check(before.version)?;
     let status = before.status()?;
     if status == CriteriaSetStatus::Adopted {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "the criteria set of {year} is already adopted and can no longer be changed"
         )));
     }
-    status.adopt(&before.criteria()?).map_err(domain_err)?;
+    status.adopt(&before.criteria()?)?;
     let now = Utc::now();
     let row = diesel::update(criteria_sets::table.find(year))
         .set((

@@ -18,10 +18,11 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{concept_studies, concepts, decision_cases, decision_items, organisations};
-use crate::error::{ApiError, FieldError};
 use crate::etag::IfMatch;
 use crate::store::budget::{self, FrameRow};
 use crate::store::studies::{self, ConceptRow, ConceptStatusName, NeedRef, StudyRow};
+use crate::store::StoreError;
+use portfolio_domain::{FieldIssue, FieldPath};
 
 /// An expected completion: a date range, and how people say it (e.g. a season).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -133,12 +134,13 @@ impl ItemProposal {
     }
 
     /// Rules on the item's own fields (no database), as field errors under `at`.
-    pub fn check(&self, at: &str, out: &mut Vec<FieldError>) {
-        let text = |field: &str, v: &str, min: usize, max: usize, out: &mut Vec<FieldError>| {
+    pub fn check(&self, at: &FieldPath, out: &mut Vec<FieldIssue>) {
+        let field = |name: &str| at.clone().join(FieldPath::from(name));
+        let text = |name: &str, v: &str, min: usize, max: usize, out: &mut Vec<FieldIssue>| {
             let n = v.trim().chars().count();
             if n < min || v.chars().count() > max {
-                out.push(FieldError::new(
-                    format!("{at}/{field}"),
+                out.push(FieldIssue::new(
+                    field(name),
                     format!("length must be between {min} and {max}"),
                 ));
             }
@@ -153,48 +155,48 @@ impl ItemProposal {
                 ..
             } => {
                 if *budget_nok <= 0 {
-                    out.push(FieldError::new(
-                        format!("{at}/budget_nok"),
+                    out.push(FieldIssue::new(
+                        field("budget_nok"),
                         "must be greater than 0",
                     ));
                 }
                 text("title", title, 1, 200, out);
                 if !interregional && !on_behalf_of.is_empty() {
-                    out.push(FieldError::new(
-                        format!("{at}/on_behalf_of"),
+                    out.push(FieldIssue::new(
+                        field("on_behalf_of"),
                         "only an interregional study is run on behalf of other regions",
                     ));
                 }
                 if *interregional && on_behalf_of.is_empty() {
-                    out.push(FieldError::new(
-                        format!("{at}/on_behalf_of"),
+                    out.push(FieldIssue::new(
+                        field("on_behalf_of"),
                         "an interregional study names the regional authorities it is run on behalf of",
                     ));
                 }
                 if on_behalf_of.len() > ON_BEHALF_OF_MAX {
-                    out.push(FieldError::new(
-                        format!("{at}/on_behalf_of"),
+                    out.push(FieldIssue::new(
+                        field("on_behalf_of"),
                         format!("must have at most {ON_BEHALF_OF_MAX} items"),
                     ));
                 }
                 let mut seen = std::collections::HashSet::new();
                 for (j, o) in on_behalf_of.iter().enumerate() {
                     if !seen.insert(o) {
-                        out.push(FieldError::new(
-                            format!("{at}/on_behalf_of/{j}"),
+                        out.push(FieldIssue::new(
+                            field("on_behalf_of").index(j),
                             "is listed more than once",
                         ));
                     }
                 }
                 if let Some(e) = expected_completion {
                     if DateRange::new(e.from, e.to).is_err() {
-                        out.push(FieldError::new(
-                            format!("{at}/expected_completion/to"),
+                        out.push(FieldIssue::new(
+                            field("expected_completion.to"),
                             "is before `from`",
                         ));
                     }
                     if let Some(l) = &e.label {
-                        text("expected_completion/label", l, 1, 200, out);
+                        text("expected_completion.label", l, 1, 200, out);
                     }
                 }
             }
@@ -245,9 +247,9 @@ pub struct ItemRow {
 }
 
 impl ItemRow {
-    pub fn proposal(&self) -> Result<ItemProposal, ApiError> {
+    pub fn proposal(&self) -> Result<ItemProposal, StoreError> {
         serde_json::from_value(self.proposal.clone()).map_err(|e| {
-            ApiError::internal(format!(
+            StoreError::corrupt(format!(
                 "stored item {} of case {} is unreadable: {e}",
                 self.position, self.case_id
             ))
@@ -274,10 +276,10 @@ pub struct CaseDraft {
 
 /// Checks that everything the items refer to exists (one query per table), as 422s
 /// pointing at the item's field.
-fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), ApiError> {
+fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), StoreError> {
     let mut errors = Vec::new();
     for (i, p) in draft.items.iter().enumerate() {
-        p.check(&format!("/items/{i}"), &mut errors);
+        p.check(&FieldPath::from("items").index(i), &mut errors);
     }
     let need_ids: Vec<Uuid> = draft
         .items
@@ -344,7 +346,7 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), Ap
         .collect();
     const RHA: &str = "regional_health_authority";
     for (i, p) in draft.items.iter().enumerate() {
-        let at = format!("/items/{i}");
+        let at = |name: &str| FieldPath::from("items").index(i).key(name);
         let target = p.target();
         let exists = match p.target_field() {
             "need_id" => needs.contains_key(&target),
@@ -352,8 +354,8 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), Ap
             _ => found_concepts.contains_key(&target),
         };
         if !exists {
-            errors.push(FieldError::new(
-                format!("{at}/{}", p.target_field()),
+            errors.push(FieldIssue::new(
+                at(p.target_field()),
                 format!(
                     "no such {}",
                     &p.target_field()[..p.target_field().len() - 3]
@@ -369,13 +371,13 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), Ap
         } = p
         {
             match frames.get(frame_id) {
-                None => errors.push(FieldError::new(
-                    format!("{at}/frame_id"),
+                None => errors.push(FieldIssue::new(
+                    at("frame_id"),
                     "no such budget frame",
                 )),
                 Some(f) if f.sub_portfolio != "concept_studies" && f.sub_portfolio != "interregional" => {
-                    errors.push(FieldError::new(
-                        format!("{at}/frame_id"),
+                    errors.push(FieldIssue::new(
+                        at("frame_id"),
                         format!(
                             "studies are funded from a concept_studies or interregional frame, not {}",
                             f.sub_portfolio
@@ -385,20 +387,20 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), Ap
                 Some(_) => {}
             }
             match org_kinds.get(responsible_org) {
-                None => errors.push(FieldError::new(
-                    format!("{at}/responsible_org"),
+                None => errors.push(FieldIssue::new(
+                    at("responsible_org"),
                     "is not a registered organisation",
                 )),
-                Some(k) if *interregional && k != RHA => errors.push(FieldError::new(
-                    format!("{at}/responsible_org"),
+                Some(k) if *interregional && k != RHA => errors.push(FieldIssue::new(
+                    at("responsible_org"),
                     "an interregional study is run by a regional health authority",
                 )),
                 Some(_) => {}
             }
             for (j, o) in on_behalf_of.iter().enumerate() {
                 if org_kinds.get(o).map(String::as_str) != Some(RHA) {
-                    errors.push(FieldError::new(
-                        format!("{at}/on_behalf_of/{j}"),
+                    errors.push(FieldIssue::new(
+                        at("on_behalf_of").index(j),
                         "is not a registered regional health authority",
                     ));
                 }
@@ -412,16 +414,13 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), Ap
             .count()
             .get_result(conn)?;
         if n == 0 {
-            errors.push(FieldError::new(
-                "/scenario_id",
-                "no such selection scenario",
-            ));
+            errors.push(FieldIssue::new("scenario_id", "no such selection scenario"));
         }
     }
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::validation(errors))
+        Err(StoreError::Invalid(errors))
     }
 }
 
@@ -429,7 +428,7 @@ fn insert_items(
     conn: &mut PgConnection,
     case_id: Uuid,
     items: &[ItemProposal],
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let rows: Vec<_> = items
         .iter()
         .enumerate()
@@ -439,10 +438,10 @@ fn insert_items(
                 decision_items::position.eq(i as i32),
                 decision_items::kind.eq(p.kind().as_str()),
                 decision_items::target_id.eq(p.target()),
-                decision_items::proposal.eq(serde_json::to_value(p).map_err(ApiError::internal)?),
+                decision_items::proposal.eq(serde_json::to_value(p).map_err(StoreError::corrupt)?),
             ))
         })
-        .collect::<Result<_, ApiError>>()?;
+        .collect::<Result<_, StoreError>>()?;
     diesel::insert_into(decision_items::table)
         .values(rows)
         .execute(conn)?;
@@ -461,7 +460,7 @@ pub fn create_case(
     conn: &mut PgConnection,
     actor: &Actor,
     draft: CaseDraft,
-) -> Result<CaseWithItems, ApiError> {
+) -> Result<CaseWithItems, StoreError> {
     check_references(conn, &draft)?;
     let case = diesel::insert_into(decision_cases::table)
         .values((
@@ -485,18 +484,18 @@ pub fn create_case(
     Ok(out)
 }
 
-fn lock_case(conn: &mut PgConnection, id: Uuid) -> Result<CaseRow, ApiError> {
+fn lock_case(conn: &mut PgConnection, id: Uuid) -> Result<CaseRow, StoreError> {
     decision_cases::table
         .find(id)
         .select(CaseRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("decision case {id}")))
+        .ok_or_else(|| StoreError::not_found(format!("decision case {id}")))
 }
 
-fn immutable(case: &CaseRow) -> ApiError {
-    ApiError::Conflict(format!(
+fn immutable(case: &CaseRow) -> StoreError {
+    StoreError::Conflict(format!(
         "decision case {} was decided{}; a decided case is immutable",
         case.id,
         case.decided_at
@@ -512,7 +511,7 @@ pub fn replace_case(
     id: Uuid,
     if_match: &IfMatch,
     draft: CaseDraft,
-) -> Result<CaseWithItems, ApiError> {
+) -> Result<CaseWithItems, StoreError> {
     let before_case = lock_case(conn, id)?;
     if_match.check(before_case.version)?;
     if before_case.status == "decided" {
@@ -634,8 +633,8 @@ fn item_failure(
     p: &ItemProposal,
     describe: &str,
     reason: impl std::fmt::Display,
-) -> ApiError {
-    ApiError::Conflict(format!(
+) -> StoreError {
+    StoreError::Conflict(format!(
         "item {index} ({} {describe}) cannot be applied: {reason}; nothing was changed",
         p.kind()
     ))
@@ -650,7 +649,7 @@ pub fn decide(
     id: Uuid,
     if_match: &IfMatch,
     input: DecisionInput,
-) -> Result<CaseWithItems, ApiError> {
+) -> Result<CaseWithItems, StoreError> {
     let case = lock_case(conn, id)?;
     if_match.check(case.version)?;
     if case.status == "decided" {
@@ -658,8 +657,8 @@ pub fn decide(
     }
     let item_rows = load_items(conn, &[id])?;
     if input.outcomes.len() != item_rows.len() {
-        return Err(ApiError::invalid(
-            "/outcomes",
+        return Err(StoreError::invalid(
+            "outcomes",
             format!(
                 "must give exactly one outcome per item: the case has {} items",
                 item_rows.len()
@@ -674,23 +673,29 @@ pub fn decide(
     for (i, (p, o)) in proposals.iter().zip(&input.outcomes).enumerate() {
         let start = matches!(p, ItemProposal::StartStudy { .. });
         match (o.outcome, o.amended_budget_nok, start) {
-            (ItemOutcome::Amended, None, true) => errors.push(FieldError::new(
-                format!("/outcomes/{i}/amended_budget_nok"),
+            (ItemOutcome::Amended, None, true) => errors.push(FieldIssue::new(
+                FieldPath::from("outcomes")
+                    .index(i)
+                    .key("amended_budget_nok"),
                 "an amended study start names the budget decided",
             )),
-            (ItemOutcome::Amended, Some(b), true) if b <= 0 => errors.push(FieldError::new(
-                format!("/outcomes/{i}/amended_budget_nok"),
+            (ItemOutcome::Amended, Some(b), true) if b <= 0 => errors.push(FieldIssue::new(
+                FieldPath::from("outcomes")
+                    .index(i)
+                    .key("amended_budget_nok"),
                 "must be greater than 0",
             )),
             (ItemOutcome::Amended, Some(_), true) | (_, None, _) => {}
-            (_, Some(_), _) => errors.push(FieldError::new(
-                format!("/outcomes/{i}/amended_budget_nok"),
+            (_, Some(_), _) => errors.push(FieldIssue::new(
+                FieldPath::from("outcomes")
+                    .index(i)
+                    .key("amended_budget_nok"),
                 "only an amended start_study item carries a budget",
             )),
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(StoreError::Invalid(errors));
     }
 
     // Current state, under locks: frames, then needs, studies, concepts.
@@ -771,11 +776,11 @@ pub fn decide(
     for (i, (p, o)) in proposals.iter().zip(&input.outcomes).enumerate() {
         let missing =
             |what: &str| item_failure(i, p, &describe(p), format!("the {what} no longer exists"));
-        let need_status = |n: Uuid| -> Result<NeedStatus, ApiError> {
+        let need_status = |n: Uuid| -> Result<NeedStatus, StoreError> {
             let n = needs.get(&n).ok_or_else(|| missing("need"))?;
             n.status
                 .parse::<NeedStatus>()
-                .map_err(|_| ApiError::internal(format!("need {} has status {}", n.id, n.status)))
+                .map_err(|_| StoreError::corrupt(format!("need {} has status {}", n.id, n.status)))
         };
         let study = |s: Uuid| study_rows.get(&s).ok_or_else(|| missing("study"));
         let effective = o.outcome.takes_effect();
@@ -829,7 +834,7 @@ pub fn decide(
                     .ok_or_else(|| missing("concept"))?;
                 DecisionAction::ChangeConceptStatus {
                     concept: c.status.parse::<ConceptStatus>().map_err(|_| {
-                        ApiError::internal(format!("concept {} has status {}", c.id, c.status))
+                        StoreError::corrupt(format!("concept {} has status {}", c.id, c.status))
                     })?,
                     to: to.domain(),
                 }
@@ -869,8 +874,8 @@ pub fn decide(
     for e in effects {
         let i = e.index;
         let p = &proposals[i];
-        let fail = |err: ApiError| match err {
-            ApiError::Conflict(m) | ApiError::NotFound(m) => {
+        let fail = |err: StoreError| match err {
+            StoreError::Conflict(m) | StoreError::NotFound(m) => {
                 item_failure(i, p, &descriptions[i], m)
             }
             other => other,
@@ -880,7 +885,7 @@ pub fn decide(
                 let before = needs
                     .get(&e.target)
                     .cloned()
-                    .ok_or_else(|| ApiError::internal("need vanished"))?;
+                    .ok_or_else(|| StoreError::corrupt("need vanished"))?;
                 let after = set_need_status(conn, e.target, to).map_err(|er| fail(er.into()))?;
                 changes.push(
                     Change::new("need", e.target, to.as_str())
@@ -900,16 +905,16 @@ pub fn decide(
                     ..
                 } = p
                 else {
-                    return Err(ApiError::internal("a study start from another item kind"));
+                    return Err(StoreError::corrupt("a study start from another item kind"));
                 };
                 let frame_row = frames
                     .get(&frame)
                     .cloned()
-                    .ok_or_else(|| ApiError::internal("frame vanished"))?;
+                    .ok_or_else(|| StoreError::corrupt("frame vanished"))?;
                 let need = needs
                     .get(&e.target)
                     .cloned()
-                    .ok_or_else(|| ApiError::internal("need vanished"))?;
+                    .ok_or_else(|| StoreError::corrupt("need vanished"))?;
                 let purpose = format!(
                     "Konseptutredning: {} (beslutningssak {:?})",
                     title.trim(),
@@ -952,7 +957,7 @@ pub fn decide(
                 let before = study_rows
                     .get(&e.target)
                     .cloned()
-                    .ok_or_else(|| ApiError::internal("study vanished"))?;
+                    .ok_or_else(|| StoreError::corrupt("study vanished"))?;
                 let after: StudyRow = diesel::update(concept_studies::table.find(e.target))
                     .set((
                         concept_studies::status.eq(to.as_str()),
@@ -974,11 +979,11 @@ pub fn decide(
                 let s = study_rows
                     .get(&e.target)
                     .cloned()
-                    .ok_or_else(|| ApiError::internal("study vanished"))?;
+                    .ok_or_else(|| StoreError::corrupt("study vanished"))?;
                 let frame_row = frames
                     .get(&frame)
                     .cloned()
-                    .ok_or_else(|| ApiError::internal("frame vanished"))?;
+                    .ok_or_else(|| StoreError::corrupt("frame vanished"))?;
                 let reason = format!(
                     "Konseptutredning {:?} avbrutt (beslutningssak {:?})",
                     s.title, case.title
@@ -994,12 +999,12 @@ pub fn decide(
                     title, description, ..
                 } = p
                 else {
-                    return Err(ApiError::internal("a concept from another item kind"));
+                    return Err(StoreError::corrupt("a concept from another item kind"));
                 };
                 let s = study_rows
                     .get(&e.target)
                     .cloned()
-                    .ok_or_else(|| ApiError::internal("study vanished"))?;
+                    .ok_or_else(|| StoreError::corrupt("study vanished"))?;
                 let concept: ConceptRow = diesel::insert_into(concepts::table)
                     .values((
                         concepts::study_id.eq(s.id),
@@ -1022,7 +1027,7 @@ pub fn decide(
                 let before = concept_rows
                     .get(&e.target)
                     .cloned()
-                    .ok_or_else(|| ApiError::internal("concept vanished"))?;
+                    .ok_or_else(|| StoreError::corrupt("concept vanished"))?;
                 let after: ConceptRow = diesel::update(concepts::table.find(e.target))
                     .set((
                         concepts::status.eq(to.as_str()),

@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{delivery_batches, measures};
-use crate::error::{ApiError, FieldError};
 use crate::store::measures::MeasureRow;
+use crate::store::StoreError;
+use portfolio_domain::{FieldIssue, FieldPath};
 
 /// One validated item of a batch.
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ pub fn apply_batch(
     conn: &mut PgConnection,
     actor: &Actor,
     items: Vec<SyncInput>,
-) -> Result<BatchRow, ApiError> {
+) -> Result<BatchRow, StoreError> {
     let refs: Vec<&str> = items.iter().map(|i| i.reference.as_str()).collect();
     // One query for every referenced measure, locked in a fixed order so that concurrent
     // batches never deadlock and never interleave on the same measure.
@@ -82,19 +83,19 @@ pub fn apply_batch(
         .map(|m| (m.partner_reference.as_str(), m))
         .collect();
 
-    let unknown: Vec<FieldError> = items
+    let unknown: Vec<FieldIssue> = items
         .iter()
         .enumerate()
         .filter(|(_, it)| !by_ref.contains_key(it.reference.as_str()))
         .map(|(i, it)| {
-            FieldError::new(
-                format!("/items/{i}/reference"),
+            FieldIssue::new(
+                FieldPath::from("items").index(i).key("reference"),
                 format!("no measure has the reference {:?}", it.reference),
             )
         })
         .collect();
     if !unknown.is_empty() {
-        return Err(ApiError::validation(unknown));
+        return Err(StoreError::Invalid(unknown));
     }
 
     let batch_id = Uuid::new_v4();
@@ -133,7 +134,7 @@ pub fn apply_batch(
             delivery_batches::unchanged_count.eq(n_unchanged),
             delivery_batches::stale_count.eq(n_stale),
             delivery_batches::results
-                .eq(serde_json::to_value(&results).map_err(ApiError::internal)?),
+                .eq(serde_json::to_value(&results).map_err(StoreError::corrupt)?),
         ))
         .returning(BatchRow::as_returning())
         .get_result(conn)?;
@@ -176,7 +177,7 @@ fn write_applied(
     batch_id: Uuid,
     now: DateTime<Utc>,
     applied: &[(&MeasureRow, Option<DeliveryStatus>, &DeliveryStatus)],
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let n = applied.len();
     let mut ids = Vec::with_capacity(n);
     let mut progress = Vec::with_capacity(n);
@@ -191,7 +192,7 @@ fn write_applied(
         progress.push(i16::from(s.progress));
         rag.push(s.rag.as_str().to_owned());
         forecast.push(s.forecast_date);
-        milestones.push(serde_json::to_string(&s.milestones).map_err(ApiError::internal)?);
+        milestones.push(serde_json::to_string(&s.milestones).map_err(StoreError::corrupt)?);
         comment.push(s.comment.clone());
         reported_by.push(s.reported_by.clone());
         ts.push(s.source_timestamp);

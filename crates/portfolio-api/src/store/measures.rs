@@ -15,8 +15,9 @@ use crate::changes::{self, Actor, Change};
 use crate::db::schema::{
     measure_delivery_history, measure_suppliers, measures, organisations, service_areas,
 };
-use crate::error::{ApiError, FieldError};
 use crate::etag::IfMatch;
+use crate::store::StoreError;
+use portfolio_domain::{FieldIssue, FieldPath};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = measures)]
@@ -244,18 +245,18 @@ pub fn list_measures(
 }
 
 /// The service area must exist (422) and not be retired (409).
-fn check_service_area(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
+fn check_service_area(conn: &mut PgConnection, id: Uuid) -> Result<(), StoreError> {
     let area: Option<Option<DateTime<Utc>>> = service_areas::table
         .find(id)
         .select(service_areas::retired_at)
         .first(conn)
         .optional()?;
     match area {
-        None => Err(ApiError::invalid(
-            "/service_area_id",
+        None => Err(StoreError::invalid(
+            "service_area_id",
             "is not a known service area",
         )),
-        Some(Some(_)) => Err(ApiError::Conflict(
+        Some(Some(_)) => Err(StoreError::Conflict(
             "the service area is retired and takes no new measures".into(),
         )),
         Some(None) => Ok(()),
@@ -263,7 +264,7 @@ fn check_service_area(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError>
 }
 
 /// Every supplier must be a registered organisation of kind `supplier`; one query.
-fn check_suppliers(conn: &mut PgConnection, suppliers: &[String]) -> Result<(), ApiError> {
+fn check_suppliers(conn: &mut PgConnection, suppliers: &[String]) -> Result<(), StoreError> {
     let kinds: HashMap<String, String> = organisations::table
         .filter(organisations::org_number.eq_any(suppliers))
         .select((organisations::org_number, organisations::kind))
@@ -272,35 +273,34 @@ fn check_suppliers(conn: &mut PgConnection, suppliers: &[String]) -> Result<(), 
         .collect();
     let mut errors = Vec::new();
     for (i, s) in suppliers.iter().enumerate() {
-        let pointer = format!("/supplier_org_numbers/{i}");
+        let pointer = FieldPath::from("supplier_org_numbers").index(i);
         match kinds.get(s).map(String::as_str) {
-            None => errors.push(FieldError::new(pointer, "is not a registered organisation")),
+            None => errors.push(FieldIssue::new(
+                pointer.clone(),
+                "is not a registered organisation",
+            )),
             Some("supplier") => {}
-            Some(k) => errors.push(FieldError::new(
+            Some(k) => errors.push(FieldIssue::new(
                 pointer,
                 format!("is a {k}, not a supplier"),
             )),
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
-    }
+    StoreError::check(errors)
 }
 
 fn reference_taken(
     conn: &mut PgConnection,
     reference: &str,
     except: Option<Uuid>,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let other: Option<Uuid> = measures::table
         .filter(measures::partner_reference.eq(reference))
         .select(measures::id)
         .first(conn)
         .optional()?;
     match other {
-        Some(o) if Some(o) != except => Err(ApiError::Conflict(format!(
+        Some(o) if Some(o) != except => Err(StoreError::Conflict(format!(
             "another measure already has the IT partner's reference {reference:?}"
         ))),
         _ => Ok(()),
@@ -331,7 +331,7 @@ pub fn create_measure(
     conn: &mut PgConnection,
     actor: &Actor,
     new: NewMeasureData,
-) -> Result<MeasureWithSuppliers, ApiError> {
+) -> Result<MeasureWithSuppliers, StoreError> {
     check_service_area(conn, new.service_area_id)?;
     check_suppliers(conn, &new.suppliers)?;
     reference_taken(conn, &new.partner_reference, None)?;
@@ -365,17 +365,17 @@ pub fn create_measure(
     Ok(out)
 }
 
-fn lock_measure(conn: &mut PgConnection, id: Uuid) -> Result<MeasureWithSuppliers, ApiError> {
+fn lock_measure(conn: &mut PgConnection, id: Uuid) -> Result<MeasureWithSuppliers, StoreError> {
     let row = measures::table
         .find(id)
         .select(MeasureRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("measure {id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("measure {id}")))?;
     with_suppliers(conn, vec![row])?
         .pop()
-        .ok_or_else(|| ApiError::internal("measure vanished"))
+        .ok_or_else(|| StoreError::corrupt("measure vanished"))
 }
 
 pub fn edit_measure(
@@ -384,7 +384,7 @@ pub fn edit_measure(
     id: Uuid,
     if_match: &IfMatch,
     edit: MeasureEdit,
-) -> Result<MeasureWithSuppliers, ApiError> {
+) -> Result<MeasureWithSuppliers, StoreError> {
     let before = lock_measure(conn, id)?;
     if_match.check(before.measure.version)?;
     if let Some(a) = edit.service_area_id {
@@ -448,7 +448,7 @@ pub fn change_status(
     id: Uuid,
     if_match: &IfMatch,
     to: MeasureStatus,
-) -> Result<MeasureWithSuppliers, ApiError> {
+) -> Result<MeasureWithSuppliers, StoreError> {
     let before = lock_measure(conn, id)?;
     if_match.check(before.measure.version)?;
     let from: MeasureStatus = before.measure.status.parse()?;

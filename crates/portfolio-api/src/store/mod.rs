@@ -6,6 +6,7 @@ pub mod changelog;
 pub mod cycles;
 pub mod decisions;
 pub mod delivery;
+mod error;
 pub mod measures;
 pub mod needs;
 pub mod prioritisation;
@@ -13,3 +14,5 @@ pub mod reference;
 pub mod selection;
 pub mod studies;
 pub mod tertial;
+
+pub use error::{StoreError, StoreResult};

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{cycles, needs, organisations, service_areas};
-use crate::error::ApiError;
 use crate::etag::IfMatch;
-use crate::store::cycles::{adopted_criteria, domain_err, lock_cycle, share_cycle};
+use crate::store::cycles::{adopted_criteria, lock_cycle, share_cycle};
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = needs)]
@@ -50,9 +50,9 @@ pub struct NeedRow {
 }
 
 impl NeedRow {
-    pub fn status(&self) -> Result<NeedStatus, ApiError> {
+    pub fn status(&self) -> Result<NeedStatus, StoreError> {
         self.status.parse().map_err(|_| {
-            ApiError::internal(format!("need {} has status {:?}", self.id, self.status))
+            StoreError::corrupt(format!("need {} has status {:?}", self.id, self.status))
         })
     }
 }
@@ -85,7 +85,7 @@ fn check_service_area(
     conn: &mut PgConnection,
     id: Option<Uuid>,
     year: i32,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let Some(id) = id else { return Ok(()) };
     let found: Option<(i32, Option<DateTime<Utc>>)> = service_areas::table
         .find(id)
@@ -93,16 +93,16 @@ fn check_service_area(
         .first(conn)
         .optional()?;
     match found {
-        None => Err(ApiError::invalid(
-            "/service_area_id",
+        None => Err(StoreError::invalid(
+            "service_area_id",
             "is not a known service area",
         )),
-        Some((y, _)) if y != year => Err(ApiError::invalid(
-            "/service_area_id",
+        Some((y, _)) if y != year => Err(StoreError::invalid(
+            "service_area_id",
             format!("is a service area of {y}, not of the cycle year {year}"),
         )),
-        Some((_, Some(_))) => Err(ApiError::invalid(
-            "/service_area_id",
+        Some((_, Some(_))) => Err(StoreError::invalid(
+            "service_area_id",
             "the service area is retired and takes no new needs",
         )),
         Some(_) => Ok(()),
@@ -118,7 +118,7 @@ pub fn create_need(
     year: i32,
     organisation_number: &str,
     fields: NeedFields,
-) -> Result<NeedRow, ApiError> {
+) -> Result<NeedRow, StoreError> {
     let cycle = lock_cycle(conn, year)?;
     cycle.require_phase(CyclePhase::Intake)?;
     let org_exists: i64 = organisations::table
@@ -126,14 +126,14 @@ pub fn create_need(
         .count()
         .get_result(conn)?;
     if org_exists == 0 {
-        return Err(ApiError::invalid(
-            "/organisation_number",
+        return Err(StoreError::invalid(
+            "organisation_number",
             "is not a registered organisation",
         ));
     }
     check_service_area(conn, fields.service_area_id, year)?;
     let seq = cycle.last_need_seq + 1;
-    let reference = NeedReference::new(year, seq as u32).map_err(domain_err)?;
+    let reference = NeedReference::new(year, seq as u32)?;
     diesel::update(cycles::table.find(year))
         .set(cycles::last_need_seq.eq(seq))
         .execute(conn)?;
@@ -247,35 +247,14 @@ pub fn list_needs(
 }
 
 /// The need locked for the rest of the transaction, or 404.
-pub fn lock_need(conn: &mut PgConnection, id: Uuid) -> Result<NeedRow, ApiError> {
+pub fn lock_need(conn: &mut PgConnection, id: Uuid) -> Result<NeedRow, StoreError> {
     needs::table
         .find(id)
         .select(NeedRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("need {id}")))
-}
-
-/// Who is asking to change a need: the office may change any, a reporter only its own
-/// organisation's.
-#[derive(Debug, Clone)]
-pub struct Editor {
-    pub is_office: bool,
-    pub org_number: Option<String>,
-}
-
-impl Editor {
-    fn may_change(&self, need: &NeedRow) -> Result<(), ApiError> {
-        if self.is_office || self.org_number.as_deref() == Some(need.organisation_number.as_str()) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden(format!(
-                "need {} was reported by organisation {}; only that organisation or the portfolio office may change it",
-                need.reference, need.organisation_number
-            )))
-        }
-    }
+        .ok_or_else(|| StoreError::not_found(format!("need {id}")))
 }
 
 /// A partial edit of a submitted need (`None` = unchanged).
@@ -292,19 +271,18 @@ pub struct NeedEdit {
     pub contact_email: Option<Option<String>>,
 }
 
+/// Edits a submitted need, locked by the caller (who has checked that the caller may).
 pub fn edit_need(
     conn: &mut PgConnection,
     actor: &Actor,
-    editor: &Editor,
-    id: Uuid,
+    before: NeedRow,
     if_match: &IfMatch,
     edit: NeedEdit,
-) -> Result<NeedRow, ApiError> {
-    let before = lock_need(conn, id)?;
-    editor.may_change(&before)?;
+) -> Result<NeedRow, StoreError> {
+    let id = before.id;
     if_match.check(before.version)?;
     if before.status()? != NeedStatus::Submitted {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "need {} is '{}'; only a submitted need can be edited",
             before.reference, before.status
         )));
@@ -355,7 +333,7 @@ fn set_status(
     reason: Option<&str>,
     screening: Option<&serde_json::Value>,
     assessed: Option<&Actor>,
-) -> Result<NeedRow, ApiError> {
+) -> Result<NeedRow, StoreError> {
     let now = Utc::now();
     Ok(diesel::update(needs::table.find(before.id))
         .set((
@@ -371,22 +349,19 @@ fn set_status(
         .get_result(conn)?)
 }
 
-/// Withdraws a submitted need (its reporter or the office).
+/// Withdraws a submitted need, locked by the caller (who has checked that the caller may).
 pub fn withdraw_need(
     conn: &mut PgConnection,
     actor: &Actor,
-    editor: &Editor,
-    id: Uuid,
+    before: NeedRow,
     if_match: &IfMatch,
     reason: Option<String>,
-) -> Result<NeedRow, ApiError> {
-    let before = lock_need(conn, id)?;
-    editor.may_change(&before)?;
+) -> Result<NeedRow, StoreError> {
+    let id = before.id;
     if_match.check(before.version)?;
     before
         .status()?
-        .transition_with_reason(NeedStatus::Withdrawn, reason.as_deref())
-        .map_err(domain_err)?;
+        .transition_with_reason(NeedStatus::Withdrawn, reason.as_deref())?;
     let row = set_status(
         conn,
         &before,
@@ -416,32 +391,29 @@ pub fn assess_need(
     decision: NeedStatus,
     reason: Option<String>,
     screening: Vec<(String, i32)>,
-) -> Result<NeedRow, ApiError> {
+) -> Result<NeedRow, StoreError> {
     let before = lock_need(conn, id)?;
     if_match.check(before.version)?;
     let cycle = share_cycle(conn, before.cycle_year)?;
     cycle.require_phase(CyclePhase::FirstAssessment)?;
     if !matches!(decision, NeedStatus::Accepted | NeedStatus::Rejected) {
-        return Err(ApiError::invalid(
-            "/decision",
+        return Err(StoreError::invalid(
+            "decision",
             "must be accepted or rejected",
         ));
     }
     let current = before.status()?;
     if matches!(current, NeedStatus::Accepted | NeedStatus::Rejected) {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "need {} is already {current}; reopen it (POST /api/v1/needs/{}/reopen) before assessing it again",
             before.reference, before.id
         )));
     }
-    current
-        .transition_with_reason(decision, reason.as_deref())
-        .map_err(domain_err)?;
+    current.transition_with_reason(decision, reason.as_deref())?;
     let (_, criteria) = adopted_criteria(conn, before.cycle_year)?;
     let results: BTreeMap<String, i32> =
-        validate_screening(&criteria, screening.iter().map(|(c, v)| (c.as_str(), *v)))
-            .map_err(domain_err)?;
-    let screening = serde_json::to_value(&results).map_err(ApiError::internal)?;
+        validate_screening(&criteria, screening.iter().map(|(c, v)| (c.as_str(), *v)))?;
+    let screening = serde_json::to_value(&results).map_err(StoreError::corrupt)?;
     let row = set_status(
         conn,
         &before,
@@ -469,12 +441,12 @@ pub fn reopen_need(
     id: Uuid,
     if_match: &IfMatch,
     reason: String,
-) -> Result<NeedRow, ApiError> {
+) -> Result<NeedRow, StoreError> {
     let before = lock_need(conn, id)?;
     if_match.check(before.version)?;
     let cycle = share_cycle(conn, before.cycle_year)?;
     cycle.require_phase(CyclePhase::FirstAssessment)?;
-    let to = before.status()?.reopen().map_err(domain_err)?;
+    let to = before.status()?.reopen()?;
     let row = set_status(conn, &before, to, None, None, None)?;
     changes::record(
         conn,
@@ -494,11 +466,8 @@ pub fn transition(
     before: &NeedRow,
     to: NeedStatus,
     reason: Option<&str>,
-) -> Result<NeedRow, ApiError> {
-    before
-        .status()?
-        .transition_with_reason(to, reason)
-        .map_err(domain_err)?;
+) -> Result<NeedRow, StoreError> {
+    before.status()?.transition_with_reason(to, reason)?;
     let now = Utc::now();
     Ok(diesel::update(needs::table.find(before.id))
         .set((

@@ -19,13 +19,12 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{cycles, need_scores, needs, organisations};
-use crate::error::ApiError;
 use crate::etag::IfMatch;
 use crate::store::cycles::{
-    adopted_criteria, domain_err, get_cycle, lock_cycle, share_cycle, view_cycle, CycleRow,
-    CycleView,
+    adopted_criteria, get_cycle, lock_cycle, share_cycle, view_cycle, CycleRow, CycleView,
 };
 use crate::store::needs::{find_need, NeedRow};
+use crate::store::StoreError;
 
 /// Statuses of needs that passed the first assessment (accepted, and what the board made
 /// of accepted needs): the needs that are ranked and counted as accepted in the funnel.
@@ -55,15 +54,25 @@ pub struct ScoreRow {
 }
 
 impl ScoreRow {
-    pub fn values(&self) -> Result<BTreeMap<String, i32>, ApiError> {
+    pub fn values(&self) -> Result<BTreeMap<String, i32>, StoreError> {
         serde_json::from_value(self.scores.clone())
-            .map_err(|e| ApiError::internal(format!("stored score sheet: {e}")))
+            .map_err(|e| StoreError::corrupt(format!("stored score sheet: {e}")))
     }
 }
 
+/// Whether `org_number` is a registered health trust (only they score needs).
+pub fn is_health_trust(conn: &mut PgConnection, org_number: &str) -> Result<bool, StoreError> {
+    let kind: Option<String> = organisations::table
+        .find(org_number)
+        .select(organisations::kind)
+        .first(conn)
+        .optional()?;
+    Ok(kind.as_deref() == Some("health_trust"))
+}
+
 /// Writes one health trust's score sheet for an accepted need. The caller has already been
-/// checked to belong to `org_number`; here the organisation must be a health trust, the
-/// cycle in an open prioritisation round, and the sheet valid against the adopted set.
+/// checked to belong to `org_number` and that to be a health trust; here the cycle must be
+/// in an open prioritisation round, and the sheet valid against the adopted set.
 #[allow(clippy::too_many_arguments)]
 pub fn put_scores(
     conn: &mut PgConnection,
@@ -73,37 +82,26 @@ pub fn put_scores(
     if_match: &IfMatch,
     values: Vec<(String, i32)>,
     comment: Option<String>,
-) -> Result<(ScoreRow, bool), ApiError> {
-    let kind: Option<String> = organisations::table
-        .find(org_number)
-        .select(organisations::kind)
-        .first(conn)
-        .optional()?;
-    if kind.as_deref() != Some("health_trust") {
-        return Err(ApiError::Forbidden(format!(
-            "organisation {org_number} is not a health trust; only health trusts score needs"
-        )));
-    }
-    let need =
-        find_need(conn, need_id)?.ok_or_else(|| ApiError::not_found(format!("need {need_id}")))?;
+) -> Result<(ScoreRow, bool), StoreError> {
+    let need = find_need(conn, need_id)?
+        .ok_or_else(|| StoreError::not_found(format!("need {need_id}")))?;
     let cycle = share_cycle(conn, need.cycle_year)?;
     cycle.require_phase(CyclePhase::Prioritisation)?;
     if cycle.is_closed() {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "the prioritisation round of {} is closed; its score sheets are frozen",
             cycle.year
         )));
     }
     if need.status()? != NeedStatus::Accepted {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "need {} is '{}'; only accepted needs are scored",
             need.reference, need.status
         )));
     }
     let (_, criteria) = adopted_criteria(conn, need.cycle_year)?;
-    let sheet = validate_sheet(&criteria, values.iter().map(|(c, v)| (c.as_str(), *v)))
-        .map_err(domain_err)?;
-    let json = serde_json::to_value(&sheet).map_err(ApiError::internal)?;
+    let sheet = validate_sheet(&criteria, values.iter().map(|(c, v)| (c.as_str(), *v)))?;
+    let json = serde_json::to_value(&sheet).map_err(StoreError::corrupt)?;
     let existing = need_scores::table
         .find((need_id, org_number))
         .select(ScoreRow::as_select())
@@ -114,7 +112,7 @@ pub fn put_scores(
     let (row, created) = match &existing {
         None => {
             if if_match.present() && !if_match.is_any() {
-                return Err(ApiError::PreconditionFailed(format!(
+                return Err(StoreError::Stale(format!(
                     "trust {org_number} has no score sheet for need {} yet; omit If-Match to create it",
                     need.reference
                 )));
@@ -165,9 +163,9 @@ pub fn put_scores(
 pub fn list_scores(
     conn: &mut PgConnection,
     need_id: Uuid,
-) -> Result<(NeedRow, Vec<ScoreRow>), ApiError> {
-    let need =
-        find_need(conn, need_id)?.ok_or_else(|| ApiError::not_found(format!("need {need_id}")))?;
+) -> Result<(NeedRow, Vec<ScoreRow>), StoreError> {
+    let need = find_need(conn, need_id)?
+        .ok_or_else(|| StoreError::not_found(format!("need {need_id}")))?;
     let rows = need_scores::table
         .filter(need_scores::need_id.eq(need_id))
         .order(need_scores::org_number)
@@ -229,7 +227,7 @@ impl Ranking {
 
 /// Computes the ranking of a year from the current sheets: one query for the needs, one for
 /// the sheets (plus the criteria set), then the domain's pure `rank`.
-pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Ranking, ApiError> {
+pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Ranking, StoreError> {
     let year = cycle.year;
     let (set, criteria) = adopted_criteria(conn, year)?;
     let rows: Vec<(Uuid, String, String, String)> = needs::table
@@ -254,7 +252,7 @@ pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Rank
     let mut by_need: HashMap<Uuid, Vec<TrustSheet>> = HashMap::with_capacity(rows.len());
     for (need_id, trust, values) in sheets {
         let values = serde_json::from_value(values)
-            .map_err(|e| ApiError::internal(format!("stored score sheet: {e}")))?;
+            .map_err(|e| StoreError::corrupt(format!("stored score sheet: {e}")))?;
         by_need
             .entry(need_id)
             .or_default()
@@ -265,7 +263,7 @@ pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Rank
     for (id, reference, title, organisation_number) in rows {
         let parsed: NeedReference = reference
             .parse()
-            .map_err(|_| ApiError::internal(format!("stored reference {reference:?}")))?;
+            .map_err(|_| StoreError::corrupt(format!("stored reference {reference:?}")))?;
         scores.push(NeedScores {
             reference: parsed,
             // Sheets of needs no longer accepted (e.g. reopened) are left out with the need.
@@ -284,8 +282,8 @@ pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Rank
         criteria: weight_shares(&criteria),
         computed_at: Utc::now(),
         needs: infos,
-        mean: rank(&scores, &criteria, Aggregation::Mean).map_err(domain_err)?,
-        median: rank(&scores, &criteria, Aggregation::Median).map_err(domain_err)?,
+        mean: rank(&scores, &criteria, Aggregation::Mean)?,
+        median: rank(&scores, &criteria, Aggregation::Median)?,
     })
 }
 
@@ -300,7 +298,7 @@ fn weight_shares(criteria: &[Criterion]) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn snapshot_of(cycle: &CycleRow, conn: &mut PgConnection) -> Result<Option<Ranking>, ApiError> {
+fn snapshot_of(cycle: &CycleRow, conn: &mut PgConnection) -> Result<Option<Ranking>, StoreError> {
     if !cycle.is_closed() {
         return Ok(None);
     }
@@ -309,7 +307,7 @@ fn snapshot_of(cycle: &CycleRow, conn: &mut PgConnection) -> Result<Option<Ranki
         .select(cycles::ranking_snapshot)
         .first(conn)?;
     snap.map(|s| {
-        serde_json::from_value(s).map_err(|e| ApiError::internal(format!("ranking snapshot: {e}")))
+        serde_json::from_value(s).map_err(|e| StoreError::corrupt(format!("ranking snapshot: {e}")))
     })
     .transpose()
 }
@@ -319,7 +317,7 @@ fn snapshot_of(cycle: &CycleRow, conn: &mut PgConnection) -> Result<Option<Ranki
 pub fn ranking(
     conn: &mut PgConnection,
     year: i32,
-) -> Result<(Ranking, Option<DateTime<Utc>>), ApiError> {
+) -> Result<(Ranking, Option<DateTime<Utc>>), StoreError> {
     let cycle = get_cycle(conn, year)?;
     if let Some(r) = snapshot_of(&cycle, conn)? {
         return Ok((r, cycle.prioritisation_closed_at));
@@ -335,17 +333,17 @@ pub fn close_prioritisation(
     actor: &Actor,
     year: i32,
     if_match: &IfMatch,
-) -> Result<CycleView, ApiError> {
+) -> Result<CycleView, StoreError> {
     let before = lock_cycle(conn, year)?;
     if_match.check(before.version)?;
     before.require_phase(CyclePhase::Prioritisation)?;
     if before.is_closed() {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "the prioritisation round of {year} is already closed"
         )));
     }
     let ranking = compute_ranking(conn, &before)?;
-    let snapshot = serde_json::to_value(&ranking).map_err(ApiError::internal)?;
+    let snapshot = serde_json::to_value(&ranking).map_err(StoreError::corrupt)?;
     let now = Utc::now();
     let row = diesel::update(cycles::table.find(year))
         .set((
@@ -386,7 +384,7 @@ pub struct StudyCounts {
 }
 
 /// See [`StudyCounts`].
-pub fn study_counts(conn: &mut PgConnection, year: i32) -> Result<StudyCounts, ApiError> {
+pub fn study_counts(conn: &mut PgConnection, year: i32) -> Result<StudyCounts, StoreError> {
     let mut by_status: BTreeMap<String, i64> = portfolio_domain::study::StudyStatus::ALL
         .iter()
         .map(|s| (s.as_str().to_owned(), 0))
@@ -397,7 +395,7 @@ pub fn study_counts(conn: &mut PgConnection, year: i32) -> Result<StudyCounts, A
     Ok(StudyCounts { by_status })
 }
 
-pub fn funnel(conn: &mut PgConnection, year: i32) -> Result<FunnelCounts, ApiError> {
+pub fn funnel(conn: &mut PgConnection, year: i32) -> Result<FunnelCounts, StoreError> {
     get_cycle(conn, year)?;
     let by_status = crate::store::needs::status_counts(conn, year)?
         .into_iter()

@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{organisations, service_areas};
-use crate::error::ApiError;
 use crate::etag::IfMatch;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = organisations)]
@@ -70,17 +70,17 @@ pub fn create_organisation(
     name: &str,
     kind: &str,
     region: Option<&str>,
-) -> Result<OrganisationRow, ApiError> {
+) -> Result<OrganisationRow, StoreError> {
     if find_organisation(conn, org_number)?.is_some() {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "organisation {org_number} is already registered"
         )));
     }
     if let Some(r) = region {
         let found = find_organisation(conn, r)?;
         if found.map(|o| o.kind) != Some("regional_health_authority".into()) {
-            return Err(ApiError::invalid(
-                "/region_org_number",
+            return Err(StoreError::invalid(
+                "region_org_number",
                 "is not a registered regional health authority",
             ));
         }
@@ -162,7 +162,7 @@ pub fn create_service_area(
     year: i32,
     name: &str,
     kind: &str,
-) -> Result<ServiceAreaRow, ApiError> {
+) -> Result<ServiceAreaRow, StoreError> {
     let exists = service_areas::table
         .filter(
             service_areas::year
@@ -172,7 +172,7 @@ pub fn create_service_area(
         .count()
         .get_result::<i64>(conn)?;
     if exists > 0 {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "{year} already has a service area named {name:?}"
         )));
     }
@@ -206,14 +206,14 @@ pub fn edit_service_area(
     id: Uuid,
     if_match: &IfMatch,
     edit: ServiceAreaEdit,
-) -> Result<ServiceAreaRow, ApiError> {
+) -> Result<ServiceAreaRow, StoreError> {
     let before = service_areas::table
         .find(id)
         .select(ServiceAreaRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("service area {id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("service area {id}")))?;
     if_match.check(before.version)?;
     let now = Utc::now();
     let (action, row) = match edit {
@@ -228,7 +228,7 @@ pub fn edit_service_area(
                     .count()
                     .get_result::<i64>(conn)?;
                 if clash > 0 {
-                    return Err(ApiError::Conflict(format!(
+                    return Err(StoreError::Conflict(format!(
                         "{} already has a service area named {name:?}",
                         before.year
                     )));
@@ -246,7 +246,7 @@ pub fn edit_service_area(
         }
         ServiceAreaEdit::Retire => {
             if before.retired_at.is_some() {
-                return Err(ApiError::Conflict(
+                return Err(StoreError::Conflict(
                     "the service area is already retired".into(),
                 ));
             }

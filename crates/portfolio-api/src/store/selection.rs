@@ -17,8 +17,9 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::selection_scenarios;
-use crate::error::{ApiError, FieldError};
 use crate::store::budget;
+use crate::store::StoreError;
+use portfolio_domain::{FieldIssue, FieldPath};
 
 crate::enum_schema!(
     selection_reason_schema,
@@ -141,7 +142,7 @@ struct Ranked {
 /// The needs of a cycle still `accepted` (not yet decided by the board), with their place in
 /// the year's ranking (`store::prioritisation::ranking`: the frozen snapshot once the round is
 /// closed, otherwise computed now; mean over the trusts that scored).
-fn ranked_accepted_needs(conn: &mut PgConnection, year: i32) -> Result<Vec<Ranked>, ApiError> {
+fn ranked_accepted_needs(conn: &mut PgConnection, year: i32) -> Result<Vec<Ranked>, StoreError> {
     let (ranking, _frozen) = crate::store::prioritisation::ranking(conn, year)?;
     let by_ref: HashMap<String, (usize, Option<f64>)> = ranking
         .ranked(Aggregation::Mean)
@@ -174,7 +175,7 @@ fn answer(
     budget: i64,
     solved: Result<SelectionResult<Uuid>, DomainError>,
     ranked: &HashMap<Uuid, &Ranked>,
-) -> Result<Answer, ApiError> {
+) -> Result<Answer, StoreError> {
     let r = match solved {
         Ok(r) => r,
         Err(DomainError::BudgetExceeded { .. }) if percent != 0 => {
@@ -193,8 +194,8 @@ fn answer(
             requested,
             remaining,
         }) => {
-            return Err(ApiError::invalid(
-                "/forced_in",
+            return Err(StoreError::invalid(
+                "forced_in",
                 format!(
                 "the forced-in needs cost {requested} NOK, more than the budget of {remaining} NOK"
             ),
@@ -242,14 +243,14 @@ pub fn create_scenario(
     actor: &Actor,
     year: i32,
     input: ScenarioInput,
-) -> Result<ScenarioRow, ApiError> {
+) -> Result<ScenarioRow, StoreError> {
     let ranked = ranked_accepted_needs(conn, year)?;
     let (budget_nok, source, frame_id) = match input.budget_nok {
         Some(b) => (b, "request", None),
         None => {
             let f = budget::find_frame_for(conn, year, "concept_studies")?.ok_or_else(|| {
-                ApiError::invalid(
-                    "/budget_nok",
+                StoreError::invalid(
+                    "budget_nok",
                     format!("{year} has no concept_studies budget frame; give budget_nok"),
                 )
             })?;
@@ -281,15 +282,15 @@ pub fn create_scenario(
     ] {
         for (j, f) in list.iter().enumerate() {
             if !candidates.iter().any(|c| c.id == f.need_id) {
-                errors.push(FieldError::new(
-                    format!("/{name}/{j}/need_id"),
+                errors.push(FieldIssue::new(
+                    FieldPath::from(name).index(j).key("need_id"),
                     format!("is not an accepted need of {year} with an estimated study cost"),
                 ));
             }
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(StoreError::Invalid(errors));
     }
     let problem = SelectionProblem {
         candidates,
@@ -312,25 +313,7 @@ pub fn create_scenario(
             .collect(),
     };
     let started = Instant::now();
-    let main =
-        answer(0, budget_nok, problem.solve_at(budget_nok), &index).map_err(|e| match e {
-            // Domain pointers name list positions (`forced_in[2].reason`); keep them.
-            ApiError::Validation { errors, .. } => ApiError::validation(
-                errors
-                    .into_iter()
-                    .map(|f| {
-                        FieldError::new(
-                            f.pointer
-                                .replace('[', "/")
-                                .replace("].", "/")
-                                .replace(']', ""),
-                            f.message,
-                        )
-                    })
-                    .collect(),
-            ),
-            other => other,
-        })?;
+    let main = answer(0, budget_nok, problem.solve_at(budget_nok), &index)?;
     let mut variations = Vec::new();
     for &p in &input.variations_percent {
         let b = scaled_budget(budget_nok, p);
@@ -352,9 +335,9 @@ pub fn create_scenario(
             selection_scenarios::budget_nok.eq(budget_nok),
             selection_scenarios::budget_source.eq(source),
             selection_scenarios::problem
-                .eq(serde_json::to_value(&problem).map_err(ApiError::internal)?),
+                .eq(serde_json::to_value(&problem).map_err(StoreError::corrupt)?),
             selection_scenarios::result
-                .eq(serde_json::to_value(&stored).map_err(ApiError::internal)?),
+                .eq(serde_json::to_value(&stored).map_err(StoreError::corrupt)?),
             selection_scenarios::solve_micros.eq(solve_micros),
             selection_scenarios::created_by.eq(&actor.subject),
         ))

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{concept_studies, concepts};
-use crate::error::ApiError;
 use crate::etag::IfMatch;
 use crate::store::budget;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = concept_studies)]
@@ -44,9 +44,9 @@ pub struct StudyRow {
 }
 
 impl StudyRow {
-    pub fn status(&self) -> Result<StudyStatus, ApiError> {
+    pub fn status(&self) -> Result<StudyStatus, StoreError> {
         self.status.parse().map_err(|_| {
-            ApiError::internal(format!("study {} has status {}", self.id, self.status))
+            StoreError::corrupt(format!("study {} has status {}", self.id, self.status))
         })
     }
 }
@@ -218,14 +218,14 @@ pub fn change_study_status(
     id: Uuid,
     if_match: &IfMatch,
     to: StudyStatus,
-) -> Result<StudyRow, ApiError> {
+) -> Result<StudyRow, StoreError> {
     let before = concept_studies::table
         .find(id)
         .select(StudyRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("concept study {id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("concept study {id}")))?;
     if_match.check(before.version)?;
     let from = before.status()?;
     let to = from.transition(to)?;
@@ -235,7 +235,7 @@ pub fn change_study_status(
             | (StudyStatus::InProgress, StudyStatus::Completed)
     );
     if !operational {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "a study goes from '{from}' to '{to}' only by a board decision (a decision case item)"
         )));
     }
@@ -273,10 +273,10 @@ pub fn edit_study(
     id: Uuid,
     if_match: &IfMatch,
     edit: StudyEdit,
-) -> Result<StudyRow, ApiError> {
+) -> Result<StudyRow, StoreError> {
     // The frame is locked before the study (as in a decision), so the two never deadlock.
     let frame_id = find_study(conn, id)?
-        .ok_or_else(|| ApiError::not_found(format!("concept study {id}")))?
+        .ok_or_else(|| StoreError::not_found(format!("concept study {id}")))?
         .frame_id;
     let frame = budget::lock_frame(conn, frame_id)?;
     let before = concept_studies::table
@@ -289,13 +289,13 @@ pub fn edit_study(
     let mut spent = before.spent_nok;
     if let Some(total) = edit.spent_to_date_nok {
         if total < before.spent_nok {
-            return Err(ApiError::Conflict(format!(
+            return Err(StoreError::Conflict(format!(
                 "spent-to-date cannot go down: {} NOK is already reported",
                 before.spent_nok
             )));
         }
         if total > before.allocated_nok {
-            return Err(ApiError::Conflict(format!(
+            return Err(StoreError::Conflict(format!(
                 "spent-to-date {total} NOK would exceed the study's allocated {} NOK; more money needs a board decision",
                 before.allocated_nok
             )));
@@ -396,10 +396,10 @@ pub struct Lineage {
     pub concepts: Vec<ConceptRow>,
 }
 
-pub fn lineage(conn: &mut PgConnection, need_id: Uuid) -> Result<Lineage, ApiError> {
+pub fn lineage(conn: &mut PgConnection, need_id: Uuid) -> Result<Lineage, StoreError> {
     let need = needs_by_id(conn, &[need_id], false)?
         .pop()
-        .ok_or_else(|| ApiError::not_found(format!("need {need_id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("need {need_id}")))?;
     let studies = concept_studies::table
         .filter(concept_studies::need_id.eq(need_id))
         .order((concept_studies::created_at, concept_studies::id))

@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{budget_frames, measures, needs, service_areas, tertial_reports};
-use crate::error::ApiError;
 use crate::etag::IfMatch;
 use crate::store::measures::MeasureRow;
+use crate::store::StoreError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tertial_reports)]
@@ -382,14 +382,14 @@ pub fn create_draft(
     conn: &mut PgConnection,
     actor: &Actor,
     t: Tertial,
-) -> Result<ReportRow, ApiError> {
+) -> Result<ReportRow, StoreError> {
     let exists: i64 = tertial_reports::table
         .filter(tertial_reports::year.eq(t.year()))
         .filter(tertial_reports::tertial.eq(i16::from(t.number())))
         .count()
         .get_result(conn)?;
     if exists > 0 {
-        return Err(ApiError::Conflict(format!(
+        return Err(StoreError::Conflict(format!(
             "a report for {t} already exists; refresh the draft instead"
         )));
     }
@@ -401,7 +401,7 @@ pub fn create_draft(
             tertial_reports::tertial.eq(i16::from(t.number())),
             tertial_reports::status.eq(TertialReportStatus::Draft.as_str()),
             tertial_reports::content
-                .eq(serde_json::to_value(&content).map_err(ApiError::internal)?),
+                .eq(serde_json::to_value(&content).map_err(StoreError::corrupt)?),
             tertial_reports::captured_at.eq(now),
         ))
         .returning(ReportRow::as_returning())
@@ -420,14 +420,14 @@ fn lock_mutable(
     conn: &mut PgConnection,
     id: Uuid,
     if_match: &IfMatch,
-) -> Result<ReportRow, ApiError> {
+) -> Result<ReportRow, StoreError> {
     let row = tertial_reports::table
         .find(id)
         .select(ReportRow::as_select())
         .for_update()
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found(format!("tertial report {id}")))?;
+        .ok_or_else(|| StoreError::not_found(format!("tertial report {id}")))?;
     let status: TertialReportStatus = row.status.parse()?;
     status.ensure_mutable()?;
     if_match.check(row.version)?;
@@ -440,7 +440,7 @@ pub fn refresh_draft(
     actor: &Actor,
     id: Uuid,
     if_match: &IfMatch,
-) -> Result<ReportRow, ApiError> {
+) -> Result<ReportRow, StoreError> {
     let before = lock_mutable(conn, id, if_match)?;
     let t = Tertial::new(before.year, before.tertial as u8)?;
     let now = Utc::now();
@@ -448,7 +448,7 @@ pub fn refresh_draft(
     let row = diesel::update(tertial_reports::table.find(id))
         .set((
             tertial_reports::content
-                .eq(serde_json::to_value(&content).map_err(ApiError::internal)?),
+                .eq(serde_json::to_value(&content).map_err(StoreError::corrupt)?),
             tertial_reports::captured_at.eq(now),
             tertial_reports::version.eq(before.version + 1),
             tertial_reports::updated_at.eq(now),
@@ -473,8 +473,8 @@ pub fn publish(
     actor: &Actor,
     id: Uuid,
     if_match: &IfMatch,
-    render: impl FnOnce(&ReportRow) -> Result<(Vec<u8>, Vec<u8>), ApiError>,
-) -> Result<ReportRow, ApiError> {
+    render: impl FnOnce(&ReportRow) -> Result<(Vec<u8>, Vec<u8>), StoreError>,
+) -> Result<ReportRow, StoreError> {
     let before = lock_mutable(conn, id, if_match)?;
     let status: TertialReportStatus = before.status.parse()?;
     let published = status.publish()?;
