@@ -14,6 +14,7 @@ mod lost_updates;
 mod measures;
 mod needs_cycle;
 mod needs_support;
+mod pinned_responses;
 mod problems;
 mod rate_limit;
 mod read_cache;
