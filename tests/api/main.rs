@@ -3,13 +3,17 @@
 mod support;
 
 mod auth;
+mod binary;
 mod budget_frames;
 mod change_log;
 mod contract;
 mod contract_conformance;
+mod crash_restart;
 mod decisions;
 mod demo;
+mod drafts;
 mod idempotency;
+mod least_privilege;
 mod lost_updates;
 mod measures;
 mod needs_cycle;
@@ -22,3 +26,4 @@ mod reference_data;
 mod resilience;
 mod seed_picture;
 mod selection;
+mod strict_input;

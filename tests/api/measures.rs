@@ -460,12 +460,12 @@ async fn only_the_sync_scope_may_sync() {
     assert_eq!(app.count("measure_delivery_history"), 0);
     // Reading a batch needs read or sync.
     app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
-        .auth("portfolio:submit", None)
+        .auth("portfolio:submit", Some(HSO))
         .send()
         .await
         .assert_problem(403);
     app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
-        .auth(SYNC, None)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
         .send()
         .await
         .assert_problem(404);
@@ -914,7 +914,7 @@ async fn the_portfolio_overview_counts_cheaply() {
         .await
         .assert_problem(422);
     app.get("/api/v1/portfolio/overview?year=2023")
-        .auth(SYNC, None)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
         .send()
         .await
         .assert_problem(403);

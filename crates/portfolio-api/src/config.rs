@@ -9,7 +9,12 @@ pub const DEFAULT_ORG_CLAIM: &str = "helseid://claims/client/claims/orgnr_parent
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The serving role's URL (`DATABASE_URL`); none: a private cluster.
     pub database_url: Option<String>,
+    /// The schema owner's URL for migrations (`PORTFOLIO_MIGRATION_DATABASE_URL`).
+    pub migration_database_url: Option<String>,
+    /// Serve even as a superuser or table owner (`PORTFOLIO_ALLOW_SUPERUSER=1`).
+    pub allow_superuser: bool,
     pub bind: String,
     pub data_dir: PathBuf,
     pub jwt: JwtConfig,
@@ -97,6 +102,8 @@ impl Config {
         };
         Ok(Config {
             database_url: get("DATABASE_URL"),
+            migration_database_url: get("PORTFOLIO_MIGRATION_DATABASE_URL"),
+            allow_superuser: get("PORTFOLIO_ALLOW_SUPERUSER").is_some_and(|v| v == "1"),
             bind: get("PORTFOLIO_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             data_dir: get("PORTFOLIO_DATA_DIR")
                 .map(PathBuf::from)
