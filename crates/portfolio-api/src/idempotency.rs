@@ -347,6 +347,7 @@ where
             match claimed {
                 Claim::Owned => {}
                 Claim::Replay(answer) => {
+                    crate::metrics::idempotent_replay();
                     return Ok(req.into_response(replayed_response(answer)));
                 }
                 Claim::Mismatch => {

@@ -92,7 +92,9 @@ impl Db {
         T: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let queued = std::time::Instant::now();
         let job: Job = Box::new(move |conn| {
+            crate::metrics::pool_wait(queued.elapsed());
             let result = match conn {
                 Some(conn) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
                     .unwrap_or_else(|_| Err(ApiError::internal("a database task panicked"))),
@@ -105,8 +107,13 @@ impl Db {
         self.jobs
             .send(job)
             .map_err(|_| ApiError::internal("the database threads have stopped"))?;
-        rx.await
-            .map_err(|_| ApiError::internal("a database task was dropped"))?
+        let result = rx
+            .await
+            .map_err(|_| ApiError::internal("a database task was dropped"))?;
+        if let Err(ApiError::Unavailable(_)) = &result {
+            crate::metrics::db_unavailable();
+        }
+        result
     }
 
     /// Runs `f` in one transaction: every write that spans rows commits together or not at all.
@@ -115,7 +122,13 @@ impl Db {
         F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        self.run(move |conn| {
+            let started = std::time::Instant::now();
+            let result = conn.transaction(f);
+            crate::metrics::transaction(started.elapsed());
+            result
+        })
+        .await
     }
 
     /// Runs `f` on a database thread, blocking the calling thread (CLI and start-up only).
