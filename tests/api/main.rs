@@ -21,3 +21,4 @@ mod reference_data;
 mod resilience;
 mod seed_picture;
 mod selection;
+mod webhooks;
