@@ -10,6 +10,9 @@
 #   single read and the list page only.
 #   --profile DIR: records a system-wide `perf` profile (cpu-clock, call graphs) during each
 #   scale-1 read and writes the split by process and the hottest symbols into DIR.
+#   --webhooks: adds the webhook row (10 subscriptions, receivers on 127.0.0.1, 100 committed
+#   changes/s for 30 s: commit → receipt p50/p99, lost, duplicated; bench/webhooks.py).
+#   --only-webhooks: that row alone (with the baselines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +20,7 @@ DURATION=10
 CONNS=64
 SCALES="1 100 1000"
 PROFILE_DIR=""
+WEBHOOKS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
@@ -24,6 +28,8 @@ while [ $# -gt 0 ]; do
     --quick) DURATION=3; SCALES="1"; shift ;;
     --scales) SCALES=$2; shift 2 ;;
     --profile) PROFILE_DIR=$(realpath -m "$2"); shift 2 ;;
+    --webhooks) WEBHOOKS=1; shift ;;
+    --only-webhooks) WEBHOOKS=1; SCALES=""; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -166,6 +172,7 @@ for SCALE in $SCALES; do
 done
 
 # A 10,000-item delivery-status batch, timed end to end (request + one transaction).
+if [ -n "$SCALES" ]; then
 python3 - "$WORK/generate-batch.json" "$WORK/batch.json" <<'PY'
 import json, sys, datetime
 g = json.load(open(sys.argv[1]))
@@ -184,6 +191,17 @@ BATCH=$(curl -s -o "$WORK/batch.out" -w "%{http_code} %{time_total}" -X POST \
   --data-binary @"$WORK/batch.json" "http://127.0.0.1:$APIPORT/api/v1/delivery-status/batches")
 read -r BCODE BSECS <<<"$BATCH"
 row "POST delivery-status batch, 10,000 items" "$(python3 -c "print(round(10000/$BSECS))") items/s" "${BSECS}s" "" "" "HTTP $BCODE"
+fi
+
+if [ "$WEBHOOKS" = 1 ]; then
+  # Receivers are on 127.0.0.1, which only PORTFOLIO_WEBHOOK_ALLOW_LOCAL permits.
+  stop_server
+  export PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1
+  start_server
+  WH=$(python3 bench/webhooks.py "http://127.0.0.1:$APIPORT" "$TOKEN" --subscriptions 10 --rate 100 --duration 30)
+  read -r WRATE WP50 WP99 WLOST WDUP < <(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['achieved_rate'], d['p50_ms'], d['p99_ms'], d['lost'], d['duplicated'])" "$WH")
+  row "webhooks: 10 subs × ${WRATE} changes/s, 30 s" "" "$WP50" "$WP99" "" "commit→receipt; lost $WLOST, duplicated $WDUP"
+fi
 
 RSS=$(awk '/VmHWM/ {print $2/1024 " MB"}' "/proc/$SERVER_PID/status")
 

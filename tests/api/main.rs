@@ -30,3 +30,4 @@ mod resilience;
 mod seed_picture;
 mod selection;
 mod strict_input;
+mod webhooks;

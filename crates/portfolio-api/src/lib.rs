@@ -27,3 +27,4 @@ pub mod routes;
 pub mod server;
 pub mod store;
 pub mod timestamp;
+pub mod webhooks;

@@ -37,6 +37,7 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "health", description = "Liveness and readiness"),
         (name = "reference data", description = "Organisations and service areas"),
         (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail"),
+        (name = "webhooks", description = "Signed push notifications of the change feed (Standard Webhooks), per organisation"),
         (name = "improvement portfolio", description = "Measures (tiltak) of the improvement portfolio and their delivery status"),
         (name = "delivery status sync", description = "The IT partner's systems push delivery status for many measures at once"),
         (name = "tertial reports", description = "Board reports per tertial; frozen once published"),

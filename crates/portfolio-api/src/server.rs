@@ -119,6 +119,18 @@ pub fn serve(config: Config) -> Result<(), String> {
     };
     let blocking = (config.pool_size as usize).div_ceil(workers).max(2);
     let metrics_bind = config.metrics_bind.clone();
+    // Webhook delivery on threads and connections of its own: it never waits for (or holds up)
+    // a request's database thread or an HTTP worker. Stopped after the server.
+    let webhook_worker = if config.webhooks.workers > 0 {
+        let pool = db::build_pool(&database.url, config.webhooks.workers as u32)?;
+        Some(crate::webhooks::worker::Worker::start(
+            pool,
+            config.webhooks.clone(),
+        ))
+    } else {
+        log::info!("PORTFOLIO_WEBHOOK_WORKERS=0: this replica delivers no webhooks");
+        None
+    };
     let state = AppState::new(db, config)?;
     let metrics_db = state.db.clone();
 
@@ -152,6 +164,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         }
         result
     });
+    drop(webhook_worker);
     if let Some(cluster) = database.cluster.as_mut() {
         log::info!("stopping the private PostgreSQL cluster");
         cluster.stop();

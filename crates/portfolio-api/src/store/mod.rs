@@ -13,3 +13,4 @@ pub mod reference;
 pub mod selection;
 pub mod studies;
 pub mod tertial;
+pub mod webhooks;
