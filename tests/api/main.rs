@@ -3,6 +3,7 @@
 mod support;
 
 mod auth;
+mod benefits;
 mod budget_frames;
 mod change_log;
 mod contract;

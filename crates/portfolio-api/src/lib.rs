@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod demo_benefits;
 pub mod denied;
 pub mod error;
 pub mod etag;

@@ -313,6 +313,28 @@ fn check_owner(conn: &mut PgConnection, org: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The plan's columns, for both the insert and the update (one list, so they never drift).
+macro_rules! plan_columns {
+    ($p:expr) => {
+        (
+            benefits::title.eq($p.title.trim().to_owned()),
+            benefits::description.eq($p.description.clone()),
+            benefits::category.eq($p.category.as_str()),
+            benefits::owner_org.eq($p.owner.org_number.clone()),
+            benefits::owner_role.eq($p.owner.role.trim().to_owned()),
+            benefits::indicator_name.eq($p.indicator.name.trim().to_owned()),
+            benefits::indicator_unit.eq($p.indicator.unit.trim().to_owned()),
+            benefits::direction.eq($p.indicator.direction.as_str()),
+            benefits::baseline_value.eq($p.baseline.value),
+            benefits::baseline_date.eq($p.baseline.date),
+            benefits::baseline_method.eq($p.baseline.method.clone()),
+            benefits::target_value.eq($p.target.value),
+            benefits::target_date.eq($p.target.date),
+            benefits::yearly_value_nok.eq($p.yearly_value_nok),
+        )
+    };
+}
+
 pub fn create(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -335,10 +357,10 @@ pub fn create(
             benefits::measure_id.eq(pick(ParentKind::Measure)),
             benefits::need_id.eq(need_id),
             benefits::status.eq(BenefitStatus::Planned.as_str()),
+            plan_columns!(plan),
         ))
-        .returning(benefits::id)
-        .get_result::<Uuid>(conn)?;
-    let row = write_plan(conn, row, &plan, 1)?;
+        .returning(BenefitRow::as_returning())
+        .get_result(conn)?;
     changes::record(
         conn,
         actor,
@@ -358,20 +380,7 @@ fn write_plan(
 ) -> QueryResult<BenefitRow> {
     diesel::update(benefits::table.find(id))
         .set((
-            benefits::title.eq(p.title.trim()),
-            benefits::description.eq(&p.description),
-            benefits::category.eq(p.category.as_str()),
-            benefits::owner_org.eq(&p.owner.org_number),
-            benefits::owner_role.eq(p.owner.role.trim()),
-            benefits::indicator_name.eq(p.indicator.name.trim()),
-            benefits::indicator_unit.eq(p.indicator.unit.trim()),
-            benefits::direction.eq(p.indicator.direction.as_str()),
-            benefits::baseline_value.eq(p.baseline.value),
-            benefits::baseline_date.eq(p.baseline.date),
-            benefits::baseline_method.eq(&p.baseline.method),
-            benefits::target_value.eq(p.target.value),
-            benefits::target_date.eq(p.target.date),
-            benefits::yearly_value_nok.eq(p.yearly_value_nok),
+            plan_columns!(p),
             benefits::version.eq(version),
             benefits::updated_at.eq(Utc::now()),
         ))
