@@ -4,6 +4,7 @@ mod support;
 
 mod auth;
 mod binary;
+mod benefits;
 mod budget_frames;
 mod change_log;
 mod contract;

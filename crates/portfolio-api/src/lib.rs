@@ -8,6 +8,7 @@ pub mod config;
 pub mod dates;
 pub mod db;
 pub mod demo;
+pub mod demo_benefits;
 pub mod denied;
 pub mod error;
 pub mod etag;

@@ -48,7 +48,8 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel"),
         (name = "concept studies", description = "Concept studies started by the board, the concept portfolio, and the need → study → concept lineage"),
         (name = "decision cases", description = "Board decision cases, decided and applied all-or-nothing"),
-        (name = "selection scenarios", description = "The accepted needs with the highest total priority that fit a budget, solved exactly and stored")
+        (name = "selection scenarios", description = "The accepted needs with the highest total priority that fit a budget, solved exactly and stored"),
+        (name = "benefits realisation", description = "Benefits (gevinster) of concept studies, concepts and measures: owner, indicator, baseline, target, lifecycle, and the owners' measurements, with realised share, expected share, RAG and staleness derived as of today")
     )
 )]
 pub struct ApiDoc;
