@@ -99,6 +99,53 @@ pub enum ItemProposal {
     DeclineNeed { need_id: Uuid },
 }
 
+/// What an item acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Need(Uuid),
+    Study(Uuid),
+    Concept(Uuid),
+}
+
+impl Target {
+    pub fn id(self) -> Uuid {
+        match self {
+            Target::Need(id) | Target::Study(id) | Target::Concept(id) => id,
+        }
+    }
+
+    /// The proposal's field that names it.
+    pub fn field(self) -> &'static str {
+        match self {
+            Target::Need(_) => "need_id",
+            Target::Study(_) => "study_id",
+            Target::Concept(_) => "concept_id",
+        }
+    }
+
+    /// What it is, in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Target::Need(_) => "need",
+            Target::Study(_) => "study",
+            Target::Concept(_) => "concept",
+        }
+    }
+}
+
+/// The ids of the needs, studies and concepts that `proposals` act on.
+fn target_ids(proposals: &[ItemProposal]) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
+    let (mut needs, mut studies, mut concepts) = (Vec::new(), Vec::new(), Vec::new());
+    for p in proposals {
+        match p.target() {
+            Target::Need(id) => needs.push(id),
+            Target::Study(id) => studies.push(id),
+            Target::Concept(id) => concepts.push(id),
+        }
+    }
+    (needs, studies, concepts)
+}
+
 impl ItemProposal {
     pub fn kind(&self) -> DecisionItemKind {
         match self {
@@ -114,26 +161,16 @@ impl ItemProposal {
     }
 
     /// The need, study or concept the item acts on.
-    pub fn target(&self) -> Uuid {
+    pub fn target(&self) -> Target {
         match self {
             Self::StartStudy { need_id, .. }
             | Self::DeferNeed { need_id }
-            | Self::DeclineNeed { need_id } => *need_id,
+            | Self::DeclineNeed { need_id } => Target::Need(*need_id),
             Self::PauseStudy { study_id }
             | Self::ResumeStudy { study_id }
             | Self::CancelStudy { study_id }
-            | Self::RecordConcept { study_id, .. } => *study_id,
-            Self::ChangeConceptStatus { concept_id, .. } => *concept_id,
-        }
-    }
-
-    fn target_field(&self) -> &'static str {
-        match self {
-            Self::StartStudy { .. } | Self::DeferNeed { .. } | Self::DeclineNeed { .. } => {
-                "need_id"
-            }
-            Self::ChangeConceptStatus { .. } => "concept_id",
-            _ => "study_id",
+            | Self::RecordConcept { study_id, .. } => Target::Study(*study_id),
+            Self::ChangeConceptStatus { concept_id, .. } => Target::Concept(*concept_id),
         }
     }
 
@@ -285,24 +322,7 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
     for (i, p) in draft.items.iter().enumerate() {
         p.check(&FieldPath::from("items").index(i), &mut errors);
     }
-    let need_ids: Vec<Uuid> = draft
-        .items
-        .iter()
-        .filter(|p| p.target_field() == "need_id")
-        .map(ItemProposal::target)
-        .collect();
-    let study_ids: Vec<Uuid> = draft
-        .items
-        .iter()
-        .filter(|p| p.target_field() == "study_id")
-        .map(ItemProposal::target)
-        .collect();
-    let concept_ids: Vec<Uuid> = draft
-        .items
-        .iter()
-        .filter(|p| p.target_field() == "concept_id")
-        .map(ItemProposal::target)
-        .collect();
+    let (need_ids, study_ids, concept_ids) = target_ids(&draft.items);
     let frame_ids: Vec<Uuid> = draft
         .items
         .iter()
@@ -352,18 +372,15 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
     for (i, p) in draft.items.iter().enumerate() {
         let at = |name: &str| FieldPath::from("items").index(i).key(name);
         let target = p.target();
-        let exists = match p.target_field() {
-            "need_id" => needs.contains_key(&target),
-            "study_id" => found_studies.contains_key(&target),
-            _ => found_concepts.contains_key(&target),
+        let exists = match target {
+            Target::Need(id) => needs.contains_key(&id),
+            Target::Study(id) => found_studies.contains_key(&id),
+            Target::Concept(id) => found_concepts.contains_key(&id),
         };
         if !exists {
             errors.push(FieldIssue::new(
-                at(p.target_field()),
-                format!(
-                    "no such {}",
-                    &p.target_field()[..p.target_field().len() - 3]
-                ),
+                at(target.field()),
+                format!("no such {}", target.noun()),
             ));
         }
         if let ItemProposal::StartStudy {
@@ -441,7 +458,7 @@ fn insert_items(
                 decision_items::case_id.eq(case_id),
                 decision_items::position.eq(i as i32),
                 decision_items::kind.eq(p.kind().as_str()),
-                decision_items::target_id.eq(p.target()),
+                decision_items::target_id.eq(p.target().id()),
                 decision_items::proposal.eq(serde_json::to_value(p).map_err(StoreError::corrupt)?),
             ))
         })
@@ -703,15 +720,7 @@ pub fn decide(
     }
 
     // Current state, under locks: frames, then needs, studies, concepts.
-    let ids_of = |field: &str| -> Vec<Uuid> {
-        proposals
-            .iter()
-            .filter(|p| p.target_field() == field)
-            .map(ItemProposal::target)
-            .collect()
-    };
-    let (need_ids, study_ids, concept_ids) =
-        (ids_of("need_id"), ids_of("study_id"), ids_of("concept_id"));
+    let (need_ids, study_ids, concept_ids) = target_ids(&proposals);
     let study_frames: Vec<Uuid> = studies::studies_by_id(conn, &study_ids, false)?
         .into_iter()
         .map(|s| s.frame_id)
@@ -750,23 +759,22 @@ pub fn decide(
             .collect();
 
     let describe = |p: &ItemProposal| -> String {
-        let t = p.target();
-        match p.target_field() {
-            "need_id" => format!(
+        match p.target() {
+            Target::Need(t) => format!(
                 "for need {}",
                 needs
                     .get(&t)
                     .map(|n| n.reference.clone())
                     .unwrap_or_else(|| t.to_string())
             ),
-            "study_id" => format!(
+            Target::Study(t) => format!(
                 "of study {}",
                 study_rows
                     .get(&t)
                     .map(|s| format!("{:?}", s.title))
                     .unwrap_or_else(|| t.to_string())
             ),
-            _ => format!(
+            Target::Concept(t) => format!(
                 "of concept {}",
                 concept_rows
                     .get(&t)
@@ -851,7 +859,7 @@ pub fn decide(
             },
         };
         items.push(DecisionItem {
-            target: p.target(),
+            target: p.target().id(),
             action,
             outcome: o.outcome,
         });
