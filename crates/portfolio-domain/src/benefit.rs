@@ -566,7 +566,7 @@ mod tests {
         errors
             .iter()
             .map(|e| match e {
-                DomainError::Invalid { field, .. } => field.clone(),
+                DomainError::Invalid { field, .. } => field.to_string(),
                 other => format!("{other}"),
             })
             .collect()
@@ -618,7 +618,7 @@ mod tests {
             };
             assert!(matches!(
                 from.transition_with_reason(to, None),
-                Err(DomainError::Invalid { ref field, .. }) if field == "reason"
+                Err(DomainError::Invalid { ref field, .. }) if *field == "reason"
             ));
             assert!(from.transition_with_reason(to, Some("  ")).is_err());
             assert_eq!(

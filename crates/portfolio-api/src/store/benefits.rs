@@ -570,7 +570,7 @@ pub fn record_measurement(
         corrects: m.corrects,
     };
     benefit::check_measurement(before.status()?, &before.plan()?, &series, &new, today)
-        .map_err(|e| problems(e))?;
+        .map_err(problems)?;
     let row = diesel::insert_into(benefit_measurements::table)
         .values((
             benefit_measurements::benefit_id.eq(id),
@@ -620,6 +620,9 @@ pub fn record_measurement(
     Ok((row, benefit))
 }
 
+/// Measurements, and for each corrected one the id of its correction.
+pub type MeasurementPage = (Vec<MeasurementRow>, HashMap<i64, i64>);
+
 /// A page of a benefit's measurements, newest recording first, each with the id of the
 /// measurement that corrects it (if any); `None` when the benefit does not exist.
 pub fn measurements(
@@ -627,7 +630,7 @@ pub fn measurements(
     id: Uuid,
     before_id: Option<i64>,
     limit: i64,
-) -> QueryResult<Option<(Vec<MeasurementRow>, HashMap<i64, i64>)>> {
+) -> QueryResult<Option<MeasurementPage>> {
     let exists: i64 = benefits::table
         .filter(benefits::id.eq(id))
         .count()
