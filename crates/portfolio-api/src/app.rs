@@ -128,6 +128,7 @@ pub fn build_app(
     })))
     .default_service(web::to(unmatched))
     .wrap(Idempotency)
+    .wrap(actix_web::middleware::from_fn(refuse_nul))
     .wrap(AuditDenied)
     .wrap(RateLimit(state.rate_limiter.clone()))
     // Outside everything that authenticates: a token with a new `kid` may wait for the keys.
@@ -147,6 +148,26 @@ pub fn build_app(
     ))
     .wrap(Condition::new(metrics, RequestMetrics))
     .wrap(RequestIdMiddleware)
+}
+
+/// A NUL character (`%00`) in the path or query is refused before routing: no path parameter
+/// or query value may carry one (PostgreSQL text cannot hold it, and no identifier has one).
+async fn refuse_nul<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
+    use actix_web::ResponseError;
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(req.uri().path()) || req.uri().query().is_some_and(has_nul) {
+        let err =
+            ApiError::BadRequest("the request path or query contains a NUL character (%00)".into());
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// Path patterns of the contract with their methods: unmatched requests on a known path are

@@ -105,6 +105,12 @@ impl Caller {
         }
     }
 
+    /// Drafts (decision cases, criteria sets) are seen by those who prepare or decide them;
+    /// readers see only what has been adopted or decided.
+    pub fn sees_drafts(&self) -> bool {
+        self.has(Permission::Manage) || self.has(Permission::Decide)
+    }
+
     /// True when the caller's token names `org_number` as its organisation.
     pub fn belongs_to(&self, org_number: &str) -> bool {
         self.org_number.as_deref() == Some(org_number)
@@ -396,12 +402,6 @@ impl TokenVerifier {
     }
 
     fn caller_from(&self, claims: Map<String, Value>) -> Result<Caller, ApiError> {
-        let subject = claims
-            .get("sub")
-            .or_else(|| claims.get("client_id"))
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned();
         let mut permissions = 0u8;
         let mut add = |s: &str| {
             if let Some(p) = Permission::from_scope(s) {
@@ -413,11 +413,7 @@ impl TokenVerifier {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut add),
             _ => {}
         }
-        let org_number = match claims.get(&self.org_claim) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
+        let (subject, org_number) = identity_claims(&claims, &self.org_claim, permissions)?;
         Ok(Caller {
             subject,
             org_number,
@@ -456,6 +452,51 @@ impl TokenVerifier {
 
 fn encode<T: Serialize>(key: &EncodingKey, claims: &T) -> Option<String> {
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, key).ok()
+}
+
+/// The identity a token must state: a `sub`, and exactly one organisation number (a string
+/// of nine digits, never a list) when it carries a permission that acts on behalf of an
+/// organisation (submitting, scoring, syncing). A 401 names the claim at fault.
+fn identity_claims(
+    claims: &Map<String, Value>,
+    org_claim: &str,
+    permissions: u8,
+) -> Result<(String, Option<String>), ApiError> {
+    let invalid =
+        |why: String| ApiError::Unauthorized(format!("the bearer token is invalid: {why}"));
+    let subject = match claims.get("sub") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(_) => return Err(invalid("claim `sub` must be a non-empty string".into())),
+        None => return Err(invalid("missing claim `sub`".into())),
+    };
+    let org_number = match claims.get(org_claim) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() == 9 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(s.clone())
+        }
+        Some(Value::Array(_)) => {
+            return Err(invalid(format!(
+                "claim `{org_claim}` must be one organisation number, not a list"
+            )))
+        }
+        Some(_) => {
+            return Err(invalid(format!(
+                "claim `{org_claim}` must be an organisation number: a string of nine digits"
+            )))
+        }
+    };
+    let acting: Vec<&str> = [Permission::Submit, Permission::Score, Permission::Sync]
+        .into_iter()
+        .filter(|p| permissions & p.bit() != 0)
+        .map(Permission::scope)
+        .collect();
+    if org_number.is_none() && !acting.is_empty() {
+        return Err(invalid(format!(
+            "missing claim `{org_claim}`: the scope {} acts on behalf of an organisation",
+            acting.join(", ")
+        )));
+    }
+    Ok((subject, org_number))
 }
 
 /// All scopes, for development tokens.

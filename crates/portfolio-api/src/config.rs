@@ -9,7 +9,12 @@ pub const DEFAULT_ORG_CLAIM: &str = "helseid://claims/client/claims/orgnr_parent
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The serving role's URL (`DATABASE_URL`); none: a private cluster.
     pub database_url: Option<String>,
+    /// The schema owner's URL for migrations (`PORTFOLIO_MIGRATION_DATABASE_URL`).
+    pub migration_database_url: Option<String>,
+    /// Serve even as a superuser or table owner (`PORTFOLIO_ALLOW_SUPERUSER=1`).
+    pub allow_superuser: bool,
     pub bind: String,
     pub data_dir: PathBuf,
     pub jwt: JwtConfig,
@@ -27,7 +32,42 @@ pub struct Config {
     pub metrics_bind: Option<String>,
     /// `json`: one JSON object per log line; otherwise text.
     pub log_json: bool,
+    pub webhooks: WebhookConfig,
 }
+
+/// Webhook delivery (see `webhooks`).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Allow `http://` and loopback/private addresses: development and tests only.
+    pub allow_local: bool,
+    /// Delivery threads of this replica; 0 delivers nothing here (other replicas do).
+    pub workers: usize,
+    /// How often an idle worker looks for new events.
+    pub poll_interval: std::time::Duration,
+    /// Waits before the 2nd, 3rd, … attempt of one event; when they are used up, the
+    /// subscription is disabled.
+    pub retry_schedule: Vec<std::time::Duration>,
+    /// Per attempt, connecting and reading included.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow_local: false,
+            workers: 2,
+            poll_interval: std::time::Duration::from_millis(50),
+            retry_schedule: DEFAULT_RETRY_SCHEDULE
+                .iter()
+                .map(|s| std::time::Duration::from_secs(*s))
+                .collect(),
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: a receiver may be away for about a day.
+pub const DEFAULT_RETRY_SCHEDULE: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
 
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -159,6 +199,8 @@ impl Config {
         }
         Ok(Config {
             database_url: get("DATABASE_URL"),
+            migration_database_url: get("PORTFOLIO_MIGRATION_DATABASE_URL"),
+            allow_superuser: get("PORTFOLIO_ALLOW_SUPERUSER").is_some_and(|v| v == "1"),
             bind: get("PORTFOLIO_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             data_dir: get("PORTFOLIO_DATA_DIR")
                 .map(PathBuf::from)
@@ -180,12 +222,51 @@ impl Config {
                     )))
                 }
             },
+            webhooks: webhook_config(&get)?,
         })
     }
 }
 
 fn flag(get: &impl Fn(&str) -> Option<String>, key: &str) -> bool {
     get(key).is_some_and(|v| v == "1" || v == "true")
+}
+
+fn webhook_config(get: &impl Fn(&str) -> Option<String>) -> Result<WebhookConfig, ConfigError> {
+    let defaults = WebhookConfig::default();
+    let retry_schedule = match get("PORTFOLIO_WEBHOOK_RETRY_SCHEDULE") {
+        None => defaults.retry_schedule,
+        Some(list) => parse_seconds_list(&list).ok_or_else(|| {
+            ConfigError(format!(
+                "PORTFOLIO_WEBHOOK_RETRY_SCHEDULE={list:?} must be seconds separated by commas, e.g. 5,300,1800"
+            ))
+        })?,
+    };
+    Ok(WebhookConfig {
+        allow_local: flag(get, "PORTFOLIO_WEBHOOK_ALLOW_LOCAL"),
+        workers: parse_num(get, "PORTFOLIO_WEBHOOK_WORKERS", defaults.workers)?,
+        poll_interval: std::time::Duration::from_millis(parse_num(
+            get,
+            "PORTFOLIO_WEBHOOK_POLL_MS",
+            defaults.poll_interval.as_millis() as u64,
+        )?),
+        retry_schedule,
+        timeout: std::time::Duration::from_millis(parse_num(
+            get,
+            "PORTFOLIO_WEBHOOK_TIMEOUT_MS",
+            defaults.timeout.as_millis() as u64,
+        )?),
+    })
+}
+
+/// `5,300,0.5` → durations; fractions allowed (tests use short schedules).
+fn parse_seconds_list(list: &str) -> Option<Vec<std::time::Duration>> {
+    list.split(',')
+        .map(|s| {
+            let secs: f64 = s.trim().parse().ok()?;
+            (secs.is_finite() && (0.0..=86_400.0).contains(&secs))
+                .then(|| std::time::Duration::from_secs_f64(secs))
+        })
+        .collect()
 }
 
 fn parse_num<T: std::str::FromStr>(

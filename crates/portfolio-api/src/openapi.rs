@@ -37,6 +37,7 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "health", description = "Liveness and readiness"),
         (name = "reference data", description = "Organisations and service areas"),
         (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail"),
+        (name = "webhooks", description = "Signed push notifications of the change feed (Standard Webhooks), per organisation"),
         (name = "improvement portfolio", description = "Measures (tiltak) of the improvement portfolio and their delivery status"),
         (name = "delivery status sync", description = "The IT partner's systems push delivery status for many measures at once"),
         (name = "tertial reports", description = "Board reports per tertial; frozen once published"),
@@ -47,7 +48,8 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel"),
         (name = "concept studies", description = "Concept studies started by the board, the concept portfolio, and the need → study → concept lineage"),
         (name = "decision cases", description = "Board decision cases, decided and applied all-or-nothing"),
-        (name = "selection scenarios", description = "The accepted needs with the highest total priority that fit a budget, solved exactly and stored")
+        (name = "selection scenarios", description = "The accepted needs with the highest total priority that fit a budget, solved exactly and stored"),
+        (name = "benefits realisation", description = "Benefits (gevinster) of concept studies, concepts and measures: owner, indicator, baseline, target, lifecycle, and the owners' measurements, with realised share, expected share, RAG and staleness derived as of today")
     )
 )]
 pub struct ApiDoc;
