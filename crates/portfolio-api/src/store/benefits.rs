@@ -643,6 +643,9 @@ pub fn record_measurement(
     Ok((row, benefit))
 }
 
+/// Measurements with, for each corrected one, the id of the measurement that corrects it.
+pub type MeasurementPage = (Vec<MeasurementRow>, HashMap<i64, i64>);
+
 /// A page of a benefit's measurements, newest recording first, each with the id of the
 /// measurement that corrects it (if any); `None` when the benefit does not exist.
 pub fn measurements(
@@ -650,7 +653,7 @@ pub fn measurements(
     id: Uuid,
     before_id: Option<i64>,
     limit: i64,
-) -> QueryResult<Option<(Vec<MeasurementRow>, HashMap<i64, i64>)>> {
+) -> QueryResult<Option<MeasurementPage>> {
     let exists: i64 = benefits::table
         .filter(benefits::id.eq(id))
         .count()
