@@ -52,7 +52,7 @@ async fn metrics_are_served_on_their_own_listener_by_route_template() {
     for series in [
         "portfolio_http_requests_total{method=\"GET\",route=\"/api/v1/organisations/{org_number}\",status=\"200\"}",
         "portfolio_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}",
-        "portfolio_http_request_duration_seconds_bucket{route=\"/api/v1/organisations/{org_number}\"",
+        "portfolio_http_request_duration_seconds_count{route=\"/api/v1/organisations/{org_number}\"}",
         "portfolio_db_pool_connections_in_use",
         "portfolio_db_pool_connections_idle",
         "portfolio_db_pool_wait_seconds_count",
