@@ -378,6 +378,7 @@ async fn rotation_signs_with_both_secrets() {
     let rotated = app
         .post(&format!("/api/v1/webhook-subscriptions/{id}/rotate-secret"))
         .auth(READ, Some(OUS))
+        .header("If-Match", "\"v1\"")
         .send()
         .await
         .assert_status(200)
