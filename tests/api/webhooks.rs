@@ -668,6 +668,12 @@ async fn another_organisation_gets_404() {
         .auth(READ, Some(OUS))
         .send()
         .await
+        .assert_problem(428);
+    app.request(Method::DELETE, &base)
+        .auth(READ, Some(OUS))
+        .header("If-Match", "\"v1\"")
+        .send()
+        .await
         .assert_status(204);
     app.get(&base)
         .auth(READ, Some(OUS))
