@@ -1,6 +1,7 @@
 //! HTTP resources, one module per resource. Handlers are thin: parse → authorise → store → respond.
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
+pub mod benefits;
 pub mod budget_frames;
 pub mod changelog;
 pub mod concept_studies;
@@ -67,6 +68,17 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(measures::edit_measure)
             .service(measures::change_measure_status)
             .service(measures::delivery_history),
+    );
+    cfg.service(
+        scope("/benefits")
+            .service(benefits::list_benefits)
+            .service(benefits::create_benefit)
+            .service(benefits::get_benefit)
+            .service(benefits::edit_benefit)
+            .service(benefits::delete_benefit)
+            .service(benefits::change_benefit_status)
+            .service(benefits::list_measurements)
+            .service(benefits::record_measurement),
     );
     cfg.service(
         scope("/delivery-status")
