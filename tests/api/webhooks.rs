@@ -793,6 +793,8 @@ fn spawn_server(app: &TestApp) -> std::process::Child {
         .env("PORTFOLIO_BIND", "127.0.0.1:0")
         .env("PORTFOLIO_WORKERS", "1")
         .env("PORTFOLIO_WEBHOOK_ALLOW_LOCAL", "1")
+        // The test database is reached as the cluster's superuser; a test, not a deployment.
+        .env("PORTFOLIO_ALLOW_SUPERUSER", "1")
         .env("PORTFOLIO_WEBHOOK_POLL_MS", "20")
         .env("PORTFOLIO_WEBHOOK_TIMEOUT_MS", "60000")
         .env("RUST_LOG", "error")
