@@ -289,6 +289,33 @@ async fn feed_after(app: &TestApp, after: i64) -> Vec<Value> {
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// The delivery log once it holds `n` attempts (a receiver sees a request before the worker
+/// commits its record of it).
+async fn delivery_log(app: &TestApp, id: &str, query: &str, n: usize) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let all = app
+            .get(&format!("/api/v1/webhook-subscriptions/{id}/deliveries"))
+            .auth(READ, Some(OUS))
+            .send()
+            .await
+            .assert_status(200)
+            .json();
+        if all["items"].as_array().map_or(0, Vec::len) >= n || Instant::now() > deadline {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.get(&format!(
+        "/api/v1/webhook-subscriptions/{id}/deliveries{query}"
+    ))
+    .auth(READ, Some(OUS))
+    .send()
+    .await
+    .assert_status(200)
+    .json()
+}
+
 // ---- tests ----------------------------------------------------------------------------------
 
 #[actix_web::test]
@@ -348,16 +375,7 @@ async fn deliveries_are_signed_and_carry_the_feed_event() {
     forged.body[0] = b' ';
     assert!(!signed_with(&forged, &secret));
     // The attempt is listed.
-    let deliveries = app
-        .get(&format!(
-            "/api/v1/webhook-subscriptions/{}/deliveries",
-            sub["id"].as_str().expect("id")
-        ))
-        .auth(READ, Some(OUS))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let deliveries = delivery_log(&app, sub["id"].as_str().expect("id"), "", 1).await;
     assert_eq!(deliveries["items"][0]["outcome"], "delivered");
     assert_eq!(deliveries["items"][0]["http_status"], 204);
     assert_eq!(deliveries["items"][0]["webhook_id"], r.header("webhook-id"));
@@ -378,6 +396,7 @@ async fn rotation_signs_with_both_secrets() {
     let rotated = app
         .post(&format!("/api/v1/webhook-subscriptions/{id}/rotate-secret"))
         .auth(READ, Some(OUS))
+        .header("If-Match", "\"v1\"")
         .send()
         .await
         .assert_status(200)
@@ -439,13 +458,7 @@ async fn retries_keep_the_webhook_id_and_feed_order() {
     // No more than those five arrive.
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.received().len(), 5);
-    let log = app
-        .get(&format!("/api/v1/webhook-subscriptions/{id}/deliveries"))
-        .auth(READ, Some(OUS))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let log = delivery_log(&app, &id, "", 5).await;
     let first: Vec<(i64, i64, &str)> = log["items"]
         .as_array()
         .expect("items")
@@ -584,15 +597,7 @@ async fn ping_and_redeliver() {
 
     create_area(&app, "Redelivered").await;
     let got = rx.wait_for(2, WAIT).await;
-    let log = app
-        .get(&format!(
-            "/api/v1/webhook-subscriptions/{id}/deliveries?limit=1"
-        ))
-        .auth(READ, Some(OUS))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let log = delivery_log(&app, &id, "?limit=1", 2).await;
     assert!(log["next_cursor"].is_string(), "a second page exists");
     let delivery = log["items"][0]["id"].as_i64().expect("delivery id");
     let queued = app
@@ -665,6 +670,12 @@ async fn another_organisation_gets_404() {
     assert_eq!(list["items"][0]["id"], id.as_str());
     app.request(Method::DELETE, &base)
         .auth(READ, Some(OUS))
+        .send()
+        .await
+        .assert_problem(428);
+    app.request(Method::DELETE, &base)
+        .auth(READ, Some(OUS))
+        .header("If-Match", "\"v1\"")
         .send()
         .await
         .assert_status(204);
@@ -782,6 +793,8 @@ fn spawn_server(app: &TestApp) -> std::process::Child {
         .env("PORTFOLIO_BIND", "127.0.0.1:0")
         .env("PORTFOLIO_WORKERS", "1")
         .env("PORTFOLIO_WEBHOOK_ALLOW_LOCAL", "1")
+        // The test database is reached as the cluster's superuser; a test, not a deployment.
+        .env("PORTFOLIO_ALLOW_SUPERUSER", "1")
         .env("PORTFOLIO_WEBHOOK_POLL_MS", "20")
         .env("PORTFOLIO_WEBHOOK_TIMEOUT_MS", "60000")
         .env("RUST_LOG", "error")

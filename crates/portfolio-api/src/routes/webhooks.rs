@@ -403,10 +403,13 @@ pub async fn update_subscription(
 /// Delete a webhook subscription
 ///
 /// Stops delivery at once (an attempt under way finishes) and forgets its attempts. Needs
-/// `portfolio:read`.
+/// `portfolio:read` and `If-Match`.
 #[utoipa::path(
     tag = "webhooks",
-    params(("id" = Uuid, Path, description = "Subscription id")),
+    params(
+        ("id" = Uuid, Path, description = "Subscription id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "No such subscription of the caller's organisation", body = crate::error::Problem, content_type = "application/problem+json")
@@ -418,11 +421,12 @@ pub async fn delete_subscription(
     caller: Caller,
     db: web::Data<Db>,
     path: web::Path<Uuid>,
+    if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let org = owner(&caller)?;
     let id = path.into_inner();
     let actor = Actor::of(&caller);
-    db.transaction(move |conn| store::delete(conn, &actor, &org, id))
+    db.transaction(move |conn| store::delete(conn, &actor, &org, id, &if_match))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -431,10 +435,13 @@ pub async fn delete_subscription(
 ///
 /// A new secret, shown only in this answer. For 24 hours deliveries carry two signatures
 /// (`v1,…` with the new secret and `v1,…` with the old one), so receivers can switch over
-/// without losing a message; then only the new one. Needs `portfolio:read`.
+/// without losing a message; then only the new one. Needs `portfolio:read` and `If-Match`.
 #[utoipa::path(
     tag = "webhooks",
-    params(("id" = Uuid, Path, description = "Subscription id")),
+    params(
+        ("id" = Uuid, Path, description = "Subscription id"),
+        ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
+    ),
     responses(
         (status = 200, description = "The subscription with its new `secret`", body = WebhookSubscription, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such subscription of the caller's organisation", body = crate::error::Problem, content_type = "application/problem+json")
@@ -446,6 +453,7 @@ pub async fn rotate_secret(
     caller: Caller,
     db: web::Data<Db>,
     path: web::Path<Uuid>,
+    if_match: IfMatch,
 ) -> Result<HttpResponse, ApiError> {
     let org = owner(&caller)?;
     let id = path.into_inner();
@@ -454,7 +462,9 @@ pub async fn rotate_secret(
     let actor = Actor::of(&caller);
     let stored = secret.clone();
     let sub = db
-        .transaction(move |conn| store::rotate_secret(conn, &actor, &org, id, &stored, until))
+        .transaction(move |conn| {
+            store::rotate_secret(conn, &actor, &org, id, &if_match, &stored, until)
+        })
         .await?;
     Ok(respond(sub, Some(secret)))
 }

@@ -278,8 +278,10 @@ pub fn delete(
     actor: &Actor,
     org: &str,
     id: Uuid,
+    if_match: &IfMatch,
 ) -> Result<(), StoreError> {
     let before = lock(conn, org, id)?;
+    if_match.check(before.version)?;
     diesel::delete(webhook_subscriptions::table.find(id)).execute(conn)?;
     changes::record(
         conn,
@@ -295,10 +297,12 @@ pub fn rotate_secret(
     actor: &Actor,
     org: &str,
     id: Uuid,
+    if_match: &IfMatch,
     new_secret: &str,
     old_expires_at: DateTime<Utc>,
 ) -> Result<Subscription, StoreError> {
     let before = lock(conn, org, id)?;
+    if_match.check(before.version)?;
     let row = diesel::update(webhook_subscriptions::table.find(id))
         .set((
             webhook_subscriptions::previous_secret.eq(webhook_subscriptions::secret.nullable()),
