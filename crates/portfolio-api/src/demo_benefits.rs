@@ -158,7 +158,7 @@ pub fn load(conn: &mut PgConnection, actor: &Actor, registries: Uuid) -> Result<
         today,
     )?;
     let last = benefits::measurements(conn, behind, None, 1)?
-        .and_then(|(rows, _)| rows.into_iter().next())
+        .and_then(|page| page.rows.into_iter().next())
         .ok_or_else(|| ApiError::internal("the demo benefit has no measurement"))?;
     benefits::record_measurement(
         conn,

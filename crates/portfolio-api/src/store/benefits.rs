@@ -643,6 +643,12 @@ pub fn record_measurement(
     Ok((row, benefit))
 }
 
+/// Measurements (up to `limit + 1`) and, per measurement id, the id of its correction.
+pub struct MeasurementPage {
+    pub rows: Vec<MeasurementRow>,
+    pub corrected_by: HashMap<i64, i64>,
+}
+
 /// A page of a benefit's measurements, newest recording first, each with the id of the
 /// measurement that corrects it (if any); `None` when the benefit does not exist.
 pub fn measurements(
@@ -650,7 +656,7 @@ pub fn measurements(
     id: Uuid,
     before_id: Option<i64>,
     limit: i64,
-) -> QueryResult<Option<(Vec<MeasurementRow>, HashMap<i64, i64>)>> {
+) -> QueryResult<Option<MeasurementPage>> {
     let exists: i64 = benefits::table
         .filter(benefits::id.eq(id))
         .count()
@@ -675,7 +681,7 @@ pub fn measurements(
         .into_iter()
         .filter_map(|(c, id)| c.map(|c| (c, id)))
         .collect();
-    Ok(Some((rows, corrected_by)))
+    Ok(Some(MeasurementPage { rows, corrected_by }))
 }
 
 /// Counts and money of a set of benefits on a day: the overview's and the tertial
