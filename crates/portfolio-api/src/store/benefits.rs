@@ -721,9 +721,11 @@ pub fn totals(rows: &[BenefitRow], today: NaiveDate) -> Result<BenefitTotals, Ap
             .or_default() += 1;
         t.stale += i64::from(p.stale);
         if let (Some(v), false) = (r.yearly_value_nok, r.status()? == BenefitStatus::Cancelled) {
-            t.priced_planned_nok_per_year += v;
-            t.priced_realised_nok_per_year +=
-                (v as f64 * p.realised_share.unwrap_or(0.0)).round() as i64;
+            // Saturating: a sum of valid yearly values must never overflow into a 500.
+            let realised = (v as f64 * p.realised_share.unwrap_or(0.0)).round() as i64;
+            t.priced_planned_nok_per_year = t.priced_planned_nok_per_year.saturating_add(v);
+            t.priced_realised_nok_per_year =
+                t.priced_realised_nok_per_year.saturating_add(realised);
         }
     }
     Ok(t)
