@@ -423,6 +423,67 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::allow_tables_to_appear_in_same_query!(concept_studies, needs);
 
 diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Uuid,
+        org_number -> Text,
+        url -> Text,
+        entity_types -> Array<Text>,
+        description -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_cursors (subscription_id) {
+        subscription_id -> Uuid,
+        delivered_seq -> Int8,
+        failed_attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        subscription_id -> Uuid,
+        event_seq -> Nullable<Int8>,
+        webhook_id -> Text,
+        kind -> Text,
+        attempt -> Int4,
+        attempted_at -> Timestamptz,
+        duration_ms -> Int4,
+        http_status -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        outcome -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_jobs (id) {
+        id -> Int8,
+        subscription_id -> Uuid,
+        event_seq -> Nullable<Int8>,
+        requested_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(webhook_cursors -> webhook_subscriptions (subscription_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    webhook_subscriptions,
+    webhook_cursors,
+    webhook_deliveries,
+    webhook_jobs,
+    events
+);
+
+diesel::table! {
     benefits (id) {
         id -> Uuid,
         parent_kind -> Text,

@@ -16,6 +16,7 @@ pub mod prioritisation;
 pub mod selection_scenarios;
 pub mod service_areas;
 pub mod tertial_reports;
+pub mod webhooks;
 
 use utoipa_actix_web::scope::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -42,6 +43,18 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(service_areas::retire_service_area),
     );
     cfg.service(scope("/events").service(changelog::list_events));
+    cfg.service(
+        scope("/webhook-subscriptions")
+            .service(webhooks::list_subscriptions)
+            .service(webhooks::create_subscription)
+            .service(webhooks::get_subscription)
+            .service(webhooks::update_subscription)
+            .service(webhooks::delete_subscription)
+            .service(webhooks::rotate_secret)
+            .service(webhooks::list_deliveries)
+            .service(webhooks::redeliver)
+            .service(webhooks::ping),
+    );
     cfg.service(
         scope("/audit")
             .service(changelog::verify_audit)

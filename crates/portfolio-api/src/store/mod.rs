@@ -14,3 +14,4 @@ pub mod reference;
 pub mod selection;
 pub mod studies;
 pub mod tertial;
+pub mod webhooks;
