@@ -3,8 +3,8 @@
 mod support;
 
 mod auth;
-mod binary;
 mod benefits;
+mod binary;
 mod budget_frames;
 mod change_log;
 mod contract;
