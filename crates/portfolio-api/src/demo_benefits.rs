@@ -153,7 +153,7 @@ pub fn load(conn: &mut PgConnection, actor: &Actor, registries: Uuid) -> Result<
         today,
     )?;
     let last = benefits::measurements(conn, behind, None, 1)?
-        .and_then(|(rows, _)| rows.into_iter().next())
+        .and_then(|page| page.rows.into_iter().next())
         .ok_or_else(|| ApiError::internal("the demo benefit has no measurement"))?;
     let locked = benefits::lock(conn, behind)?;
     benefits::record_measurement(

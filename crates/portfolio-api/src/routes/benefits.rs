@@ -778,7 +778,7 @@ pub async fn list_measurements(
     let id = path.into_inner();
     let after: Option<i64> = page.after()?;
     let limit = page.limit();
-    let (rows, corrected_by) = db
+    let benefits::MeasurementPage { rows, corrected_by } = db
         .run(move |conn| benefits::measurements(conn, id, after, limit))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("benefit {id}")))?;

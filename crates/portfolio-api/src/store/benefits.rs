@@ -620,8 +620,11 @@ pub fn record_measurement(
     Ok((row, benefit))
 }
 
-/// Measurements, and for each corrected one the id of its correction.
-pub type MeasurementPage = (Vec<MeasurementRow>, HashMap<i64, i64>);
+/// Measurements (up to `limit + 1`) and, per measurement id, the id of its correction.
+pub struct MeasurementPage {
+    pub rows: Vec<MeasurementRow>,
+    pub corrected_by: HashMap<i64, i64>,
+}
 
 /// A page of a benefit's measurements, newest recording first, each with the id of the
 /// measurement that corrects it (if any); `None` when the benefit does not exist.
@@ -655,7 +658,7 @@ pub fn measurements(
         .into_iter()
         .filter_map(|(c, id)| c.map(|c| (c, id)))
         .collect();
-    Ok(Some((rows, corrected_by)))
+    Ok(Some(MeasurementPage { rows, corrected_by }))
 }
 
 /// Counts and money of a set of benefits on a day: the overview's and the tertial
@@ -695,9 +698,11 @@ pub fn totals(rows: &[BenefitRow], today: NaiveDate) -> Result<BenefitTotals, St
             .or_default() += 1;
         t.stale += i64::from(p.stale);
         if let (Some(v), false) = (r.yearly_value_nok, r.status()? == BenefitStatus::Cancelled) {
-            t.priced_planned_nok_per_year += v;
-            t.priced_realised_nok_per_year +=
-                (v as f64 * p.realised_share.unwrap_or(0.0)).round() as i64;
+            // Saturating: a sum of valid yearly values must never overflow into a 500.
+            let realised = (v as f64 * p.realised_share.unwrap_or(0.0)).round() as i64;
+            t.priced_planned_nok_per_year = t.priced_planned_nok_per_year.saturating_add(v);
+            t.priced_realised_nok_per_year =
+                t.priced_realised_nok_per_year.saturating_add(realised);
         }
     }
     Ok(t)
