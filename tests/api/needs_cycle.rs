@@ -20,9 +20,8 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
     app.post("/api/v1/cycles")
         .auth(SUBMIT, Some(OUS))
         .json(&json!({"year": 2022}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     assert_eq!(app.count("cycles"), 0);
     let c = open_cycle(&app, 2022).await;
     assert_eq!(c["phase"], "intake");
@@ -30,9 +29,8 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
     app.post("/api/v1/cycles")
         .auth(OFFICE, Some(HSO))
         .json(&json!({"year": 2022}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     // Skipping a phase is a conflict naming the allowed next phase.
     app.post("/api/v1/cycles/2022/phase")
         .auth(OFFICE, Some(HSO))
@@ -45,23 +43,20 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
     app.post("/api/v1/cycles/2022/phase")
         .auth(OFFICE, Some(HSO))
         .json(&json!({"to": "first_assessment"}))
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     app.post("/api/v1/cycles/2022/phase")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", "\"v9\"")
         .json(&json!({"to": "first_assessment"}))
-        .send()
-        .await
-        .assert_problem(412);
+        .refused(412)
+        .await;
     app.post("/api/v1/cycles/2022/phase")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&json!({"to": "bogus"}))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     let c = advance(&app, 2022, "first_assessment").await;
     assert_eq!(c["phase"], "first_assessment");
     let changes = c["phase_changes"].as_array().expect("changes");
@@ -80,9 +75,8 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
         .problem_saying(409, "criteria set");
     app.get("/api/v1/cycles/1999")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
     let list = app
         .get("/api/v1/cycles")
         .auth(READ, None)
@@ -144,9 +138,8 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
     app.put(url)
         .auth(SCORE, Some(OUS))
         .json(&criteria_body())
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     assert_eq!(app.count("criteria_sets"), 0);
     let set = app
         .put(url)
@@ -162,16 +155,14 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
     app.post(&format!("{url}/adopt"))
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&set))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     // Replacing a draft needs If-Match.
     app.put(url)
         .auth(OFFICE, Some(HSO))
         .json(&criteria_body())
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     let set = app
         .put(url)
         .auth(OFFICE, Some(HSO))
@@ -205,9 +196,8 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
     app.post(&format!("{url}/adopt"))
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&adopted))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     assert_eq!(app.count("audit_log"), audit_before);
     let got = app
         .get(url)
@@ -226,9 +216,8 @@ async fn intake_reports_needs_for_own_organisation_only() {
     app.post("/api/v1/needs")
         .auth(SUBMIT, Some(OUS))
         .json(&need_body(2022, "Tidlig ultralyd"))
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
     open_cycle(&app, 2022).await;
     let r = app
         .post("/api/v1/needs")
@@ -253,15 +242,13 @@ async fn intake_reports_needs_for_own_organisation_only() {
     app.post("/api/v1/needs")
         .auth(SUBMIT, Some(OUS))
         .json(&other)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.post("/api/v1/needs")
         .auth(READ, Some(OUS))
         .json(&need_body(2022, "Uten rett"))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     // Bad input.
     let long = "x".repeat(10_001);
     for (patch, pointer) in [
@@ -329,14 +316,12 @@ async fn intake_reports_needs_for_own_organisation_only() {
     assert_eq!(by_ref, need);
     app.get("/api/v1/needs/by-reference/B-2022-17")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(400);
+        .refused(400)
+        .await;
     app.get("/api/v1/needs/by-reference/B-2022-099")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
 
     // Intake over: no more reports.
     advance(&app, 2022, "first_assessment").await;
@@ -453,15 +438,13 @@ async fn list_filters_and_pages() {
     ] {
         app.get(&format!("/api/v1/needs?{q}"))
             .auth(READ, None)
-            .send()
-            .await
-            .assert_problem(422);
+            .refused(422)
+            .await;
     }
     app.get("/api/v1/needs")
         .auth(SCORE.replace("portfolio:read ", "").as_str(), Some(OUS))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
 }
 
 #[actix_web::test]
@@ -475,22 +458,19 @@ async fn edit_and_withdraw_while_submitted() {
         .auth(SUBMIT, Some(AHUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"title": "Kapret"}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.patch(&url)
         .auth(SUBMIT, Some(OUS))
         .json(&json!({"title": "Uten If-Match"}))
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     app.patch(&url)
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"title": "x".repeat(201)}))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     let edited = app
         .patch(&url)
         .auth(SUBMIT, Some(OUS))
@@ -509,17 +489,15 @@ async fn edit_and_withdraw_while_submitted() {
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"title": "Gammel"}))
-        .send()
-        .await
-        .assert_problem(412);
+        .refused(412)
+        .await;
     // Withdraw.
     app.post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(AHUS))
         .header("If-Match", "\"v2\"")
         .json(&json!({}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     let w = app
         .post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(OUS))
@@ -535,16 +513,14 @@ async fn edit_and_withdraw_while_submitted() {
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v3\"")
         .json(&json!({}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     app.patch(&url)
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v3\"")
         .json(&json!({"title": "Etter tilbaketrekking"}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     let _ = SYKEHUSPARTNER;
 }
 
@@ -585,18 +561,16 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .auth(OFFICE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&accept_body())
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     adopt_criteria(&app, 2022, &criteria_body()).await;
     // Wrong role.
     app.post(&url(&needs[0]))
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&accept_body())
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     // Bad input: missing reason, blank reason, NUL, oversize, screening errors.
     for (body, pointer) in [
         (
@@ -681,16 +655,14 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&accepted))
         .json(&json!({}))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     app.post(&reopen)
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", &etag_of(&accepted))
         .json(&json!({"reason": "Feil"}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     let reopened = app
         .post(&reopen)
         .auth(OFFICE, Some(HSO))
@@ -722,9 +694,8 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&reopened))
         .json(&json!({"reason": "Igjen"}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     let rejected_again = assess(
         &app,
         &reopened,
@@ -799,9 +770,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .problem_saying(409, "'prioritisation' phase");
     app.get("/api/v1/cycles/2023/ranking")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     advance(&app, 2023, "prioritisation").await;
 
     // Denials, with nothing written.
@@ -809,15 +779,13 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     app.put(&score_url(&acc[0], OUS))
         .auth(SUBMIT, Some(OUS))
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.put(&score_url(&acc[0], OUS))
         .auth(OFFICE, Some(HSO))
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     // Wrong trust: OUS writing Ahus' sheet.
     app.put(&score_url(&acc[0], AHUS))
         .auth(SCORE, Some(OUS))
@@ -830,17 +798,15 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         app.put(&score_url(&acc[0], org))
             .auth(SCORE, Some(org))
             .json(&sheet)
-            .send()
-            .await
-            .assert_problem(403);
+            .refused(403)
+            .await;
     }
     // A rejected need is not scored.
     app.put(&score_url(&rejected, OUS))
         .auth(SCORE, Some(OUS))
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     // Bad input.
     for (body, pointer) in [
         (
@@ -901,9 +867,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     app.put(&url)
         .auth(SCORE, Some(OUS))
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     let replaced = app
         .put(&url)
         .auth(SCORE, Some(OUS))
@@ -918,9 +883,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .auth(SCORE, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(412);
+        .refused(412)
+        .await;
     let sheets = app
         .get(&format!("/api/v1/needs/{}/scores", id_of(&acc[0])))
         .auth(READ, None)
@@ -931,9 +895,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     assert_eq!(sheets["items"].as_array().map(Vec::len), Some(2));
     app.get(&format!("/api/v1/needs/{}/scores", id_of(&acc[0])))
         .auth("portfolio:score", Some(OUS))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
 
     let r = ranking(&app, 2023, "").await;
     assert_eq!(r["frozen"], false);
@@ -955,9 +918,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     assert_eq!(median["aggregation"], "median");
     app.get("/api/v1/cycles/2023/ranking?aggregation=mode")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
 
     let e = app
         .get(&format!(
@@ -979,9 +941,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         id_of(&rejected)
     ))
     .auth(READ, None)
-    .send()
-    .await
-    .assert_problem(409);
+    .refused(409)
+    .await;
 
     // Closing freezes the round.
     let c = app
@@ -993,17 +954,15 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     app.post("/api/v1/cycles/2023/prioritisation/close")
         .auth(SCORE, Some(OUS))
         .header("If-Match", &etag_of(&c))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     // Decided needs a closed round.
     app.post("/api/v1/cycles/2023/phase")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&c))
         .json(&json!({"to": "decided"}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     let closed = app
         .post("/api/v1/cycles/2023/prioritisation/close")
         .auth(OFFICE, Some(HSO))
@@ -1016,9 +975,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     app.post("/api/v1/cycles/2023/prioritisation/close")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&closed))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     // Frozen round: no sheet can be written or replaced.
     let sheets_before = app.count("need_scores");
     app.put(&score_url(&acc[2], OUS))
@@ -1031,9 +989,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .auth(SCORE, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     assert_eq!(app.count("need_scores"), sheets_before);
     // The ranking is served unchanged from the snapshot, even when the data under it changes.
     let frozen = ranking(&app, 2023, "").await;
@@ -1116,9 +1073,8 @@ async fn the_2022_funnel_forty_reported_twenty_seven_accepted() {
     assert_eq!(f["studies"]["by_status"]["in_progress"], 0);
     app.get("/api/v1/cycles/2031/funnel")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
 }
 
 /// Ranking at scale: 1,000 accepted needs × 11 trusts × 8 criteria, loaded straight into the

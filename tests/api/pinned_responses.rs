@@ -135,9 +135,8 @@ async fn snapshot_of_an_event_an_audit_entry_and_a_problem() {
     app.post("/api/v1/service-areas")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"year": 2032, "name": "Laboratorium", "kind": "administrative"}))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
     let events: EventPage = app
         .get("/api/v1/events?limit=1")
         .auth(READ, None)

@@ -92,12 +92,11 @@ async fn database_down_is_503_with_retry_after_and_service_resumes() {
     }
     let app = TestApp::on_database(&cluster.url, |_| {}).await;
 
-    app.get("/health/ready").send().await.assert_status(200);
+    app.get("/health/ready").responds(200).await;
     app.get("/api/v1/organisations")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200);
+        .responds(200)
+        .await;
 
     cluster.run(Cmd::Stop);
 
@@ -132,7 +131,7 @@ async fn database_down_is_503_with_retry_after_and_service_resumes() {
         }
     }
     // Liveness does not depend on the database.
-    app.get("/health/live").send().await.assert_status(200);
+    app.get("/health/live").responds(200).await;
 
     cluster.run(Cmd::Start);
 
@@ -166,9 +165,8 @@ async fn database_down_is_503_with_retry_after_and_service_resumes() {
     );
     app.get("/api/v1/organisations")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200);
+        .responds(200)
+        .await;
     drop(app);
     drop(cluster);
 }
