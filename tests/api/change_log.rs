@@ -25,15 +25,13 @@ async fn follow_feed(app: &TestApp, limit: usize, filter: &str) -> Vec<Value> {
     let mut after = 0;
     let mut out = Vec::new();
     loop {
-        let page = app
+        let page: Value = app
             .get(&format!(
                 "/api/v1/events?after={after}&limit={limit}{filter}"
             ))
             .auth(READ, None)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+            .returns(200)
+            .await;
         let items = page["items"].as_array().expect("items").clone();
         assert!(items.len() <= limit);
         let next = page["next_after"].as_i64().expect("next_after");
@@ -206,29 +204,25 @@ async fn the_audit_trail_has_actor_time_before_after_and_request_id() {
     renamed.assert_status(200);
     create_area(&app, "Annet").await;
 
-    let page = app
+    let page: Value = app
         .get(&format!(
             "/api/v1/audit?entity_type=service_area&entity_id={id}&limit=1"
         ))
         .auth(MANAGE, Some(HSO))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     let first = &page["items"][0];
     assert_eq!(first["action"], "created");
     assert!(first["before"].is_null());
     assert_eq!(first["after"]["name"], "Revisjon");
     let cursor = page["next_cursor"].as_str().expect("a second page");
-    let page2 = app
+    let page2: Value = app
         .get(&format!(
             "/api/v1/audit?entity_type=service_area&entity_id={id}&limit=1&cursor={cursor}"
         ))
         .auth(MANAGE, Some(HSO))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     let entry = &page2["items"][0];
     assert!(page2.get("next_cursor").is_none());
     assert_eq!(entry["action"], "renamed");

@@ -110,15 +110,13 @@ async fn a_withdrawn_need_without_screening_matches_the_declared_assessment() {
     open_cycle(&app, 2022).await;
     let need = report(&app, OUS, &need_body(2022, "Trukket behov")).await;
     let url = format!("/api/v1/needs/{}", id_of(&need));
-    let w = app
+    let w: Value = app
         .post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"reason": "Dekkes nasjonalt"}))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(w["assessment"]["screening"], Value::Null);
     // The contract's Assessment allows exactly that: screening is optional and nullable, and
     // otherwise maps criterion codes to integers.

@@ -290,38 +290,32 @@ async fn sync_applies_keeps_history_and_never_goes_backwards() {
     assert_eq!(got["version"], 2);
 
     // Newer → applied; older → stale; same again → unchanged; same time other content → stale.
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&json!({"items": [
             item("SP-1", 60, "green", "2023-12-01T08:00:00Z"),
             item("SP-2", 99, "red", "2023-10-01T08:00:00Z")
         ]}))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(outcomes(&r), ["applied", "stale"]);
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&json!({"items": [
             item("SP-1", 60, "green", "2023-12-01T08:00:00Z"),
             item("SP-2", 11, "green", "2023-11-01T08:00:00Z")
         ]}))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(outcomes(&r), ["unchanged", "stale"]);
 
-    let history = app
+    let history: Value = app
         .get(&format!("/api/v1/measures/{id}/delivery-history"))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     let progress: Vec<_> = history["items"]
         .as_array()
         .expect("items")
@@ -473,14 +467,12 @@ async fn an_idempotency_key_replays_the_first_answer() {
     assert_eq!(p["errors"][0]["pointer"], "/header/Idempotency-Key");
     assert_eq!(app.count("delivery_batches"), 1);
     // Without a key the same batch is a new request: all unchanged.
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&body)
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(outcomes(&r), ["unchanged"]);
     // Keys belong to a caller: another subject with the same key is a new request.
     let t = app
@@ -510,39 +502,33 @@ async fn a_batch_of_ten_thousand_in_one_request() {
     let app = TestApp::new().await;
     let refs = seed_measures(&app, 10_000);
     let newer = batch(&refs, 70, "2023-11-01T08:00:00Z");
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&newer)
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(r["applied"], 10_000);
     assert!(outcomes(&r).iter().all(|o| o == "applied"));
     assert_eq!(app.count("measure_delivery_history"), 10_000);
     let audit = app.count("audit_log");
 
     // The same batch again: all unchanged, nothing changes.
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&newer)
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(r["unchanged"], 10_000);
     assert!(outcomes(&r).iter().all(|o| o == "unchanged"));
     // An older copy: all stale, nothing changes.
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&batch(&refs, 20, "2023-10-01T08:00:00Z"))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(r["stale"], 10_000);
     assert!(outcomes(&r).iter().all(|o| o == "stale"));
     assert_eq!(app.count("measure_delivery_history"), 10_000);
@@ -750,14 +736,12 @@ async fn a_published_tertial_report_never_changes() {
     let audit = app.count("audit_log");
 
     // The next tertial shows what changed since the published one.
-    let t2 = app
+    let t2: Value = app
         .post("/api/v1/tertial-reports")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"year": 2023, "tertial": 2}))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(t2["content"]["previous_published"], "2023-T1");
     let mor2 = t2["content"]["service_areas"]
         .as_array()
@@ -843,13 +827,11 @@ async fn the_portfolio_overview_counts_cheaply() {
         ]}))
         .responds(201)
         .await;
-    let o = app
+    let o: Value = app
         .get("/api/v1/portfolio/overview?year=2023")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(o["year"], 2023);
     assert_eq!(o["sub_portfolios"]["improvement_measures"]["total"], 3);
     assert_eq!(

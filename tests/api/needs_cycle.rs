@@ -77,13 +77,11 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
         .auth(READ, None)
         .refused(404)
         .await;
-    let list = app
+    let list: Value = app
         .get("/api/v1/cycles")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
 }
 
@@ -141,15 +139,12 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
         .refused(403)
         .await;
     assert_eq!(app.count("criteria_sets"), 0);
-    let set = app
+    let set: Value = app
         .put(url)
         .auth(OFFICE, Some(HSO))
         .json(&json!({"criteria": [
             {"code": "S", "name": "Screening", "kind": "screening", "weight": 1.0, "scale_min": 0, "scale_max": 1}]}))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201).await;
     assert_eq!(set["status"], "draft");
     // Adopting without a prioritisation criterion is refused.
     app.post(&format!("{url}/adopt"))
@@ -163,25 +158,21 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
         .json(&criteria_body())
         .refused(428)
         .await;
-    let set = app
+    let set: Value = app
         .put(url)
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&set))
         .json(&criteria_body())
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(set["criteria"].as_array().map(Vec::len), Some(3));
     assert_eq!(set["criteria"][1]["scale_labels"][1]["label"], "Svært stor");
-    let adopted = app
+    let adopted: Value = app
         .post(&format!("{url}/adopt"))
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&set))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(adopted["status"], "adopted");
     assert!(adopted["adopted_at"].is_string());
     // Frozen: no change, no second adoption.
@@ -199,13 +190,7 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
         .refused(409)
         .await;
     assert_eq!(app.count("audit_log"), audit_before);
-    let got = app
-        .get(url)
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let got: Value = app.get(url).auth(READ, None).returns(200).await;
     assert_eq!(got, adopted);
 }
 
@@ -285,34 +270,28 @@ async fn intake_reports_needs_for_own_organisation_only() {
     // The office may report for any organisation.
     let mut for_ahus = need_body(2022, "Fra kontoret");
     for_ahus["organisation_number"] = json!(AHUS);
-    let n2 = app
+    let n2: Value = app
         .post("/api/v1/needs")
         .auth(OFFICE, Some(HSO))
         .json(&for_ahus)
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(n2["reference"], "B-2022-002");
     assert_eq!(n2["organisation_number"], AHUS);
 
     // Get by id and by reference.
     let id = &id_of(&need);
-    let got = app
+    let got: Value = app
         .get(&format!("/api/v1/needs/{id}"))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(got, need);
-    let by_ref = app
+    let by_ref: Value = app
         .get("/api/v1/needs/by-reference/B-2022-001")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(by_ref, need);
     app.get("/api/v1/needs/by-reference/B-2022-17")
         .auth(READ, None)
@@ -471,15 +450,13 @@ async fn edit_and_withdraw_while_submitted() {
         .json(&json!({"title": "x".repeat(201)}))
         .refused(422)
         .await;
-    let edited = app
+    let edited: Value = app
         .patch(&url)
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"title": "Tidlig ultralyd i svangerskapet", "contact_name": null}))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(edited["title"], "Tidlig ultralyd i svangerskapet");
     assert_eq!(edited["contact_name"], Value::Null);
     assert_eq!(edited["contact_email"], "ola@example.org");
@@ -498,15 +475,13 @@ async fn edit_and_withdraw_while_submitted() {
         .json(&json!({}))
         .refused(403)
         .await;
-    let w = app
+    let w: Value = app
         .post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v2\"")
         .json(&json!({"reason": "Dekkes nasjonalt"}))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(w["status"], "withdrawn");
     assert_eq!(w["assessment"]["reason"], "Dekkes nasjonalt");
     app.post(&format!("{url}/withdraw"))
@@ -663,15 +638,13 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .json(&json!({"reason": "Feil"}))
         .refused(403)
         .await;
-    let reopened = app
+    let reopened: Value = app
         .post(&reopen)
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&accepted))
         .json(&json!({"reason": "Feil i screeningen"}))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(reopened["status"], "submitted");
     assert!(reopened["assessment"].is_null());
     let audit: i64 = {
@@ -869,15 +842,13 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .json(&sheet)
         .refused(428)
         .await;
-    let replaced = app
+    let replaced: Value = app
         .put(&url)
         .auth(SCORE, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&sheet)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(replaced["version"], 2);
     app.put(&url)
         .auth(SCORE, Some(OUS))
@@ -885,13 +856,11 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .json(&sheet)
         .refused(412)
         .await;
-    let sheets = app
+    let sheets: Value = app
         .get(&format!("/api/v1/needs/{}/scores", id_of(&acc[0])))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(sheets["items"].as_array().map(Vec::len), Some(2));
     app.get(&format!("/api/v1/needs/{}/scores", id_of(&acc[0])))
         .auth("portfolio:score", Some(OUS))
@@ -921,16 +890,14 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .refused(422)
         .await;
 
-    let e = app
+    let e: Value = app
         .get(&format!(
             "/api/v1/needs/{}/score-explanation",
             id_of(&acc[1])
         ))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(e["need"]["rank"], 2);
     assert_eq!(e["of"], 3);
     assert_eq!(e["above"]["decided_by"], "overall");
@@ -963,14 +930,12 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .json(&json!({"to": "decided"}))
         .refused(409)
         .await;
-    let closed = app
+    let closed: Value = app
         .post("/api/v1/cycles/2023/prioritisation/close")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&c))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert!(closed["prioritisation_closed_at"].is_string());
     app.post("/api/v1/cycles/2023/prioritisation/close")
         .auth(OFFICE, Some(HSO))
@@ -1019,13 +984,11 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     assert_eq!(c["phase"], "decided");
     assert_eq!(c["phase_changes"].as_array().map(Vec::len), Some(4));
 
-    let f = app
+    let f: Value = app
         .get("/api/v1/cycles/2023/funnel")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(
         (
             f["reported"].as_i64(),
@@ -1056,13 +1019,11 @@ async fn the_2022_funnel_forty_reported_twenty_seven_accepted() {
             .await;
         }
     }
-    let f = app
+    let f: Value = app
         .get("/api/v1/cycles/2022/funnel")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(f["reported"], 40);
     assert_eq!(f["accepted"], 27);
     assert_eq!(f["rejected"], 13);

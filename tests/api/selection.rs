@@ -172,17 +172,15 @@ async fn exact_not_greedy_explained_at_three_budgets_and_stored() {
         (&json!("frame"), &json!(11_000_000))
     );
     assert_eq!(s["frame_id"], frame["id"]);
-    let case = app
+    let case: Value = app
         .post("/api/v1/decision-cases")
         .auth(MANAGE, Some(HSO))
         .json(
             &json!({"meeting_date": "2022-10-20", "title": "Sak", "scenario_id": s["id"],
                       "items": [{"kind": "defer_need", "need_id": d}]}),
         )
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(case["scenario_id"], s["id"]);
 }
 
