@@ -429,11 +429,11 @@ async fn only_the_sync_scope_may_sync() {
     assert_eq!(app.count("measure_delivery_history"), 0);
     // Reading a batch needs read or sync.
     app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
-        .auth("portfolio:submit", None)
+        .auth("portfolio:submit", Some(HSO))
         .refused(403)
         .await;
     app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
-        .auth(SYNC, None)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
         .refused(404)
         .await;
 }
@@ -855,7 +855,7 @@ async fn the_portfolio_overview_counts_cheaply() {
         .refused(422)
         .await;
     app.get("/api/v1/portfolio/overview?year=2023")
-        .auth(SYNC, None)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
         .refused(403)
         .await;
 }
