@@ -5,10 +5,7 @@ use actix_web::http::Method;
 use chrono::{Datelike, Months, Utc};
 use serde_json::{json, Value};
 
-use crate::measures::{area, create_measure, MANAGE, READ};
-use crate::support::{TestApp, AHUS, HSO, OUS};
-
-const SUBMIT: &str = "portfolio:read portfolio:submit";
+use crate::support::{area, create_measure, TestApp, AHUS, HSO, MANAGE, OUS, READ, SUBMIT};
 
 fn plan(parent_kind: &str, parent_id: &str) -> Value {
     let today = Utc::now().date_naive();

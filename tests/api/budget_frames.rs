@@ -68,9 +68,8 @@ async fn create_read_resize_and_history() {
     app.post("/api/v1/budget-frames")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"year": 2023, "sub_portfolio": "concept_studies", "amount_nok": 1}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     create_frame(&app, 2023, "improvement", 5_000_000).await;
 
     let allocation: Allocation = app
@@ -100,8 +99,8 @@ async fn create_read_resize_and_history() {
             None => req,
         }
     };
-    resize(None, &cut).send().await.assert_problem(428);
-    resize(Some(1), &cut).send().await.assert_problem(412);
+    resize(None, &cut).refused(428).await;
+    resize(Some(1), &cut).refused(412).await;
     resize(Some(2), &json!({"amount_nok": 5_999_999, "reason": "Kutt"}))
         .send()
         .await
@@ -134,17 +133,11 @@ async fn create_read_resize_and_history() {
             None => req,
         }
     };
-    release_with(None, "Avlyst")
-        .send()
-        .await
-        .assert_problem(428);
+    release_with(None, "Avlyst").refused(428).await;
     let released: Allocation = release_with(Some(1), "Avlyst").returns(200).await;
     assert_eq!(wire(&released.status), "released");
     assert_eq!(released.amount_nok, 0);
-    release_with(Some(2), "Igjen")
-        .send()
-        .await
-        .assert_problem(409);
+    release_with(Some(2), "Igjen").refused(409).await;
     let f: Frame = read(&app, &path).await;
     assert_eq!((f.allocated_nok, f.remaining_nok), (0, 6_000_000));
 
@@ -189,20 +182,17 @@ async fn denials_and_bad_input_write_nothing() {
     app.post("/api/v1/budget-frames")
         .auth(READ, Some(HSO))
         .json(&good)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.post("/api/v1/budget-frames")
         .auth("portfolio:submit portfolio:decide", Some(OUS))
         .json(&good)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.post("/api/v1/budget-frames")
         .json(&good)
-        .send()
-        .await
-        .assert_problem(401);
+        .refused(401)
+        .await;
     for (body, pointer) in [
         (
             json!({"year": 2023, "sub_portfolio": "concept_studies", "amount_nok": -1}),
@@ -243,9 +233,8 @@ async fn denials_and_bad_input_write_nothing() {
         .json(
             &json!({"year": 2023, "sub_portfolio": "other", "amount_nok": 1, "reason": "a\u{0}b"}),
         )
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     assert_eq!(app.count("budget_frames"), 0);
     assert_eq!(app.count("budget_frame_history"), 0);
     // Denied attempts (403) are in the audit trail; no change reached the feed.
@@ -256,9 +245,8 @@ async fn denials_and_bad_input_write_nothing() {
     app.post(&format!("{path}/allocations"))
         .auth(READ, Some(HSO))
         .json(&json!({"amount_nok": 10, "purpose": "x"}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     for body in [
         json!({"amount_nok": 0, "purpose": "x"}),
         json!({"amount_nok": -5, "purpose": "x"}),
@@ -268,35 +256,30 @@ async fn denials_and_bad_input_write_nothing() {
         app.post(&format!("{path}/allocations"))
             .auth(MANAGE, Some(HSO))
             .json(&body)
-            .send()
-            .await
-            .assert_problem(422);
+            .refused(422)
+            .await;
     }
     app.post("/api/v1/budget-frames/00000000-0000-0000-0000-000000000000/allocations")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"amount_nok": 5, "purpose": "x"}))
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
     app.get("/api/v1/budget-frames/not-a-uuid")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(400);
+        .refused(400)
+        .await;
     app.patch(&path)
         .auth(READ, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&json!({"amount_nok": 5, "reason": "x"}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.patch(&path)
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&json!({"amount_nok": 5}))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     assert_eq!(app.count("budget_allocations"), 0);
     assert_eq!(app.count("budget_frame_history"), 1);
     let m = money_in_db(&app, &frame.id.to_string());

@@ -25,15 +25,13 @@ async fn follow_feed(app: &TestApp, limit: usize, filter: &str) -> Vec<Value> {
     let mut after = 0;
     let mut out = Vec::new();
     loop {
-        let page = app
+        let page: Value = app
             .get(&format!(
                 "/api/v1/events?after={after}&limit={limit}{filter}"
             ))
             .auth(READ, None)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+            .returns(200)
+            .await;
         let items = page["items"].as_array().expect("items").clone();
         assert!(items.len() <= limit);
         let next = page["next_after"].as_i64().expect("next_after");
@@ -108,17 +106,14 @@ async fn the_feed_filters_by_entity_type_and_resumes_from_a_cursor() {
     app.post("/api/v1/organisations")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"org_number": "923609016", "name": "Eksempel Leverandør AS", "kind": "supplier"}))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201).await;
     let id = area["id"].as_str().expect("id");
     app.patch(&format!("/api/v1/service-areas/{id}"))
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&json!({"name": "Feed 2"}))
-        .send()
-        .await
-        .assert_status(200);
+        .responds(200)
+        .await;
 
     let all = follow_feed(&app, 2, "").await;
     let events: Vec<Event> = all
@@ -181,21 +176,15 @@ async fn feed_and_audit_reject_bad_queries_and_missing_permissions() {
     }
     app.get("/api/v1/audit?entity_type=x&cursor=nonsense")
         .auth(MANAGE, None)
-        .send()
-        .await
-        .assert_problem(422);
-    app.get("/api/v1/events").send().await.assert_problem(401);
+        .refused(422)
+        .await;
+    app.get("/api/v1/events").refused(401).await;
     app.get("/api/v1/events")
         .auth("portfolio:submit", Some(HSO))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     for path in ["/api/v1/audit", "/api/v1/audit/verify"] {
-        app.get(path)
-            .auth(READ, Some(HSO))
-            .send()
-            .await
-            .assert_problem(403);
+        app.get(path).auth(READ, Some(HSO)).refused(403).await;
     }
 }
 
@@ -215,29 +204,25 @@ async fn the_audit_trail_has_actor_time_before_after_and_request_id() {
     renamed.assert_status(200);
     create_area(&app, "Annet").await;
 
-    let page = app
+    let page: Value = app
         .get(&format!(
             "/api/v1/audit?entity_type=service_area&entity_id={id}&limit=1"
         ))
         .auth(MANAGE, Some(HSO))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     let first = &page["items"][0];
     assert_eq!(first["action"], "created");
     assert!(first["before"].is_null());
     assert_eq!(first["after"]["name"], "Revisjon");
     let cursor = page["next_cursor"].as_str().expect("a second page");
-    let page2 = app
+    let page2: Value = app
         .get(&format!(
             "/api/v1/audit?entity_type=service_area&entity_id={id}&limit=1&cursor={cursor}"
         ))
         .auth(MANAGE, Some(HSO))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     let entry = &page2["items"][0];
     assert!(page2.get("next_cursor").is_none());
     assert_eq!(entry["action"], "renamed");
@@ -275,17 +260,15 @@ async fn denied_attempts_are_audited_but_not_in_the_feed() {
         .auth(READ, Some(HSO))
         .header("X-Request-Id", "denied-1")
         .json(&json!({"year": 2031, "name": "Nei", "kind": "clinical"}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     assert_eq!(app.count("service_areas"), 16, "nothing written");
     assert_eq!(app.count("events"), 0);
     // Unauthenticated: nobody to attribute it to, nothing logged.
     app.post("/api/v1/service-areas")
         .json(&json!({"year": 2031, "name": "Nei", "kind": "clinical"}))
-        .send()
-        .await
-        .assert_problem(401);
+        .refused(401)
+        .await;
 
     let page = app
         .get("/api/v1/audit?entity_type=endpoint")

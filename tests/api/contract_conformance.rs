@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::support::{
-    id_of, need_body, open_cycle, report, TestApp, HSO, MANAGE, OUS, READ, SUBMIT,
+    id_of, need_body, open_cycle, pointers, report, TestApp, HSO, MANAGE, OUS, READ, SUBMIT,
 };
 
 fn contract() -> Value {
@@ -57,9 +57,8 @@ async fn if_match_values_the_contract_allows_are_parsed_not_refused() {
             .auth(MANAGE, Some(HSO))
             .header("If-Match", stale)
             .json(&json!({"name": "Ikke lagret"}))
-            .send()
-            .await
-            .assert_problem(412);
+            .refused(412)
+            .await;
     }
     // A list that names the current version (after a tag with a comma in it) matches.
     let ok = app
@@ -87,9 +86,8 @@ async fn if_match_values_the_contract_allows_are_parsed_not_refused() {
             .auth(MANAGE, Some(HSO))
             .header("If-Match", malformed)
             .json(&json!({"name": "Feil"}))
-            .send()
-            .await
-            .assert_problem(400);
+            .refused(400)
+            .await;
     }
     let long = format!("\"{}\"", "a".repeat(255));
     assert!(long.len() > 256);
@@ -97,9 +95,8 @@ async fn if_match_values_the_contract_allows_are_parsed_not_refused() {
         .auth(MANAGE, Some(HSO))
         .header("If-Match", &long)
         .json(&json!({"name": "Feil"}))
-        .send()
-        .await
-        .assert_problem(400);
+        .refused(400)
+        .await;
     assert_eq!(
         app.count("events"),
         1,
@@ -113,15 +110,13 @@ async fn a_withdrawn_need_without_screening_matches_the_declared_assessment() {
     open_cycle(&app, 2022).await;
     let need = report(&app, OUS, &need_body(2022, "Trukket behov")).await;
     let url = format!("/api/v1/needs/{}", id_of(&need));
-    let w = app
+    let w: Value = app
         .post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"reason": "Dekkes nasjonalt"}))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(w["assessment"]["screening"], Value::Null);
     // The contract's Assessment allows exactly that: screening is optional and nullable, and
     // otherwise maps criterion codes to integers.
@@ -159,9 +154,8 @@ async fn need_references_the_contract_allows_are_looked_up_and_others_refused() 
         assert!(pattern.is_match(allowed), "the contract allows {allowed}");
         app.get(&format!("/api/v1/needs/by-reference/{allowed}"))
             .auth(READ, None)
-            .send()
-            .await
-            .assert_problem(404);
+            .refused(404)
+            .await;
     }
     // Not a reference at all (no four-digit year from 1000, no canonical number): 400, and
     // the contract says so too.
@@ -175,9 +169,8 @@ async fn need_references_the_contract_allows_are_looked_up_and_others_refused() 
         assert!(!pattern.is_match(refused), "the contract refuses {refused}");
         app.get(&format!("/api/v1/needs/by-reference/{refused}"))
             .auth(READ, None)
-            .send()
-            .await
-            .assert_problem(400);
+            .refused(400)
+            .await;
     }
 }
 
@@ -270,17 +263,6 @@ fn param_schema(path: &str, method: &str, name: &str) -> Value {
         .clone()
 }
 
-fn pointers(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["pointer"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[actix_web::test]
 async fn organisation_filters_are_bounded_as_declared() {
     let app = TestApp::new().await;
@@ -295,16 +277,14 @@ async fn organisation_filters_are_bounded_as_declared() {
             let p = app
                 .get(&format!("{path}?{name}={bad}"))
                 .auth(READ, None)
-                .send()
-                .await
-                .assert_problem(422);
-            assert_eq!(pointers(&p), vec![format!("/query/{name}")], "{p}");
+                .refused(422)
+                .await;
+            assert_eq!(pointers(&p), [format!("/query/{name}")], "{p:?}");
         }
         app.get(&format!("{path}?{name}=923609016"))
             .auth(READ, None)
-            .send()
-            .await
-            .assert_status(200);
+            .responds(200)
+            .await;
     }
 }
 
@@ -334,10 +314,9 @@ async fn declared_array_limits_are_small_enough_to_be_refused_field_by_field() {
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&json!({"decision": "accepted", "screening": screening}))
-        .send()
-        .await
-        .assert_problem(422);
-    assert!(pointers(&p).contains(&"/screening".to_string()), "{p}");
+        .refused(422)
+        .await;
+    assert!(pointers(&p).contains(&"/screening"), "{p:?}");
 
     let start = schemas["ItemProposal"]["oneOf"]
         .as_array()
@@ -362,13 +341,13 @@ async fn declared_array_limits_are_small_enough_to_be_refused_field_by_field() {
                 "budget_nok": 1, "title": "Studie", "responsible_org": "991324968",
                 "interregional": true, "on_behalf_of": orgs}]
         }))
-        .send()
-        .await
-        .assert_problem(422);
-    let msgs = p["errors"].to_string();
+        .refused(422)
+        .await;
     assert!(
-        pointers(&p).contains(&"/items/0/on_behalf_of".to_string()) && msgs.contains("at most 10"),
-        "{p}"
+        p.errors
+            .iter()
+            .any(|e| e.pointer == "/items/0/on_behalf_of" && e.message.contains("at most 10")),
+        "{p:?}"
     );
     assert_eq!(app.count("decision_cases"), cases, "nothing written");
 }
@@ -402,7 +381,6 @@ async fn header_parameters_are_declared_with_the_syntax_the_server_enforces() {
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "null")
         .json(&json!({"criteria": []}))
-        .send()
-        .await
-        .assert_problem(400);
+        .refused(400)
+        .await;
 }

@@ -46,15 +46,13 @@ async fn a_decision_starts_studies_allocates_and_is_then_immutable() {
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&body)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.post(&format!("{path}/decide"))
         .auth(DECIDE, Some(HSO))
         .json(&body)
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     // One outcome per item.
     let p = decide_with(&app, &case, vec![json!({"outcome": "approved"})])
         .await
@@ -192,9 +190,8 @@ async fn a_decision_starts_studies_allocates_and_is_then_immutable() {
     );
     app.get("/api/v1/concept-studies?status=bogus")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
 
     // Decided is final: no second decision, no revision.
     decide_with(&app, &decided, vec![json!({"outcome": "approved"}); 4])
@@ -204,9 +201,7 @@ async fn a_decision_starts_studies_allocates_and_is_then_immutable() {
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v2\"")
         .json(&json!({"meeting_date": "2022-10-20", "title": "Ny", "items": [{"kind": "defer_need", "need_id": needs[3].0}]}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409).await;
     let listed = get(&app, "/api/v1/decision-cases?status=decided&year=2022").await;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
 }
@@ -296,9 +291,8 @@ async fn preparing_checks_scopes_and_references_and_writes_nothing_when_refused(
         app.post("/api/v1/decision-cases")
             .auth(scopes, Some(OUS))
             .json(&good)
-            .send()
-            .await
-            .assert_problem(403);
+            .refused(403)
+            .await;
     }
     let nobody = "00000000-0000-0000-0000-000000000001";
     for (item, pointer) in [
@@ -369,9 +363,8 @@ async fn preparing_checks_scopes_and_references_and_writes_nothing_when_refused(
         app.post("/api/v1/decision-cases")
             .auth(MANAGE, Some(HSO))
             .json(&body)
-            .send()
-            .await
-            .assert_problem(422);
+            .refused(422)
+            .await;
     }
     assert_eq!(snapshot(&app), before, "refused requests write nothing");
 
@@ -385,9 +378,8 @@ async fn preparing_checks_scopes_and_references_and_writes_nothing_when_refused(
     app.put(&path)
         .auth(MANAGE, Some(HSO))
         .json(&revised)
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     let r = app
         .put(&path)
         .auth(MANAGE, Some(HSO))
@@ -402,9 +394,8 @@ async fn preparing_checks_scopes_and_references_and_writes_nothing_when_refused(
     assert_eq!(c["version"], 2);
     app.get(&format!("/api/v1/decision-cases/{nobody}"))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
 }
 
 #[actix_web::test]
@@ -470,9 +461,8 @@ async fn study_and_concept_transitions_over_http() {
         .auth(READ, Some(HSO))
         .header("If-Match", &format!("\"v{}\"", st["version"]))
         .json(&json!({"spent_to_date_nok": 1, "reason": "Faktura"}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     let r = app
         .patch(&spath)
         .auth(MANAGE, Some(HSO))
@@ -488,9 +478,8 @@ async fn study_and_concept_transitions_over_http() {
         .auth(MANAGE, Some(HSO))
         .header("If-Match", &format!("\"v{v}\""))
         .json(&json!({"spent_to_date_nok": 300_000, "reason": "Feil"}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     let f = get(&app, &format!("/api/v1/budget-frames/{fid}")).await;
     assert_eq!(
         (&f["allocated_nok"], &f["spent_nok"]),
@@ -552,9 +541,8 @@ async fn study_and_concept_transitions_over_http() {
     .auth(MANAGE, Some(HSO))
     .header("If-Match", &format!("\"v{}\"", a["version"]))
     .json(&json!({"reason": "x"}))
-    .send()
-    .await
-    .assert_problem(409);
+    .refused(409)
+    .await;
 
     // Resume a paused one; other board changes that the state machine forbids.
     decide_all(
@@ -645,9 +633,8 @@ async fn study_and_concept_transitions_over_http() {
     assert_eq!(study["concept_id"], concept.as_str());
     app.get("/api/v1/needs/00000000-0000-0000-0000-000000000000/lineage")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
     let l = get(&app, "/api/v1/concepts?status=realised").await;
     assert_eq!(l["items"].as_array().map(Vec::len), Some(1));
 }

@@ -1,6 +1,7 @@
 //! `serve --demo` loads the seed's public figures once.
 
 use portfolio_api::routes::concept_studies::ConceptPage;
+use serde_json::Value;
 
 use crate::support::{wire, TestApp, READ};
 
@@ -13,13 +14,11 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
         .expect("task")
         .expect("load");
     assert!(first.contains("40 needs"), "{first}");
-    let f = app
+    let f: Value = app
         .get("/api/v1/cycles/2022/funnel")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(f["reported"], 40);
     assert_eq!(f["accepted"], 27);
     let measures = app.count("measures");
@@ -37,21 +36,17 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
         serde_json::json!({"not_started": 1, "in_progress": 3, "paused": 1, "completed": 3, "cancelled": 0}),
         "{f}"
     );
-    let inter = app
+    let inter: Value = app
         .get("/api/v1/concept-studies?year=2022&interregional=true")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(inter["items"].as_array().map(Vec::len), Some(4), "{inter}");
-    let concepts = app
+    let concepts: Value = app
         .get("/api/v1/concepts")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     let concepts: ConceptPage = serde_json::from_value(concepts).expect("a ConceptPage");
     let mut picture: Vec<(String, String)> = concepts
         .items
@@ -69,13 +64,11 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
             ("Tidlig ultralyd".to_owned(), "paused".to_owned())
         ]
     );
-    let frame = app
+    let frame: Value = app
         .get("/api/v1/budget-frames?year=2023&sub_portfolio=concept_studies")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(frame["items"][0]["allocated_nok"], 6_000_000, "{frame}");
 
     let db = app.state.db.clone();
@@ -90,13 +83,11 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     assert_eq!(app.count("concept_studies"), 8);
 
     // The demo's ranking is served (every trust scored every accepted need).
-    let r = app
+    let r: Value = app
         .get("/api/v1/cycles/2022/ranking")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     let ranked = r["needs"]
         .as_array()
         .or(r["items"].as_array())

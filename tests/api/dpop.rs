@@ -102,11 +102,11 @@ async fn call(
 
 #[track_caller]
 fn assert_dpop_401(r: &TestResponse, error: &str, why: &str) {
-    let p = r.assert_problem(401);
+    let p = r.problem(401);
     let www = r.header("www-authenticate").unwrap_or_default();
     assert!(www.starts_with("DPoP "), "{www}");
     assert!(www.contains(&format!("error=\"{error}\"")), "{www}");
-    let detail = p["detail"].as_str().unwrap_or("");
+    let detail = &p.detail;
     assert!(detail.contains(why), "expected {why:?} in {detail:?}");
 }
 

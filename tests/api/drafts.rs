@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
-use crate::decisions::{accepted_needs, prepare, DECIDE, MANAGE, READ};
-use crate::needs_cycle::{criteria_body, open_cycle};
-use crate::support::{TestApp, HSO, OUS};
+use crate::support::{
+    accepted_needs, criteria_body, open_cycle, prepare, TestApp, DECIDE, HSO, MANAGE, OUS, READ,
+};
 
 #[actix_web::test]
 async fn readers_see_no_draft_cases_or_criteria_sets_the_office_and_board_do() {

@@ -79,9 +79,8 @@ async fn the_same_key_with_another_body_is_422_and_writes_nothing() {
         .auth(MANAGE, Some(HSO))
         .header("Idempotency-Key", "k-1")
         .json(&area("Først"))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
     let n = app.count("service_areas");
     let p = app
         .post(AREAS)
@@ -98,9 +97,7 @@ async fn the_same_key_with_another_body_is_422_and_writes_nothing() {
         .auth(MANAGE, Some(HSO))
         .header("Idempotency-Key", "k-1")
         .json(&json!({"org_number": "923609016", "name": "Eksempel Leverandør AS", "kind": "supplier"}))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422).await;
     assert_eq!(app.count("organisations"), 15);
 }
 
@@ -111,9 +108,8 @@ async fn keys_are_scoped_per_caller() {
         .auth(MANAGE, Some(HSO))
         .header("Idempotency-Key", "shared")
         .json(&area("HSØ"))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
     // Another organisation's caller may use the same key for its own request.
     let r = app
         .post(AREAS)
@@ -153,9 +149,8 @@ async fn refusals_and_validation_failures_are_not_stored_so_a_corrected_retry_ru
         .auth(READ, Some(HSO))
         .header("Idempotency-Key", "k-403")
         .json(&area("Senere"))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     let r = app
         .post(AREAS)
         .auth(MANAGE, Some(HSO))
@@ -172,9 +167,8 @@ async fn refusals_and_validation_failures_are_not_stored_so_a_corrected_retry_ru
         .auth(MANAGE, Some(HSO))
         .header("Idempotency-Key", "k-422")
         .json(&bad)
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     let again = app
         .post(AREAS)
         .auth(MANAGE, Some(HSO))
@@ -212,9 +206,8 @@ async fn refusals_and_validation_failures_are_not_stored_so_a_corrected_retry_ru
     app.post(AREAS)
         .header("Idempotency-Key", "k-401")
         .json(&area("Anonym"))
-        .send()
-        .await
-        .assert_problem(401);
+        .refused(401)
+        .await;
     let stored: Vec<String> = {
         #[derive(diesel::QueryableByName)]
         struct K {
@@ -238,9 +231,8 @@ async fn keys_older_than_the_retention_are_free_again() {
         .auth(MANAGE, Some(HSO))
         .header("Idempotency-Key", "old")
         .json(&area("Gammel"))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
     diesel::sql_query("UPDATE idempotent_requests SET created_at = now() - interval '25 hours'")
         .execute(&mut app.conn())
         .expect("age the key");

@@ -62,9 +62,8 @@ async fn create_edit_and_move_a_measure_through_its_lifecycle() {
             &json!({"title": "Annet", "service_area_id": area_id, "origin": "users",
             "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-2023-0042"}),
         )
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     assert_eq!(app.count("measures"), 1);
     assert_eq!(app.count("audit_log"), audit_before);
 
@@ -72,16 +71,14 @@ async fn create_edit_and_move_a_measure_through_its_lifecycle() {
     app.patch(&path)
         .auth(MANAGE, Some(HSO))
         .json(&json!({"title": "Digital innsjekk poliklinikk"}))
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     app.patch(&path)
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v7\"")
         .json(&json!({"title": "Digital innsjekk poliklinikk"}))
-        .send()
-        .await
-        .assert_problem(412);
+        .refused(412)
+        .await;
     let r = app
         .patch(&path)
         .auth(MANAGE, Some(HSO))
@@ -102,19 +99,13 @@ async fn create_edit_and_move_a_measure_through_its_lifecycle() {
             .header("If-Match", etag)
             .json(&json!({"status": to}))
     };
-    status("in_delivery", "\"v2\"")
-        .send()
-        .await
-        .assert_problem(409);
-    status("planned", "\"v2\"").send().await.assert_status(200);
-    status("in_delivery", "\"v3\"")
-        .send()
-        .await
-        .assert_status(200);
+    status("in_delivery", "\"v2\"").refused(409).await;
+    status("planned", "\"v2\"").responds(200).await;
+    status("in_delivery", "\"v3\"").responds(200).await;
     let r = status("delivered", "\"v4\"").send().await;
     r.assert_status(200);
     assert_eq!(r.json()["status"], "delivered");
-    status("planned", "\"v5\"").send().await.assert_problem(409);
+    status("planned", "\"v5\"").refused(409).await;
     let p = status("finished", "\"v5\"")
         .send()
         .await
@@ -152,20 +143,17 @@ async fn measure_input_is_checked() {
             "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-1",
             "supplier_org_numbers": ["123"]}),
         )
-        .send()
-        .await
-        .assert_problem(422);
-    assert_eq!(p["errors"].as_array().map(Vec::len), Some(3));
+        .refused(422)
+        .await;
+    assert_eq!(p.errors.len(), 3, "{p:?}");
     // Unknown service area.
     let p = app
         .post("/api/v1/measures")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"title": "T", "service_area_id": "00000000-0000-4000-8000-000000000000",
             "origin": "users", "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-1"}))
-        .send()
-        .await
-        .assert_problem(422);
-    assert_eq!(p["errors"][0]["pointer"], "/service_area_id");
+        .refused(422).await;
+    assert_eq!(p.errors[0].pointer, "/service_area_id");
     // A reader may not create.
     app.post("/api/v1/measures")
         .auth(READ, Some(HSO))
@@ -173,9 +161,8 @@ async fn measure_input_is_checked() {
             &json!({"title": "T", "service_area_id": area_id, "origin": "users",
             "system_owner": "A", "system_responsible": "B", "partner_reference": "SP-1"}),
         )
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     assert_eq!(app.count("measures"), 0);
     assert_eq!(
         app.count("events"),
@@ -184,9 +171,8 @@ async fn measure_input_is_checked() {
     );
     app.get("/api/v1/measures/00000000-0000-4000-8000-000000000000")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
 }
 
 #[actix_web::test]
@@ -204,15 +190,13 @@ async fn list_filters_and_pages() {
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&json!({"supplier_org_numbers": ["923609016"]}))
-        .send()
-        .await
-        .assert_status(200);
+        .responds(200)
+        .await;
     app.post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&json!({"items": [item("SP-A1", 50, "red", "2023-11-01T08:00:00Z")]}))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
 
     let list = |q: &str| {
         let q = q.to_owned();
@@ -306,38 +290,32 @@ async fn sync_applies_keeps_history_and_never_goes_backwards() {
     assert_eq!(got["version"], 2);
 
     // Newer → applied; older → stale; same again → unchanged; same time other content → stale.
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&json!({"items": [
             item("SP-1", 60, "green", "2023-12-01T08:00:00Z"),
             item("SP-2", 99, "red", "2023-10-01T08:00:00Z")
         ]}))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(outcomes(&r), ["applied", "stale"]);
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&json!({"items": [
             item("SP-1", 60, "green", "2023-12-01T08:00:00Z"),
             item("SP-2", 11, "green", "2023-11-01T08:00:00Z")
         ]}))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(outcomes(&r), ["unchanged", "stale"]);
 
-    let history = app
+    let history: Value = app
         .get(&format!("/api/v1/measures/{id}/delivery-history"))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     let progress: Vec<_> = history["items"]
         .as_array()
         .expect("items")
@@ -347,9 +325,8 @@ async fn sync_applies_keeps_history_and_never_goes_backwards() {
     assert_eq!(progress, [60, 40], "newest first");
     app.get("/api/v1/measures/00000000-0000-4000-8000-000000000000/delivery-history")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
 }
 
 #[actix_web::test]
@@ -397,10 +374,9 @@ async fn a_bad_batch_lists_every_bad_item_and_writes_nothing() {
             item("SP-1", 40, "yellow", "2023-11-01T08:00:00Z"),
             item("SP-404", 40, "yellow", "2023-11-01T08:00:00Z")
         ]}))
-        .send()
-        .await
-        .assert_problem(422);
-    assert_eq!(p["errors"][0]["pointer"], "/items/1/reference");
+        .refused(422)
+        .await;
+    assert_eq!(p.errors[0].pointer, "/items/1/reference");
     for (body, status) in [
         (json!({"items": []}), 422),
         (json!({"items": "x"}), 422),
@@ -416,15 +392,13 @@ async fn a_bad_batch_lists_every_bad_item_and_writes_nothing() {
     app.post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .raw_body("text/plain", "{}")
-        .send()
-        .await
-        .assert_problem(415);
+        .refused(415)
+        .await;
     app.post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .raw_body("application/json", "{\"items\": [")
-        .send()
-        .await
-        .assert_problem(400);
+        .refused(400)
+        .await;
     assert_eq!(app.count("delivery_batches"), 0);
     assert_eq!(app.count("measure_delivery_history"), 0);
     assert_eq!(app.count("audit_log"), audit);
@@ -447,28 +421,21 @@ async fn only_the_sync_scope_may_sync() {
         app.post(BATCHES)
             .auth(scopes, Some(SYKEHUSPARTNER))
             .json(&body)
-            .send()
-            .await
-            .assert_problem(403);
+            .refused(403)
+            .await;
     }
-    app.post(BATCHES)
-        .json(&body)
-        .send()
-        .await
-        .assert_problem(401);
+    app.post(BATCHES).json(&body).refused(401).await;
     assert_eq!(app.count("delivery_batches"), 0);
     assert_eq!(app.count("measure_delivery_history"), 0);
     // Reading a batch needs read or sync.
     app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
         .auth("portfolio:submit", Some(HSO))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
         .auth(SYNC, Some(SYKEHUSPARTNER))
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
 }
 
 #[actix_web::test]
@@ -500,14 +467,12 @@ async fn an_idempotency_key_replays_the_first_answer() {
     assert_eq!(p["errors"][0]["pointer"], "/header/Idempotency-Key");
     assert_eq!(app.count("delivery_batches"), 1);
     // Without a key the same batch is a new request: all unchanged.
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&body)
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(outcomes(&r), ["unchanged"]);
     // Keys belong to a caller: another subject with the same key is a new request.
     let t = app
@@ -537,39 +502,33 @@ async fn a_batch_of_ten_thousand_in_one_request() {
     let app = TestApp::new().await;
     let refs = seed_measures(&app, 10_000);
     let newer = batch(&refs, 70, "2023-11-01T08:00:00Z");
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&newer)
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(r["applied"], 10_000);
     assert!(outcomes(&r).iter().all(|o| o == "applied"));
     assert_eq!(app.count("measure_delivery_history"), 10_000);
     let audit = app.count("audit_log");
 
     // The same batch again: all unchanged, nothing changes.
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&newer)
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(r["unchanged"], 10_000);
     assert!(outcomes(&r).iter().all(|o| o == "unchanged"));
     // An older copy: all stale, nothing changes.
-    let r = app
+    let r: Value = app
         .post(BATCHES)
         .auth(SYNC, Some(SYKEHUSPARTNER))
         .json(&batch(&refs, 20, "2023-10-01T08:00:00Z"))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(r["stale"], 10_000);
     assert!(outcomes(&r).iter().all(|o| o == "stale"));
     assert_eq!(app.count("measure_delivery_history"), 10_000);
@@ -646,9 +605,8 @@ async fn a_published_tertial_report_never_changes() {
             item("SP-1", 40, "yellow", "2023-03-01T08:00:00Z"),
             item("SP-3", 10, "green", "2023-03-01T08:00:00Z")
         ]}))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
 
     let r = app
         .post("/api/v1/tertial-reports")
@@ -680,17 +638,12 @@ async fn a_published_tertial_report_never_changes() {
     );
 
     // Drafts are for the portfolio office only; the same tertial twice is a conflict.
-    app.get(&path)
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(403);
+    app.get(&path).auth(READ, None).refused(403).await;
     app.post("/api/v1/tertial-reports")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"year": 2023, "tertial": 1}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     let p = app
         .post("/api/v1/tertial-reports")
         .auth(MANAGE, Some(HSO))
@@ -704,9 +657,8 @@ async fn a_published_tertial_report_never_changes() {
     let publish = format!("{path}/publish");
     app.post(&publish)
         .auth(MANAGE, Some(HSO))
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     let published = app
         .post(&publish)
         .auth(MANAGE, Some(HSO))
@@ -738,9 +690,8 @@ async fn a_published_tertial_report_never_changes() {
     app.get(&path)
         .auth(READ, None)
         .header("Accept", "application/xml")
-        .send()
-        .await
-        .assert_problem(406);
+        .refused(406)
+        .await;
 
     // Later syncs, edits and lifecycle changes...
     app.post(BATCHES)
@@ -749,24 +700,21 @@ async fn a_published_tertial_report_never_changes() {
             item("SP-1", 90, "red", "2023-06-01T08:00:00Z"),
             item("SP-2", 5, "green", "2023-06-01T08:00:00Z")
         ]}))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
     let id1 = m1["id"].as_str().expect("id");
     app.patch(&format!("/api/v1/measures/{id1}"))
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v3\"")
         .json(&json!({"title": "Nytt navn"}))
-        .send()
-        .await
-        .assert_status(200);
+        .responds(200)
+        .await;
     app.post(&format!("/api/v1/measures/{id1}/status"))
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v4\"")
         .json(&json!({"status": "planned"}))
-        .send()
-        .await
-        .assert_status(200);
+        .responds(200)
+        .await;
     // ...leave the published report byte for byte the same.
     let again = app.get(&path).auth(READ, None).send().await;
     assert_eq!(again.body, published.body);
@@ -782,21 +730,18 @@ async fn a_published_tertial_report_never_changes() {
         app.post(&format!("{path}/{action}"))
             .auth(MANAGE, Some(HSO))
             .header("If-Match", "\"v2\"")
-            .send()
-            .await
-            .assert_problem(409);
+            .refused(409)
+            .await;
     }
     let audit = app.count("audit_log");
 
     // The next tertial shows what changed since the published one.
-    let t2 = app
+    let t2: Value = app
         .post("/api/v1/tertial-reports")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"year": 2023, "tertial": 2}))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(t2["content"]["previous_published"], "2023-T1");
     let mor2 = t2["content"]["service_areas"]
         .as_array()
@@ -880,16 +825,13 @@ async fn the_portfolio_overview_counts_cheaply() {
             item("SP-1", 40, "yellow", "2023-03-01T08:00:00Z"),
             item("SP-3", 10, "red", "2023-03-01T08:00:00Z")
         ]}))
-        .send()
-        .await
-        .assert_status(201);
-    let o = app
+        .responds(201)
+        .await;
+    let o: Value = app
         .get("/api/v1/portfolio/overview?year=2023")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(o["year"], 2023);
     assert_eq!(o["sub_portfolios"]["improvement_measures"]["total"], 3);
     assert_eq!(
@@ -910,12 +852,10 @@ async fn the_portfolio_overview_counts_cheaply() {
     assert!(o["budget"].is_array());
     app.get("/api/v1/portfolio/overview")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     app.get("/api/v1/portfolio/overview?year=2023")
         .auth(SYNC, Some(SYKEHUSPARTNER))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
 }

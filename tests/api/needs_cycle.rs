@@ -20,9 +20,8 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
     app.post("/api/v1/cycles")
         .auth(SUBMIT, Some(OUS))
         .json(&json!({"year": 2022}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     assert_eq!(app.count("cycles"), 0);
     let c = open_cycle(&app, 2022).await;
     assert_eq!(c["phase"], "intake");
@@ -30,9 +29,8 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
     app.post("/api/v1/cycles")
         .auth(OFFICE, Some(HSO))
         .json(&json!({"year": 2022}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     // Skipping a phase is a conflict naming the allowed next phase.
     app.post("/api/v1/cycles/2022/phase")
         .auth(OFFICE, Some(HSO))
@@ -45,23 +43,20 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
     app.post("/api/v1/cycles/2022/phase")
         .auth(OFFICE, Some(HSO))
         .json(&json!({"to": "first_assessment"}))
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     app.post("/api/v1/cycles/2022/phase")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", "\"v9\"")
         .json(&json!({"to": "first_assessment"}))
-        .send()
-        .await
-        .assert_problem(412);
+        .refused(412)
+        .await;
     app.post("/api/v1/cycles/2022/phase")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&json!({"to": "bogus"}))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     let c = advance(&app, 2022, "first_assessment").await;
     assert_eq!(c["phase"], "first_assessment");
     let changes = c["phase_changes"].as_array().expect("changes");
@@ -80,16 +75,13 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
         .problem_saying(409, "criteria set");
     app.get("/api/v1/cycles/1999")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
-    let list = app
+        .refused(404)
+        .await;
+    let list: Value = app
         .get("/api/v1/cycles")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
 }
 
@@ -144,53 +136,43 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
     app.put(url)
         .auth(SCORE, Some(OUS))
         .json(&criteria_body())
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     assert_eq!(app.count("criteria_sets"), 0);
-    let set = app
+    let set: Value = app
         .put(url)
         .auth(OFFICE, Some(HSO))
         .json(&json!({"criteria": [
             {"code": "S", "name": "Screening", "kind": "screening", "weight": 1.0, "scale_min": 0, "scale_max": 1}]}))
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201).await;
     assert_eq!(set["status"], "draft");
     // Adopting without a prioritisation criterion is refused.
     app.post(&format!("{url}/adopt"))
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&set))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     // Replacing a draft needs If-Match.
     app.put(url)
         .auth(OFFICE, Some(HSO))
         .json(&criteria_body())
-        .send()
-        .await
-        .assert_problem(428);
-    let set = app
+        .refused(428)
+        .await;
+    let set: Value = app
         .put(url)
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&set))
         .json(&criteria_body())
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(set["criteria"].as_array().map(Vec::len), Some(3));
     assert_eq!(set["criteria"][1]["scale_labels"][1]["label"], "Svært stor");
-    let adopted = app
+    let adopted: Value = app
         .post(&format!("{url}/adopt"))
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&set))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(adopted["status"], "adopted");
     assert!(adopted["adopted_at"].is_string());
     // Frozen: no change, no second adoption.
@@ -205,17 +187,10 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
     app.post(&format!("{url}/adopt"))
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&adopted))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     assert_eq!(app.count("audit_log"), audit_before);
-    let got = app
-        .get(url)
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let got: Value = app.get(url).auth(READ, None).returns(200).await;
     assert_eq!(got, adopted);
 }
 
@@ -226,9 +201,8 @@ async fn intake_reports_needs_for_own_organisation_only() {
     app.post("/api/v1/needs")
         .auth(SUBMIT, Some(OUS))
         .json(&need_body(2022, "Tidlig ultralyd"))
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
     open_cycle(&app, 2022).await;
     let r = app
         .post("/api/v1/needs")
@@ -253,15 +227,13 @@ async fn intake_reports_needs_for_own_organisation_only() {
     app.post("/api/v1/needs")
         .auth(SUBMIT, Some(OUS))
         .json(&other)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.post("/api/v1/needs")
         .auth(READ, Some(OUS))
         .json(&need_body(2022, "Uten rett"))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     // Bad input.
     let long = "x".repeat(10_001);
     for (patch, pointer) in [
@@ -298,45 +270,37 @@ async fn intake_reports_needs_for_own_organisation_only() {
     // The office may report for any organisation.
     let mut for_ahus = need_body(2022, "Fra kontoret");
     for_ahus["organisation_number"] = json!(AHUS);
-    let n2 = app
+    let n2: Value = app
         .post("/api/v1/needs")
         .auth(OFFICE, Some(HSO))
         .json(&for_ahus)
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(n2["reference"], "B-2022-002");
     assert_eq!(n2["organisation_number"], AHUS);
 
     // Get by id and by reference.
     let id = &id_of(&need);
-    let got = app
+    let got: Value = app
         .get(&format!("/api/v1/needs/{id}"))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(got, need);
-    let by_ref = app
+    let by_ref: Value = app
         .get("/api/v1/needs/by-reference/B-2022-001")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(by_ref, need);
     app.get("/api/v1/needs/by-reference/B-2022-17")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(400);
+        .refused(400)
+        .await;
     app.get("/api/v1/needs/by-reference/B-2022-099")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
 
     // Intake over: no more reports.
     advance(&app, 2022, "first_assessment").await;
@@ -453,15 +417,13 @@ async fn list_filters_and_pages() {
     ] {
         app.get(&format!("/api/v1/needs?{q}"))
             .auth(READ, None)
-            .send()
-            .await
-            .assert_problem(422);
+            .refused(422)
+            .await;
     }
     app.get("/api/v1/needs")
         .auth(SCORE.replace("portfolio:read ", "").as_str(), Some(OUS))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
 }
 
 #[actix_web::test]
@@ -475,31 +437,26 @@ async fn edit_and_withdraw_while_submitted() {
         .auth(SUBMIT, Some(AHUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"title": "Kapret"}))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.patch(&url)
         .auth(SUBMIT, Some(OUS))
         .json(&json!({"title": "Uten If-Match"}))
-        .send()
-        .await
-        .assert_problem(428);
+        .refused(428)
+        .await;
     app.patch(&url)
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"title": "x".repeat(201)}))
-        .send()
-        .await
-        .assert_problem(422);
-    let edited = app
+        .refused(422)
+        .await;
+    let edited: Value = app
         .patch(&url)
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"title": "Tidlig ultralyd i svangerskapet", "contact_name": null}))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(edited["title"], "Tidlig ultralyd i svangerskapet");
     assert_eq!(edited["contact_name"], Value::Null);
     assert_eq!(edited["contact_email"], "ola@example.org");
@@ -509,42 +466,36 @@ async fn edit_and_withdraw_while_submitted() {
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&json!({"title": "Gammel"}))
-        .send()
-        .await
-        .assert_problem(412);
+        .refused(412)
+        .await;
     // Withdraw.
     app.post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(AHUS))
         .header("If-Match", "\"v2\"")
         .json(&json!({}))
-        .send()
-        .await
-        .assert_problem(403);
-    let w = app
+        .refused(403)
+        .await;
+    let w: Value = app
         .post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v2\"")
         .json(&json!({"reason": "Dekkes nasjonalt"}))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(w["status"], "withdrawn");
     assert_eq!(w["assessment"]["reason"], "Dekkes nasjonalt");
     app.post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v3\"")
         .json(&json!({}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     app.patch(&url)
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v3\"")
         .json(&json!({"title": "Etter tilbaketrekking"}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     let _ = SYKEHUSPARTNER;
 }
 
@@ -585,18 +536,16 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .auth(OFFICE, Some(HSO))
         .header("If-Match", "\"v1\"")
         .json(&accept_body())
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     adopt_criteria(&app, 2022, &criteria_body()).await;
     // Wrong role.
     app.post(&url(&needs[0]))
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&accept_body())
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     // Bad input: missing reason, blank reason, NUL, oversize, screening errors.
     for (body, pointer) in [
         (
@@ -681,25 +630,21 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&accepted))
         .json(&json!({}))
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
     app.post(&reopen)
         .auth(SUBMIT, Some(OUS))
         .header("If-Match", &etag_of(&accepted))
         .json(&json!({"reason": "Feil"}))
-        .send()
-        .await
-        .assert_problem(403);
-    let reopened = app
+        .refused(403)
+        .await;
+    let reopened: Value = app
         .post(&reopen)
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&accepted))
         .json(&json!({"reason": "Feil i screeningen"}))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(reopened["status"], "submitted");
     assert!(reopened["assessment"].is_null());
     let audit: i64 = {
@@ -722,9 +667,8 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&reopened))
         .json(&json!({"reason": "Igjen"}))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     let rejected_again = assess(
         &app,
         &reopened,
@@ -799,9 +743,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .problem_saying(409, "'prioritisation' phase");
     app.get("/api/v1/cycles/2023/ranking")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     advance(&app, 2023, "prioritisation").await;
 
     // Denials, with nothing written.
@@ -809,15 +752,13 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     app.put(&score_url(&acc[0], OUS))
         .auth(SUBMIT, Some(OUS))
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.put(&score_url(&acc[0], OUS))
         .auth(OFFICE, Some(HSO))
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     // Wrong trust: OUS writing Ahus' sheet.
     app.put(&score_url(&acc[0], AHUS))
         .auth(SCORE, Some(OUS))
@@ -830,17 +771,15 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         app.put(&score_url(&acc[0], org))
             .auth(SCORE, Some(org))
             .json(&sheet)
-            .send()
-            .await
-            .assert_problem(403);
+            .refused(403)
+            .await;
     }
     // A rejected need is not scored.
     app.put(&score_url(&rejected, OUS))
         .auth(SCORE, Some(OUS))
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     // Bad input.
     for (body, pointer) in [
         (
@@ -901,39 +840,32 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     app.put(&url)
         .auth(SCORE, Some(OUS))
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(428);
-    let replaced = app
+        .refused(428)
+        .await;
+    let replaced: Value = app
         .put(&url)
         .auth(SCORE, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&sheet)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(replaced["version"], 2);
     app.put(&url)
         .auth(SCORE, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(412);
-    let sheets = app
+        .refused(412)
+        .await;
+    let sheets: Value = app
         .get(&format!("/api/v1/needs/{}/scores", id_of(&acc[0])))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(sheets["items"].as_array().map(Vec::len), Some(2));
     app.get(&format!("/api/v1/needs/{}/scores", id_of(&acc[0])))
         .auth("portfolio:score", Some(OUS))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
 
     let r = ranking(&app, 2023, "").await;
     assert_eq!(r["frozen"], false);
@@ -955,20 +887,17 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     assert_eq!(median["aggregation"], "median");
     app.get("/api/v1/cycles/2023/ranking?aggregation=mode")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(422);
+        .refused(422)
+        .await;
 
-    let e = app
+    let e: Value = app
         .get(&format!(
             "/api/v1/needs/{}/score-explanation",
             id_of(&acc[1])
         ))
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(e["need"]["rank"], 2);
     assert_eq!(e["of"], 3);
     assert_eq!(e["above"]["decided_by"], "overall");
@@ -979,9 +908,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         id_of(&rejected)
     ))
     .auth(READ, None)
-    .send()
-    .await
-    .assert_problem(409);
+    .refused(409)
+    .await;
 
     // Closing freezes the round.
     let c = app
@@ -993,32 +921,27 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     app.post("/api/v1/cycles/2023/prioritisation/close")
         .auth(SCORE, Some(OUS))
         .header("If-Match", &etag_of(&c))
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     // Decided needs a closed round.
     app.post("/api/v1/cycles/2023/phase")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&c))
         .json(&json!({"to": "decided"}))
-        .send()
-        .await
-        .assert_problem(409);
-    let closed = app
+        .refused(409)
+        .await;
+    let closed: Value = app
         .post("/api/v1/cycles/2023/prioritisation/close")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&c))
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert!(closed["prioritisation_closed_at"].is_string());
     app.post("/api/v1/cycles/2023/prioritisation/close")
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&closed))
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     // Frozen round: no sheet can be written or replaced.
     let sheets_before = app.count("need_scores");
     app.put(&score_url(&acc[2], OUS))
@@ -1031,9 +954,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .auth(SCORE, Some(OUS))
         .header("If-Match", "\"v1\"")
         .json(&sheet)
-        .send()
-        .await
-        .assert_problem(409);
+        .refused(409)
+        .await;
     assert_eq!(app.count("need_scores"), sheets_before);
     // The ranking is served unchanged from the snapshot, even when the data under it changes.
     let frozen = ranking(&app, 2023, "").await;
@@ -1062,13 +984,11 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     assert_eq!(c["phase"], "decided");
     assert_eq!(c["phase_changes"].as_array().map(Vec::len), Some(4));
 
-    let f = app
+    let f: Value = app
         .get("/api/v1/cycles/2023/funnel")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(
         (
             f["reported"].as_i64(),
@@ -1099,13 +1019,11 @@ async fn the_2022_funnel_forty_reported_twenty_seven_accepted() {
             .await;
         }
     }
-    let f = app
+    let f: Value = app
         .get("/api/v1/cycles/2022/funnel")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        .returns(200)
+        .await;
     assert_eq!(f["reported"], 40);
     assert_eq!(f["accepted"], 27);
     assert_eq!(f["rejected"], 13);
@@ -1116,9 +1034,8 @@ async fn the_2022_funnel_forty_reported_twenty_seven_accepted() {
     assert_eq!(f["studies"]["by_status"]["in_progress"], 0);
     app.get("/api/v1/cycles/2031/funnel")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_problem(404);
+        .refused(404)
+        .await;
 }
 
 /// Ranking at scale: 1,000 accepted needs × 11 trusts × 8 criteria, loaded straight into the

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::support::snapshots::pin;
 use crate::support::{
     accepted_need, accepted_needs, advance, area, budget_frame, create_measure, decide_all, item,
-    start_item, study_to, TestApp, AHUS, HSO, MANAGE, OUS, READ, SCORE, SYKEHUSPARTNER, SYNC,
+    read, start_item, study_to, TestApp, AHUS, HSO, MANAGE, OUS, SCORE, SYKEHUSPARTNER, SYNC,
 };
 
 #[actix_web::test]
@@ -33,23 +33,11 @@ async fn snapshot_of_a_cycle_its_criteria_a_need_a_score_sheet_and_the_ranking()
         .returns(201)
         .await;
     pin("score_sheet", &sheet);
-    let cycle: Cycle = app
-        .get("/api/v1/cycles/2023")
-        .auth(READ, None)
-        .returns(200)
-        .await;
+    let cycle: Cycle = read(&app, "/api/v1/cycles/2023").await;
     pin("cycle", &cycle);
-    let criteria: CriteriaSet = app
-        .get("/api/v1/cycles/2023/criteria-set")
-        .auth(READ, None)
-        .returns(200)
-        .await;
+    let criteria: CriteriaSet = read(&app, "/api/v1/cycles/2023/criteria-set").await;
     pin("criteria_set", &criteria);
-    let ranking: RankingResponse = app
-        .get("/api/v1/cycles/2023/ranking")
-        .auth(READ, None)
-        .returns(200)
-        .await;
+    let ranking: RankingResponse = read(&app, "/api/v1/cycles/2023/ranking").await;
     pin("ranking", &ranking);
 }
 
@@ -78,24 +66,12 @@ async fn snapshot_of_a_frame_a_decided_case_a_study_and_a_concept() {
     .await)
     .expect("a Case");
     pin("decision_case", &case);
-    let study: Study = app
-        .get(&format!("/api/v1/concept-studies/{study_id}"))
-        .auth(READ, None)
-        .returns(200)
-        .await;
+    let study: Study = read(&app, &format!("/api/v1/concept-studies/{study_id}")).await;
     pin("concept_study", &study);
     let concept_id = case.items[0].created_id.expect("concept id");
-    let concept: Concept = app
-        .get(&format!("/api/v1/concepts/{concept_id}"))
-        .auth(READ, None)
-        .returns(200)
-        .await;
+    let concept: Concept = read(&app, &format!("/api/v1/concepts/{concept_id}")).await;
     pin("concept", &concept);
-    let frame: Frame = app
-        .get(&format!("/api/v1/budget-frames/{fid}"))
-        .auth(READ, None)
-        .returns(200)
-        .await;
+    let frame: Frame = read(&app, &format!("/api/v1/budget-frames/{fid}")).await;
     pin("budget_frame", &frame);
 }
 
@@ -111,14 +87,11 @@ async fn snapshot_of_a_measure_a_delivery_batch_and_a_tertial_report() {
         .returns(201)
         .await;
     pin("delivery_batch", &batch);
-    let measure: Measure = app
-        .get(&format!(
-            "/api/v1/measures/{}",
-            m["id"].as_str().expect("id")
-        ))
-        .auth(READ, None)
-        .returns(200)
-        .await;
+    let measure: Measure = read(
+        &app,
+        &format!("/api/v1/measures/{}", m["id"].as_str().expect("id")),
+    )
+    .await;
     pin("measure", &measure);
     let report: TertialReport = app
         .post("/api/v1/tertial-reports")
@@ -135,14 +108,9 @@ async fn snapshot_of_an_event_an_audit_entry_and_a_problem() {
     app.post("/api/v1/service-areas")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"year": 2032, "name": "Laboratorium", "kind": "administrative"}))
-        .send()
-        .await
-        .assert_status(201);
-    let events: EventPage = app
-        .get("/api/v1/events?limit=1")
-        .auth(READ, None)
-        .returns(200)
+        .responds(201)
         .await;
+    let events: EventPage = read(&app, "/api/v1/events?limit=1").await;
     pin("event", &events.items[0]);
     let audit: AuditPage = app
         .get("/api/v1/audit?limit=1")

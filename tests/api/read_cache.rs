@@ -22,9 +22,8 @@ async fn the_overview_is_recomputed_after_a_committed_change() {
     app.post("/api/v1/service-areas")
         .auth("portfolio:read portfolio:manage", Some(HSO))
         .json(&json!({"year": 2023, "name": "Psykisk helse", "kind": "clinical"}))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
     let after = get().await;
     assert_eq!(
         after["service_areas"].as_array().map(Vec::len),
@@ -64,13 +63,11 @@ async fn a_burst_of_requests_computes_the_ranking_once() {
     app.post("/api/v1/service-areas")
         .auth("portfolio:read portfolio:manage", Some(HSO))
         .json(&json!({"year": 2023, "name": "Psykisk helse", "kind": "clinical"}))
-        .send()
-        .await
-        .assert_status(201);
+        .responds(201)
+        .await;
     app.get("/api/v1/cycles/2022/ranking")
         .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200);
+        .responds(200)
+        .await;
     assert_eq!(cache.computations() - before, 2);
 }

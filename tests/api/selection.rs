@@ -121,9 +121,8 @@ async fn exact_not_greedy_explained_at_three_budgets_and_stored() {
         s["id"].as_str().expect("id")
     ))
     .auth(READ, None)
-    .send()
-    .await
-    .assert_problem(404);
+    .refused(404)
+    .await;
 
     // Forced in and out, with reasons shown back.
     let s = solve(
@@ -162,9 +161,8 @@ async fn exact_not_greedy_explained_at_three_budgets_and_stored() {
     ))
     .auth(MANAGE, Some(HSO))
     .json(&json!({"amount_nok": 1_000_000, "purpose": "Annet"}))
-    .send()
-    .await
-    .assert_status(201);
+    .responds(201)
+    .await;
     let s = solve(&app, 2022, json!({"title": "Rammen"}))
         .await
         .assert_status(201)
@@ -174,17 +172,15 @@ async fn exact_not_greedy_explained_at_three_budgets_and_stored() {
         (&json!("frame"), &json!(11_000_000))
     );
     assert_eq!(s["frame_id"], frame["id"]);
-    let case = app
+    let case: Value = app
         .post("/api/v1/decision-cases")
         .auth(MANAGE, Some(HSO))
         .json(
             &json!({"meeting_date": "2022-10-20", "title": "Sak", "scenario_id": s["id"],
                       "items": [{"kind": "defer_need", "need_id": d}]}),
         )
-        .send()
-        .await
-        .assert_status(201)
-        .json();
+        .returns(201)
+        .await;
     assert_eq!(case["scenario_id"], s["id"]);
 }
 
@@ -202,15 +198,13 @@ async fn refused_scenarios_write_nothing() {
     app.post("/api/v1/cycles/2022/selection-scenarios")
         .auth(READ, Some(HSO))
         .json(&body)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     app.post("/api/v1/cycles/2022/selection-scenarios")
         .auth("portfolio:score portfolio:decide", Some(AHUS))
         .json(&body)
-        .send()
-        .await
-        .assert_problem(403);
+        .refused(403)
+        .await;
     for (body, pointer) in [
         (json!({"title": "T", "budget_nok": -1}), "/budget_nok"),
         (json!({"title": "", "budget_nok": 1}), "/title"),

@@ -5,9 +5,8 @@
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, HSO};
+use crate::support::{TestApp, HSO, MANAGE};
 
-const MANAGE: &str = "portfolio:read portfolio:manage";
 const ORG_CLAIM: &str = "helseid://claims/client/claims/orgnr_parent";
 
 #[actix_web::test]
@@ -22,16 +21,8 @@ async fn nul_in_a_path_parameter_or_query_is_400() {
         "/api/v1/needs/a%00b/scores/993467049",
         "/api/v1/organisations?q=a%00b",
     ] {
-        let p = app
-            .get(path)
-            .auth(MANAGE, Some(HSO))
-            .send()
-            .await
-            .assert_problem(400);
-        assert!(
-            p["detail"].as_str().unwrap_or("").contains("NUL"),
-            "{path}: {p}"
-        );
+        let p = app.get(path).auth(MANAGE, Some(HSO)).refused(400).await;
+        assert!(p.detail.contains("NUL"), "{path}: {p:?}");
     }
 }
 
@@ -130,11 +121,8 @@ async fn tokens_need_a_subject_and_exactly_one_organisation_to_act_for_one() {
     for (scope, overrides, claim) in cases {
         let t = token(claims(scope, overrides.clone()));
         let r = app.get("/api/v1/organisations").token(&t).send().await;
-        let p = r.assert_problem(401);
-        assert!(
-            p["detail"].as_str().unwrap_or("").contains(claim),
-            "{scope} {overrides}: {p}"
-        );
+        let p = r.problem(401);
+        assert!(p.detail.contains(claim), "{scope} {overrides}: {p:?}");
     }
     // Reading needs no organisation; a well-formed token passes.
     for overrides in [json!({ORG_CLAIM: null}), json!({})] {
@@ -166,10 +154,9 @@ async fn if_match_star_does_not_opt_out_of_lost_update_protection() {
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "*")
         .json(&json!({"name": "Overskrevet"}))
-        .send()
-        .await
-        .assert_problem(428);
-    assert!(p["detail"].as_str().unwrap_or("").contains("ETag"), "{p}");
+        .refused(428)
+        .await;
+    assert!(p.detail.contains("ETag"), "{p:?}");
     let after = app.get(&path).auth(MANAGE, Some(HSO)).send().await;
     assert_eq!(after.json()["name"], "Stjerne");
     app.patch(&path)

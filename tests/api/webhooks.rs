@@ -19,10 +19,7 @@ use portfolio_api::webhooks::worker::Worker;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::support::{TestApp, AHUS, HSO, OUS};
-
-const READ: &str = "portfolio:read";
-const MANAGE: &str = "portfolio:read portfolio:manage";
+use crate::support::{TestApp, AHUS, HSO, MANAGE, OUS, READ};
 
 // ---- a receiver -------------------------------------------------------------------------
 

@@ -65,6 +65,18 @@ impl Req<'_> {
         self.send().await.assert_status(status).typed()
     }
 
+    /// Sends the request and asserts `status` (showing the body when it differs).
+    pub async fn responds(self, status: u16) -> TestResponse {
+        let r = self.send().await;
+        r.assert_status(status);
+        r
+    }
+
+    /// Sends the request and asserts a problem+json refusal with `status`; returns the problem.
+    pub async fn refused(self, status: u16) -> Problem {
+        self.send().await.problem(status)
+    }
+
     /// A body of any serialisable type (e.g. one of the API's request types).
     pub fn body(self, body: &impl Serialize) -> Self {
         self.json(&serde_json::to_value(body).expect("serialisable body"))
