@@ -2,12 +2,14 @@
 
 mod support;
 
+mod audit_chain;
 mod auth;
 mod binary;
 mod budget_frames;
 mod change_log;
 mod contract;
 mod contract_conformance;
+mod crash_idempotency;
 mod crash_restart;
 mod decisions;
 mod demo;
