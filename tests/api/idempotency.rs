@@ -5,9 +5,8 @@ use diesel::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, AHUS, HSO};
+use crate::support::{TestApp, AHUS, HSO, MANAGE, READ};
 
-const MANAGE: &str = "portfolio:read portfolio:manage";
 const AREAS: &str = "/api/v1/service-areas";
 
 fn area(name: &str) -> Value {
@@ -151,7 +150,7 @@ async fn refusals_and_validation_failures_are_not_stored_so_a_corrected_retry_ru
     let app = TestApp::new().await;
     // 403: the caller may get the permission; the retry runs again.
     app.post(AREAS)
-        .auth("portfolio:read", Some(HSO))
+        .auth(READ, Some(HSO))
         .header("Idempotency-Key", "k-403")
         .json(&area("Senere"))
         .send()

@@ -13,7 +13,7 @@ use portfolio_api::db;
 use portfolio_api::pg_cluster::{ClusterOptions, PrivateCluster};
 use serde_json::json;
 
-use crate::support::{TestApp, HSO};
+use crate::support::{TestApp, HSO, MANAGE, READ};
 
 enum Cmd {
     Stop,
@@ -91,8 +91,6 @@ async fn database_down_is_503_with_retry_after_and_service_resumes() {
         db::run_migrations(&mut conn).expect("migrate");
     }
     let app = TestApp::on_database(&cluster.url, |_| {}).await;
-    const READ: &str = "portfolio:read";
-    const MANAGE: &str = "portfolio:read portfolio:manage";
 
     app.get("/health/ready").send().await.assert_status(200);
     app.get("/api/v1/organisations")

@@ -391,6 +391,7 @@ where
             match looked {
                 Claim::Free => {}
                 Claim::Replay(answer) => {
+                    crate::metrics::idempotent_replay();
                     return Ok(req.into_response(replayed_response(answer)));
                 }
                 Claim::Mismatch => {

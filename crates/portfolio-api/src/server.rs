@@ -131,10 +131,34 @@ pub fn serve(config: Config) -> Result<(), String> {
         config.workers
     };
     let blocking = (config.pool_size as usize).div_ceil(workers).max(2);
+    let metrics_bind = config.metrics_bind.clone();
+    // Webhook delivery on threads and connections of its own: it never waits for (or holds up)
+    // a request's database thread or an HTTP worker. Stopped after the server.
+    let webhook_worker = if config.webhooks.workers > 0 {
+        let pool = db::build_pool(&database.url, config.webhooks.workers as u32)?;
+        Some(crate::webhooks::worker::Worker::start(
+            pool,
+            config.webhooks.clone(),
+        ))
+    } else {
+        log::info!("PORTFOLIO_WEBHOOK_WORKERS=0: this replica delivers no webhooks");
+        None
+    };
     let state = AppState::new(db, config)?;
+    let metrics_db = state.db.clone();
 
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
+        let metrics = match &metrics_bind {
+            Some(bind) => {
+                let (server, addr) = crate::metrics::serve(bind, metrics_db)?;
+                log::info!("metrics on http://{addr}/metrics");
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                Some(handle)
+            }
+            None => None,
+        };
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
             .worker_max_blocking_threads(blocking)
@@ -147,8 +171,13 @@ pub fn serve(config: Config) -> Result<(), String> {
         log::info!(
             "a development token: cargo run --release -- token --scope \"portfolio:read portfolio:manage\" --org 991324968"
         );
-        server.run().await.map_err(|e| format!("server: {e}"))
+        let result = server.run().await.map_err(|e| format!("server: {e}"));
+        if let Some(m) = metrics {
+            m.stop(true).await;
+        }
+        result
     });
+    drop(webhook_worker);
     if let Some(cluster) = database.cluster.as_mut() {
         log::info!("stopping the private PostgreSQL cluster");
         cluster.stop();

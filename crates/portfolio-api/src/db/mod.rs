@@ -145,6 +145,17 @@ fn keys_of(cell: &AuditKeyCell) -> std::sync::Arc<crate::audit_key::AuditKeys> {
         .unwrap_or_default()
 }
 
+/// One transaction, its duration recorded in the metrics.
+fn timed_transaction<T>(
+    conn: &mut PgConnection,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let started = std::time::Instant::now();
+    let result = conn.transaction(f);
+    crate::metrics::transaction(started.elapsed());
+    result
+}
+
 impl Db {
     /// Starts one database thread per pooled connection.
     pub fn new(pool: PgPool) -> Db {
@@ -221,7 +232,9 @@ impl Db {
             return Err(Self::unavailable());
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let queued = std::time::Instant::now();
         let job: Job = Box::new(move |conn| {
+            crate::metrics::pool_wait(queued.elapsed());
             let result = match conn {
                 Some(conn) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
                     .unwrap_or_else(|_| Err(ApiError::internal("a database task panicked"))),
@@ -234,8 +247,13 @@ impl Db {
         self.jobs
             .send(job)
             .map_err(|_| ApiError::internal("the database threads have stopped"))?;
-        rx.await
-            .map_err(|_| ApiError::internal("a database task was dropped"))?
+        let result = rx
+            .await
+            .map_err(|_| ApiError::internal("a database task was dropped"))?;
+        if let Err(ApiError::Unavailable(_)) = &result {
+            crate::metrics::db_unavailable();
+        }
+        result
     }
 
     /// Runs `f` in one transaction: every write that spans rows commits together or not at all.
@@ -247,11 +265,11 @@ impl Db {
         // An idempotent POST's key is claimed in the transaction of its change: both commit,
         // or neither (see idempotency.rs).
         let Some((claim, recorded)) = crate::idempotency::unrecorded_claim() else {
-            return self.run(move |conn| conn.transaction(f)).await;
+            return self.run(move |conn| timed_transaction(conn, f)).await;
         };
         let result = self
             .run(move |conn| {
-                conn.transaction(|conn| {
+                timed_transaction(conn, |conn| {
                     claim.insert(conn)?;
                     f(conn)
                 })

@@ -1,4 +1,12 @@
-//! The test harness: a private PostgreSQL cluster per test process (started on first use,
+//! Everything tests share, so that no test file imports from another:
+//! - this module: the harness ([`TestApp`], [`Req`], [`TestResponse`]);
+//! - [`tokens`]: the scopes a caller can hold; [`orgs`]: organisation numbers;
+//! - [`requests`]: typed responses (`.returns::<T>(status)`, `.problem(status)`);
+//! - [`fixtures`]: request bodies, setup requests and rows, grouped by resource;
+//! - [`snapshots`]: insta settings that redact ids, times and versions;
+//! - [`tables`]: looking at the tables behind the API.
+//!
+//! The harness: a private PostgreSQL cluster per test process (started on first use,
 //! gone with the process), one database per test cloned from a migrated template, and the
 //! application called in-process.
 //!
@@ -30,10 +38,19 @@ use portfolio_api::pg_cluster::{
 };
 use serde_json::Value;
 
-pub const OUS: &str = "993467049"; // Oslo universitetssykehus HF
-pub const AHUS: &str = "983971636"; // Akershus universitetssykehus HF
-pub const HSO: &str = "991324968"; // Helse Sør-Øst RHF
-pub const SYKEHUSPARTNER: &str = "914637651";
+pub mod fixtures;
+pub mod orgs;
+pub mod requests;
+pub mod snapshots;
+pub mod tables;
+pub mod tokens;
+
+// One import line for a test: `use crate::support::{TestApp, READ, HSO, open_cycle, ...}`.
+pub use fixtures::*;
+pub use orgs::*;
+pub use requests::{etag, pointers, read, wire};
+pub use tables::snapshot;
+pub use tokens::*;
 
 struct Server {
     /// URL of a database on the server, given a name.
