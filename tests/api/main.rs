@@ -4,8 +4,8 @@ mod support;
 
 mod audit_chain;
 mod auth;
-mod binary;
 mod benefits;
+mod binary;
 mod budget_frames;
 mod change_log;
 mod contract;
