@@ -2,6 +2,7 @@
 
 mod support;
 
+mod audit_chain;
 mod auth;
 mod benefits;
 mod binary;
@@ -9,6 +10,7 @@ mod budget_frames;
 mod change_log;
 mod contract;
 mod contract_conformance;
+mod crash_idempotency;
 mod crash_restart;
 mod decisions;
 mod demo;

@@ -43,6 +43,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(db: Db, config: Config) -> Result<AppState, String> {
         let verifier = TokenVerifier::from_config(&config.jwt).map_err(|e| e.to_string())?;
+        db.set_audit_keys(config.audit_keys.clone());
         let api = contract();
         let routes = RouteTable::from_openapi(&api);
         let config_rate = config.rate_limit_per_minute;

@@ -11,7 +11,6 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz};
 use diesel::PgConnection;
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use crate::auth::Caller;
 use crate::db::schema::{audit_log, events};
@@ -107,7 +106,7 @@ struct Feed<'a> {
     versions: Vec<Option<i32>>,
 }
 
-/// The content an entry's hash covers, in a fixed order.
+/// An entry's keyed hash (`<key id>:<hex HMAC-SHA256>`) under this thread's current audit key.
 #[allow(clippy::too_many_arguments)]
 pub fn entry_hash(
     prev_hash: &str,
@@ -122,7 +121,37 @@ pub fn entry_hash(
     after: Option<&RawValue>,
     request_id: &str,
 ) -> String {
-    // Serialised as a JSON array straight into the hasher, `before`/`after` as their canonical
+    crate::audit_key::current().sign(&entry_content(
+        prev_hash,
+        id,
+        occurred_at,
+        actor_subject,
+        actor_org,
+        action,
+        entity_type,
+        entity_id,
+        before,
+        after,
+        request_id,
+    ))
+}
+
+/// The content an entry's hash covers, in a fixed order.
+#[allow(clippy::too_many_arguments)]
+pub fn entry_content(
+    prev_hash: &str,
+    id: i64,
+    occurred_at: &DateTime<Utc>,
+    actor_subject: &str,
+    actor_org: Option<&str>,
+    action: &str,
+    entity_type: &str,
+    entity_id: &str,
+    before: Option<&RawValue>,
+    after: Option<&RawValue>,
+    request_id: &str,
+) -> Vec<u8> {
+    // Serialised as a JSON array, `before`/`after` as their canonical
     // text: the same bytes as a `json!` array of `Value`s printed compactly.
     let content = (
         prev_hash,
@@ -137,31 +166,7 @@ pub fn entry_hash(
         after,
         request_id,
     );
-    let mut h = HashWriter(Sha256::new());
-    serde_json::to_writer(&mut h, &content).expect("hashing never fails");
-    hex(&h.0.finalize())
-}
-
-struct HashWriter(Sha256);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
+    serde_json::to_vec(&content).unwrap_or_default()
 }
 
 /// Appends audit entries and feed events for `changes`, inside the caller's transaction.
@@ -188,6 +193,7 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
         + 1;
     // PostgreSQL keeps microseconds: hash what will be stored.
     let now = Utc::now().trunc_subsecs(6);
+    let keys = crate::audit_key::current();
 
     // Column arrays bound to one `unnest` statement per table: a 10,000-change batch binds a
     // dozen parameters instead of 120,000 (multi-row VALUES spent ~0.2 s binding them).
@@ -202,7 +208,7 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
     let mut hashes = Vec::with_capacity(n);
     let mut feed = Feed::default();
     for c in changes {
-        let hash = entry_hash(
+        let hash = keys.sign(&entry_content(
             &prev_hash,
             next_id,
             &now,
@@ -214,7 +220,7 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
             c.before.as_deref(),
             c.after.as_deref(),
             &actor.request_id,
-        );
+        ));
         ids.push(next_id);
         actions.push(c.action.as_str());
         types.push(c.entity_type);

@@ -141,7 +141,9 @@ fn generate(config: &Config, args: &[String]) -> Result<(), String> {
         use diesel::Connection;
         let mut conn =
             diesel::PgConnection::establish(db.owner_url()).map_err(|e| e.to_string())?;
-        crate::generate::generate(&mut conn, &o).map_err(|e| format!("generating: {e}"))?
+        let keys = std::sync::Arc::new(config.audit_keys.clone());
+        crate::audit_key::with_keys(&keys, || crate::generate::generate(&mut conn, &o))
+            .map_err(|e| format!("generating: {e}"))?
     };
     println!("{result}");
     if let Some(c) = db.cluster.as_mut() {

@@ -15,6 +15,8 @@ pub struct Config {
     pub migration_database_url: Option<String>,
     /// Serve even as a superuser or table owner (`PORTFOLIO_ALLOW_SUPERUSER=1`).
     pub allow_superuser: bool,
+    /// The keys of the audit trail's chain (`PORTFOLIO_AUDIT_KEY`, `…_KEYS_RETIRED`).
+    pub audit_keys: crate::audit_key::AuditKeys,
     pub bind: String,
     pub data_dir: PathBuf,
     pub jwt: JwtConfig,
@@ -201,6 +203,11 @@ impl Config {
             database_url: get("DATABASE_URL"),
             migration_database_url: get("PORTFOLIO_MIGRATION_DATABASE_URL"),
             allow_superuser: get("PORTFOLIO_ALLOW_SUPERUSER").is_some_and(|v| v == "1"),
+            audit_keys: crate::audit_key::AuditKeys::from_settings(
+                get("PORTFOLIO_AUDIT_KEY").as_deref(),
+                get("PORTFOLIO_AUDIT_KEYS_RETIRED").as_deref(),
+            )
+            .map_err(ConfigError)?,
             bind: get("PORTFOLIO_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             data_dir: get("PORTFOLIO_DATA_DIR")
                 .map(PathBuf::from)

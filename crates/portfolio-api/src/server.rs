@@ -99,9 +99,22 @@ pub fn serve(config: Config) -> Result<(), String> {
         db::require_migrated(&pool)?;
     }
     let db = Db::new(pool);
+    db.set_audit_keys(config.audit_keys.clone());
     if config.demo {
         let summary = crate::demo::load(&db).map_err(|e| format!("loading demo data: {e}"))?;
         log::info!("demo data: {summary}");
+    }
+    if config.audit_keys.is_default {
+        log::warn!(
+            "PORTFOLIO_AUDIT_KEY is not set: the audit trail is chained with a DEVELOPMENT key derived from a \
+             public constant (key id \"dev\"), so anyone could recompute it. Set PORTFOLIO_AUDIT_KEY=<id>:<secret> \
+             in production."
+        );
+    } else {
+        log::info!(
+            "audit trail keyed with key id {:?}",
+            config.audit_keys.current_id()
+        );
     }
     if config.jwt.secret_is_default {
         log::warn!(

@@ -63,10 +63,11 @@ impl Breaker {
     }
 }
 
-/// A pooled connection, or None when the database counts as down: the pool had room for a
-/// new connection but none could be opened within `CONNECT_WINDOW`. A pool that is merely
-/// busy (every connection in use) is waited on up to its connection timeout.
-pub fn checkout(pool: &PgPool) -> Option<Conn> {
+/// A pooled connection, or None when the database counts as down: an attempt to open a
+/// connection failed (the pool reports its error), or the circuit opened meanwhile. A pool
+/// that is merely busy (every connection in use, or one still being opened) is waited on up
+/// to its connection timeout.
+pub fn checkout(pool: &PgPool, breaker: &Breaker) -> Option<Conn> {
     if let Some(conn) = pool.try_get() {
         return Some(conn);
     }
@@ -74,8 +75,9 @@ pub fn checkout(pool: &PgPool) -> Option<Conn> {
     loop {
         match pool.get_timeout(CONNECT_WINDOW) {
             Ok(conn) => return Some(conn),
-            Err(_) if pool.state().connections < pool.max_size() => return None,
-            Err(_) if Instant::now() >= deadline => return None,
+            // r2d2 appends the last connection error to its timeout message.
+            Err(e) if e.to_string().contains(": ") => return None,
+            Err(_) if breaker.is_open() || Instant::now() >= deadline => return None,
             Err(_) => {}
         }
     }

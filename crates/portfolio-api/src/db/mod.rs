@@ -133,6 +133,16 @@ pub struct Db {
     pool: PgPool,
     jobs: std::sync::mpsc::Sender<Job>,
     breaker: std::sync::Arc<breaker::Breaker>,
+    /// The audit keys the jobs' changes are chained with (set from the configuration).
+    audit_keys: AuditKeyCell,
+}
+
+type AuditKeyCell = std::sync::Arc<std::sync::RwLock<std::sync::Arc<crate::audit_key::AuditKeys>>>;
+
+fn keys_of(cell: &AuditKeyCell) -> std::sync::Arc<crate::audit_key::AuditKeys> {
+    cell.read()
+        .map(|k| std::sync::Arc::clone(&k))
+        .unwrap_or_default()
 }
 
 /// One transaction, its duration recorded in the metrics.
@@ -152,7 +162,9 @@ impl Db {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let breaker = std::sync::Arc::new(breaker::Breaker::default());
+        let audit_keys = AuditKeyCell::default();
         for i in 0..pool.max_size().max(1) {
+            let keys = std::sync::Arc::clone(&audit_keys);
             let rx = std::sync::Arc::clone(&rx);
             let pool = pool.clone();
             let breaker = std::sync::Arc::clone(&breaker);
@@ -171,10 +183,12 @@ impl Db {
                     let conn = if breaker.is_open() {
                         None
                     } else {
-                        breaker::checkout(&pool)
+                        breaker::checkout(&pool, &breaker)
                     };
                     let unreachable = match conn {
-                        Some(mut conn) => job(Some(&mut conn)),
+                        Some(mut conn) => {
+                            crate::audit_key::with_keys(&keys_of(&keys), || job(Some(&mut conn)))
+                        }
                         None => job(None),
                     };
                     if unreachable {
@@ -187,6 +201,14 @@ impl Db {
             pool,
             jobs: tx,
             breaker,
+            audit_keys,
+        }
+    }
+
+    /// The audit keys changes made through this handle are chained with.
+    pub fn set_audit_keys(&self, keys: crate::audit_key::AuditKeys) {
+        if let Ok(mut k) = self.audit_keys.write() {
+            *k = std::sync::Arc::new(keys);
         }
     }
 
@@ -275,6 +297,6 @@ impl Db {
             .pool
             .get()
             .map_err(|_| ApiError::Unavailable("the database is not reachable".into()))?;
-        f(&mut conn).map_err(Into::into)
+        crate::audit_key::with_keys(&keys_of(&self.audit_keys), || f(&mut conn)).map_err(Into::into)
     }
 }

@@ -628,6 +628,7 @@ pub struct MeasurementPage {
 
 /// A page of a benefit's measurements, newest recording first, each with the id of the
 /// measurement that corrects it (if any); `None` when the benefit does not exist.
+#[allow(clippy::type_complexity)] // (merged from main as is; clippy on this toolchain objects)
 pub fn measurements(
     conn: &mut PgConnection,
     id: Uuid,

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use serde_json::Value;
 
-use crate::changes::{entry_hash, GENESIS_HASH};
+use crate::changes::{entry_content, GENESIS_HASH};
 use crate::db::schema::{audit_log, events};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -102,6 +102,7 @@ pub fn verify_chain(conn: &mut PgConnection) -> QueryResult<ChainReport> {
     let mut expected_id = 1i64;
     let mut prev_hash = GENESIS_HASH.to_owned();
     let mut checked = 0i64;
+    let keys = crate::audit_key::current();
     loop {
         let rows: Vec<AuditRow> = audit_log::table
             .select(AuditRow::as_select())
@@ -129,7 +130,7 @@ pub fn verify_chain(conn: &mut PgConnection) -> QueryResult<ChainReport> {
             }
             let before = r.before.as_ref().and_then(crate::changes::canonical);
             let after = r.after.as_ref().and_then(crate::changes::canonical);
-            let recomputed = entry_hash(
+            let content = entry_content(
                 &r.prev_hash,
                 r.id,
                 &r.occurred_at,
@@ -142,11 +143,8 @@ pub fn verify_chain(conn: &mut PgConnection) -> QueryResult<ChainReport> {
                 after.as_deref(),
                 &r.request_id,
             );
-            if recomputed != r.hash {
-                return Ok(broken(
-                    "the entry's content does not match its hash (it was changed after it was written)"
-                        .into(),
-                ));
+            if let Err(reason) = keys.verify(&r.hash, &content) {
+                return Ok(broken(reason));
             }
             checked += 1;
             expected_id += 1;
