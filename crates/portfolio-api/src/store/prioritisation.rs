@@ -209,6 +209,9 @@ pub struct Ranking {
     pub needs: Vec<RankedNeedInfo>,
     pub mean: Vec<RankedNeed>,
     pub median: Vec<RankedNeed>,
+    /// Absent from snapshots frozen before calibration existed.
+    #[serde(default)]
+    pub calibrated: Vec<RankedNeed>,
 }
 
 impl Ranking {
@@ -216,6 +219,7 @@ impl Ranking {
         match aggregation {
             Aggregation::Mean => &self.mean,
             Aggregation::Median => &self.median,
+            Aggregation::Calibrated => &self.calibrated,
         }
     }
 
@@ -286,6 +290,7 @@ pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Rank
         needs: infos,
         mean: rank(&scores, &criteria, Aggregation::Mean).map_err(domain_err)?,
         median: rank(&scores, &criteria, Aggregation::Median).map_err(domain_err)?,
+        calibrated: rank(&scores, &criteria, Aggregation::Calibrated).map_err(domain_err)?,
     })
 }
 

@@ -264,6 +264,7 @@ pub fn create_scenario(
                 id: n.id,
                 priority: n.priority.unwrap_or(0.0),
                 cost: n.cost,
+                load: 0,
             });
         } else {
             not_candidates.push(NotCandidate {
@@ -310,6 +311,9 @@ pub fn create_scenario(
                 reason: f.reason.clone(),
             })
             .collect(),
+        capacity: None,
+        dependencies: Vec::new(),
+        deadline: None,
     };
     let started = Instant::now();
     let main =
