@@ -420,3 +420,12 @@ diesel::allow_tables_to_appear_in_same_query!(
 
 // The tertial report lists studies with their need's reference.
 diesel::allow_tables_to_appear_in_same_query!(concept_studies, needs);
+
+diesel::table! {
+    decision_certificates (case_id) {
+        case_id -> Uuid,
+        inputs_hash -> Text,
+        certificate -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}

@@ -2,6 +2,7 @@
 //! and are called inside `Db::run` / `Db::transaction`.
 
 pub mod budget;
+pub mod certificates;
 pub mod changelog;
 pub mod cycles;
 pub mod decisions;
