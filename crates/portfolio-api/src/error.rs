@@ -67,6 +67,10 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// 401 for a DPoP-bound token (RFC 9449 §7.1): challenged with the `DPoP` scheme.
+    /// `error` is `invalid_token` or `invalid_dpop_proof`.
+    #[error("{detail}")]
+    UnauthorizedDpop { error: &'static str, detail: String },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -126,7 +130,9 @@ impl ApiError {
     fn kind_and_title(&self) -> (&'static str, &'static str) {
         match self {
             ApiError::BadRequest(_) => ("bad-request", "Bad request"),
-            ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
+            ApiError::Unauthorized(_) | ApiError::UnauthorizedDpop { .. } => {
+                ("unauthorized", "Authentication required")
+            }
             ApiError::Forbidden(_) => ("forbidden", "Not permitted"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
@@ -177,7 +183,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::UnauthorizedDpop { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -207,6 +215,16 @@ impl ResponseError for ApiError {
                 resp.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!("Bearer realm=\"portfolio\", error=\"invalid_token\", error_description=\"{msg}\""),
+                ));
+            }
+            ApiError::UnauthorizedDpop { error, detail } => {
+                let detail = detail.replace('"', "'");
+                resp.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        "DPoP algs=\"{}\", error=\"{error}\", error_description=\"{detail}\"",
+                        crate::auth::dpop::ALGORITHMS
+                    ),
                 ));
             }
             ApiError::Forbidden(_) => {
