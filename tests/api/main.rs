@@ -3,9 +3,10 @@
 mod support;
 
 mod auth;
-mod binary;
 mod benefits;
+mod binary;
 mod budget_frames;
+mod certificates;
 mod change_log;
 mod contract;
 mod contract_conformance;

@@ -153,7 +153,12 @@ pub fn compute(
         .find(first)
         .select(needs::cycle_year)
         .first(conn)?;
-    let inputs = scoring_inputs(conn, year)?;
+    // Without an adopted criteria set there is no ranking to certify; the decision stands.
+    let inputs = match scoring_inputs(conn, year) {
+        Ok(i) => i,
+        Err(ApiError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
     let ranked = rank(&inputs.scores, &inputs.criteria, Aggregation::Mean)
         .map_err(|e| ApiError::internal(format!("certificate ranking: {e}")))?;
     let ids: Vec<Uuid> = inputs.infos.iter().map(|i| i.id).collect();
