@@ -7,6 +7,7 @@ mod auth;
 mod benefits;
 mod binary;
 mod budget_frames;
+mod certificates;
 mod change_log;
 mod contract;
 mod contract_conformance;

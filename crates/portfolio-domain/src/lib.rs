@@ -6,6 +6,8 @@ mod macros;
 
 pub mod benefit;
 pub mod budget;
+pub mod calibration;
+pub mod constrained;
 pub mod criteria;
 pub mod cycle;
 pub mod decision;
@@ -16,6 +18,7 @@ pub mod organisation;
 pub mod ranking;
 pub mod scoring;
 pub mod selection;
+pub mod sensitivity;
 pub mod state;
 pub mod study;
 pub mod tertial;

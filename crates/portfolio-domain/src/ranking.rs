@@ -76,7 +76,7 @@ fn compare(a: &NeedSummary, b: &NeedSummary) -> (Ordering, RankDecider) {
 /// Order (deterministic, documented for the board):
 /// 1. scored needs before unscored ones (a need no trust scored has no overall
 ///    score and is reported as unscored, never as zero);
-/// 2. higher overall score (mean or median per `aggregation`);
+/// 2. higher overall score (mean, median or calibrated mean per `aggregation`);
 /// 3. higher coverage (more trusts scored it);
 /// 4. lower dispersion (the trusts agree more);
 /// 5. need reference ascending (year, then sequence number).
@@ -90,18 +90,23 @@ pub fn rank(
     criteria: &[Criterion],
     aggregation: Aggregation,
 ) -> Result<Vec<RankedNeed>, DomainError> {
-    let model = ScoringModel::new(criteria)?;
-    let mut seen = HashSet::with_capacity(needs.len());
-    let mut summaries = Vec::with_capacity(needs.len());
-    for need in needs {
-        if !seen.insert(need.reference) {
-            return Err(DomainError::conflict(format!(
-                "need {} appears more than once",
-                need.reference
-            )));
+    let mut summaries = if aggregation == Aggregation::Calibrated {
+        crate::calibration::calibrated_summaries(needs, criteria)?
+    } else {
+        let model = ScoringModel::new(criteria)?;
+        let mut seen = HashSet::with_capacity(needs.len());
+        let mut summaries = Vec::with_capacity(needs.len());
+        for need in needs {
+            if !seen.insert(need.reference) {
+                return Err(DomainError::conflict(format!(
+                    "need {} appears more than once",
+                    need.reference
+                )));
+            }
+            summaries.push(summarise(&model, need, aggregation)?);
         }
-        summaries.push(summarise(&model, need, aggregation)?);
-    }
+        summaries
+    };
     summaries.sort_by(|a, b| compare(a, b).0);
     Ok(summaries
         .into_iter()

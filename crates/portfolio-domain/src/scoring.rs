@@ -22,6 +22,10 @@ wire_enum! {
         Mean => "mean",
         /// Median; less swayed by one trust that disagrees strongly.
         Median => "median",
+        /// Mean after standardising each trust's scores per criterion, so a
+        /// lenient or strict trust counts like an average one (see
+        /// [`crate::calibration`]).
+        Calibrated => "calibrated",
     }
 }
 
@@ -210,11 +214,37 @@ pub struct NeedSummary {
 
 /// Summarises one need. Sheets are sorted by trust first, so the result (down to
 /// the last bit of every float) does not depend on the order trusts scored in.
+///
+/// With [`Aggregation::Calibrated`] the sheets are taken as they are (a single
+/// need carries no calibration); [`crate::ranking::rank`] calibrates across needs
+/// first.
 pub fn summarise(
     model: &ScoringModel,
     need: &NeedScores,
     aggregation: Aggregation,
 ) -> Result<NeedSummary, DomainError> {
+    let sheets = normalised_sheets(model, need)?;
+    Ok(summarise_normalised(
+        model,
+        need.reference,
+        &sheets,
+        aggregation,
+    ))
+}
+
+/// One trust's values for one need, each mapped to 0..=1 on its criterion's
+/// scale, in the model's criterion order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NormalisedSheet {
+    pub(crate) trust: String,
+    pub(crate) values: Vec<f64>,
+}
+
+/// Checks a need's sheets and maps them to 0..=1, sorted by trust.
+pub(crate) fn normalised_sheets(
+    model: &ScoringModel,
+    need: &NeedScores,
+) -> Result<Vec<NormalisedSheet>, DomainError> {
     let mut sheets: Vec<&TrustSheet> = need.sheets.iter().collect();
     sheets.sort_by(|a, b| a.trust.cmp(&b.trust));
     if let Some(w) = sheets.windows(2).find(|w| w[0].trust == w[1].trust) {
@@ -223,19 +253,44 @@ pub fn summarise(
             need.reference, w[0].trust
         )));
     }
+    sheets
+        .into_iter()
+        .map(|sheet| {
+            model.trust_parts(&sheet.values).map_err(|e| match e {
+                DomainError::Invalid { message, .. } => DomainError::invalid(
+                    "scores",
+                    format!("need {}, trust {}: {message}", need.reference, sheet.trust),
+                ),
+                other => other,
+            })?;
+            let values = model
+                .criteria
+                .iter()
+                .map(|c| c.normalise(sheet.values[&c.code]))
+                .collect();
+            Ok(NormalisedSheet {
+                trust: sheet.trust.clone(),
+                values,
+            })
+        })
+        .collect()
+}
 
+/// The summary of one need from its normalised sheets (sorted by trust).
+pub(crate) fn summarise_normalised(
+    model: &ScoringModel,
+    reference: NeedReference,
+    sheets: &[NormalisedSheet],
+    aggregation: Aggregation,
+) -> NeedSummary {
     let n_criteria = model.criteria.len();
     let mut trust_scores = Vec::with_capacity(sheets.len());
     let mut part_sums = vec![0.0; n_criteria];
-    for sheet in &sheets {
-        let (score, parts) = model.trust_parts(&sheet.values).map_err(|e| match e {
-            DomainError::Invalid { message, .. } => DomainError::invalid(
-                "scores",
-                format!("need {}, trust {}: {message}", need.reference, sheet.trust),
-            ),
-            other => other,
-        })?;
-        for (sum, part) in part_sums.iter_mut().zip(parts) {
+    for sheet in sheets {
+        let mut score = 0.0;
+        for ((c, v), sum) in model.criteria.iter().zip(&sheet.values).zip(&mut part_sums) {
+            let part = 100.0 * c.weight * v / model.weight_sum;
+            score += part;
             *sum += part;
         }
         trust_scores.push(TrustScore {
@@ -281,11 +336,11 @@ pub fn summarise(
         )
     };
     let overall = match aggregation {
-        Aggregation::Mean => mean,
+        Aggregation::Mean | Aggregation::Calibrated => mean,
         Aggregation::Median => median,
     };
-    Ok(NeedSummary {
-        reference: need.reference,
+    NeedSummary {
+        reference,
         overall,
         mean,
         median,
@@ -293,7 +348,7 @@ pub fn summarise(
         dispersion,
         trust_scores,
         contributions,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::hash::Hash;
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::constrained::{optimise, Item, Limits};
 use crate::error::DomainError;
 use crate::macros::wire_enum;
 
@@ -28,6 +30,31 @@ pub struct Candidate<K> {
     pub priority: f64,
     /// Cost in NOK, > 0.
     pub cost: i64,
+    /// Estimated IT-partner capacity, person-months a year, ≥ 0 (counts only
+    /// when the problem has a capacity limit).
+    #[serde(default)]
+    pub load: i64,
+}
+
+wire_enum! {
+    /// How one need depends on another.
+    pub enum DependencyKind {
+        /// The need can only be chosen together with the other.
+        Requires => "requires",
+        /// The two can never both be chosen.
+        Excludes => "excludes",
+    }
+}
+
+/// A dependency between two candidates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dependency<K> {
+    /// The need that depends.
+    pub need: K,
+    /// How.
+    pub kind: DependencyKind,
+    /// The need it depends on (or excludes).
+    pub other: K,
 }
 
 /// A candidate that must be in (or out of) every answer, with the reason given.
@@ -50,6 +77,17 @@ pub struct SelectionProblem<K> {
     pub forced_in: Vec<Forced<K>>,
     /// Candidates that must not be chosen.
     pub forced_out: Vec<Forced<K>>,
+    /// IT-partner capacity available, person-months a year; `None` for no limit.
+    #[serde(default)]
+    pub capacity: Option<i64>,
+    /// Dependencies between candidates.
+    #[serde(default)]
+    pub dependencies: Vec<Dependency<K>>,
+    /// When to stop searching and return the best set found with its gap (only
+    /// with a capacity limit or dependencies; the budget-only solver always
+    /// finishes). `None`: search to the proven optimum.
+    #[serde(skip)]
+    pub deadline: Option<Instant>,
 }
 
 wire_enum! {
@@ -102,6 +140,13 @@ pub struct SelectionResult<K> {
     pub total_priority: f64,
     /// Budget left unused.
     pub remaining: i64,
+    /// Total capacity of the chosen set, person-months a year.
+    pub total_load: i64,
+    /// False only when the deadline stopped the search.
+    pub proven_optimal: bool,
+    /// Proven bound on how much more total priority an optimal set could have
+    /// (0 when proven optimal).
+    pub gap: f64,
     /// One verdict per candidate, in input order.
     pub candidates: Vec<CandidateResult<K>>,
 }
@@ -204,16 +249,36 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
         }
         let capacity = budget - forced_cost;
 
-        // Free candidates that could fit at all and add priority go to the solver.
-        let free: Vec<usize> = (0..self.candidates.len())
-            .filter(|&i| forced[i].is_none() && self.candidates[i].cost <= capacity && cents[i] > 0)
-            .collect();
-        let costs: Vec<i64> = free.iter().map(|&i| self.candidates[i].cost).collect();
-        let profits: Vec<i64> = free.iter().map(|&i| cents[i]).collect();
         let mut chosen = vec![false; self.candidates.len()];
-        for k in knapsack(&costs, &profits, capacity) {
-            chosen[free[k]] = true;
+        let (mut proven_optimal, mut gap_cents) = (true, 0);
+        if self.capacity.is_none() && self.dependencies.is_empty() {
+            // Free candidates that could fit at all and add priority go to the solver.
+            let free: Vec<usize> = (0..self.candidates.len())
+                .filter(|&i| {
+                    forced[i].is_none() && self.candidates[i].cost <= capacity && cents[i] > 0
+                })
+                .collect();
+            let costs: Vec<i64> = free.iter().map(|&i| self.candidates[i].cost).collect();
+            let profits: Vec<i64> = free.iter().map(|&i| cents[i]).collect();
+            for k in knapsack(&costs, &profits, capacity) {
+                chosen[free[k]] = true;
+            }
+        } else {
+            let outcome = self.solve_constrained(&index, &cents, &forced, budget)?;
+            for (i, c) in outcome.chosen.iter().enumerate() {
+                chosen[i] = *c && forced[i].is_none();
+            }
+            proven_optimal = outcome.proven;
+            gap_cents = outcome.upper_bound - outcome.profit;
         }
+        let forced_load: i64 = self
+            .candidates
+            .iter()
+            .zip(&forced)
+            .filter(|(_, f)| matches!(f, Some((SelectionReason::ForcedIn, _))))
+            .map(|(c, _)| c.load)
+            .sum();
+        let load_room = self.capacity.map_or(i64::MAX, |c| c - forced_load);
 
         let total_cost: i64 = forced_cost
             + (0..self.candidates.len())
@@ -238,7 +303,7 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
                         None,
                     ),
                     None if chosen[i] => (true, SelectionReason::SelectedOptimal, None, None),
-                    None if c.cost > capacity => {
+                    None if c.cost > capacity || c.load > load_room => {
                         (false, SelectionReason::DoesNotFit, None, Some(capacity))
                     }
                     None => (
@@ -259,12 +324,65 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
                 }
             })
             .collect();
+        let total_load = (0..self.candidates.len())
+            .filter(|&i| chosen[i] || matches!(forced[i], Some((SelectionReason::ForcedIn, _))))
+            .map(|i| self.candidates[i].load)
+            .sum();
         Ok(SelectionResult {
             budget,
             total_cost,
             total_priority: total_cents as f64 / 100.0,
             remaining,
+            total_load,
+            proven_optimal,
+            gap: gap_cents as f64 / 100.0,
             candidates,
+        })
+    }
+
+    /// Capacity limit or dependencies: branch and bound
+    /// ([`crate::constrained::optimise`]) over all candidates, forced ones fixed.
+    fn solve_constrained(
+        &self,
+        index: &HashMap<&K, usize>,
+        cents: &[i64],
+        forced: &[Option<(SelectionReason, &str)>],
+        budget: i64,
+    ) -> Result<crate::constrained::Outcome, DomainError> {
+        if let Some(c) = self.capacity {
+            if c < 0 {
+                return Err(DomainError::invalid("capacity", "must not be negative"));
+            }
+        }
+        if let Some(i) = self.candidates.iter().position(|c| c.load < 0) {
+            return Err(DomainError::invalid(
+                format!("candidates[{i}].load"),
+                "must not be negative",
+            ));
+        }
+        let links = crate::sensitivity::links_by_index(index, &self.dependencies)?;
+        let items: Vec<Item> = self
+            .candidates
+            .iter()
+            .zip(cents)
+            .map(|(c, &profit)| Item {
+                profit,
+                cost: c.cost,
+                load: c.load,
+            })
+            .collect();
+        let fixed: Vec<Option<bool>> = forced
+            .iter()
+            .map(|f| f.map(|(r, _)| r == SelectionReason::ForcedIn))
+            .collect();
+        let limits = Limits {
+            budget,
+            capacity: self.capacity,
+        };
+        optimise(&items, &links, limits, &fixed, self.deadline).ok_or_else(|| {
+            DomainError::conflict(
+                "the forced-in needs, their dependencies and the capacity admit no selection within the budget",
+            )
         })
     }
 }
@@ -412,11 +530,19 @@ mod tests {
         SelectionProblem {
             candidates: candidates
                 .into_iter()
-                .map(|(id, priority, cost)| Candidate { id, priority, cost })
+                .map(|(id, priority, cost)| Candidate {
+                    id,
+                    priority,
+                    cost,
+                    load: 0,
+                })
                 .collect(),
             budget,
             forced_in: vec![],
             forced_out: vec![],
+            capacity: None,
+            dependencies: vec![],
+            deadline: None,
         }
     }
 
@@ -504,6 +630,7 @@ mod tests {
                     id: 1,
                     priority: 61.0,
                     cost: 11,
+                    load: 0,
                 },
                 p.candidates[1].clone(),
                 p.candidates[2].clone(),
@@ -671,6 +798,74 @@ mod tests {
         assert!(results[0].total_priority <= results[1].total_priority);
         assert!(results[1].total_priority <= results[2].total_priority);
         assert_eq!(results[1], p.solve().expect("solved"));
+    }
+
+    #[test]
+    fn prop_capacity_and_dependencies_match_brute_force() {
+        use crate::constrained::{tests::brute_force, Item, Limits, Link};
+        for seed in 1..=200 {
+            let mut rng = Rng::new(seed);
+            let n = rng.range(2, 12) as usize;
+            let mut p = random_problem(&mut rng, n, 1_000, 0);
+            for c in &mut p.candidates {
+                c.load = rng.range(0, 6);
+            }
+            p.budget = rng.range(0, 1_000 * n as i64 / 2);
+            p.capacity = Some(rng.range(0, 3 * n as i64));
+            for _ in 0..3 {
+                let (a, b) = (
+                    rng.range(0, n as i64 - 1) as u32,
+                    rng.range(0, n as i64 - 1) as u32,
+                );
+                if a != b {
+                    let kind = if rng.chance(0.5) {
+                        DependencyKind::Requires
+                    } else {
+                        DependencyKind::Excludes
+                    };
+                    p.dependencies.push(Dependency {
+                        need: a,
+                        kind,
+                        other: b,
+                    });
+                }
+            }
+            let items: Vec<Item> = p
+                .candidates
+                .iter()
+                .map(|c| Item {
+                    profit: (c.priority * 100.0).round() as i64,
+                    cost: c.cost,
+                    load: c.load,
+                })
+                .collect();
+            let links: Vec<Link> = p
+                .dependencies
+                .iter()
+                .map(|d| match d.kind {
+                    DependencyKind::Requires => Link::Requires {
+                        need: d.need as usize,
+                        on: d.other as usize,
+                    },
+                    DependencyKind::Excludes => Link::Excludes(d.need as usize, d.other as usize),
+                })
+                .collect();
+            let limits = Limits {
+                budget: p.budget,
+                capacity: p.capacity,
+            };
+            let (best, _) =
+                brute_force(&items, &links, limits, &vec![None; n]).expect("empty set fits");
+            let r = p.solve().expect("solved");
+            check(&r, &p);
+            assert!(r.proven_optimal && r.gap == 0.0);
+            assert_eq!(
+                (r.total_priority * 100.0).round() as i64,
+                best,
+                "seed {seed}"
+            );
+            assert!(r.total_load <= p.capacity.expect("set"));
+        }
     }
 
     fn timed(p: &SelectionProblem<u32>) -> f64 {

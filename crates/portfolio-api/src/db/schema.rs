@@ -423,6 +423,15 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::allow_tables_to_appear_in_same_query!(concept_studies, needs);
 
 diesel::table! {
+    decision_certificates (case_id) {
+        case_id -> Uuid,
+        inputs_hash -> Text,
+        certificate -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     webhook_subscriptions (id) {
         id -> Uuid,
         org_number -> Text,

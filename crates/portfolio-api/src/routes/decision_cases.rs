@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
+use crate::store::certificates::{self, Certificate};
 use crate::store::decisions::{
     self, CaseDraft, CaseWithItems, DecisionInput, ItemProposal, OutcomeInput,
 };
@@ -304,6 +305,69 @@ pub async fn get_case(
         .filter(|c| caller.sees_drafts() || c.case.status == "decided")
         .ok_or_else(|| ApiError::not_found(format!("decision case {id}")))?;
     respond(HttpResponse::Ok(), c)
+}
+
+/// Format of a certificate.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CertificateFormat {
+    /// The certificate as JSON (default).
+    #[default]
+    Json,
+    /// One CSV table for the board papers.
+    Csv,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<CertificateFormat>,
+}
+
+/// Get the robustness certificate of a decided case
+///
+/// Frozen when the board decided a case that starts concept studies, never changed after:
+/// the mean ranking relied on, the board's selection beside the optimal selection for the
+/// same inputs (the year's accepted needs with an estimated study cost plus the needs the
+/// case starts, at the decided budgets; the money the frames drawn on had left), the
+/// stability radius (`stability_radius`: the smallest change of one criterion weight, one
+/// trust's score for one need, or the budget that changes the optimal selection; exact),
+/// what it would take to bring each left-out need in (`what_it_would_take`), and
+/// `inputs_hash`, a SHA-256 of the criteria and score sheets, so anyone can recompute it.
+/// `format=csv` gives one table for the board papers. 404 when the case has no certificate
+/// (not decided, or it starts no study). Needs `portfolio:read`.
+#[utoipa::path(
+    tag = "decision cases",
+    params(("id" = Uuid, Path, description = "Decision case id"), CertificateQuery),
+    responses(
+        (status = 200, description = "The certificate", body = Certificate, content(
+            (Certificate = "application/json"),
+            (String = "text/csv", example = "row,reference,rank,priority,cost_nok,board_selected,optimal_selected,score_increase_to_enter,budget_increase_nok\nneed,B-2022-001,3,61.20,1500000,true,true,,\n")
+        )),
+        (status = 404, description = "No such case, or it has no certificate", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/{id}/certificate")]
+pub async fn get_certificate(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    query: web::Query<CertificateQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let id = path.into_inner();
+    let cert = db
+        .run(move |conn| certificates::find(conn, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("certificate of decision case {id}")))?;
+    Ok(match query.format.unwrap_or_default() {
+        CertificateFormat::Json => HttpResponse::Ok().json(cert),
+        CertificateFormat::Csv => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(certificates::to_csv(&cert)),
+    })
 }
 
 /// Prepare a decision case

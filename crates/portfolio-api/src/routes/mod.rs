@@ -119,6 +119,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(selection_scenarios::create_scenario)
             .service(selection_scenarios::get_scenario)
             .service(prioritisation::get_ranking)
+            .service(prioritisation::get_raters)
             .service(prioritisation::close_prioritisation)
             .service(prioritisation::get_funnel),
     );
@@ -155,6 +156,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(decision_cases::list_cases)
             .service(decision_cases::create_case)
             .service(decision_cases::get_case)
+            .service(decision_cases::get_certificate)
             .service(decision_cases::replace_case)
             .service(decision_cases::decide_case),
     );

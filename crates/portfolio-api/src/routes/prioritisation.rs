@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use portfolio_domain::calibration::rank_movements;
 use portfolio_domain::need::NeedReference;
 use portfolio_domain::ranking::{explain, Neighbour, RankedNeed};
 use portfolio_domain::scoring::Aggregation;
@@ -25,7 +26,7 @@ use crate::store::prioritisation::{self as store, Ranking, ScoreRow};
 crate::enum_schema!(
     aggregation_schema,
     Aggregation,
-    "How the per-trust scores are combined: `mean` (default) or `median`."
+    "How the per-trust scores are combined: `mean` (default), `median`, or `calibrated`: the mean after standardising each trust's values per criterion. Exact method: every value is first put on 0–100 (x = 100·(v − min)/(max − min)); with μ(t,i), σ(t,i) the mean and population standard deviation of trust t's values on criterion i over every need it scored, and μ(i), σ(i) the averages of μ(t,i) and σ(t,i) over the trusts, each value becomes μ(i) + σ(i)·(x − μ(t,i))/σ(t,i) (or x − μ(t,i) + μ(i) when σ(t,i) = 0), clamped to 0–100; the weighted sum and the mean over trusts follow as for `mean`. Under `calibrated`, `overall`, `trust_scores`, `dispersion` and `contributions` are calibrated; `mean` and `median` stay raw."
 );
 crate::enum_schema!(
     decider_schema,
@@ -147,6 +148,44 @@ pub struct RankingItem {
     pub trust_scores: Vec<TrustScoreDto>,
     /// Per-criterion breakdown of the mean score.
     pub contributions: Vec<ContributionDto>,
+    /// The need's rank under each aggregation and how far it moves between them; absent on
+    /// rankings frozen before the calibrated aggregation existed.
+    pub ranks: Option<RanksAcross>,
+}
+
+/// A need's rank under each aggregation.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RanksAcross {
+    pub mean: usize,
+    pub median: usize,
+    pub calibrated: usize,
+    /// Largest minus smallest of the three: 0 when the aggregations agree.
+    pub movement: usize,
+}
+
+/// How one trust scores one criterion compared with the other trusts (0–100 points per
+/// criterion): `offset` is the mean of (its value − the other trusts' mean) over the needs it
+/// shares with them (positive = lenient, negative = strict), `spread` the population standard
+/// deviation of those differences; `mean` and `sd` describe all its values on the criterion.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"trust": "983974899", "criterion": "NYTTE", "needs_scored": 27,
+    "shared_needs": 27, "offset": 6.2, "spread": 18.4, "mean": 58.3, "sd": 21.0}))]
+pub struct RaterDto {
+    pub trust: String,
+    pub criterion: String,
+    pub needs_scored: usize,
+    pub shared_needs: usize,
+    pub offset: Option<f64>,
+    pub spread: Option<f64>,
+    pub mean: f64,
+    pub sd: f64,
+}
+
+/// The rater-calibration report of a year.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RatersResponse {
+    pub year: i32,
+    pub raters: Vec<RaterDto>,
 }
 
 fn item(r: &RankedNeed, info: Option<&&store::RankedNeedInfo>) -> RankingItem {
@@ -181,6 +220,7 @@ fn item(r: &RankedNeed, info: Option<&&store::RankedNeedInfo>) -> RankingItem {
                 contribution: c.contribution,
             })
             .collect(),
+        ranks: None,
     }
 }
 
@@ -330,10 +370,70 @@ pub struct Funnel {
 
 fn ranked_items(r: &Ranking, aggregation: Aggregation) -> Vec<RankingItem> {
     let info = r.info();
+    let moves: std::collections::HashMap<_, _> = if r.calibrated.is_empty() {
+        Default::default()
+    } else {
+        rank_movements(&r.mean, &r.median, &r.calibrated)
+            .into_iter()
+            .map(|m| (m.reference, m))
+            .collect()
+    };
     r.ranked(aggregation)
         .iter()
-        .map(|n| item(n, info.get(n.summary.reference.to_string().as_str())))
+        .map(|n| RankingItem {
+            ranks: moves.get(&n.summary.reference).map(|m| RanksAcross {
+                mean: m.mean,
+                median: m.median,
+                calibrated: m.calibrated,
+                movement: m.movement,
+            }),
+            ..item(n, info.get(n.summary.reference.to_string().as_str()))
+        })
         .collect()
+}
+
+/// How lenient or strict each trust scores
+///
+/// Per trust and prioritisation criterion: the mean offset of its values from the other
+/// trusts' mean on the needs both scored (positive = lenient) and the spread of those
+/// differences, with the trust's own mean and standard deviation (what the `calibrated`
+/// aggregation of the ranking standardises with). All on 0–100 per criterion. Needs
+/// `portfolio:read`.
+#[utoipa::path(
+    tag = "prioritisation",
+    params(("year" = i32, Path, description = "Cycle year", example = 2022)),
+    responses(
+        (status = 200, description = "The calibration report", body = RatersResponse),
+        (status = 404, description = "No cycle for that year", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The cycle has not reached prioritisation, or has no adopted criteria set", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]))
+)]
+#[get("/{year}/raters")]
+pub async fn get_raters(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<i32>,
+) -> Result<web::Json<RatersResponse>, ApiError> {
+    caller.require(Permission::Read)?;
+    let year = path.into_inner();
+    let raters = db.run(move |conn| store::raters(conn, year)).await?;
+    Ok(web::Json(RatersResponse {
+        year,
+        raters: raters
+            .into_iter()
+            .map(|r| RaterDto {
+                trust: r.trust,
+                criterion: r.criterion,
+                needs_scored: r.needs_scored,
+                shared_needs: r.shared_needs,
+                offset: r.offset,
+                spread: r.spread,
+                mean: r.mean,
+                sd: r.sd,
+            })
+            .collect(),
+    }))
 }
 
 /// Write a trust's score sheet

@@ -661,6 +661,37 @@ fn item_failure(
     ))
 }
 
+/// The certificate step of deciding: freezes the robustness certificate of the studies the
+/// case starts (`store::certificates`), from the state before anything is applied; the
+/// budget is what the frames they draw on have left.
+fn freeze_certificate(
+    conn: &mut PgConnection,
+    id: Uuid,
+    proposals: &[ItemProposal],
+    outcomes: &[OutcomeInput],
+    remaining: &HashMap<Uuid, i64>,
+) -> Result<(), ApiError> {
+    let mut started = HashMap::new();
+    let mut frames = std::collections::BTreeSet::new();
+    for (p, o) in proposals.iter().zip(outcomes) {
+        if let (
+            ItemProposal::StartStudy {
+                need_id,
+                frame_id,
+                budget_nok,
+                ..
+            },
+            true,
+        ) = (p, o.outcome.takes_effect())
+        {
+            started.insert(*need_id, o.amended_budget_nok.unwrap_or(*budget_nok));
+            frames.insert(*frame_id);
+        }
+    }
+    let budget = frames.iter().filter_map(|f| remaining.get(f)).sum();
+    crate::store::certificates::freeze(conn, id, &started, budget)
+}
+
 /// Decides a case: records the outcome per item and applies every approved or amended item,
 /// all-or-nothing, in the caller's transaction. Frames are locked FOR UPDATE first, then
 /// needs, studies and concepts; every current state is read under those locks.
@@ -878,6 +909,8 @@ pub fn decide(
         }
         item_failure(f.index, p, &describe(p), reason)
     })?;
+
+    freeze_certificate(conn, id, &proposals, &input.outcomes, &remaining)?;
 
     let descriptions: Vec<String> = proposals.iter().map(describe).collect();
     // Apply, in item order.

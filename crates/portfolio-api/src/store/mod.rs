@@ -3,6 +3,7 @@
 
 pub mod benefits;
 pub mod budget;
+pub mod certificates;
 pub mod changelog;
 pub mod cycles;
 pub mod decisions;

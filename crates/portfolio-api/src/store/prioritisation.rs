@@ -207,6 +207,9 @@ pub struct Ranking {
     pub needs: Vec<RankedNeedInfo>,
     pub mean: Vec<RankedNeed>,
     pub median: Vec<RankedNeed>,
+    /// Absent from snapshots frozen before calibration existed.
+    #[serde(default)]
+    pub calibrated: Vec<RankedNeed>,
 }
 
 impl Ranking {
@@ -214,6 +217,7 @@ impl Ranking {
         match aggregation {
             Aggregation::Mean => &self.mean,
             Aggregation::Median => &self.median,
+            Aggregation::Calibrated => &self.calibrated,
         }
     }
 
@@ -229,6 +233,31 @@ impl Ranking {
 /// the sheets (plus the criteria set), then the domain's pure `rank`.
 pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Ranking, StoreError> {
     let year = cycle.year;
+    let inputs = scoring_inputs(conn, year)?;
+    let (criteria, scores) = (&inputs.criteria, &inputs.scores);
+    Ok(Ranking {
+        year,
+        criteria_set_version: inputs.set_version,
+        criteria: weight_shares(criteria),
+        computed_at: Utc::now(),
+        mean: rank(scores, criteria, Aggregation::Mean)?,
+        median: rank(scores, criteria, Aggregation::Median)?,
+        calibrated: rank(scores, criteria, Aggregation::Calibrated)?,
+        needs: inputs.infos,
+    })
+}
+
+/// What a year's ranking is computed from: the adopted criteria and every accepted need's
+/// score sheets (in need order).
+pub struct ScoringInputs {
+    pub set_version: i32,
+    pub criteria: Vec<Criterion>,
+    pub scores: Vec<NeedScores>,
+    pub infos: Vec<RankedNeedInfo>,
+}
+
+/// Loads the scoring inputs of a year: one query for the needs, one for the sheets.
+pub fn scoring_inputs(conn: &mut PgConnection, year: i32) -> Result<ScoringInputs, StoreError> {
     let (set, criteria) = adopted_criteria(conn, year)?;
     let rows: Vec<(Uuid, String, String, String)> = needs::table
         .filter(needs::cycle_year.eq(year))
@@ -276,15 +305,28 @@ pub fn compute_ranking(conn: &mut PgConnection, cycle: &CycleRow) -> Result<Rank
             organisation_number,
         });
     }
-    Ok(Ranking {
-        year,
-        criteria_set_version: set.version,
-        criteria: weight_shares(&criteria),
-        computed_at: Utc::now(),
-        needs: infos,
-        mean: rank(&scores, &criteria, Aggregation::Mean)?,
-        median: rank(&scores, &criteria, Aggregation::Median)?,
+    Ok(ScoringInputs {
+        set_version: set.version,
+        criteria,
+        scores,
+        infos,
     })
+}
+
+/// How lenient or strict each trust scores, per criterion (the domain's
+/// `rater_calibration`), over the year's accepted needs.
+pub fn raters(
+    conn: &mut PgConnection,
+    year: i32,
+) -> Result<Vec<portfolio_domain::calibration::RaterCalibration>, ApiError> {
+    let cycle = get_cycle(conn, year)?;
+    // Closed rounds keep their sheets unchanged, so the report stays what it was.
+    if !cycle.is_closed() {
+        cycle.require_phase(CyclePhase::Prioritisation)?;
+    }
+    let inputs = scoring_inputs(conn, year)?;
+    portfolio_domain::calibration::rater_calibration(&inputs.scores, &inputs.criteria)
+        .map_err(domain_err)
 }
 
 fn weight_shares(criteria: &[Criterion]) -> Vec<(String, f64)> {

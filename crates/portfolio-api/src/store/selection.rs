@@ -265,6 +265,7 @@ pub fn create_scenario(
                 id: n.id,
                 priority: n.priority.unwrap_or(0.0),
                 cost: n.cost,
+                load: 0,
             });
         } else {
             not_candidates.push(NotCandidate {
@@ -311,6 +312,9 @@ pub fn create_scenario(
                 reason: f.reason.clone(),
             })
             .collect(),
+        capacity: None,
+        dependencies: Vec::new(),
+        deadline: None,
     };
     let started = Instant::now();
     let main = answer(0, budget_nok, problem.solve_at(budget_nok), &index)?;

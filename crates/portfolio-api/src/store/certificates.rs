@@ -1,0 +1,352 @@
+//! Robustness certificates: when the board decides a case that starts studies, the evidence
+//! of how robust that choice is gets frozen with it (the domain's `sensitivity::certify`):
+//! the ranking relied on, the board's and the optimal selection, the stability radius, what
+//! it would take to bring each left-out need in, and a hash of the inputs.
+//!
+//! The selection problem certified: candidates are the year's accepted needs with an
+//! estimated study cost plus the needs the case starts (at the decided budget); the budget is
+//! what the frames the case draws on had left before the decision; priorities are the mean
+//! ranking's overall scores.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::PgConnection;
+use portfolio_domain::need::NeedStatus;
+use portfolio_domain::ranking::rank;
+use portfolio_domain::scoring::Aggregation;
+use portfolio_domain::sensitivity::{
+    certify, RobustCandidate, RobustnessProblem, StabilityRadius, WhatItWouldTake,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::db::schema::{decision_certificates, needs};
+use crate::error::ApiError;
+use crate::store::prioritisation::scoring_inputs;
+
+/// A need in the ranking the decision relied on.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RankedEntry {
+    pub reference: String,
+    pub rank: usize,
+    /// Mean overall score, 0–100; null when unscored.
+    pub overall: Option<f64>,
+    pub coverage: usize,
+}
+
+/// A candidate of the certified selection problem.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CertifiedNeed {
+    pub need_id: Uuid,
+    pub reference: String,
+    /// Priority used: the mean overall score (0 when unscored).
+    pub priority: f64,
+    /// The decided study budget for needs the case starts; the estimated study cost otherwise.
+    pub cost_nok: i64,
+    /// Started by this decision.
+    pub board_selected: bool,
+    /// In the optimal selection for the same inputs.
+    pub optimal_selected: bool,
+}
+
+/// The frozen certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "case_id": "7d4c1c56-3f0e-4a8e-9d55-0b9b8f4f2f10", "year": 2022, "criteria_set_version": 1,
+    "inputs_hash": "5f1d0c0e8b1f4a7e9c2d3b4a5f6e7d8c9b0a1f2e3d4c5b6a79880716253443ab",
+    "computed_at": "2022-10-20T10:00:00Z", "budget_nok": 18000000, "capacity": null,
+    "agrees_with_optimum": false, "board_total_priority": 402.1, "optimal_total_priority": 455.7,
+    "stability_radius": {"weight": {"criterion": "NYTTE", "weight_from": 3.0, "weight_to": 2.41, "change": -0.59},
+        "weights": [], "score_sheet": {"need": "B-2022-007", "trust": "983974899", "direction": "increase", "points": 4.2},
+        "budget": {"decrease": 150001, "increase": 320000}},
+    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000}],
+    "ranking": [], "needs": []
+}))]
+pub struct Certificate {
+    pub case_id: Uuid,
+    pub year: i32,
+    pub criteria_set_version: i32,
+    /// SHA-256 (hex) of the inputs: the prioritisation criteria (code, weight, scale) and every
+    /// score sheet, in canonical order (needs by reference, trusts by organisation number,
+    /// criteria by code). Recompute it to check that the inputs are the ones certified.
+    pub inputs_hash: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
+    pub computed_at: DateTime<Utc>,
+    /// Money available: what the frames the case draws on had left before the decision.
+    pub budget_nok: i64,
+    /// Capacity limit (person-months a year); null: none.
+    pub capacity: Option<i64>,
+    /// Whether the board's selection is the optimal one for these inputs.
+    pub agrees_with_optimum: bool,
+    pub board_total_priority: f64,
+    pub optimal_total_priority: f64,
+    /// The smallest single changes that would change the optimal selection: a criterion
+    /// weight (`weight`, and per criterion `weights` with the thresholds up and down), one
+    /// trust's score for one need (`score_sheet`, in 0–100 points of that trust's score), or
+    /// the budget (`budget.decrease` / `budget.increase`, NOK). Exact up to the solver's
+    /// 10⁻⁶-point resolution; null where no change of that kind changes the selection.
+    #[schema(value_type = Object)]
+    pub stability_radius: StabilityRadius<String>,
+    /// Per need left out of the optimal selection: the overall-score increase (points) beyond
+    /// which it comes in, and the budget increase (NOK) at which a selection containing it is
+    /// as good as today's.
+    #[schema(value_type = Vec<Object>)]
+    pub what_it_would_take: Vec<WhatItWouldTake<String>>,
+    /// The mean ranking relied on.
+    pub ranking: Vec<RankedEntry>,
+    /// The candidates of the certified problem.
+    pub needs: Vec<CertifiedNeed>,
+}
+
+#[derive(Serialize)]
+struct HashedInputs<'a> {
+    criteria: Vec<(&'a str, f64, i32, i32)>,
+    sheets: BTreeMap<String, BTreeMap<&'a str, &'a BTreeMap<String, i32>>>,
+}
+
+/// SHA-256 of the canonical inputs (see [`Certificate::inputs_hash`]).
+pub fn inputs_hash(
+    criteria: &[portfolio_domain::criteria::Criterion],
+    scores: &[portfolio_domain::scoring::NeedScores],
+) -> Result<String, ApiError> {
+    let mut c: Vec<(&str, f64, i32, i32)> = criteria
+        .iter()
+        .filter(|c| c.kind == portfolio_domain::criteria::CriterionKind::Prioritisation)
+        .map(|c| (c.code.as_str(), c.weight, c.scale_min, c.scale_max))
+        .collect();
+    c.sort_by(|a, b| a.0.cmp(b.0));
+    let sheets = scores
+        .iter()
+        .map(|n| {
+            (
+                n.reference.to_string(),
+                n.sheets
+                    .iter()
+                    .map(|s| (s.trust.as_str(), &s.values))
+                    .collect(),
+            )
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&HashedInputs {
+        criteria: c,
+        sheets,
+    })
+    .map_err(ApiError::internal)?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+/// Computes the certificate of a decision that starts `started` (need → decided budget) with
+/// `budget` NOK available, from the state before the decision is applied.
+pub fn compute(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    started: &HashMap<Uuid, i64>,
+    budget: i64,
+) -> Result<Option<Certificate>, ApiError> {
+    let Some(&first) = started.keys().next() else {
+        return Ok(None);
+    };
+    let year: i32 = needs::table
+        .find(first)
+        .select(needs::cycle_year)
+        .first(conn)?;
+    // Without an adopted criteria set there is no ranking to certify; the decision stands.
+    let inputs = match scoring_inputs(conn, year) {
+        Ok(i) => i,
+        Err(ApiError::Conflict(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let ranked = rank(&inputs.scores, &inputs.criteria, Aggregation::Mean)
+        .map_err(|e| ApiError::internal(format!("certificate ranking: {e}")))?;
+    let ids: Vec<Uuid> = inputs.infos.iter().map(|i| i.id).collect();
+    let rows: HashMap<Uuid, (String, i64)> = needs::table
+        .filter(needs::id.eq_any(&ids))
+        .select((needs::id, needs::status, needs::estimated_study_cost_nok))
+        .load::<(Uuid, String, i64)>(conn)?
+        .into_iter()
+        .map(|(id, s, c)| (id, (s, c)))
+        .collect();
+    let by_ref: HashMap<String, &portfolio_domain::ranking::RankedNeed> = ranked
+        .iter()
+        .map(|r| (r.summary.reference.to_string(), r))
+        .collect();
+    let mut meta = Vec::new();
+    let mut candidates = Vec::new();
+    for info in &inputs.infos {
+        let board = started.get(&info.id).copied();
+        let (status, estimate) = rows.get(&info.id).cloned().unwrap_or_default();
+        let cost = match board {
+            Some(b) => b,
+            None if status == NeedStatus::Accepted.as_str() && estimate > 0 => estimate,
+            None => continue,
+        };
+        let Some(r) = by_ref.get(&info.reference) else {
+            continue;
+        };
+        meta.push((info.id, info.reference.clone(), board.is_some()));
+        candidates.push(RobustCandidate {
+            id: info.reference.clone(),
+            cost,
+            load: 0,
+            summary: r.summary.clone(),
+        });
+    }
+    let problem = RobustnessProblem {
+        candidates,
+        criteria: inputs.criteria.clone(),
+        budget,
+        capacity: None,
+        dependencies: Vec::new(),
+    };
+    let cert = certify(&problem).map_err(|e| ApiError::internal(format!("certificate: {e}")))?;
+    let priority = |c: &RobustCandidate<String>| c.summary.overall.unwrap_or(0.0);
+    let needs: Vec<CertifiedNeed> = problem
+        .candidates
+        .iter()
+        .zip(&meta)
+        .map(|(c, (id, reference, board))| CertifiedNeed {
+            need_id: *id,
+            reference: reference.clone(),
+            priority: priority(c),
+            cost_nok: c.cost,
+            board_selected: *board,
+            optimal_selected: cert.selected.contains(reference),
+        })
+        .collect();
+    let board_total: f64 = needs
+        .iter()
+        .filter(|n| n.board_selected)
+        .map(|n| n.priority)
+        .sum();
+    Ok(Some(Certificate {
+        case_id,
+        year,
+        criteria_set_version: inputs.set_version,
+        inputs_hash: inputs_hash(&inputs.criteria, &inputs.scores)?,
+        computed_at: Utc::now(),
+        budget_nok: budget,
+        capacity: None,
+        agrees_with_optimum: needs.iter().all(|n| n.board_selected == n.optimal_selected),
+        board_total_priority: board_total,
+        optimal_total_priority: cert.total_priority,
+        stability_radius: cert.stability_radius,
+        what_it_would_take: cert.what_it_would_take,
+        ranking: ranked
+            .iter()
+            .map(|r| RankedEntry {
+                reference: r.summary.reference.to_string(),
+                rank: r.rank,
+                overall: r.summary.overall,
+                coverage: r.summary.coverage,
+            })
+            .collect(),
+        needs,
+    }))
+}
+
+/// Freezes the certificate of a decision (one step of deciding a case; nothing happens when
+/// the case starts no study). The row can never change afterwards.
+pub fn freeze(
+    conn: &mut PgConnection,
+    case_id: Uuid,
+    started: &HashMap<Uuid, i64>,
+    budget: i64,
+) -> Result<(), ApiError> {
+    let Some(cert) = compute(conn, case_id, started, budget)? else {
+        return Ok(());
+    };
+    diesel::insert_into(decision_certificates::table)
+        .values((
+            decision_certificates::case_id.eq(case_id),
+            decision_certificates::inputs_hash.eq(&cert.inputs_hash),
+            decision_certificates::certificate
+                .eq(serde_json::to_value(&cert).map_err(ApiError::internal)?),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The frozen certificate of a case, if it has one.
+pub fn find(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<Certificate>, ApiError> {
+    let stored: Option<serde_json::Value> = decision_certificates::table
+        .find(case_id)
+        .select(decision_certificates::certificate)
+        .first(conn)
+        .optional()?;
+    stored
+        .map(|v| {
+            serde_json::from_value(v)
+                .map_err(|e| ApiError::internal(format!("stored certificate: {e}")))
+        })
+        .transpose()
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// The certificate as one CSV table for the board papers: one row per candidate need, then
+/// the stability radius as rows whose first column names the kind of change.
+pub fn to_csv(c: &Certificate) -> String {
+    let take: HashMap<&str, &WhatItWouldTake<String>> = c
+        .what_it_would_take
+        .iter()
+        .map(|w| (w.need.as_str(), w))
+        .collect();
+    let rank: HashMap<&str, usize> = c
+        .ranking
+        .iter()
+        .map(|r| (r.reference.as_str(), r.rank))
+        .collect();
+    let mut out = String::from(
+        "row,reference,rank,priority,cost_nok,board_selected,optimal_selected,score_increase_to_enter,budget_increase_nok\n",
+    );
+    for n in &c.needs {
+        let w = take.get(n.reference.as_str());
+        out.push_str(&format!(
+            "need,{},{},{:.2},{},{},{},{},{}\n",
+            csv_field(&n.reference),
+            opt(rank.get(n.reference.as_str())),
+            n.priority,
+            n.cost_nok,
+            n.board_selected,
+            n.optimal_selected,
+            opt(w.and_then(|w| w.score_increase).map(|x| format!("{x:.4}"))),
+            opt(w.and_then(|w| w.budget_increase)),
+        ));
+    }
+    let r = &c.stability_radius;
+    if let Some(w) = &r.weight {
+        out.push_str(&format!(
+            "radius_weight,{},,,,,,{:.4},\n",
+            csv_field(&w.criterion),
+            w.change
+        ));
+    }
+    if let Some(s) = &r.score_sheet {
+        out.push_str(&format!(
+            "radius_score_sheet,{},,,,,,{:.4},\n",
+            csv_field(&format!("{} by {}", s.need, s.trust)),
+            s.points
+        ));
+    }
+    if let Some(d) = r.budget.decrease {
+        out.push_str(&format!("radius_budget_decrease,,,,,,,,{d}\n"));
+    }
+    if let Some(i) = r.budget.increase {
+        out.push_str(&format!("radius_budget_increase,,,,,,,,{i}\n"));
+    }
+    out.push_str(&format!("inputs_hash,{},,,,,,,\n", c.inputs_hash));
+    out
+}

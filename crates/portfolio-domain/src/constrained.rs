@@ -1,0 +1,717 @@
+//! Exact selection with dependencies between needs and an IT-partner capacity
+//! limit besides the budget.
+//!
+//! With only a budget the selection is a 0/1 knapsack and [`crate::selection::knapsack`]
+//! solves it by dynamic programming. A second resource (person-months a year) and
+//! `requires`/`excludes` links break that method's dominance rule, so this module
+//! uses **depth-first branch and bound**:
+//!
+//! - items are branched on in order of priority per krone, "take" before "leave";
+//! - fixing an item propagates the links at once (taking an item takes everything
+//!   it requires and leaves everything it excludes; leaving an item leaves
+//!   everything that requires it), so every node is a consistent, feasible set;
+//! - a node is cut off when its upper bound cannot beat the best set found: the
+//!   bound is the smaller of two LP (Dantzig) relaxations — the fractional
+//!   knapsack over the budget and over the capacity, each ignoring the links and
+//!   the other resource, so each is a true upper bound and so is their minimum;
+//! - all arithmetic is integer (profits in whole resolution units), so no
+//!   optimum is ever cut off by rounding.
+//!
+//! Among sets of equal total profit the cheaper one wins, so the answer is a
+//! function of the input, not of the search order. A deadline can stop the search:
+//! the best set found is returned with `proven = false` and the root bound, so
+//! the gap `upper_bound − profit` is a guaranteed bound on what was missed.
+
+use std::time::Instant;
+
+/// One candidate: its profit (priority in integer units), cost (NOK) and load
+/// (person-months a year of IT-partner capacity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Item {
+    /// Priority in integer units, ≥ 0.
+    pub profit: i64,
+    /// Cost, ≥ 0.
+    pub cost: i64,
+    /// Capacity used, ≥ 0.
+    pub load: i64,
+}
+
+/// A link between two items (by index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// `need` can only be chosen together with `on`.
+    Requires {
+        /// The dependent item.
+        need: usize,
+        /// The item it requires.
+        on: usize,
+    },
+    /// The two can never both be chosen.
+    Excludes(usize, usize),
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Money available, ≥ 0.
+    pub budget: i64,
+    /// Capacity available; `None` for no limit.
+    pub capacity: Option<i64>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Per item: chosen or not.
+    pub chosen: Vec<bool>,
+    /// Total profit of the chosen set.
+    pub profit: i64,
+    /// Total cost.
+    pub cost: i64,
+    /// Total load.
+    pub load: i64,
+    /// True when the search finished: no feasible set has more profit.
+    pub proven: bool,
+    /// A proven upper bound on the optimal profit (equals `profit` when proven).
+    pub upper_bound: i64,
+    /// Search nodes visited.
+    pub nodes: u64,
+}
+
+const FREE: i8 = 0;
+const IN: i8 = 1;
+const OUT: i8 = -1;
+
+struct Search<'a> {
+    items: &'a [Item],
+    order: Vec<usize>,
+    by_cost: Vec<usize>,
+    by_load: Vec<usize>,
+    /// Surrogate constraint a·cost + b·load ≤ a·budget + b·capacity (see
+    /// [`Search::surrogate`]): per-item weight, and items by profit per weight.
+    sur_weight: Vec<f64>,
+    sur_order: Vec<usize>,
+    requires: Vec<Vec<usize>>,
+    required_by: Vec<Vec<usize>>,
+    excludes: Vec<Vec<usize>>,
+    state: Vec<i8>,
+    trail: Vec<usize>,
+    profit: i64,
+    cost: i64,
+    load: i64,
+    budget: i64,
+    capacity: i64,
+    best: Option<(i64, i64, i64, Vec<bool>)>,
+    nodes: u64,
+    deadline: Option<Instant>,
+    stopped: bool,
+}
+
+impl Search<'_> {
+    /// Fixes item `i` and propagates the links; false on a contradiction or when a
+    /// resource would be exceeded (the caller undoes to its trail mark).
+    fn fix(&mut self, i: usize, take: bool) -> bool {
+        let mut work = vec![(i, take)];
+        while let Some((j, take)) = work.pop() {
+            let want = if take { IN } else { OUT };
+            match self.state[j] {
+                s if s == want => continue,
+                FREE => {}
+                _ => return false,
+            }
+            self.state[j] = want;
+            self.trail.push(j);
+            if take {
+                let it = self.items[j];
+                self.profit += it.profit;
+                self.cost += it.cost;
+                self.load += it.load;
+                if self.cost > self.budget || self.load > self.capacity {
+                    return false;
+                }
+                work.extend(self.requires[j].iter().map(|&r| (r, true)));
+                work.extend(self.excludes[j].iter().map(|&e| (e, false)));
+            } else {
+                work.extend(self.required_by[j].iter().map(|&d| (d, false)));
+            }
+        }
+        true
+    }
+
+    fn undo(&mut self, mark: usize) {
+        while self.trail.len() > mark {
+            let j = self.trail.pop().expect("above mark");
+            if self.state[j] == IN {
+                let it = self.items[j];
+                self.profit -= it.profit;
+                self.cost -= it.cost;
+                self.load -= it.load;
+            }
+            self.state[j] = FREE;
+        }
+    }
+
+    /// Dantzig bound over the free items for one resource: fill greedily in
+    /// `order` (best profit per unit first), the first item that does not fit
+    /// fractionally. Items that fit in neither resource's remaining room are
+    /// skipped: no completion can hold them.
+    fn dantzig(&self, order: &[usize], use_load: bool) -> i64 {
+        let room_cost = self.budget - self.cost;
+        let room_load = self.capacity - self.load;
+        let mut room = if use_load { room_load } else { room_cost };
+        let mut ub: i64 = 0;
+        for &i in order {
+            let it = self.items[i];
+            if self.state[i] != FREE || it.cost > room_cost || it.load > room_load {
+                continue;
+            }
+            let w = if use_load { it.load } else { it.cost };
+            if w <= room {
+                room -= w;
+                ub += it.profit;
+            } else {
+                ub += (i128::from(room) * i128::from(it.profit) / i128::from(w)) as i64;
+                break;
+            }
+        }
+        ub
+    }
+
+    /// Dantzig bound of the surrogate knapsack with weights `w` (room 1 at the
+    /// root) over the free items. Floating point, so it is rounded up and one
+    /// unit added: a bound a hair too high costs a node, one too low an optimum.
+    fn surrogate(&self, w: &[f64], order: &[usize]) -> i64 {
+        let room_cost = self.budget - self.cost;
+        let room_load = self.capacity - self.load;
+        let used: f64 = (0..self.items.len())
+            .filter(|&i| self.state[i] == IN)
+            .map(|i| w[i])
+            .sum();
+        let mut room = 1.0 - used;
+        let mut ub = 0.0;
+        for &i in order {
+            let it = self.items[i];
+            if self.state[i] != FREE || it.cost > room_cost || it.load > room_load {
+                continue;
+            }
+            if w[i] <= room {
+                room -= w[i];
+                ub += it.profit as f64;
+            } else {
+                ub += room.max(0.0) * it.profit as f64 / w[i];
+                break;
+            }
+        }
+        ub.ceil() as i64 + 1
+    }
+
+    fn bound(&self) -> i64 {
+        let by_cost = self.dantzig(&self.by_cost, false);
+        let free = if self.capacity == i64::MAX {
+            by_cost
+        } else {
+            let two = by_cost.min(self.dantzig(&self.by_load, true));
+            if self.sur_order.is_empty() {
+                two
+            } else {
+                two.min(self.surrogate(&self.sur_weight, &self.sur_order))
+            }
+        };
+        self.profit + free
+    }
+
+    /// Surrogate weights cost·(1−θ)/budget + load·θ/capacity and the order by
+    /// profit per weight; any θ in 0..=1 gives a valid bound.
+    fn surrogate_weights(&self, theta: f64) -> (Vec<f64>, Vec<usize>) {
+        let (b, c) = (self.budget as f64, self.capacity as f64);
+        let w: Vec<f64> = self
+            .items
+            .iter()
+            .map(|it| it.cost as f64 * (1.0 - theta) / b + it.load as f64 * theta / c)
+            .collect();
+        let mut order: Vec<usize> = (0..self.items.len())
+            .filter(|&i| self.items[i].profit > 0 && self.state[i] == FREE)
+            .collect();
+        order.sort_by(|&x, &y| {
+            let dx = self.items[x].profit as f64 / w[x];
+            let dy = self.items[y].profit as f64 / w[y];
+            dy.total_cmp(&dx).then(x.cmp(&y))
+        });
+        (w, order)
+    }
+
+    /// Picks θ that minimises the root surrogate bound (golden-section search;
+    /// the bound is valid whatever θ is, the search only makes it tighter). For
+    /// the LP relaxation of two constraints the best θ gives the LP bound itself.
+    fn choose_surrogate(&mut self) {
+        if self.capacity == i64::MAX || self.budget <= 0 || self.capacity <= 0 {
+            return;
+        }
+        let eval = |s: &Self, theta: f64| {
+            let (w, o) = s.surrogate_weights(theta);
+            s.surrogate(&w, &o)
+        };
+        let g = (5f64.sqrt() - 1.0) / 2.0;
+        let (mut lo, mut hi) = (0.0, 1.0);
+        for _ in 0..40 {
+            let a = hi - g * (hi - lo);
+            let b = lo + g * (hi - lo);
+            if eval(self, a) <= eval(self, b) {
+                hi = b;
+            } else {
+                lo = a;
+            }
+        }
+        let (w, o) = self.surrogate_weights((lo + hi) / 2.0);
+        self.sur_weight = w;
+        self.sur_order = o;
+    }
+
+    /// Root reduction: with a feasible set of profit P in hand, an item whose
+    /// bound when taken is below P is in no optimal set (leave it), and one whose
+    /// bound when left is below P is in every optimal set (take it).
+    fn reduce(&mut self) -> bool {
+        let Some(best) = self.best.as_ref().map(|b| b.0) else {
+            return true;
+        };
+        for k in 0..self.order.len() {
+            let i = self.order[k];
+            if self.state[i] != FREE {
+                continue;
+            }
+            for take in [true, false] {
+                let mark = self.trail.len();
+                let ok = self.fix(i, take) && self.bound() >= best;
+                self.undo(mark);
+                if !ok {
+                    if !self.fix(i, !take) {
+                        return false;
+                    }
+                    break;
+                }
+            }
+        }
+        true
+    }
+
+    /// A first feasible set: take items greedily in branching order.
+    fn greedy(&mut self) {
+        let mark = self.trail.len();
+        for k in 0..self.order.len() {
+            let i = self.order[k];
+            if self.state[i] == FREE {
+                let m = self.trail.len();
+                if !self.fix(i, true) {
+                    self.undo(m);
+                }
+            }
+        }
+        self.record();
+        self.undo(mark);
+    }
+
+    fn record(&mut self) {
+        let better = match &self.best {
+            None => true,
+            Some((p, c, _, _)) => self.profit > *p || (self.profit == *p && self.cost < *c),
+        };
+        if better {
+            let chosen = self.state.iter().map(|&s| s == IN).collect();
+            self.best = Some((self.profit, self.cost, self.load, chosen));
+        }
+    }
+
+    fn dfs(&mut self, from: usize) {
+        if self.stopped {
+            return;
+        }
+        self.nodes += 1;
+        // Every node's taken set is feasible (links propagated, resources checked).
+        self.record();
+        if self.nodes % 1024 == 1 {
+            if let Some(d) = self.deadline {
+                if Instant::now() >= d {
+                    self.stopped = true;
+                    return;
+                }
+            }
+        }
+        let Some(k) = (from..self.order.len()).find(|&k| self.state[self.order[k]] == FREE) else {
+            return;
+        };
+        let (bp, bc) = self.best.as_ref().map_or((0, 0), |b| (b.0, b.1));
+        let ub = self.bound();
+        if ub < bp || (ub == bp && self.cost >= bc) {
+            return;
+        }
+        let i = self.order[k];
+        for take in [true, false] {
+            let mark = self.trail.len();
+            if self.fix(i, take) {
+                self.dfs(k + 1);
+            }
+            self.undo(mark);
+        }
+    }
+}
+
+/// Sorts item indices by profit per unit of `weight`, highest first (weight 0
+/// first of all), exactly by cross-multiplication; index breaks ties.
+fn by_density(items: &[Item], weight: impl Fn(&Item) -> i64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).filter(|&i| items[i].profit > 0).collect();
+    order.sort_by(|&a, &b| {
+        let (pa, wa) = (i128::from(items[a].profit), i128::from(weight(&items[a])));
+        let (pb, wb) = (i128::from(items[b].profit), i128::from(weight(&items[b])));
+        (pb * wa).cmp(&(pa * wb)).then(a.cmp(&b))
+    });
+    order
+}
+
+/// Best set: highest total profit within the limits, respecting the links and
+/// the fixed items (`fixed[i] = Some(true)` forced in, `Some(false)` forced out);
+/// among equal profits, the lowest cost. `None` when no set satisfies the fixed
+/// items and links within the limits.
+///
+/// Expects non-negative profits, costs and loads, and link indices in range.
+pub fn optimise(
+    items: &[Item],
+    links: &[Link],
+    limits: Limits,
+    fixed: &[Option<bool>],
+    deadline: Option<Instant>,
+) -> Option<Outcome> {
+    let n = items.len();
+    let mut requires = vec![Vec::new(); n];
+    let mut required_by = vec![Vec::new(); n];
+    let mut excludes = vec![Vec::new(); n];
+    for link in links {
+        match *link {
+            Link::Requires { need, on } => {
+                requires[need].push(on);
+                required_by[on].push(need);
+            }
+            Link::Excludes(a, b) => {
+                excludes[a].push(b);
+                excludes[b].push(a);
+            }
+        }
+    }
+    let mut order = by_density(items, |it| it.cost);
+    // Zero-profit items still matter when something requires them; they are
+    // pulled in by propagation, never branched on for their own sake.
+    let by_cost = order.clone();
+    let by_load = by_density(items, |it| it.load);
+    let mut search = Search {
+        items,
+        order: Vec::new(),
+        by_cost,
+        by_load,
+        sur_weight: Vec::new(),
+        sur_order: Vec::new(),
+        requires,
+        required_by,
+        excludes,
+        state: vec![FREE; n],
+        trail: Vec::new(),
+        profit: 0,
+        cost: 0,
+        load: 0,
+        budget: limits.budget,
+        capacity: limits.capacity.unwrap_or(i64::MAX),
+        best: None,
+        nodes: 0,
+        deadline,
+        stopped: false,
+    };
+    for (i, f) in fixed.iter().enumerate() {
+        if let Some(take) = *f {
+            if !search.fix(i, take) {
+                return None;
+            }
+        }
+    }
+    // Free zero-profit items no one requires can only add cost: leave them.
+    for (i, it) in items.iter().enumerate() {
+        if it.profit == 0 && search.state[i] == FREE && search.required_by[i].is_empty() {
+            search.fix(i, false);
+        }
+    }
+    order.retain(|&i| search.state[i] == FREE);
+    search.choose_surrogate();
+    if !search.sur_order.is_empty() {
+        // Branch in the order of the combined resource: it tracks the LP optimum.
+        order = search.sur_order.clone();
+    }
+    search.order = order;
+    let root_bound = search.bound();
+    search.greedy();
+    if !search.reduce() {
+        // Cannot happen (the greedy set proves feasibility); stay safe.
+        return None;
+    }
+    search.order.retain(|&i| search.state[i] == FREE);
+    search.dfs(0);
+    let (profit, cost, load, chosen) = search.best.take()?;
+    let proven = !search.stopped;
+    Some(Outcome {
+        chosen,
+        profit,
+        cost,
+        load,
+        proven,
+        upper_bound: if proven {
+            profit
+        } else {
+            root_bound.max(profit)
+        },
+        nodes: search.nodes,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::testutil::Rng;
+
+    /// (profit, cost) of the best set by trying every subset.
+    pub(crate) fn brute_force(
+        items: &[Item],
+        links: &[Link],
+        limits: Limits,
+        fixed: &[Option<bool>],
+    ) -> Option<(i64, i64)> {
+        let n = items.len();
+        let mut best: Option<(i64, i64)> = None;
+        for mask in 0u32..(1 << n) {
+            let has = |i: usize| mask & (1 << i) != 0;
+            if fixed
+                .iter()
+                .enumerate()
+                .any(|(i, f)| f.is_some_and(|t| t != has(i)))
+            {
+                continue;
+            }
+            let ok = links.iter().all(|l| match *l {
+                Link::Requires { need, on } => !has(need) || has(on),
+                Link::Excludes(a, b) => !(has(a) && has(b)),
+            });
+            let (mut p, mut c, mut w) = (0, 0, 0);
+            for (i, it) in items.iter().enumerate().filter(|(i, _)| has(*i)) {
+                let _ = i;
+                p += it.profit;
+                c += it.cost;
+                w += it.load;
+            }
+            if !ok || c > limits.budget || limits.capacity.is_some_and(|cap| w > cap) {
+                continue;
+            }
+            if best.is_none_or(|(bp, bc)| p > bp || (p == bp && c < bc)) {
+                best = Some((p, c));
+            }
+        }
+        best
+    }
+
+    pub(crate) fn random_instance(
+        rng: &mut Rng,
+        n: usize,
+        n_links: usize,
+    ) -> (Vec<Item>, Vec<Link>, Limits) {
+        let items: Vec<Item> = (0..n)
+            .map(|_| Item {
+                profit: rng.range(0, 10_000),
+                cost: rng.range(1, 1_000),
+                load: rng.range(0, 12),
+            })
+            .collect();
+        let mut links = Vec::new();
+        if n >= 2 {
+            for _ in 0..n_links {
+                let a = rng.range(0, n as i64 - 1) as usize;
+                let b = rng.range(0, n as i64 - 1) as usize;
+                if a == b {
+                    continue;
+                }
+                links.push(if rng.chance(0.6) {
+                    Link::Requires { need: a, on: b }
+                } else {
+                    Link::Excludes(a, b)
+                });
+            }
+        }
+        let total: i64 = items.iter().map(|i| i.cost).sum();
+        let load: i64 = items.iter().map(|i| i.load).sum();
+        let limits = Limits {
+            budget: rng.range(0, total / 2 + 1),
+            capacity: rng.chance(0.7).then(|| rng.range(0, load / 2 + 1)),
+        };
+        (items, links, limits)
+    }
+
+    fn check(items: &[Item], links: &[Link], limits: Limits, o: &Outcome) {
+        let has = |i: usize| o.chosen[i];
+        for l in links {
+            match *l {
+                Link::Requires { need, on } => assert!(!has(need) || has(on)),
+                Link::Excludes(a, b) => assert!(!(has(a) && has(b))),
+            }
+        }
+        let cost: i64 = (0..items.len())
+            .filter(|&i| has(i))
+            .map(|i| items[i].cost)
+            .sum();
+        let load: i64 = (0..items.len())
+            .filter(|&i| has(i))
+            .map(|i| items[i].load)
+            .sum();
+        let profit: i64 = (0..items.len())
+            .filter(|&i| has(i))
+            .map(|i| items[i].profit)
+            .sum();
+        assert_eq!((cost, load, profit), (o.cost, o.load, o.profit));
+        assert!(cost <= limits.budget);
+        assert!(limits.capacity.is_none_or(|c| load <= c));
+    }
+
+    #[test]
+    fn prop_branch_and_bound_matches_brute_force() {
+        for seed in 1..=600 {
+            let mut rng = Rng::new(seed);
+            let n = rng.range(0, 16) as usize;
+            let n_links = rng.range(0, 6) as usize;
+            let (items, links, limits) = random_instance(&mut rng, n, n_links);
+            let fixed: Vec<Option<bool>> = (0..n)
+                .map(|_| match rng.range(0, 19) {
+                    0 => Some(true),
+                    1 => Some(false),
+                    _ => None,
+                })
+                .collect();
+            let expected = brute_force(&items, &links, limits, &fixed);
+            let got = optimise(&items, &links, limits, &fixed, None);
+            match (&got, expected) {
+                (Some(o), Some((p, c))) => {
+                    check(&items, &links, limits, o);
+                    assert!(o.proven);
+                    assert_eq!((o.profit, o.cost), (p, c), "seed {seed}");
+                    for (i, f) in fixed.iter().enumerate() {
+                        if let Some(t) = f {
+                            assert_eq!(o.chosen[i], *t, "seed {seed}");
+                        }
+                    }
+                }
+                (None, None) => {}
+                other => panic!("seed {seed}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn links_are_respected() {
+        let items = [
+            Item {
+                profit: 10,
+                cost: 5,
+                load: 1,
+            },
+            Item {
+                profit: 0,
+                cost: 1,
+                load: 1,
+            },
+            Item {
+                profit: 8,
+                cost: 5,
+                load: 1,
+            },
+        ];
+        // 0 requires 1; 0 excludes 2. Budget 6: 0+1 (10) beats 2 (8).
+        let links = [Link::Requires { need: 0, on: 1 }, Link::Excludes(0, 2)];
+        let limits = Limits {
+            budget: 6,
+            capacity: None,
+        };
+        let o = optimise(&items, &links, limits, &[None; 3], None).expect("feasible");
+        assert_eq!(o.chosen, [true, true, false]);
+        // Capacity 1: 0 needs 2 person-months with its prerequisite, so 2 wins.
+        let o = optimise(
+            &items,
+            &links,
+            Limits {
+                capacity: Some(1),
+                ..limits
+            },
+            &[None; 3],
+            None,
+        )
+        .expect("feasible");
+        assert_eq!(o.chosen, [false, false, true]);
+        // Forcing 2 in and 0 in together contradicts the exclusion.
+        assert!(optimise(
+            &items,
+            &links,
+            limits,
+            &[Some(true), None, Some(true)],
+            None
+        )
+        .is_none());
+    }
+
+    /// 300 candidates, budget, capacity and 20 links. Timing printed, not asserted:
+    /// `cargo test --release -p portfolio-domain three_hundred_with_links -- --ignored --nocapture`
+    #[test]
+    #[ignore = "measurement; run in release"]
+    fn three_hundred_with_links() {
+        for seed in 1..=5u64 {
+            let mut rng = Rng::new(seed);
+            let items: Vec<Item> = (0..300)
+                .map(|_| Item {
+                    profit: rng.range(0, 100_000_000),
+                    cost: rng.range(100_000, 10_000_000),
+                    load: rng.range(1, 24),
+                })
+                .collect();
+            let mut links = Vec::new();
+            while links.len() < 20 {
+                let a = rng.range(0, 299) as usize;
+                let b = rng.range(0, 299) as usize;
+                if a != b {
+                    links.push(if links.len() % 2 == 0 {
+                        Link::Requires { need: a, on: b }
+                    } else {
+                        Link::Excludes(a, b)
+                    });
+                }
+            }
+            let limits = Limits {
+                budget: 150_000_000,
+                capacity: Some(250),
+            };
+            let start = Instant::now();
+            let o = optimise(&items, &links, limits, &vec![None; 300], None).expect("feasible");
+            let took = start.elapsed();
+            check(&items, &links, limits, &o);
+            println!(
+                "seed {seed}: 300 candidates, 20 links: optimal={} chosen={} nodes={} in {:.2} ms",
+                o.proven,
+                o.chosen.iter().filter(|c| **c).count(),
+                o.nodes,
+                took.as_secs_f64() * 1000.0
+            );
+        }
+    }
+
+    #[test]
+    fn deadline_returns_best_with_gap() {
+        let mut rng = Rng::new(11);
+        let (items, links, limits) = random_instance(&mut rng, 16, 4);
+        let free = [None; 16];
+        let (best, _) = brute_force(&items, &links, limits, &free).expect("feasible");
+        let o = optimise(&items, &links, limits, &free, Some(Instant::now())).expect("feasible");
+        check(&items, &links, limits, &o);
+        assert!(!o.proven);
+        assert!(o.profit <= best && best <= o.upper_bound, "{o:?} {best}");
+        let full = optimise(&items, &links, limits, &free, None).expect("feasible");
+        assert!(full.proven && full.profit == best && full.upper_bound == best);
+    }
+}

@@ -1,0 +1,951 @@
+//! How fragile a ranking or a selection is: the smallest change of a weight, a
+//! score sheet or the budget that would change it, computed exactly.
+//!
+//! **Why weight changes are tractable exactly.** Scores are renormalised by the
+//! weight sum, so if criterion k gets the share t of the total weight and the
+//! other criteria keep their ratios, a need's score is
+//! `p(t) = (1 − t)·a + t·b`, where `a` is its score on the other criteria alone
+//! and `b` its mean value (0–100) on criterion k. The score is *linear in t*, and
+//! so is the difference between two needs and the total of any set of needs.
+//! Weight w and share t map one-to-one: t = w/(w + W₀) and w = t·W₀/(1 − t),
+//! with W₀ the sum of the other weights. The allowed range of a weight is any
+//! positive value (0 < t < 1): "none" means no positive weight changes the order.
+//!
+//! - **Adjacent pair**: the difference `(1 − t)·Δa + t·Δb` has one root
+//!   t* = Δa/(Δa − Δb); the pair swaps when the weight passes w(t*).
+//! - **Selection**: the best total at share t minus the chosen set's total is a
+//!   maximum of lines, so convex and piecewise linear, and zero at today's t₀. Its
+//!   last zero on each side is found by Newton's method on that function: solve
+//!   at the far end of the range; if another set wins there, move to the root of
+//!   the line of that set against today's (never past the true threshold, by
+//!   convexity) and solve again. It ends after finitely many solves (each visits
+//!   a different set), in practice two or three.
+//! - **One need's score** (and so one trust's sheet): raising a left-out need's
+//!   score by δ adds δ to every set that contains it, so it comes in exactly when
+//!   δ exceeds (best total) − (best total with it forced in); symmetrically for a
+//!   chosen need going down. Under the mean, a trust's score moves the need's
+//!   score by 1/coverage of its change.
+//! - **Budget**: the chosen set stays optimal for every budget down to its own
+//!   cost; the best total is non-decreasing in the budget, so the smallest
+//!   increase that improves it is found by binary search over whole kroner.
+//!
+//! **Resolution and error bound.** Selections are solved exactly
+//! ([`crate::constrained::optimise`]) on priorities rounded to 10⁻⁶ points, so a
+//! reported threshold is exact for the rounded problem; against unrounded scores a
+//! set's total is off by at most n·0.5·10⁻⁶ points (n = needs in it), which moves
+//! a weight threshold by at most that amount divided by the rate at which the two
+//! sets' totals separate per unit of share. Pair thresholds are closed formulas
+//! (floating point only). Sensitivity is defined for the mean and the
+//! calibrated aggregation (both linear in the weights), not for the median.
+
+use core::fmt;
+use core::hash::Hash;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::constrained::{optimise, Item, Limits, Link, Outcome};
+use crate::criteria::Criterion;
+use crate::error::DomainError;
+use crate::need::NeedReference;
+use crate::ranking::RankedNeed;
+use crate::scoring::{Aggregation, NeedSummary, ScoringModel};
+use crate::selection::{Dependency, DependencyKind};
+
+/// Priorities are solved in whole units of 10⁻⁶ points.
+pub const UNITS_PER_POINT: f64 = 1e6;
+
+fn units(points: f64) -> i64 {
+    (points * UNITS_PER_POINT).round() as i64
+}
+
+/// Mean value (0–100) of each criterion, in the model's order, recovered from
+/// the contributions (contribution = share × mean value); zeros when unscored.
+fn criterion_values(summary: &NeedSummary, k: usize) -> Vec<f64> {
+    if summary.contributions.is_empty() {
+        return vec![0.0; k];
+    }
+    summary
+        .contributions
+        .iter()
+        .map(|c| c.contribution / c.weight_share)
+        .collect()
+}
+
+/// The weights of the prioritisation criteria, in model order.
+fn weights(criteria: &[Criterion]) -> Result<(Vec<String>, Vec<f64>), DomainError> {
+    let model = ScoringModel::new(criteria)?;
+    Ok(model
+        .criteria()
+        .iter()
+        .map(|c| (c.code.clone(), c.weight))
+        .unzip())
+}
+
+/// Score of each need at share `t` for criterion `k`: (a, b) with p = (1−t)a + tb.
+fn split(values: &[f64], shares: &[f64], k: usize) -> (f64, f64) {
+    let rest: f64 = values
+        .iter()
+        .zip(shares)
+        .enumerate()
+        .filter(|(i, _)| *i != k)
+        .map(|(_, (v, s))| v * s)
+        .sum();
+    let other = 1.0 - shares[k];
+    let a = if other > 0.0 { rest / other } else { 0.0 };
+    (a, values[k])
+}
+
+/// A single criterion's weight moved to a new value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightChange {
+    /// The criterion.
+    pub criterion: String,
+    /// Its adopted weight.
+    pub weight_from: f64,
+    /// The weight at which the change happens (a tie there; past it, changed).
+    pub weight_to: f64,
+    /// `weight_to − weight_from`.
+    pub change: f64,
+}
+
+fn weight_change(code: &str, w: f64, others: f64, t: f64) -> WeightChange {
+    let to = t * others / (1.0 - t);
+    WeightChange {
+        criterion: code.to_string(),
+        weight_from: w,
+        weight_to: to,
+        change: to - w,
+    }
+}
+
+/// How robust the order of two neighbours in the ranking is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairSensitivity {
+    /// The higher-ranked need.
+    pub upper: NeedReference,
+    /// The need directly below it.
+    pub lower: NeedReference,
+    /// The smallest single-weight change that swaps them; `None` when no positive
+    /// weight of any one criterion does.
+    pub swap: Option<WeightChange>,
+}
+
+/// For each adjacent pair of scored needs in `ranking` (from
+/// [`crate::ranking::rank`] with `aggregation` and the same `criteria`), the
+/// smallest change of one criterion's weight that swaps them.
+pub fn pair_sensitivity(
+    ranking: &[RankedNeed],
+    criteria: &[Criterion],
+    aggregation: Aggregation,
+) -> Result<Vec<PairSensitivity>, DomainError> {
+    if aggregation == Aggregation::Median {
+        return Err(DomainError::invalid(
+            "aggregation",
+            "weight sensitivity is defined for the mean and the calibrated aggregation, not the median",
+        ));
+    }
+    let (codes, w) = weights(criteria)?;
+    let total: f64 = w.iter().sum();
+    let shares: Vec<f64> = w.iter().map(|x| x / total).collect();
+    Ok(ranking
+        .windows(2)
+        .filter(|p| p[0].summary.overall.is_some() && p[1].summary.overall.is_some())
+        .map(|p| {
+            let hi = criterion_values(&p[0].summary, w.len());
+            let lo = criterion_values(&p[1].summary, w.len());
+            let swap = (0..w.len())
+                .filter_map(|k| {
+                    let (ah, bh) = split(&hi, &shares, k);
+                    let (al, bl) = split(&lo, &shares, k);
+                    let (da, db) = (ah - al, bh - bl);
+                    if da == db {
+                        return None;
+                    }
+                    let t = da / (da - db);
+                    (t > 0.0 && t < 1.0).then(|| weight_change(&codes[k], w[k], total - w[k], t))
+                })
+                .min_by(|a, b| a.change.abs().total_cmp(&b.change.abs()));
+            PairSensitivity {
+                upper: p[0].summary.reference,
+                lower: p[1].summary.reference,
+                swap,
+            }
+        })
+        .collect())
+}
+
+/// A need that may be selected, with the numbers robustness needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobustCandidate<K> {
+    /// The need (id or reference).
+    pub id: K,
+    /// Cost, NOK ≥ 0.
+    pub cost: i64,
+    /// IT-partner capacity, person-months a year ≥ 0.
+    pub load: i64,
+    /// Its summary under the mean aggregation (unscored: priority 0).
+    pub summary: NeedSummary,
+}
+
+/// A selection to certify: candidates, limits and links.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobustnessProblem<K> {
+    /// The candidates.
+    pub candidates: Vec<RobustCandidate<K>>,
+    /// The criteria set the summaries were made with.
+    pub criteria: Vec<Criterion>,
+    /// Money available.
+    pub budget: i64,
+    /// Capacity available a year; `None` for no limit.
+    pub capacity: Option<i64>,
+    /// `requires` / `excludes` links between candidates.
+    pub dependencies: Vec<Dependency<K>>,
+}
+
+/// Direction of a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Up.
+    Increase,
+    /// Down.
+    Decrease,
+}
+
+/// One trust's score for one need moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SheetChange<K> {
+    /// The need.
+    pub need: K,
+    /// The trust whose sheet would change (the one with most room on the scale).
+    pub trust: String,
+    /// Up or down.
+    pub direction: Direction,
+    /// Any change of the trust's 0–100 score for the need by more than this many
+    /// points changes the selection; less never does (on that sheet).
+    pub points: f64,
+}
+
+/// The smallest budget changes that change the selection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetStability {
+    /// The smallest cut (NOK) that changes the selection: the chosen set no
+    /// longer fits. `None` when nothing is chosen.
+    pub decrease: Option<i64>,
+    /// The smallest increase (NOK) after which a better set fits. `None` when
+    /// no amount of money improves the selection.
+    pub increase: Option<i64>,
+}
+
+/// The stability radius: per kind of input, the smallest change that changes
+/// the selected set (the kinds are in different units, so all are given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StabilityRadius<K> {
+    /// The smallest single-criterion weight change; `None` when no positive
+    /// weight of any one criterion changes the selection.
+    pub weight: Option<WeightChange>,
+    /// Per criterion, the nearest threshold on each side (`None`: none).
+    pub weights: Vec<CriterionThresholds>,
+    /// The smallest change of one trust's score for one need.
+    pub score_sheet: Option<SheetChange<K>>,
+    /// Budget changes.
+    pub budget: BudgetStability,
+}
+
+/// Thresholds of one criterion's weight.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CriterionThresholds {
+    /// The criterion.
+    pub criterion: String,
+    /// Its adopted weight.
+    pub weight: f64,
+    /// The selection changes when the weight rises past this.
+    pub up_to: Option<f64>,
+    /// The selection changes when the weight falls below this.
+    pub down_to: Option<f64>,
+}
+
+/// What it would take to bring a left-out need in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatItWouldTake<K> {
+    /// The need.
+    pub need: K,
+    /// Its overall score today.
+    pub score: f64,
+    /// An increase of its overall score by more than this many points brings it
+    /// into the optimal selection. `None`: no score does (it cannot fit or its
+    /// links forbid it).
+    pub score_increase: Option<f64>,
+    /// The smallest budget increase (NOK) at which a selection containing it is
+    /// at least as good as today's. `None`: no budget does (capacity or links).
+    pub budget_increase: Option<i64>,
+}
+
+/// The certified selection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Robustness<K> {
+    /// The optimal selection, in candidate order.
+    pub selected: Vec<K>,
+    /// Its total priority, points.
+    pub total_priority: f64,
+    /// Its total cost, NOK.
+    pub total_cost: i64,
+    /// Its total capacity, person-months a year.
+    pub total_load: i64,
+    /// The stability radius.
+    pub stability_radius: StabilityRadius<K>,
+    /// One entry per left-out candidate, in candidate order.
+    pub what_it_would_take: Vec<WhatItWouldTake<K>>,
+}
+
+struct Model {
+    values: Vec<Vec<f64>>,
+    shares: Vec<f64>,
+    codes: Vec<String>,
+    weights: Vec<f64>,
+    costs: Vec<(i64, i64)>,
+    links: Vec<Link>,
+    capacity: Option<i64>,
+}
+
+impl Model {
+    fn priority(&self, n: usize, shares: &[f64]) -> f64 {
+        self.values[n].iter().zip(shares).map(|(v, s)| v * s).sum()
+    }
+
+    fn items(&self, priorities: &[f64]) -> Vec<Item> {
+        priorities
+            .iter()
+            .zip(&self.costs)
+            .map(|(p, (cost, load))| Item {
+                profit: units(*p),
+                cost: *cost,
+                load: *load,
+            })
+            .collect()
+    }
+
+    fn solve(&self, items: &[Item], budget: i64, fixed: &[Option<bool>]) -> Option<Outcome> {
+        optimise(
+            items,
+            &self.links,
+            Limits {
+                budget,
+                capacity: self.capacity,
+            },
+            fixed,
+            None,
+        )
+    }
+
+    fn at_share(&self, k: usize, t: f64) -> Vec<f64> {
+        (0..self.values.len())
+            .map(|n| {
+                let (a, b) = split(&self.values[n], &self.shares, k);
+                (1.0 - t) * a + t * b
+            })
+            .collect()
+    }
+
+    /// The nearest share from `t0` towards `end` (0 or 1, excluded) at which the
+    /// selection `chosen` stops being the answer; `None` if it never does.
+    fn threshold(&self, k: usize, t0: f64, end: f64, chosen: &[bool], budget: i64) -> Option<f64> {
+        let free = vec![None; self.values.len()];
+        let ab: Vec<(f64, f64)> = (0..self.values.len())
+            .map(|n| split(&self.values[n], &self.shares, k))
+            .collect();
+        let mut t = end;
+        for _ in 0..64 {
+            let items = self.items(&self.at_share(k, t));
+            let best = self.solve(&items, budget, &free)?;
+            let mine: i64 = (0..items.len())
+                .filter(|&n| chosen[n])
+                .map(|n| items[n].profit)
+                .sum();
+            if best.profit <= mine {
+                // Today's set is still optimal at t (a cheaper tie may win at t
+                // itself): t is the threshold, unless it is the excluded end.
+                return (t != end).then_some(t);
+            }
+            // The winning set's line against today's set crosses zero between t0 and t.
+            let (mut da, mut db) = (0.0, 0.0);
+            for n in 0..items.len() {
+                let sign = f64::from(i8::from(best.chosen[n]) - i8::from(chosen[n]));
+                da += sign * ab[n].0;
+                db += sign * ab[n].1;
+            }
+            // Both give way only within rounding noise of t: the threshold is t.
+            if da == db {
+                return (t != end).then_some(t);
+            }
+            let r = da / (da - db);
+            let inside = if end > t0 {
+                r >= t0 && r < t
+            } else {
+                r <= t0 && r > t
+            };
+            if !inside {
+                return (t != end).then_some(t);
+            }
+            t = r;
+        }
+        Some(t)
+    }
+}
+
+fn index_of<K: Eq + Hash + fmt::Display>(
+    ids: &HashMap<&K, usize>,
+    id: &K,
+    field: String,
+) -> Result<usize, DomainError> {
+    ids.get(id)
+        .copied()
+        .ok_or_else(|| DomainError::invalid(field, format!("{id} is not a candidate")))
+}
+
+/// Resolves dependencies by id into index links.
+pub(crate) fn links_by_index<K: Eq + Hash + fmt::Display>(
+    ids: &HashMap<&K, usize>,
+    dependencies: &[Dependency<K>],
+) -> Result<Vec<Link>, DomainError> {
+    dependencies
+        .iter()
+        .enumerate()
+        .map(|(j, d)| {
+            let need = index_of(ids, &d.need, format!("dependencies[{j}].need"))?;
+            let other = index_of(ids, &d.other, format!("dependencies[{j}].other"))?;
+            if need == other {
+                return Err(DomainError::invalid(
+                    format!("dependencies[{j}].other"),
+                    "a need cannot depend on itself",
+                ));
+            }
+            Ok(match d.kind {
+                DependencyKind::Requires => Link::Requires { need, on: other },
+                DependencyKind::Excludes => Link::Excludes(need, other),
+            })
+        })
+        .collect()
+}
+
+/// Certifies the optimal selection of `problem`: the selection itself, its
+/// stability radius and what it would take to bring in each left-out need. See
+/// the module documentation for the method.
+pub fn certify<K: Clone + Eq + Hash + fmt::Display>(
+    problem: &RobustnessProblem<K>,
+) -> Result<Robustness<K>, DomainError> {
+    if problem.budget < 0 {
+        return Err(DomainError::invalid("budget", "must not be negative"));
+    }
+    let (codes, weights) = weights(&problem.criteria)?;
+    let total_weight: f64 = weights.iter().sum();
+    let shares: Vec<f64> = weights.iter().map(|w| w / total_weight).collect();
+    let mut ids = HashMap::new();
+    for (i, c) in problem.candidates.iter().enumerate() {
+        if ids.insert(&c.id, i).is_some() {
+            return Err(DomainError::invalid(
+                format!("candidates[{i}].id"),
+                format!("{} appears more than once", c.id),
+            ));
+        }
+        if c.cost < 0 || c.load < 0 {
+            return Err(DomainError::invalid(
+                format!("candidates[{i}]"),
+                "cost and capacity must not be negative",
+            ));
+        }
+    }
+    let model = Model {
+        values: problem
+            .candidates
+            .iter()
+            .map(|c| criterion_values(&c.summary, weights.len()))
+            .collect(),
+        shares,
+        codes,
+        weights,
+        costs: problem
+            .candidates
+            .iter()
+            .map(|c| (c.cost, c.load))
+            .collect(),
+        links: links_by_index(&ids, &problem.dependencies)?,
+        capacity: problem.capacity,
+    };
+    let n = problem.candidates.len();
+    let priorities: Vec<f64> = (0..n).map(|i| model.priority(i, &model.shares)).collect();
+    let items = model.items(&priorities);
+    let free = vec![None; n];
+    let budget = problem.budget;
+    let best = model
+        .solve(&items, budget, &free)
+        .ok_or_else(|| DomainError::conflict("the dependencies admit no selection"))?;
+    let chosen = best.chosen.clone();
+
+    // Weights.
+    let mut thresholds = Vec::new();
+    let mut smallest: Option<WeightChange> = None;
+    for k in 0..model.weights.len() {
+        let (w, others) = (model.weights[k], total_weight - model.weights[k]);
+        let t0 = model.shares[k];
+        let mut row = CriterionThresholds {
+            criterion: model.codes[k].clone(),
+            weight: w,
+            up_to: None,
+            down_to: None,
+        };
+        if model.weights.len() > 1 {
+            for end in [1.0, 0.0] {
+                if let Some(t) = model.threshold(k, t0, end, &chosen, budget) {
+                    let change = weight_change(&model.codes[k], w, others, t);
+                    if end == 1.0 {
+                        row.up_to = Some(change.weight_to);
+                    } else {
+                        row.down_to = Some(change.weight_to);
+                    }
+                    if smallest
+                        .as_ref()
+                        .is_none_or(|s| change.change.abs() < s.change.abs())
+                    {
+                        smallest = Some(change);
+                    }
+                }
+            }
+        }
+        thresholds.push(row);
+    }
+
+    // One need's score, each way.
+    let mut score_gap: Vec<Option<i64>> = vec![None; n];
+    for i in 0..n {
+        let mut fixed = free.clone();
+        fixed[i] = Some(!chosen[i]);
+        if let Some(o) = model.solve(&items, budget, &fixed) {
+            score_gap[i] = Some(best.profit - o.profit);
+        }
+    }
+    let mut sheet: Option<SheetChange<K>> = None;
+    for (i, c) in problem.candidates.iter().enumerate() {
+        let (Some(gap), false) = (score_gap[i], c.summary.trust_scores.is_empty()) else {
+            continue;
+        };
+        let points = c.summary.coverage as f64 * gap as f64 / UNITS_PER_POINT;
+        let direction = if chosen[i] {
+            Direction::Decrease
+        } else {
+            Direction::Increase
+        };
+        let room = |s: f64| if chosen[i] { s } else { 100.0 - s };
+        let Some(t) = c
+            .summary
+            .trust_scores
+            .iter()
+            .filter(|t| room(t.score) > points)
+            .max_by(|a, b| {
+                room(a.score)
+                    .total_cmp(&room(b.score))
+                    .then(b.trust.cmp(&a.trust))
+            })
+        else {
+            continue;
+        };
+        if sheet.as_ref().is_none_or(|s| points < s.points) {
+            sheet = Some(SheetChange {
+                need: c.id.clone(),
+                trust: t.trust.clone(),
+                direction,
+                points,
+            });
+        }
+    }
+
+    // Budget.
+    let all_costs: i64 = model.costs.iter().map(|c| c.0).sum();
+    let decrease = (best.cost > 0).then(|| budget - best.cost + 1);
+    let best_at = |b: i64, fixed: &[Option<bool>]| model.solve(&items, b, fixed).map(|o| o.profit);
+    let smallest_budget = |hi: i64, good: &dyn Fn(i64) -> bool| -> Option<i64> {
+        // Smallest b in budget..=hi with good(b); good is monotone in b.
+        if hi < budget || !good(hi) {
+            return None;
+        }
+        let (mut lo, mut hi) = (budget, hi);
+        if good(lo) {
+            return Some(lo);
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if good(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(hi)
+    };
+    let increase = smallest_budget(all_costs.max(budget), &|b| {
+        best_at(b, &free).is_some_and(|p| p > best.profit)
+    })
+    .map(|b| b - budget);
+
+    let what_it_would_take = (0..n)
+        .filter(|&i| !chosen[i])
+        .map(|i| {
+            let mut with = free.clone();
+            with[i] = Some(true);
+            let budget_increase = smallest_budget(all_costs.max(budget), &|b| {
+                best_at(b, &with).is_some_and(|p| p >= best.profit)
+            })
+            .map(|b| b - budget);
+            WhatItWouldTake {
+                need: problem.candidates[i].id.clone(),
+                score: priorities[i],
+                score_increase: score_gap[i].map(|g| g as f64 / UNITS_PER_POINT),
+                budget_increase,
+            }
+        })
+        .collect();
+
+    Ok(Robustness {
+        selected: (0..n)
+            .filter(|&i| chosen[i])
+            .map(|i| problem.candidates[i].id.clone())
+            .collect(),
+        total_priority: best.profit as f64 / UNITS_PER_POINT,
+        total_cost: best.cost,
+        total_load: best.load,
+        stability_radius: StabilityRadius {
+            weight: smallest,
+            weights: thresholds,
+            score_sheet: sheet,
+            budget: BudgetStability { decrease, increase },
+        },
+        what_it_would_take,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::criteria::{criterion, CriterionKind};
+    use crate::ranking::rank;
+    use crate::scoring::{NeedScores, ScoreSheet, TrustSheet};
+    use crate::testutil::Rng;
+
+    fn reference(seq: u32) -> NeedReference {
+        NeedReference::new(2022, seq).expect("valid")
+    }
+
+    struct Instance {
+        criteria: Vec<Criterion>,
+        needs: Vec<NeedScores>,
+        costs: Vec<(i64, i64)>,
+        dependencies: Vec<Dependency<NeedReference>>,
+        budget: i64,
+        capacity: Option<i64>,
+    }
+
+    fn instance(rng: &mut Rng) -> Instance {
+        let criteria: Vec<Criterion> = (0..rng.range(1, 4))
+            .map(|i| {
+                criterion(
+                    &format!("K{i}"),
+                    CriterionKind::Prioritisation,
+                    rng.range(1, 5) as f64,
+                    0,
+                    rng.range(2, 6) as i32,
+                )
+            })
+            .collect();
+        let n = rng.range(1, 10) as usize;
+        let needs: Vec<NeedScores> = (0..n)
+            .map(|i| NeedScores {
+                reference: reference(i as u32 + 1),
+                sheets: (0..3)
+                    .filter(|_| rng.chance(0.85))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .map(|t| TrustSheet {
+                        trust: format!("T{t}"),
+                        values: criteria
+                            .iter()
+                            .map(|c| (c.code.clone(), rng.range(0, c.scale_max.into()) as i32))
+                            .collect::<ScoreSheet>(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let costs: Vec<(i64, i64)> = (0..n)
+            .map(|_| (rng.range(1, 100), rng.range(0, 6)))
+            .collect();
+        let mut dependencies = Vec::new();
+        for _ in 0..rng.range(0, 3) {
+            let a = rng.range(0, n as i64 - 1) as u32 + 1;
+            let b = rng.range(0, n as i64 - 1) as u32 + 1;
+            if a != b {
+                dependencies.push(Dependency {
+                    need: reference(a),
+                    kind: if rng.chance(0.5) {
+                        DependencyKind::Requires
+                    } else {
+                        DependencyKind::Excludes
+                    },
+                    other: reference(b),
+                });
+            }
+        }
+        let total: i64 = costs.iter().map(|c| c.0).sum();
+        let load: i64 = costs.iter().map(|c| c.1).sum();
+        Instance {
+            criteria,
+            needs,
+            costs,
+            dependencies,
+            budget: rng.range(0, total),
+            capacity: rng.chance(0.5).then(|| rng.range(0, load)),
+        }
+    }
+
+    fn problem(
+        inst: &Instance,
+        criteria: &[Criterion],
+        budget: i64,
+    ) -> RobustnessProblem<NeedReference> {
+        let ranked = rank(&inst.needs, criteria, Aggregation::Mean).expect("ranked");
+        let candidates = inst
+            .needs
+            .iter()
+            .zip(&inst.costs)
+            .map(|(need, (cost, load))| RobustCandidate {
+                id: need.reference,
+                cost: *cost,
+                load: *load,
+                summary: ranked
+                    .iter()
+                    .find(|r| r.summary.reference == need.reference)
+                    .expect("ranked")
+                    .summary
+                    .clone(),
+            })
+            .collect();
+        RobustnessProblem {
+            candidates,
+            criteria: criteria.to_vec(),
+            budget,
+            capacity: inst.capacity,
+            dependencies: inst.dependencies.clone(),
+        }
+    }
+
+    fn with_weight(criteria: &[Criterion], code: &str, weight: f64) -> Vec<Criterion> {
+        criteria
+            .iter()
+            .map(|c| Criterion {
+                weight: if c.code == code { weight } else { c.weight },
+                ..c.clone()
+            })
+            .collect()
+    }
+
+    fn selected(p: &RobustnessProblem<NeedReference>) -> Vec<NeedReference> {
+        certify(p).expect("certified").selected
+    }
+
+    /// `problem` with one need's overall score raised by `delta` points.
+    fn bumped(
+        p: &RobustnessProblem<NeedReference>,
+        need: NeedReference,
+        delta: f64,
+    ) -> RobustnessProblem<NeedReference> {
+        let mut p = p.clone();
+        for c in &mut p.candidates {
+            if c.id == need {
+                if c.summary.contributions.is_empty() {
+                    return p;
+                }
+                for part in &mut c.summary.contributions {
+                    part.contribution += part.weight_share * delta;
+                }
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn prop_stability_radius_is_tight() {
+        let mut checked = [0usize; 4];
+        for seed in 1..=150 {
+            let mut rng = Rng::new(seed);
+            let inst = instance(&mut rng);
+            let p = problem(&inst, &inst.criteria, inst.budget);
+            let Ok(cert) = certify(&p) else {
+                continue;
+            };
+            let today = cert.selected.clone();
+
+            // Budget: exact to the krone.
+            if let Some(d) = cert.stability_radius.budget.decrease {
+                assert_ne!(
+                    selected(&problem(&inst, &inst.criteria, inst.budget - d)),
+                    today,
+                    "seed {seed}"
+                );
+                assert_eq!(
+                    selected(&problem(&inst, &inst.criteria, inst.budget - d + 1)),
+                    today,
+                    "seed {seed}"
+                );
+                checked[0] += 1;
+            }
+            if let Some(u) = cert.stability_radius.budget.increase {
+                assert_ne!(
+                    selected(&problem(&inst, &inst.criteria, inst.budget + u)),
+                    today,
+                    "seed {seed}"
+                );
+                assert_eq!(
+                    selected(&problem(&inst, &inst.criteria, inst.budget + u - 1)),
+                    today,
+                    "seed {seed}"
+                );
+            }
+
+            // Weights: past the threshold the selection differs; part-way it does not.
+            let total: f64 = inst.criteria.iter().map(|c| c.weight).sum();
+            for row in &cert.stability_radius.weights {
+                let others = total - row.weight;
+                let share = |w: f64| w / (w + others);
+                let weight = |t: f64| t * others / (1.0 - t);
+                let t0 = share(row.weight);
+                for to in [row.up_to, row.down_to].into_iter().flatten() {
+                    let t = share(to);
+                    let step = if t > t0 { 1e-4 } else { -1e-4 };
+                    if (t + step) > 0.0 && (t + step) < 1.0 {
+                        let past = with_weight(&inst.criteria, &row.criterion, weight(t + step));
+                        assert_ne!(
+                            selected(&problem(&inst, &past, inst.budget)),
+                            today,
+                            "seed {seed} {row:?}"
+                        );
+                        checked[1] += 1;
+                    }
+                    if (t - t0).abs() > 1e-3 {
+                        for f in [0.5, 0.9] {
+                            let part = with_weight(
+                                &inst.criteria,
+                                &row.criterion,
+                                weight(t0 + f * (t - t0)),
+                            );
+                            assert_eq!(
+                                selected(&problem(&inst, &part, inst.budget)),
+                                today,
+                                "seed {seed} {row:?}"
+                            );
+                        }
+                    }
+                }
+            }
+
+            // What it would take: a score increase just past the figure brings the
+            // need in; 90 % of it does not.
+            for w in &cert.what_it_would_take {
+                if let Some(d) = w.score_increase {
+                    let b = bumped(&p, w.need, d + 1e-3);
+                    if b != p {
+                        assert!(selected(&b).contains(&w.need), "seed {seed} {w:?}");
+                        checked[2] += 1;
+                    }
+                    if d > 1e-3 {
+                        assert_eq!(
+                            selected(&bumped(&p, w.need, 0.9 * d)),
+                            today,
+                            "seed {seed} {w:?}"
+                        );
+                    }
+                }
+            }
+
+            // One sheet: the need's score moves by points / coverage.
+            if let Some(s) = &cert.stability_radius.score_sheet {
+                let c = p
+                    .candidates
+                    .iter()
+                    .find(|c| c.id == s.need)
+                    .expect("candidate");
+                let per = s.points / c.summary.coverage as f64;
+                let sign = if s.direction == Direction::Increase {
+                    1.0
+                } else {
+                    -1.0
+                };
+                assert_ne!(
+                    selected(&bumped(&p, s.need, sign * (per + 1e-3))),
+                    today,
+                    "seed {seed} {s:?}"
+                );
+                if per > 1e-3 {
+                    assert_eq!(
+                        selected(&bumped(&p, s.need, sign * 0.9 * per)),
+                        today,
+                        "seed {seed} {s:?}"
+                    );
+                }
+                checked[3] += 1;
+            }
+        }
+        // The properties were exercised, not skipped.
+        assert!(checked.iter().all(|&c| c >= 10), "{checked:?}");
+    }
+
+    #[test]
+    fn pair_swap_threshold_is_exact() {
+        // Need 1: A=4, B=0; need 2: A=0, B=3 (scales 0..4). Weights 3 and 1:
+        // scores 75 and 18.75. They tie when 4·wA = 3·wB → with wB = 1, wA = 0.75.
+        let c = vec![
+            criterion("A", CriterionKind::Prioritisation, 3.0, 0, 4),
+            criterion("B", CriterionKind::Prioritisation, 1.0, 0, 4),
+        ];
+        let needs = vec![
+            NeedScores {
+                reference: reference(1),
+                sheets: vec![TrustSheet {
+                    trust: "T".into(),
+                    values: [("A".to_string(), 4), ("B".to_string(), 0)].into(),
+                }],
+            },
+            NeedScores {
+                reference: reference(2),
+                sheets: vec![TrustSheet {
+                    trust: "T".into(),
+                    values: [("A".to_string(), 0), ("B".to_string(), 3)].into(),
+                }],
+            },
+        ];
+        let r = rank(&needs, &c, Aggregation::Mean).expect("ranked");
+        let s = pair_sensitivity(&r, &c, Aggregation::Mean).expect("sensitivity");
+        assert_eq!(s.len(), 1);
+        let swap = s[0].swap.as_ref().expect("swappable");
+        // Either lower A to 0.75 (change −2.25) or raise B to 4 (change +3): A wins.
+        assert_eq!(swap.criterion, "A");
+        assert!((swap.weight_to - 0.75).abs() < 1e-9, "{swap:?}");
+        assert!((swap.change + 2.25).abs() < 1e-9);
+        let swapped = rank(&needs, &with_weight(&c, "A", 0.74), Aggregation::Mean).expect("ranked");
+        assert_eq!(swapped[0].summary.reference, reference(2));
+        let kept = rank(&needs, &with_weight(&c, "A", 0.76), Aggregation::Mean).expect("ranked");
+        assert_eq!(kept[0].summary.reference, reference(1));
+        assert!(pair_sensitivity(&r, &c, Aggregation::Median).is_err());
+        // Same values on every criterion: no weight swaps them.
+        let same = vec![
+            needs[0].clone(),
+            NeedScores {
+                reference: reference(3),
+                ..needs[0].clone()
+            },
+        ];
+        let r = rank(&same, &c, Aggregation::Mean).expect("ranked");
+        assert_eq!(
+            pair_sensitivity(&r, &c, Aggregation::Mean).expect("ok")[0].swap,
+            None
+        );
+    }
+}

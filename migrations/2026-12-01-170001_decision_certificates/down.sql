@@ -1,0 +1,2 @@
+DROP TABLE decision_certificates;
+DROP FUNCTION decision_certificates_immutable();
