@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::db::schema::{decision_certificates, needs};
-use crate::error::ApiError;
+use crate::store::StoreError;
 use crate::store::prioritisation::scoring_inputs;
 
 /// A need in the ranking the decision relied on.
@@ -111,7 +111,7 @@ struct HashedInputs<'a> {
 pub fn inputs_hash(
     criteria: &[portfolio_domain::criteria::Criterion],
     scores: &[portfolio_domain::scoring::NeedScores],
-) -> Result<String, ApiError> {
+) -> Result<String, StoreError> {
     let mut c: Vec<(&str, f64, i32, i32)> = criteria
         .iter()
         .filter(|c| c.kind == portfolio_domain::criteria::CriterionKind::Prioritisation)
@@ -134,7 +134,7 @@ pub fn inputs_hash(
         criteria: c,
         sheets,
     })
-    .map_err(ApiError::internal)?;
+    .map_err(StoreError::corrupt)?;
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
@@ -145,7 +145,7 @@ pub fn compute(
     case_id: Uuid,
     started: &HashMap<Uuid, i64>,
     budget: i64,
-) -> Result<Option<Certificate>, ApiError> {
+) -> Result<Option<Certificate>, StoreError> {
     let Some(&first) = started.keys().next() else {
         return Ok(None);
     };
@@ -156,11 +156,11 @@ pub fn compute(
     // Without an adopted criteria set there is no ranking to certify; the decision stands.
     let inputs = match scoring_inputs(conn, year) {
         Ok(i) => i,
-        Err(ApiError::Conflict(_)) => return Ok(None),
+        Err(StoreError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     let ranked = rank(&inputs.scores, &inputs.criteria, Aggregation::Mean)
-        .map_err(|e| ApiError::internal(format!("certificate ranking: {e}")))?;
+        .map_err(|e| StoreError::corrupt(format!("certificate ranking: {e}")))?;
     let ids: Vec<Uuid> = inputs.infos.iter().map(|i| i.id).collect();
     let rows: HashMap<Uuid, (String, i64)> = needs::table
         .filter(needs::id.eq_any(&ids))
@@ -201,7 +201,7 @@ pub fn compute(
         capacity: None,
         dependencies: Vec::new(),
     };
-    let cert = certify(&problem).map_err(|e| ApiError::internal(format!("certificate: {e}")))?;
+    let cert = certify(&problem).map_err(|e| StoreError::corrupt(format!("certificate: {e}")))?;
     let priority = |c: &RobustCandidate<String>| c.summary.overall.unwrap_or(0.0);
     let needs: Vec<CertifiedNeed> = problem
         .candidates
@@ -254,7 +254,7 @@ pub fn freeze(
     case_id: Uuid,
     started: &HashMap<Uuid, i64>,
     budget: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let Some(cert) = compute(conn, case_id, started, budget)? else {
         return Ok(());
     };
@@ -263,14 +263,14 @@ pub fn freeze(
             decision_certificates::case_id.eq(case_id),
             decision_certificates::inputs_hash.eq(&cert.inputs_hash),
             decision_certificates::certificate
-                .eq(serde_json::to_value(&cert).map_err(ApiError::internal)?),
+                .eq(serde_json::to_value(&cert).map_err(StoreError::corrupt)?),
         ))
         .execute(conn)?;
     Ok(())
 }
 
 /// The frozen certificate of a case, if it has one.
-pub fn find(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<Certificate>, ApiError> {
+pub fn find(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<Certificate>, StoreError> {
     let stored: Option<serde_json::Value> = decision_certificates::table
         .find(case_id)
         .select(decision_certificates::certificate)
@@ -279,7 +279,7 @@ pub fn find(conn: &mut PgConnection, case_id: Uuid) -> Result<Option<Certificate
     stored
         .map(|v| {
             serde_json::from_value(v)
-                .map_err(|e| ApiError::internal(format!("stored certificate: {e}")))
+                .map_err(|e| StoreError::corrupt(format!("stored certificate: {e}")))
         })
         .transpose()
 }

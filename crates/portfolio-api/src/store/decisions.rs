@@ -670,7 +670,7 @@ fn freeze_certificate(
     proposals: &[ItemProposal],
     outcomes: &[OutcomeInput],
     remaining: &HashMap<Uuid, i64>,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let mut started = HashMap::new();
     let mut frames = std::collections::BTreeSet::new();
     for (p, o) in proposals.iter().zip(outcomes) {

@@ -318,15 +318,17 @@ pub fn scoring_inputs(conn: &mut PgConnection, year: i32) -> Result<ScoringInput
 pub fn raters(
     conn: &mut PgConnection,
     year: i32,
-) -> Result<Vec<portfolio_domain::calibration::RaterCalibration>, ApiError> {
+) -> Result<Vec<portfolio_domain::calibration::RaterCalibration>, StoreError> {
     let cycle = get_cycle(conn, year)?;
     // Closed rounds keep their sheets unchanged, so the report stays what it was.
     if !cycle.is_closed() {
         cycle.require_phase(CyclePhase::Prioritisation)?;
     }
     let inputs = scoring_inputs(conn, year)?;
-    portfolio_domain::calibration::rater_calibration(&inputs.scores, &inputs.criteria)
-        .map_err(domain_err)
+    Ok(portfolio_domain::calibration::rater_calibration(
+        &inputs.scores,
+        &inputs.criteria,
+    )?)
 }
 
 fn weight_shares(criteria: &[Criterion]) -> Vec<(String, f64)> {
