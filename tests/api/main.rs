@@ -7,6 +7,7 @@ mod budget_frames;
 mod change_log;
 mod contract;
 mod contract_conformance;
+mod contract_truth;
 mod decisions;
 mod demo;
 mod idempotency;

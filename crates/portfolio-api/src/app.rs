@@ -32,6 +32,8 @@ pub struct AppState {
     /// The contract as served (`openapi::document`).
     pub openapi_doc: Arc<serde_json::Value>,
     pub routes: Arc<RouteTable>,
+    /// Each operation's declared query parameters (undeclared ones are refused).
+    pub queries: Arc<crate::strict_query::QueryTable>,
     /// Per-caller request budgets, shared by every worker.
     pub rate_limiter: RateLimiter,
     /// Read models served until the next committed change.
@@ -43,6 +45,7 @@ impl AppState {
         let verifier = TokenVerifier::from_config(&config.jwt).map_err(|e| e.to_string())?;
         let api = contract();
         let routes = RouteTable::from_openapi(&api);
+        let queries = crate::strict_query::QueryTable::from_openapi(&api);
         let config_rate = config.rate_limit_per_minute;
         Ok(AppState {
             db,
@@ -51,6 +54,7 @@ impl AppState {
             openapi_doc: Arc::new(openapi::document(&api)),
             openapi: Arc::new(api),
             routes: Arc::new(routes),
+            queries: Arc::new(queries),
             rate_limiter: RateLimiter::new(config_rate),
             read_cache: Default::default(),
         })
@@ -122,7 +126,10 @@ pub fn build_app(
             .insert_header((header::LOCATION, "/swagger-ui/"))
             .finish()
     })))
+    .service(web::resource("/problems/").route(web::get().to(crate::problem_pages::index)))
+    .service(web::resource("/problems/{kind}").route(web::get().to(crate::problem_pages::page)))
     .default_service(web::to(unmatched))
+    .wrap(crate::strict_query::StrictQuery(Arc::clone(&state.queries)))
     .wrap(Idempotency)
     .wrap(AuditDenied)
     .wrap(RateLimit(state.rate_limiter.clone()))
