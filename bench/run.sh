@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Load benchmark: how close the API gets to what this machine can do.
 #
-# Starts its own PostgreSQL (TCP for the pgbench baseline, Unix socket for the API), the
-# release server, generates data, measures two baselines in the same run (pgbench -S and the
-# server's no-database endpoint) and reports each endpoint as a ratio of the combined limit
-#   L = 1 / (1/pgbench_tps + 1/no_db_rps).
-# Usage: bench/run.sh [--duration SECONDS] [--connections N] [--scales "1 100 1000"] [--quick] [--profile DIR]
+# Starts its own PostgreSQL (TCP for the old pgbench -S baseline, Unix socket for the API and
+# the per-endpoint limits), the release server, generates data, and measures in the same run:
+#   - the HTTP limit L_http: the server's no-database endpoint at its best concurrency (64, 128);
+#   - per endpoint e, the SQL limit L_sql,e: pgbench (-M prepared, the server's Unix socket)
+#     running the minimal SQL a hand-written server needs to answer that request
+#     (bench/sql/*.sql), at its best concurrency (8, 16, 64);
+#   - each endpoint as a ratio of its own limit L_e = 1 / (1/L_sql,e + 1/L_http);
+#   - the old global L = 1 / (1/pgbench -S + 1/L_http) for comparison (both best and c=64).
+# Usage: bench/run.sh [--duration SECONDS] [--connections N] [--scales "1 100 1000"] [--quick]
+#                     [--profile DIR] [--json FILE] [--base-duration SECONDS]
 #   Scale 1000 (40,000 needs, 200,000 measures; ~30 s to generate) measures growth of the
 #   single read and the list page only.
+#   --json FILE: every figure (rows, baselines, batch, peak RSS) as JSON for other tools.
+#   --webhooks: adds the webhook row (10 subscriptions, receivers on 127.0.0.1, 100 committed
+#   changes/s for 30 s: commit → receipt p50/p99, lost, duplicated; bench/webhooks.py).
+#   --only-webhooks: that row alone (with the baselines).
 #   --profile DIR: records a system-wide `perf` profile (cpu-clock, call graphs) during each
 #   scale-1 read and writes the split by process and the hottest symbols into DIR.
 set -euo pipefail
@@ -17,13 +26,20 @@ DURATION=10
 CONNS=64
 SCALES="1 100 1000"
 PROFILE_DIR=""
+JSON_OUT=""
+BASE_DURATION=5
+WEBHOOKS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
     --connections) CONNS=$2; shift 2 ;;
-    --quick) DURATION=3; SCALES="1"; shift ;;
+    --quick) DURATION=3; BASE_DURATION=2; SCALES="1"; shift ;;
     --scales) SCALES=$2; shift 2 ;;
     --profile) PROFILE_DIR=$(realpath -m "$2"); shift 2 ;;
+    --json) JSON_OUT=$(realpath -m "$2"); shift 2 ;;
+    --base-duration) BASE_DURATION=$2; shift 2 ;;
+    --webhooks) WEBHOOKS=1; shift ;;
+    --only-webhooks) WEBHOOKS=1; SCALES=""; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -103,7 +119,9 @@ profiled() {
 # wrk → "rps p50_ms p99_ms"
 load() {
   local url=$1
-  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
+  local script=()
+  [ -n "${WRK_SCRIPT:-}" ] && script=(-s "$WRK_SCRIPT")
+  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
 import re, sys
 t = sys.stdin.read()
 def ms(key):
@@ -121,19 +139,70 @@ non2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", t)
 print(f"{rps:.0f} {p50:.2f} {p99:.2f} {non2xx.group(1) if non2xx else 0}")'
 }
 
+SQL=$PWD/bench/sql
+LUA=$PWD/bench/lua
+PGSOCK=(-h "$WORK" -p "$PGPORT" -U postgres)
+# Every measured figure, one per line, turned into the table and the JSON at the end:
+#   baseline <name> <concurrency> <per-second>
+#   row <name> <scale> <concurrency> <req/s> <p50 ms> <p99 ms> <L_e> <non-2xx>
+FIGURES=$WORK/figures.tsv
+: >"$FIGURES"
+
+# pgbench at one concurrency → transactions per second.
+pgbench_tps() {
+  local c=$1; shift
+  "$PGBIN/pgbench" -M prepared -c "$c" -j 2 -T "$BASE_DURATION" -n "$@" 2>/dev/null \
+    | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1
+}
+
+# The best of several concurrencies, each recorded: best_over NAME "8 16 64" pgbench-args…
+best_over() {
+  local name=$1 concs=$2 best=0 tps; shift 2
+  for c in $concs; do
+    tps=$(pgbench_tps "$c" "$@"); tps=${tps:-0}
+    printf 'baseline\t%s\t%s\t%.0f\n' "$name" "$c" "$tps" >>"$FIGURES"
+    best=$(python3 -c "print(max($best, $tps))")
+  done
+  printf '%.0f\n' "$best"
+}
+
+# The SQL limit of an endpoint: its script over the server's socket, best of c ∈ {8, 16, 64}.
+sql_limit() {
+  local name=$1 script=$2; shift 2
+  best_over "sql:$name" "8 16 64" "${PGSOCK[@]}" -f "$SQL/$script" "$@" portfolio
+}
+
+combine() { python3 -c "print(round(1/(1/$1 + 1/$2)))"; }
+
 echo "== baselines (same run) =="
 "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -s 10 -q pgbench >/dev/null 2>&1
-PGB=$("$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -S -M prepared -c "$CONNS" -j 2 -T "$DURATION" pgbench 2>/dev/null \
-  | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -1)
+PGB_BEST=$(best_over "pgbench -S (TCP)" "8 16 64" -h 127.0.0.1 -p "$PGPORT" -U postgres -S pgbench)
+PGB64=$(awk -F'\t' '$2=="pgbench -S (TCP)" && $3==64 {print $4}' "$FIGURES")
+PGB_SOCK=$(best_over "pgbench -S (Unix socket)" "8 16 64" "${PGSOCK[@]}" -S pgbench)
 start_server
-read -r NODB NODB50 NODB99 _ < <(SCALE=1 profiled no-db "http://127.0.0.1:$APIPORT/health/live")
-L=$(python3 -c "print(round(1/(1/$PGB + 1/$NODB)))")
-printf "pgbench -S -M prepared (TCP, c=%s): %.0f tps\nno-DB endpoint /health/live: %s req/s\ncombined limit L: %s req/s\n\n" "$CONNS" "$PGB" "$NODB" "$L"
+NODB=0
+for c in 64 128; do
+  read -r R _ _ _ < <(CONNS=$c SCALE=1 profiled no-db-c$c "http://127.0.0.1:$APIPORT/health/live")
+  printf 'baseline\t%s\t%s\t%s\n' "no-DB endpoint /health/live" "$c" "$R" >>"$FIGURES"
+  NODB=$(python3 -c "print(max($NODB, $R))")
+done
+NODB64=$(awk -F'\t' '$2=="no-DB endpoint /health/live" && $3==64 {print $4}' "$FIGURES")
+L=$(combine "$PGB_BEST" "$NODB")
+L_OLD=$(combine "$PGB64" "$NODB64")
+printf 'baseline\t%s\t%s\t%s\n' "L (best pgbench -S, best no-DB)" best "$L" >>"$FIGURES"
+printf 'baseline\t%s\t%s\t%s\n' "L old (pgbench -S c=64, no-DB c=64)" 64 "$L_OLD" >>"$FIGURES"
+printf "pgbench -S -M prepared: TCP best %s tps (c=64: %s), Unix socket best %s tps\n" "$PGB_BEST" "$PGB64" "$PGB_SOCK"
+printf "no-DB endpoint /health/live: best %s req/s (c=64: %s) = L_http\n" "$NODB" "$NODB64"
+printf "global L: %s req/s (old yardstick, both at c=64: %s req/s)\n\n" "$L" "$L_OLD"
 
-ROWS=()
 declare -A SINGLE_P50 LIST_P50 PAGE25_P50
-row() { ROWS+=("$(printf '| %-44s | %9s | %8s | %8s | %5s | %s |' "$1" "$2" "$3" "$4" "$5" "$6")"); }
-ratio() { python3 -c "print(f'{$1/$L:.2f}')"; }
+# row NAME SCALE CONCURRENCY L_E URL → measures and records one endpoint.
+row() {
+  local name=$1 scale=$2 c=$3 le=$4 url=$5 r p50 p99 bad
+  read -r r p50 p99 bad < <(CONNS=$c profiled "$(echo "$name" | tr -c 'a-z0-9\n' '-')" "$url")
+  printf 'row\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scale" "$c" "$r" "$p50" "$p99" "$le" "$bad" >>"$FIGURES"
+  echo "$p50"
+}
 
 for SCALE in $SCALES; do
   stop_server
@@ -143,29 +212,58 @@ for SCALE in $SCALES; do
   "$BIN" generate --scale "$SCALE" --seed "$SCALE" --year "$GEN_YEAR" --measures "$MEASURES" >"$WORK/generate-$SCALE.json"
   cp "$WORK/generate-$SCALE.json" "$WORK/generate.json"
   [ "$SCALE" = 1 ] && cp "$WORK/generate-1.json" "$WORK/generate-batch.json"
-  start_server
   NEED_ID=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['sample_need_id'])")
   YEAR=$(python3 -c "import json;print(json.load(open('$WORK/generate.json'))['year'])")
-  read -r R P50 P99 BAD < <(profiled single-read "http://127.0.0.1:$APIPORT/api/v1/needs/$NEED_ID")
-  row "GET /api/v1/needs/{id} (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
-  SINGLE_P50[$SCALE]=$P50
-  read -r R P50 P99 BAD < <(profiled list-page "http://127.0.0.1:$APIPORT/api/v1/needs?year=$YEAR&status=accepted&limit=50")
-  row "GET /api/v1/needs?year&status&limit=50 (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
-  LIST_P50[$SCALE]=$P50
+  # The SQL limits are measured with the server stopped, so it does not compete for the CPU.
+  LE_SINGLE=$(combine "$(sql_limit "need by id s$SCALE" need_by_id.sql -D id="$NEED_ID")" "$NODB")
+  LE_PAGE=$(combine "$(sql_limit "needs page s$SCALE" needs_page.sql -D year="$YEAR")" "$NODB")
+  LE_READ_MODEL=$(combine "$(sql_limit "read model freshness s$SCALE" read_model_fresh.sql -D year="$YEAR")" "$NODB")
+  start_server
+  base=http://127.0.0.1:$APIPORT/api/v1
+  SINGLE_P50[$SCALE]=$(row "GET /api/v1/needs/{id}" "$SCALE" "$CONNS" "$LE_SINGLE" "$base/needs/$NEED_ID")
+  row "GET /api/v1/needs/{id}" "$SCALE" 16 "$LE_SINGLE" "$base/needs/$NEED_ID" >/dev/null
+  LIST_P50[$SCALE]=$(row "GET /api/v1/needs?year&status&limit=50" "$SCALE" "$CONNS" "$LE_PAGE" "$base/needs?year=$YEAR&status=accepted&limit=50")
   # Growth compares pages of the same size: scale 1 has only 27 accepted needs, so the
-  # limit=50 page holds 27 items there and 50 elsewhere.
-  read -r R P50 P99 BAD < <(load "http://127.0.0.1:$APIPORT/api/v1/needs?year=$YEAR&status=accepted&limit=25")
-  row "GET /api/v1/needs?year&status&limit=25 (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
-  PAGE25_P50[$SCALE]=$P50
+  # limit=50 page holds 27 items there and 50 elsewhere. L_e is that of a page of 25.
+  PAGE25_P50[$SCALE]=$(row "GET /api/v1/needs?year&status&limit=25" "$SCALE" "$CONNS" "$LE_PAGE" "$base/needs?year=$YEAR&status=accepted&limit=25")
   # Growth is about reads by key and by page; ranking and overview are measured at 1 and 100.
   [ "$SCALE" -ge 1000 ] && continue
-  read -r R P50 P99 BAD < <(CONNS=8 load "http://127.0.0.1:$APIPORT/api/v1/cycles/$YEAR/ranking")
-  row "GET /api/v1/cycles/{year}/ranking (scale $SCALE, c=8)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
-  read -r R P50 P99 BAD < <(load "http://127.0.0.1:$APIPORT/api/v1/portfolio/overview?year=2023")
-  row "GET /api/v1/portfolio/overview (scale $SCALE)" "$R" "$P50" "$P99" "$(ratio "$R")" "non-2xx $BAD"
+  row "GET /api/v1/cycles/{year}/ranking" "$SCALE" 8 "$LE_READ_MODEL" "$base/cycles/$YEAR/ranking" >/dev/null
+  row "GET /api/v1/portfolio/overview" "$SCALE" "$CONNS" "$LE_READ_MODEL" "$base/portfolio/overview?year=2023" >/dev/null
 done
 
+# Writes at scale 1 (year 2022 is in prioritisation with every trust's sheet): score-sheet
+# replacement by the 11 trusts and need reporting, each at c=16, against the limits of their
+# minimal statements (bench/sql/score_sheet_put.sql, need_create.sql) on copies of the tables.
+if [[ " $SCALES " == *" 1 "* ]]; then
+  stop_server
+  "$PGBIN/psql" -q "${PGSOCK[@]}" -d portfolio -f "$SQL/write_setup.sql" >/dev/null
+  SHEETS=$("$PGBIN/psql" -At "${PGSOCK[@]}" -d portfolio -c "SELECT count(*) FROM bench_scores")
+  LE_PUT=$(combine "$(sql_limit "score sheet put" score_sheet_put.sql -D year=2022 -D sheets="$SHEETS")" "$NODB")
+  LE_POST=$(combine "$(sql_limit "need create" need_create.sql)" "$NODB")
+  start_server
+  : >"$WORK/sheets.txt"
+  declare -A TRUST_TOKEN
+  while IFS='|' read -r need org version; do
+    [ -n "${TRUST_TOKEN[$org]:-}" ] || TRUST_TOKEN[$org]=$("$BIN" token --scope "portfolio:score portfolio:read" --org "$org" --ttl 7200)
+    echo "$need $org $version ${TRUST_TOKEN[$org]}" >>"$WORK/sheets.txt"
+  done < <("$PGBIN/psql" -At "${PGSOCK[@]}" -d portfolio -c \
+    "SELECT need_id, org_number, version FROM need_scores WHERE cycle_year = 2022 ORDER BY need_id, org_number")
+  curl -fs -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
+    --data '{"year": 2031}' "http://127.0.0.1:$APIPORT/api/v1/cycles" || echo "could not open cycle 2031" >&2
+  for spec in "PUT /api/v1/needs/{id}/scores/{org} (11 trusts)|$LE_PUT|score_sheet_put.lua" \
+              "POST /api/v1/needs|$LE_POST|need_post.lua"; do
+    IFS='|' read -r name le lua <<<"$spec"
+    read -r r p50 p99 bad < <(SHEETS_FILE=$WORK/sheets.txt NEED_YEAR=2031 \
+      NEED_TOKEN=$("$BIN" token --scope "portfolio:submit portfolio:read" --org 993467049 --ttl 7200) \
+      WRK_SCRIPT=$LUA/$lua CONNS=16 load "http://127.0.0.1:$APIPORT/")
+    printf 'row\t%s\t1\t16\t%s\t%s\t%s\t%s\t%s\n' "$name" "$r" "$p50" "$p99" "$le" "$bad" >>"$FIGURES"
+  done
+fi
+
 # A 10,000-item delivery-status batch, timed end to end (request + one transaction).
+BCODE=0 BSECS=0
+if [ -n "$SCALES" ]; then
 python3 - "$WORK/generate-batch.json" "$WORK/batch.json" <<'PY'
 import json, sys, datetime
 g = json.load(open(sys.argv[1]))
@@ -183,17 +281,67 @@ BATCH=$(curl -s -o "$WORK/batch.out" -w "%{http_code} %{time_total}" -X POST \
   -H "Authorization: Bearer $SYNC_TOKEN" -H "Content-Type: application/json" \
   --data-binary @"$WORK/batch.json" "http://127.0.0.1:$APIPORT/api/v1/delivery-status/batches")
 read -r BCODE BSECS <<<"$BATCH"
-row "POST delivery-status batch, 10,000 items" "$(python3 -c "print(round(10000/$BSECS))") items/s" "${BSECS}s" "" "" "HTTP $BCODE"
+fi
 
-RSS=$(awk '/VmHWM/ {print $2/1024 " MB"}' "/proc/$SERVER_PID/status")
+if [ "$WEBHOOKS" = 1 ]; then
+  # Receivers are on 127.0.0.1, which only PORTFOLIO_WEBHOOK_ALLOW_LOCAL permits.
+  stop_server
+  export PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1
+  start_server
+  WH=$(python3 bench/webhooks.py "http://127.0.0.1:$APIPORT" "$TOKEN" --subscriptions 10 --rate 100 --duration 30)
+  python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('webhooks', d['achieved_rate'], d['p50_ms'], d['p99_ms'], d['lost'], d['duplicated'], sep='\t')" "$WH" >>"$FIGURES"
+fi
+RSS_MB=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status")
 
-echo "| endpoint | req/s | p50 ms | p99 ms | × L | notes |"
-echo "|---|---|---|---|---|---|"
-printf '%s\n' "${ROWS[@]}"
-echo
-echo "peak server RSS: $RSS"
+python3 - "$FIGURES" "$L" "$L_OLD" "$BCODE" "$BSECS" "$RSS_MB" "$CONNS" "$DURATION" "${JSON_OUT:-}" <<'PY'
+import json, sys
+figures, L, L_old, bcode, bsecs, rss, conns, duration, json_out = sys.argv[1:10]
+L, L_old = float(L), float(L_old)
+baselines, rows, webhooks = [], [], None
+for line in open(figures):
+    f = line.rstrip("\n").split("\t")
+    if f[0] == "baseline":
+        baselines.append({"name": f[1], "concurrency": f[2], "per_second": float(f[3])})
+    elif f[0] == "webhooks":
+        webhooks = {"subscriptions": 10, "changes_per_second": float(f[1]), "p50_ms": float(f[2]),
+                    "p99_ms": float(f[3]), "lost": int(f[4]), "duplicated": int(f[5])}
+    else:
+        name, scale, c, rps, p50, p99, le, bad = f[1:9]
+        rps, le = float(rps), float(le)
+        rows.append({"name": name, "scale": int(scale), "concurrency": int(c), "rps": rps,
+                     "p50_ms": float(p50), "p99_ms": float(p99), "limit_e": le,
+                     "ratio": round(rps / le, 3), "ratio_global_L": round(rps / L, 3),
+                     "non_2xx": int(bad)})
+print("| baseline | c | per second |\n|---|---|---|")
+for b in baselines:
+    print(f"| {b['name']} | {b['concurrency']} | {b['per_second']:,.0f} |")
+print()
+print("| endpoint | scale | c | req/s | p50 ms | p99 ms | L_e | × L_e | × L | non-2xx |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for r in rows:
+    print(f"| {r['name']} | {r['scale']} | {r['concurrency']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+          f"{r['p99_ms']:.2f} | {r['limit_e']:,.0f} | {r['ratio']:.2f} | {r['ratio_global_L']:.2f} | {r['non_2xx']} |")
+batch = None
+if float(bsecs) > 0:
+    batch = {"items": 10000, "http_status": int(bcode), "seconds": float(bsecs),
+             "items_per_second": round(10000 / float(bsecs))}
+    print(f"\nPOST delivery-status batch, 10,000 items: {batch['seconds']:.2f} s "
+          f"({batch['items_per_second']:,} items/s), HTTP {bcode}")
+if webhooks:
+    print(f"webhooks: 10 subscriptions × {webhooks['changes_per_second']:.0f} changes/s for 30 s: "
+          f"commit → receipt p50 {webhooks['p50_ms']:.1f} ms, p99 {webhooks['p99_ms']:.1f} ms, "
+          f"lost {webhooks['lost']}, duplicated {webhooks['duplicated']}")
+print(f"peak server RSS: {rss} MB")
+if json_out:
+    json.dump({"L": L, "L_old": L_old, "baselines": baselines, "rows": rows, "batch": batch,
+               "webhooks": webhooks,
+               "peak_rss_mb": float(rss), "wrk": {"threads": 2, "duration_s": int(duration)}},
+              open(json_out, "w"), indent=2)
+    print(f"figures written to {json_out}")
+PY
+
 for S in $SCALES; do
   [ "$S" = 1 ] || [ -z "${SINGLE_P50[1]:-}" ] && continue
   python3 -c "print(f'growth scale 1 → $S (p50): single read {${SINGLE_P50[$S]}/${SINGLE_P50[1]}:.2f}×, list page of 25 {${PAGE25_P50[$S]}/${PAGE25_P50[1]}:.2f}× (limit=50 page: {${LIST_P50[$S]}/${LIST_P50[1]}:.2f}×, 27 → 50 items)')"
 done
-echo "(2 cores shared by load generator, server and PostgreSQL; wrk -t2 -c$CONNS -d${DURATION}s)"
+echo "(2 cores shared by load generator, server and PostgreSQL; wrk -t2 -d${DURATION}s; baselines ${BASE_DURATION}s each)"

@@ -1,22 +1,15 @@
 //! Budget frames: managed by the portfolio office, never overbooked, every change in history.
 
 use diesel::RunQueryDsl;
+use portfolio_api::routes::budget_frames::{
+    Allocation, AllocationPage, Frame, FrameHistoryEntry, FrameHistoryPage, FramePage,
+};
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, HSO, OUS};
-
-const READ: &str = "portfolio:read";
-const MANAGE: &str = "portfolio:read portfolio:manage";
-
-pub async fn create_frame(app: &TestApp, year: i32, sub: &str, amount: i64) -> Value {
-    app.post("/api/v1/budget-frames")
-        .auth(MANAGE, Some(HSO))
-        .json(&json!({"year": year, "sub_portfolio": sub, "amount_nok": amount, "reason": "Vedtatt budsjett"}))
-        .send()
-        .await
-        .assert_status(201)
-        .json()
-}
+// `pub`: test files written before `support/` held it import it from here.
+#[allow(unused_imports)]
+pub use crate::support::create_frame;
+use crate::support::{budget_frame, etag, read, wire, TestApp, HSO, MANAGE, OUS, READ};
 
 #[derive(diesel::QueryableByName, Debug)]
 struct Money {
@@ -57,17 +50,19 @@ async fn create_read_resize_and_history() {
         .send()
         .await;
     r.assert_status(201);
-    assert_eq!(r.header("etag").as_deref(), Some("\"v1\""));
-    let frame = r.json();
-    let id = frame["id"].as_str().expect("id").to_owned();
+    assert_eq!(r.etag(), etag(1));
+    let frame: Frame = r.typed();
+    let path = format!("/api/v1/budget-frames/{}", frame.id);
+    assert_eq!(r.header("location"), Some(path.clone()));
     assert_eq!(
-        r.header("location"),
-        Some(format!("/api/v1/budget-frames/{id}"))
+        (
+            frame.amount_nok,
+            frame.allocated_nok,
+            frame.remaining_nok,
+            frame.spent_nok
+        ),
+        (10_000_000, 0, 10_000_000, 0)
     );
-    assert_eq!(frame["amount_nok"], 10_000_000);
-    assert_eq!(frame["allocated_nok"], 0);
-    assert_eq!(frame["remaining_nok"], 10_000_000);
-    assert_eq!(frame["spent_nok"], 0);
 
     // One frame per year and sub-portfolio.
     app.post("/api/v1/budget-frames")
@@ -78,187 +73,113 @@ async fn create_read_resize_and_history() {
         .assert_problem(409);
     create_frame(&app, 2023, "improvement", 5_000_000).await;
 
-    let path = format!("/api/v1/budget-frames/{id}");
-    let a = app
+    let allocation: Allocation = app
         .post(&format!("{path}/allocations"))
         .auth(MANAGE, Some(HSO))
         .json(&json!({"amount_nok": 6_000_000, "purpose": "Forprosjekt"}))
-        .send()
+        .returns(201)
         .await;
-    a.assert_status(201);
-    let allocation = a.json();
-    assert_eq!(allocation["kind"], "direct");
-    assert_eq!(allocation["status"], "active");
+    assert_eq!(wire(&allocation.kind), "direct");
+    assert_eq!(wire(&allocation.status), "active");
 
     let r = app.get(&path).auth(READ, None).send().await;
     r.assert_status(200);
-    assert_eq!(r.header("etag").as_deref(), Some("\"v2\""));
-    let f = r.json();
+    assert_eq!(r.etag(), etag(2));
+    let f: Frame = r.typed();
     assert_eq!(
-        (
-            &f["amount_nok"],
-            &f["allocated_nok"],
-            &f["remaining_nok"],
-            &f["version"]
-        ),
-        (
-            &json!(10_000_000),
-            &json!(6_000_000),
-            &json!(4_000_000),
-            &json!(2)
-        )
+        (f.amount_nok, f.allocated_nok, f.remaining_nok, f.version),
+        (10_000_000, 6_000_000, 4_000_000, 2)
     );
 
     // Never below what is allocated; If-Match required.
-    app.patch(&path)
-        .auth(MANAGE, Some(HSO))
-        .json(&json!({"amount_nok": 8_000_000, "reason": "Kutt"}))
+    let cut = json!({"amount_nok": 8_000_000, "reason": "Kutt"});
+    let resize = |version: Option<i32>, body: &Value| {
+        let req = app.patch(&path).auth(MANAGE, Some(HSO)).json(body);
+        match version {
+            Some(v) => req.if_match(v),
+            None => req,
+        }
+    };
+    resize(None, &cut).send().await.assert_problem(428);
+    resize(Some(1), &cut).send().await.assert_problem(412);
+    resize(Some(2), &json!({"amount_nok": 5_999_999, "reason": "Kutt"}))
         .send()
         .await
-        .assert_problem(428);
-    app.patch(&path)
-        .auth(MANAGE, Some(HSO))
-        .header("If-Match", "\"v1\"")
-        .json(&json!({"amount_nok": 8_000_000, "reason": "Kutt"}))
-        .send()
-        .await
-        .assert_problem(412);
-    let p = app
-        .patch(&path)
-        .auth(MANAGE, Some(HSO))
-        .header("If-Match", "\"v2\"")
-        .json(&json!({"amount_nok": 5_999_999, "reason": "Kutt"}))
-        .send()
-        .await
-        .assert_problem(409);
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("6000000 NOK is already allocated"),
-        "{p}"
-    );
-    let r = app
-        .patch(&path)
-        .auth(MANAGE, Some(HSO))
-        .header("If-Match", "\"v2\"")
-        .json(&json!({"amount_nok": 6_000_000, "reason": "Revidert budsjett"}))
-        .send()
-        .await;
-    r.assert_status(200);
-    assert_eq!(r.json()["remaining_nok"], 0);
+        .problem_saying(409, "6000000 NOK is already allocated");
+    let f: Frame = resize(
+        Some(2),
+        &json!({"amount_nok": 6_000_000, "reason": "Revidert budsjett"}),
+    )
+    .returns(200)
+    .await;
+    assert_eq!(f.remaining_nok, 0);
 
     // Now full: one more krone is refused.
-    let p = app
-        .post(&format!("{path}/allocations"))
+    app.post(&format!("{path}/allocations"))
         .auth(MANAGE, Some(HSO))
         .json(&json!({"amount_nok": 1, "purpose": "Litt til"}))
         .send()
         .await
-        .assert_problem(409);
-    assert!(
-        p["detail"].as_str().unwrap_or("").contains("only 0 NOK"),
-        "{p}"
-    );
+        .problem_saying(409, "only 0 NOK");
 
     // Release the allocation (If-Match on the allocation).
-    let apath = format!(
-        "{path}/allocations/{}",
-        allocation["id"].as_str().expect("id")
-    );
-    app.post(&format!("{apath}/release"))
-        .auth(MANAGE, Some(HSO))
-        .json(&json!({"reason": "Avlyst"}))
+    let release = format!("{path}/allocations/{}/release", allocation.id);
+    let release_with = |version: Option<i32>, reason: &str| {
+        let req = app
+            .post(&release)
+            .auth(MANAGE, Some(HSO))
+            .json(&json!({ "reason": reason }));
+        match version {
+            Some(v) => req.if_match(v),
+            None => req,
+        }
+    };
+    release_with(None, "Avlyst")
         .send()
         .await
         .assert_problem(428);
-    let r = app
-        .post(&format!("{apath}/release"))
-        .auth(MANAGE, Some(HSO))
-        .header("If-Match", "\"v1\"")
-        .json(&json!({"reason": "Avlyst"}))
-        .send()
-        .await;
-    r.assert_status(200);
-    assert_eq!(r.json()["status"], "released");
-    assert_eq!(r.json()["amount_nok"], 0);
-    app.post(&format!("{apath}/release"))
-        .auth(MANAGE, Some(HSO))
-        .header("If-Match", "\"v2\"")
-        .json(&json!({"reason": "Igjen"}))
+    let released: Allocation = release_with(Some(1), "Avlyst").returns(200).await;
+    assert_eq!(wire(&released.status), "released");
+    assert_eq!(released.amount_nok, 0);
+    release_with(Some(2), "Igjen")
         .send()
         .await
         .assert_problem(409);
-    let f = app.get(&path).auth(READ, None).send().await.json();
-    assert_eq!(
-        (&f["allocated_nok"], &f["remaining_nok"]),
-        (&json!(0), &json!(6_000_000))
-    );
+    let f: Frame = read(&app, &path).await;
+    assert_eq!((f.allocated_nok, f.remaining_nok), (0, 6_000_000));
 
-    let listed = app
-        .get(&format!("{path}/allocations"))
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    let listed: AllocationPage = read(&app, &format!("{path}/allocations")).await;
+    assert_eq!(listed.items.len(), 1);
 
-    // History: who, when, why for every change.
-    let h = app
-        .get(&format!("{path}/history?limit=2"))
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
-    assert_eq!(h["items"].as_array().map(Vec::len), Some(2));
-    let cursor = h["next_cursor"].as_str().expect("more history").to_owned();
-    let rest = app
-        .get(&format!("{path}/history?limit=2&cursor={cursor}"))
-        .auth(READ, None)
-        .send()
-        .await
-        .json();
-    let all: Vec<Value> = h["items"]
-        .as_array()
-        .into_iter()
-        .chain(rest["items"].as_array())
-        .flatten()
-        .cloned()
-        .collect();
-    let actions: Vec<&str> = all
-        .iter()
-        .map(|e| e["action"].as_str().unwrap_or(""))
-        .collect();
+    // History: who, when (a timestamp, or the entry would not parse), why for every change.
+    let h: FrameHistoryPage = read(&app, &format!("{path}/history?limit=2")).await;
+    assert_eq!(h.items.len(), 2);
+    let cursor = h.next_cursor.expect("more history");
+    let rest: FrameHistoryPage =
+        read(&app, &format!("{path}/history?limit=2&cursor={cursor}")).await;
+    let all: Vec<FrameHistoryEntry> = h.items.into_iter().chain(rest.items).collect();
+    let actions: Vec<String> = all.iter().map(|e| wire(&e.action)).collect();
     assert_eq!(
         actions,
         ["created", "allocated", "amount_changed", "released"]
     );
-    assert_eq!(all[2]["reason"], "Revidert budsjett");
-    assert_eq!(all[2]["delta_nok"], -4_000_000);
-    assert_eq!(all[3]["delta_nok"], -6_000_000);
+    assert_eq!(all[2].reason, "Revidert budsjett");
+    assert_eq!(all[2].delta_nok, -4_000_000);
+    assert_eq!(all[3].delta_nok, -6_000_000);
     assert!(all
         .iter()
-        .all(|e| e["actor_subject"] == "test-user" && e["actor_org"] == HSO));
-    assert!(all.iter().all(|e| e["occurred_at"].is_string()));
+        .all(|e| e.actor_subject == "test-user" && e.actor_org.as_deref() == Some(HSO)));
 
     // Filters.
-    let l = app
-        .get("/api/v1/budget-frames?year=2023&sub_portfolio=improvement")
-        .auth(READ, None)
-        .send()
-        .await
-        .json();
-    assert_eq!(l["items"].as_array().map(Vec::len), Some(1));
-    assert_eq!(l["items"][0]["amount_nok"], 5_000_000);
-    let l = app
-        .get("/api/v1/budget-frames?year=2023&limit=1")
-        .auth(READ, None)
-        .send()
-        .await
-        .json();
-    assert!(l["next_cursor"].is_string());
+    let l: FramePage = read(
+        &app,
+        "/api/v1/budget-frames?year=2023&sub_portfolio=improvement",
+    )
+    .await;
+    assert_eq!(l.items.len(), 1);
+    assert_eq!(l.items[0].amount_nok, 5_000_000);
+    let l: FramePage = read(&app, "/api/v1/budget-frames?year=2023&limit=1").await;
+    assert!(l.next_cursor.is_some());
 }
 
 #[actix_web::test]
@@ -314,14 +235,8 @@ async fn denials_and_bad_input_write_nothing() {
             .json(&body)
             .send()
             .await
-            .assert_problem(422);
-        assert!(
-            p["errors"][0]["pointer"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with(pointer),
-            "{body} → {p}"
-        );
+            .problem(422);
+        assert!(p.errors[0].pointer.starts_with(pointer), "{body} → {p:?}");
     }
     app.post("/api/v1/budget-frames")
         .auth(MANAGE, Some(HSO))
@@ -336,11 +251,8 @@ async fn denials_and_bad_input_write_nothing() {
     // Denied attempts (403) are in the audit trail; no change reached the feed.
     assert_eq!(app.count("events"), 0);
 
-    let frame = create_frame(&app, 2023, "concept_studies", 1_000).await;
-    let path = format!(
-        "/api/v1/budget-frames/{}",
-        frame["id"].as_str().expect("id")
-    );
+    let frame = budget_frame(&app, 2023, 1_000).await;
+    let path = format!("/api/v1/budget-frames/{}", frame.id);
     app.post(&format!("{path}/allocations"))
         .auth(READ, Some(HSO))
         .json(&json!({"amount_nok": 10, "purpose": "x"}))
@@ -387,7 +299,7 @@ async fn denials_and_bad_input_write_nothing() {
         .assert_problem(422);
     assert_eq!(app.count("budget_allocations"), 0);
     assert_eq!(app.count("budget_frame_history"), 1);
-    let m = money_in_db(&app, frame["id"].as_str().expect("id"));
+    let m = money_in_db(&app, &frame.id.to_string());
     assert_eq!((m.amount_nok, m.allocated_nok), (1_000, 0));
 }
 
@@ -424,8 +336,10 @@ async fn two_hundred_concurrent_allocations_never_overbook() {
     for (round, k) in [(0, 1usize), (1, 37), (2, 100), (3, 199), (4, 73)] {
         // Room for k requests and a bit, but never k + 1.
         let amount = k as i64 * EACH + EACH - 1;
-        let frame = create_frame(&app, 2030 + round, "concept_studies", amount).await;
-        let id = frame["id"].as_str().expect("id").to_owned();
+        let id = budget_frame(&app, 2030 + round, amount)
+            .await
+            .id
+            .to_string();
         let url = format!("/api/v1/budget-frames/{id}/allocations");
         let requests = (0..200).map(|i| {
             app.post(&url)
@@ -440,14 +354,7 @@ async fn two_hundred_concurrent_allocations_never_overbook() {
             match r.status.as_u16() {
                 201 => ok += 1,
                 409 => {
-                    let p = r.assert_problem(409);
-                    assert!(
-                        p["detail"]
-                            .as_str()
-                            .unwrap_or("")
-                            .contains("cannot take 100000 NOK"),
-                        "{p}"
-                    );
+                    r.problem_saying(409, "cannot take 100000 NOK");
                     conflicts += 1;
                 }
                 other => panic!("round {round}: unexpected {other}: {}", r.text()),
@@ -461,12 +368,7 @@ async fn two_hundred_concurrent_allocations_never_overbook() {
         assert_eq!(m.allocations_sum, m.allocated_nok, "round {round}");
         assert_eq!(m.history_allocated as usize, k, "round {round}");
         assert_eq!(m.spent_nok, 0);
-        let f = app
-            .get(&format!("/api/v1/budget-frames/{id}"))
-            .auth(READ, None)
-            .send()
-            .await
-            .json();
-        assert_eq!(f["remaining_nok"], EACH - 1);
+        let f: Frame = read(&app, &format!("/api/v1/budget-frames/{id}")).await;
+        assert_eq!(f.remaining_nok, EACH - 1);
     }
 }

@@ -5,12 +5,10 @@ use std::collections::HashSet;
 
 use diesel::RunQueryDsl;
 use futures_util::future::join_all;
+use portfolio_api::routes::changelog::Event;
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, HSO};
-
-const READ: &str = "portfolio:read";
-const MANAGE: &str = "portfolio:read portfolio:manage";
+use crate::support::{TestApp, HSO, MANAGE, READ};
 
 async fn create_area(app: &TestApp, name: &str) -> Value {
     app.post("/api/v1/service-areas")
@@ -123,14 +121,13 @@ async fn the_feed_filters_by_entity_type_and_resumes_from_a_cursor() {
         .assert_status(200);
 
     let all = follow_feed(&app, 2, "").await;
-    let actions: Vec<(&str, &str)> = all
+    let events: Vec<Event> = all
         .iter()
-        .map(|e| {
-            (
-                e["entity_type"].as_str().unwrap_or(""),
-                e["action"].as_str().unwrap_or(""),
-            )
-        })
+        .map(|e| serde_json::from_value(e.clone()).expect("an Event"))
+        .collect();
+    let actions: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.entity_type.as_str(), e.action.as_str()))
         .collect();
     assert_eq!(
         actions,

@@ -3,10 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::needs_cycle::{need_body, open_cycle, report, SUBMIT};
-use crate::support::{TestApp, HSO, OUS};
-
-const MANAGE: &str = "portfolio:read portfolio:manage";
+use crate::support::{
+    id_of, need_body, open_cycle, report, TestApp, HSO, MANAGE, OUS, READ, SUBMIT,
+};
 
 fn contract() -> Value {
     portfolio_api::app::contract_json()
@@ -113,7 +112,7 @@ async fn a_withdrawn_need_without_screening_matches_the_declared_assessment() {
     let app = TestApp::new().await;
     open_cycle(&app, 2022).await;
     let need = report(&app, OUS, &need_body(2022, "Trukket behov")).await;
-    let url = format!("/api/v1/needs/{}", need["id"].as_str().unwrap_or(""));
+    let url = format!("/api/v1/needs/{}", id_of(&need));
     let w = app
         .post(&format!("{url}/withdraw"))
         .auth(SUBMIT, Some(OUS))
@@ -159,7 +158,7 @@ async fn need_references_the_contract_allows_are_looked_up_and_others_refused() 
     ] {
         assert!(pattern.is_match(allowed), "the contract allows {allowed}");
         app.get(&format!("/api/v1/needs/by-reference/{allowed}"))
-            .auth("portfolio:read", None)
+            .auth(READ, None)
             .send()
             .await
             .assert_problem(404);
@@ -175,7 +174,7 @@ async fn need_references_the_contract_allows_are_looked_up_and_others_refused() 
     ] {
         assert!(!pattern.is_match(refused), "the contract refuses {refused}");
         app.get(&format!("/api/v1/needs/by-reference/{refused}"))
-            .auth("portfolio:read", None)
+            .auth(READ, None)
             .send()
             .await
             .assert_problem(400);
@@ -295,14 +294,14 @@ async fn organisation_filters_are_bounded_as_declared() {
         for bad in ["0".repeat(2000), "abcdefghi".into(), "12345678".into()] {
             let p = app
                 .get(&format!("{path}?{name}={bad}"))
-                .auth("portfolio:read", None)
+                .auth(READ, None)
                 .send()
                 .await
                 .assert_problem(422);
             assert_eq!(pointers(&p), vec![format!("/query/{name}")], "{p}");
         }
         app.get(&format!("{path}?{name}=923609016"))
-            .auth("portfolio:read", None)
+            .auth(READ, None)
             .send()
             .await
             .assert_status(200);
@@ -326,10 +325,7 @@ async fn declared_array_limits_are_small_enough_to_be_refused_field_by_field() {
     );
     open_cycle(&app, 2022).await;
     let need = report(&app, OUS, &need_body(2022, "Mange screeningsvar")).await;
-    let url = format!(
-        "/api/v1/needs/{}/assessment",
-        need["id"].as_str().unwrap_or("")
-    );
+    let url = format!("/api/v1/needs/{}/assessment", id_of(&need));
     let screening: Vec<Value> = (0..101)
         .map(|i| json!({"code": format!("{:0>16}", i), "value": 1}))
         .collect();

@@ -1,132 +1,19 @@
 //! Board decisions applied all-or-nothing, the concept studies and concepts they create,
 //! and every status change of a study or concept over HTTP.
 
-use std::collections::BTreeMap;
-
 use diesel::RunQueryDsl;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::budget_frames::create_frame;
-use crate::support::{TestApp, HSO, OUS};
+// `pub`: test files written before `support/` held these import them from here.
+#[allow(unused_imports)]
+pub use crate::support::{
+    accepted_needs, decide_all, decide_with, get, interregional_item, prepare, snapshot,
+    start_item, study_to, DECIDE, HELSE_MIDT, HELSE_NORD, HELSE_VEST, MANAGE, READ,
+};
+use portfolio_api::routes::budget_frames::Frame;
+use portfolio_api::routes::concept_studies::Study;
 
-pub const READ: &str = "portfolio:read";
-pub const MANAGE: &str = "portfolio:read portfolio:manage";
-pub const DECIDE: &str = "portfolio:read portfolio:decide";
-pub const HELSE_VEST: &str = "983658725";
-pub const HELSE_MIDT: &str = "983658776";
-pub const HELSE_NORD: &str = "883658752";
-
-/// `n` accepted needs of `year`: (id, reference).
-pub async fn accepted_needs(app: &TestApp, year: i32, n: usize) -> Vec<(String, String)> {
-    crate::needs_support::accepted_needs(app, year, n).await
-}
-
-/// Every table's row count and a hash of its content, for "nothing changed" checks.
-pub fn snapshot(app: &TestApp) -> BTreeMap<String, (i64, String)> {
-    #[derive(diesel::QueryableByName)]
-    struct T {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        table_name: String,
-    }
-    #[derive(diesel::QueryableByName)]
-    struct S {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        h: String,
-    }
-    let mut conn = app.conn();
-    let tables: Vec<T> = diesel::sql_query(
-        "SELECT table_name::text AS table_name FROM information_schema.tables \
-         WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1",
-    )
-    .load(&mut conn)
-    .expect("tables");
-    assert!(tables.len() > 5);
-    tables
-        .into_iter()
-        .map(|t| {
-            // Refused (403) attempts are audited as `denied` on purpose; they change no data.
-            let only_changes = if t.table_name == "audit_log" {
-                " WHERE x.action <> 'denied'"
-            } else {
-                ""
-            };
-            let s: S = diesel::sql_query(format!(
-                "SELECT count(*)::bigint AS n, coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') AS h FROM \"{}\" x{only_changes}",
-                t.table_name
-            ))
-            .get_result(&mut conn)
-            .expect("snapshot");
-            (t.table_name, (s.n, s.h))
-        })
-        .collect()
-}
-
-pub fn start_item(need: &str, frame: &str, budget: i64, title: &str) -> Value {
-    json!({"kind": "start_study", "need_id": need, "frame_id": frame, "budget_nok": budget,
-           "title": title, "responsible_org": HSO,
-           "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}})
-}
-
-pub fn interregional_item(need: &str, frame: &str, budget: i64, title: &str) -> Value {
-    json!({"kind": "start_study", "need_id": need, "frame_id": frame, "budget_nok": budget,
-           "title": title, "responsible_org": HSO, "interregional": true,
-           "on_behalf_of": [HSO, HELSE_VEST, HELSE_MIDT, HELSE_NORD]})
-}
-
-pub async fn prepare(app: &TestApp, items: Vec<Value>) -> Value {
-    app.post("/api/v1/decision-cases")
-        .auth(MANAGE, Some(HSO))
-        .json(&json!({"meeting_date": "2022-10-20", "title": "Porteføljestyremøte", "background": "Bakgrunn", "items": items}))
-        .send()
-        .await
-        .assert_status(201)
-        .json()
-}
-
-pub async fn decide_with(
-    app: &TestApp,
-    case: &Value,
-    outcomes: Vec<Value>,
-) -> crate::support::TestResponse {
-    app.post(&format!("/api/v1/decision-cases/{}/decide", case["id"].as_str().expect("id")))
-        .auth(DECIDE, Some(HSO))
-        .header("If-Match", &format!("\"v{}\"", case["version"]))
-        .json(&json!({"rationale": "Styret sluttet seg til forslaget", "minutes_reference": "PS-sak 42/2022", "outcomes": outcomes}))
-        .send()
-        .await
-}
-
-/// Prepares and approves every item; returns the decided case.
-pub async fn decide_all(app: &TestApp, items: Vec<Value>) -> Value {
-    let n = items.len();
-    let case = prepare(app, items).await;
-    decide_with(app, &case, vec![json!({"outcome": "approved"}); n])
-        .await
-        .assert_status(200)
-        .json()
-}
-
-pub async fn get(app: &TestApp, path: &str) -> Value {
-    app.get(path)
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json()
-}
-
-/// Moves a study with the portfolio office's operational change.
-pub async fn study_to(app: &TestApp, id: &str, to: &str) -> crate::support::TestResponse {
-    let s = get(app, &format!("/api/v1/concept-studies/{id}")).await;
-    app.post(&format!("/api/v1/concept-studies/{id}/status"))
-        .auth(MANAGE, Some(HSO))
-        .header("If-Match", &format!("\"v{}\"", s["version"]))
-        .json(&json!({"to": to}))
-        .send()
-        .await
-}
+use crate::support::{create_frame, pointers, read, wire, TestApp, HSO, OUS};
 
 #[actix_web::test]
 async fn a_decision_starts_studies_allocates_and_is_then_immutable() {
@@ -185,15 +72,9 @@ async fn a_decision_starts_studies_allocates_and_is_then_immutable() {
         ],
     )
     .await
-    .assert_problem(422);
-    let pointers: Vec<&str> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["pointer"].as_str().unwrap_or(""))
-        .collect();
+    .problem(422);
     assert_eq!(
-        pointers,
+        pointers(&p),
         [
             "/outcomes/0/amended_budget_nok",
             "/outcomes/2/amended_budget_nok"
@@ -316,13 +197,9 @@ async fn a_decision_starts_studies_allocates_and_is_then_immutable() {
         .assert_problem(422);
 
     // Decided is final: no second decision, no revision.
-    let p = decide_with(&app, &decided, vec![json!({"outcome": "approved"}); 4])
+    decide_with(&app, &decided, vec![json!({"outcome": "approved"}); 4])
         .await
-        .assert_problem(409);
-    assert!(
-        p["detail"].as_str().unwrap_or("").contains("immutable"),
-        "{p}"
-    );
+        .problem_saying(409, "immutable");
     app.put(&path)
         .auth(MANAGE, Some(HSO))
         .header("If-Match", "\"v2\"")
@@ -353,8 +230,8 @@ async fn a_decision_that_exceeds_the_frame_changes_nothing_and_names_the_item() 
     let before = snapshot(&app);
     let p = decide_with(&app, &case, vec![json!({"outcome": "approved"}); 4])
         .await
-        .assert_problem(409);
-    let detail = p["detail"].as_str().unwrap_or("");
+        .problem(409);
+    let detail = &p.detail;
     assert!(
         detail.starts_with("item 3 (start_study for need"),
         "{detail}"
@@ -398,8 +275,8 @@ async fn a_decision_that_exceeds_the_frame_changes_nothing_and_names_the_item() 
     let before = snapshot(&app);
     let p = decide_with(&app, &case2, vec![json!({"outcome": "approved"}); 2])
         .await
-        .assert_problem(409);
-    let detail = p["detail"].as_str().unwrap_or("");
+        .problem(409);
+    let detail = &p.detail;
     assert!(detail.starts_with("item 1 (defer_need"), "{detail}");
     assert!(detail.contains("'study_started' to 'deferred'"), "{detail}");
     assert_eq!(snapshot(&app), before);
@@ -477,14 +354,10 @@ async fn preparing_checks_scopes_and_references_and_writes_nothing_when_refused(
             .json(&json!({"meeting_date": "2022-10-20", "title": "Sak", "items": [item]}))
             .send()
             .await
-            .assert_problem(422);
+            .problem(422);
         assert!(
-            p["errors"]
-                .as_array()
-                .expect("errors")
-                .iter()
-                .any(|e| e["pointer"].as_str().unwrap_or("").starts_with(pointer)),
-            "{item} → {p}"
+            pointers(&p).iter().any(|e| e.starts_with(pointer)),
+            "{item} → {p:?}"
         );
     }
     for body in [
@@ -557,22 +430,12 @@ async fn study_and_concept_transitions_over_http() {
         .collect();
 
     // The portfolio office starts and completes; everything else it may not do.
-    let p = study_to(&app, &s[0], "completed").await.assert_problem(409);
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("'not_started' to 'completed'"),
-        "{p}"
-    );
-    let p = study_to(&app, &s[0], "paused").await.assert_problem(409);
-    assert!(
-        p["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("board decision"),
-        "{p}"
-    );
+    study_to(&app, &s[0], "completed")
+        .await
+        .problem_saying(409, "'not_started' to 'completed'");
+    study_to(&app, &s[0], "paused")
+        .await
+        .problem_saying(409, "board decision");
     study_to(&app, &s[0], "not_started")
         .await
         .assert_problem(409);
@@ -596,15 +459,13 @@ async fn study_and_concept_transitions_over_http() {
     // Report spent on s[2] before it is cancelled: spent stays, the rest goes back.
     let st = get(&app, &format!("/api/v1/concept-studies/{}", s[2])).await;
     let spath = format!("/api/v1/concept-studies/{}", s[2]);
-    let p = app
-        .patch(&spath)
+    app.patch(&spath)
         .auth(MANAGE, Some(HSO))
         .header("If-Match", &format!("\"v{}\"", st["version"]))
         .json(&json!({"spent_to_date_nok": 1_000_001, "reason": "Faktura"}))
         .send()
         .await
-        .assert_problem(409);
-    assert!(p["detail"].as_str().unwrap_or("").contains("exceed"), "{p}");
+        .problem_saying(409, "exceed");
     app.patch(&spath)
         .auth(READ, Some(HSO))
         .header("If-Match", &format!("\"v{}\"", st["version"]))
@@ -653,27 +514,19 @@ async fn study_and_concept_transitions_over_http() {
         .as_str()
         .expect("concept")
         .to_owned();
-    let status = |v: Value| v["status"].as_str().unwrap_or("").to_owned();
+    for (i, want) in [
+        (1, "paused"),
+        (3, "paused"),
+        (4, "cancelled"),
+        (2, "cancelled"),
+    ] {
+        let study: Study = read(&app, &format!("/api/v1/concept-studies/{}", s[i])).await;
+        assert_eq!(wire(&study.status), want, "study {i}");
+    }
+    let f: Frame = read(&app, &format!("/api/v1/budget-frames/{fid}")).await;
     assert_eq!(
-        status(get(&app, &format!("/api/v1/concept-studies/{}", s[1])).await),
-        "paused"
-    );
-    assert_eq!(
-        status(get(&app, &format!("/api/v1/concept-studies/{}", s[3])).await),
-        "paused"
-    );
-    assert_eq!(
-        status(get(&app, &format!("/api/v1/concept-studies/{}", s[4])).await),
-        "cancelled"
-    );
-    assert_eq!(
-        status(get(&app, &format!("/api/v1/concept-studies/{}", s[2])).await),
-        "cancelled"
-    );
-    let f = get(&app, &format!("/api/v1/budget-frames/{fid}")).await;
-    assert_eq!(
-        (&f["allocated_nok"], &f["spent_nok"], &f["remaining_nok"]),
-        (&json!(3_400_000), &json!(400_000), &json!(6_600_000)),
+        (f.allocated_nok, f.spent_nok, f.remaining_nok),
+        (3_400_000, 400_000, 6_600_000),
         "cancelled studies gave back their unspent money"
     );
     let history = get(
@@ -709,10 +562,8 @@ async fn study_and_concept_transitions_over_http() {
         vec![json!({"kind": "resume_study", "study_id": s[1]})],
     )
     .await;
-    assert_eq!(
-        status(get(&app, &format!("/api/v1/concept-studies/{}", s[1])).await),
-        "in_progress"
-    );
+    let study: Study = read(&app, &format!("/api/v1/concept-studies/{}", s[1])).await;
+    assert_eq!(wire(&study.status), "in_progress");
     for (item, needle) in [
         (
             json!({"kind": "resume_study", "study_id": s[1]}),
@@ -747,8 +598,8 @@ async fn study_and_concept_transitions_over_http() {
         let before = snapshot(&app);
         let p = decide_with(&app, &c, vec![json!({"outcome": "approved"})])
             .await
-            .assert_problem(409);
-        let d = p["detail"].as_str().unwrap_or("");
+            .problem(409);
+        let d = &p.detail;
         assert!(
             d.starts_with("item 0 (") && d.contains(needle),
             "{item}: {d}"

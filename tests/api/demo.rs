@@ -1,6 +1,8 @@
 //! `serve --demo` loads the seed's public figures once.
 
-use crate::support::TestApp;
+use portfolio_api::routes::concept_studies::ConceptPage;
+
+use crate::support::{wire, TestApp, READ};
 
 #[actix_web::test]
 async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
@@ -13,7 +15,7 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     assert!(first.contains("40 needs"), "{first}");
     let f = app
         .get("/api/v1/cycles/2022/funnel")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_status(200)
@@ -50,7 +52,7 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     );
     let inter = app
         .get("/api/v1/concept-studies?year=2022&interregional=true")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_status(200)
@@ -58,21 +60,16 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     assert_eq!(inter["items"].as_array().map(Vec::len), Some(4), "{inter}");
     let concepts = app
         .get("/api/v1/concepts")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_status(200)
         .json();
-    let mut picture: Vec<(String, String)> = concepts["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|c| {
-            (
-                c["title"].as_str().unwrap_or("").to_owned(),
-                c["status"].as_str().unwrap_or("").to_owned(),
-            )
-        })
+    let concepts: ConceptPage = serde_json::from_value(concepts).expect("a ConceptPage");
+    let mut picture: Vec<(String, String)> = concepts
+        .items
+        .into_iter()
+        .map(|c| (c.title, wire(&c.status)))
         .collect();
     picture.sort();
     assert_eq!(
@@ -87,7 +84,7 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     );
     let frame = app
         .get("/api/v1/budget-frames?year=2023&sub_portfolio=concept_studies")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_status(200)
@@ -108,7 +105,7 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
     // The demo's ranking is served (every trust scored every accepted need).
     let r = app
         .get("/api/v1/cycles/2022/ranking")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_status(200)

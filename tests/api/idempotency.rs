@@ -5,9 +5,8 @@ use diesel::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, AHUS, HSO};
+use crate::support::{TestApp, AHUS, HSO, MANAGE, READ};
 
-const MANAGE: &str = "portfolio:read portfolio:manage";
 const AREAS: &str = "/api/v1/service-areas";
 
 fn area(name: &str) -> Value {
@@ -147,11 +146,11 @@ async fn malformed_keys_are_422() {
 }
 
 #[actix_web::test]
-async fn refusals_a_retry_may_overcome_are_not_replayed_but_validation_answers_are() {
+async fn refusals_and_validation_failures_are_not_stored_so_a_corrected_retry_runs() {
     let app = TestApp::new().await;
     // 403: the caller may get the permission; the retry runs again.
     app.post(AREAS)
-        .auth("portfolio:read", Some(HSO))
+        .auth(READ, Some(HSO))
         .header("Idempotency-Key", "k-403")
         .json(&area("Senere"))
         .send()
@@ -167,7 +166,7 @@ async fn refusals_a_retry_may_overcome_are_not_replayed_but_validation_answers_a
     r.assert_status(201);
     assert!(r.header("idempotent-replayed").is_none());
 
-    // 422 from the handler is the final answer to that body: replayed.
+    // A validation failure is not stored: the same key with a corrected body is processed.
     let bad = json!({"year": 1900, "name": "x", "kind": "clinical"});
     app.post(AREAS)
         .auth(MANAGE, Some(HSO))
@@ -184,7 +183,30 @@ async fn refusals_a_retry_may_overcome_are_not_replayed_but_validation_answers_a
         .send()
         .await;
     again.assert_problem(422);
-    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    assert!(again.header("idempotent-replayed").is_none());
+    let corrected = app
+        .post(AREAS)
+        .auth(MANAGE, Some(HSO))
+        .header("Idempotency-Key", "k-422")
+        .json(&area("Rettet"))
+        .send()
+        .await;
+    corrected.assert_status(201);
+    assert!(corrected.header("idempotent-replayed").is_none());
+    // And from then on that answer is replayed.
+    let replay = app
+        .post(AREAS)
+        .auth(MANAGE, Some(HSO))
+        .header("Idempotency-Key", "k-422")
+        .json(&area("Rettet"))
+        .send()
+        .await;
+    replay.assert_status(201);
+    assert_eq!(
+        replay.header("idempotent-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(replay.body, corrected.body);
 
     // Without a valid token nothing is stored: 401 as usual.
     app.post(AREAS)

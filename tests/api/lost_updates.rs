@@ -3,9 +3,7 @@
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::support::{TestApp, HSO};
-
-const MANAGE: &str = "portfolio:read portfolio:manage";
+use crate::support::{TestApp, HSO, MANAGE};
 
 #[actix_web::test]
 async fn a_stale_if_match_never_overwrites() {

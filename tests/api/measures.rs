@@ -2,93 +2,22 @@
 
 use std::time::Instant;
 
-use diesel::RunQueryDsl;
+use portfolio_api::routes::delivery::DeliveryBatch;
+use portfolio_api::routes::measures::MeasurePage;
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, HSO, SYKEHUSPARTNER};
+// `pub`: test files written before `support/` held these import them from here.
+#[allow(unused_imports)]
+pub use crate::support::{
+    area, create_measure, item, register_supplier, seed_measures, MANAGE, READ, SYNC,
+};
+use crate::support::{pointers, wire, TestApp, HSO, SYKEHUSPARTNER};
 
-pub const READ: &str = "portfolio:read";
-pub const MANAGE: &str = "portfolio:read portfolio:manage";
-pub const SYNC: &str = "portfolio:sync";
 const BATCHES: &str = "/api/v1/delivery-status/batches";
 
-/// The id of a 2023 service area by name.
-pub fn area(app: &TestApp, name: &str) -> String {
-    #[derive(diesel::QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        id: String,
-    }
-    diesel::sql_query("SELECT id::text AS id FROM service_areas WHERE year = 2023 AND name = $1")
-        .bind::<diesel::sql_types::Text, _>(name)
-        .get_result::<Id>(&mut app.conn())
-        .expect("area")
-        .id
-}
-
-pub async fn register_supplier(app: &TestApp, org: &str, name: &str) {
-    app.post("/api/v1/organisations")
-        .auth(MANAGE, Some(HSO))
-        .json(&json!({"org_number": org, "name": name, "kind": "supplier"}))
-        .send()
-        .await
-        .assert_status(201);
-}
-
-pub async fn create_measure(app: &TestApp, area_id: &str, reference: &str) -> Value {
-    app.post("/api/v1/measures")
-        .auth(MANAGE, Some(HSO))
-        .json(&json!({
-            "title": format!("Tiltak {reference}"),
-            "description": "Selvbetjent innsjekk",
-            "service_area_id": area_id,
-            "origin": "users",
-            "system_owner": "Klinikk for kvinne og barn",
-            "system_responsible": "Seksjon for pasientadministrative systemer",
-            "partner_reference": reference,
-        }))
-        .send()
-        .await
-        .assert_status(201)
-        .json()
-}
-
-/// Many measures at once, straight into the database (setup, not what is tested).
-pub fn seed_measures(app: &TestApp, n: usize) -> Vec<String> {
-    let area_id = area(app, "Bildediagnostikk");
-    diesel::sql_query(format!(
-        "INSERT INTO measures (title, service_area_id, origin, system_owner, system_responsible, partner_reference)
-         SELECT 'Tiltak ' || g, '{area_id}'::uuid, 'users', 'Eier', 'Ansvarlig', 'SP-' || lpad(g::text, 5, '0')
-         FROM generate_series(1, {n}) AS g"
-    ))
-    .execute(&mut app.conn())
-    .expect("seed measures");
-    (1..=n).map(|g| format!("SP-{g:05}")).collect()
-}
-
-pub fn item(reference: &str, progress: u32, rag: &str, ts: &str) -> Value {
-    json!({
-        "reference": reference,
-        "progress": progress,
-        "rag": rag,
-        "forecast_date": "2024-03-01",
-        "milestones": [
-            {"name": "Pilot", "planned_date": "2023-02-15", "done_date": null},
-            {"name": "Innføring", "planned_date": "2024-01-15"}
-        ],
-        "comment": "Forsinket leveranse fra underleverandør",
-        "reported_by": "Sykehuspartner HF",
-        "source_timestamp": ts,
-    })
-}
-
 fn outcomes(batch: &Value) -> Vec<String> {
-    batch["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|i| i["outcome"].as_str().unwrap_or("").to_owned())
-        .collect()
+    let batch: DeliveryBatch = serde_json::from_value(batch.clone()).expect("a DeliveryBatch");
+    batch.items.iter().map(|i| wire(&i.outcome)).collect()
 }
 
 #[actix_web::test]
@@ -208,13 +137,8 @@ async fn measure_input_is_checked() {
         )
         .send()
         .await
-        .assert_problem(422);
-    let pointers: Vec<_> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["pointer"].as_str().unwrap_or("").to_owned())
-        .collect();
+        .problem(422);
+    let pointers = pointers(&p);
     assert_eq!(
         pointers,
         ["/supplier_org_numbers/0", "/supplier_org_numbers/1"]
@@ -303,11 +227,10 @@ async fn list_filters_and_pages() {
         }
     };
     let refs = |page: &Value| -> Vec<String> {
-        page["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|m| m["partner_reference"].as_str().unwrap_or("").to_owned())
+        let page: MeasurePage = serde_json::from_value(page.clone()).expect("a MeasurePage");
+        page.items
+            .into_iter()
+            .map(|m| m.partner_reference)
             .collect()
     };
     assert_eq!(
@@ -453,13 +376,8 @@ async fn a_bad_batch_lists_every_bad_item_and_writes_nothing() {
         ]}))
         .send()
         .await
-        .assert_problem(422);
-    let pointers: Vec<_> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["pointer"].as_str().unwrap_or("").to_owned())
-        .collect();
+        .problem(422);
+    let pointers = pointers(&p);
     assert_eq!(
         pointers,
         [
@@ -542,12 +460,12 @@ async fn only_the_sync_scope_may_sync() {
     assert_eq!(app.count("measure_delivery_history"), 0);
     // Reading a batch needs read or sync.
     app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
-        .auth("portfolio:submit", None)
+        .auth("portfolio:submit", Some(HSO))
         .send()
         .await
         .assert_problem(403);
     app.get(&format!("{BATCHES}/00000000-0000-4000-8000-000000000000"))
-        .auth(SYNC, None)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
         .send()
         .await
         .assert_problem(404);
@@ -996,7 +914,7 @@ async fn the_portfolio_overview_counts_cheaply() {
         .await
         .assert_problem(422);
     app.get("/api/v1/portfolio/overview?year=2023")
-        .auth(SYNC, None)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
         .send()
         .await
         .assert_problem(403);

@@ -2,9 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{TestApp, HSO};
-
-const MANAGE: &str = "portfolio:read portfolio:manage";
+use crate::support::{pointers, TestApp, HSO, MANAGE, READ};
 
 #[actix_web::test]
 async fn malformed_json_is_400() {
@@ -45,7 +43,7 @@ async fn body_too_large_is_413() {
 async fn invalid_path_parameter_is_400() {
     let app = TestApp::new().await;
     app.get("/api/v1/service-areas/not-a-uuid")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_problem(400);
@@ -81,13 +79,8 @@ async fn validation_failures_are_422_with_a_field_list() {
         .json(&json!({"year": 1800, "name": "", "kind": "clinical"}))
         .send()
         .await;
-    let p = r.assert_problem(422);
-    let pointers: Vec<&str> = p["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| e["pointer"].as_str().unwrap_or(""))
-        .collect();
+    let p = r.problem(422);
+    let pointers = pointers(&p);
     assert_eq!(pointers, vec!["/name", "/year"]);
 
     // A wrong type or an unknown enum value names the field too.
@@ -122,12 +115,9 @@ async fn nul_characters_are_rejected_before_they_reach_postgresql() {
         )
         .send()
         .await
-        .assert_problem(422);
-    assert_eq!(p["errors"][0]["pointer"], "/name");
-    assert!(p["errors"][0]["message"]
-        .as_str()
-        .unwrap_or("")
-        .contains("NUL"));
+        .problem(422);
+    assert_eq!(p.errors[0].pointer, "/name");
+    assert!(p.errors[0].message.contains("NUL"), "{p:?}");
     assert_eq!(app.count("service_areas"), 16);
 }
 
@@ -153,21 +143,21 @@ async fn every_response_carries_a_request_id_and_echoes_a_sane_one() {
 async fn bad_query_values_are_4xx() {
     let app = TestApp::new().await;
     app.get("/api/v1/service-areas?year=abc")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_problem(422);
     app.get("/api/v1/service-areas?limit=0")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_problem(422);
     app.get("/api/v1/service-areas?cursor=%%%")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await;
     app.get("/api/v1/service-areas?cursor=bm9wZQ")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_problem(422);

@@ -1,8 +1,6 @@
 //! A per-caller rate limit: 429 problem with Retry-After once the budget is used up.
 
-use crate::support::{TestApp, AHUS, HSO};
-
-const READ: &str = "portfolio:read";
+use crate::support::{TestApp, AHUS, HSO, READ};
 
 #[actix_web::test]
 async fn callers_over_their_budget_get_429_with_retry_after() {

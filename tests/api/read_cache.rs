@@ -2,14 +2,14 @@
 
 use serde_json::json;
 
-use crate::support::{TestApp, HSO};
+use crate::support::{TestApp, HSO, READ};
 
 #[actix_web::test]
 async fn the_overview_is_recomputed_after_a_committed_change() {
     let app = TestApp::new().await;
     let get = || async {
         app.get("/api/v1/portfolio/overview?year=2023")
-            .auth("portfolio:read", None)
+            .auth(READ, None)
             .send()
             .await
             .assert_status(200)
@@ -45,7 +45,7 @@ async fn a_burst_of_requests_computes_the_ranking_once() {
     let before = cache.computations();
     let burst = (0..8).map(|_| {
         app.get("/api/v1/cycles/2022/ranking")
-            .auth("portfolio:read", None)
+            .auth(READ, None)
             .send()
     });
     let bodies: Vec<serde_json::Value> = futures_util::future::join_all(burst)
@@ -68,7 +68,7 @@ async fn a_burst_of_requests_computes_the_ranking_once() {
         .await
         .assert_status(201);
     app.get("/api/v1/cycles/2022/ranking")
-        .auth("portfolio:read", None)
+        .auth(READ, None)
         .send()
         .await
         .assert_status(200);

@@ -1,11 +1,9 @@
 //! Reference data ships with the product and is managed by the portfolio office.
 
+use portfolio_api::routes::service_areas::ServiceAreaPage;
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, HSO, OUS};
-
-const READ: &str = "portfolio:read";
-const MANAGE: &str = "portfolio:read portfolio:manage";
+use crate::support::{TestApp, HSO, MANAGE, OUS, READ};
 
 async fn all_pages(app: &TestApp, first: &str) -> Vec<Value> {
     let mut items = Vec::new();
@@ -74,7 +72,7 @@ async fn the_sixteen_service_areas_of_2023() {
         .any(|a| a["name"] == "Kurve, medikasjon og pasientmålinger"));
     let ids: std::collections::HashSet<_> = areas
         .iter()
-        .map(|a| a["id"].as_str().unwrap_or("").to_owned())
+        .map(|a| a["id"].as_str().expect("id").to_owned())
         .collect();
     assert_eq!(ids.len(), 16, "pages neither repeat nor skip");
 }
@@ -215,12 +213,8 @@ async fn isolation_probe(name: &str) {
             .send()
             .await
             .json();
-        let names: Vec<&str> = listed["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|a| a["name"].as_str().unwrap_or(""))
-            .collect();
+        let listed: ServiceAreaPage = serde_json::from_value(listed).expect("a ServiceAreaPage");
+        let names: Vec<&str> = listed.items.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names.len(), i + 1, "saw another test's data: {names:?}");
         assert!(
             names.iter().all(|n| n.starts_with(name)),

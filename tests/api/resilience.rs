@@ -13,7 +13,7 @@ use portfolio_api::db;
 use portfolio_api::pg_cluster::{ClusterOptions, PrivateCluster};
 use serde_json::json;
 
-use crate::support::{TestApp, HSO};
+use crate::support::{TestApp, HSO, MANAGE, READ};
 
 enum Cmd {
     Stop,
@@ -91,8 +91,6 @@ async fn database_down_is_503_with_retry_after_and_service_resumes() {
         db::run_migrations(&mut conn).expect("migrate");
     }
     let app = TestApp::on_database(&cluster.url, |_| {}).await;
-    const READ: &str = "portfolio:read";
-    const MANAGE: &str = "portfolio:read portfolio:manage";
 
     app.get("/health/ready").send().await.assert_status(200);
     app.get("/api/v1/organisations")
@@ -171,6 +169,92 @@ async fn database_down_is_503_with_retry_after_and_service_resumes() {
         .send()
         .await
         .assert_status(200);
+    drop(app);
+    drop(cluster);
+}
+
+/// The circuit breaker: with the database down, 30 concurrent requests all get their 503
+/// problem+json within 200 ms (no request waits for a connection attempt), and service is back
+/// within 2 s of the database.
+#[actix_web::test]
+async fn database_down_answers_fast_and_recovers_quickly() {
+    let dir =
+        std::env::temp_dir().join(format!("portfolio-test-pg-{}-breaker", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cluster = ClusterThread::spawn(dir);
+    {
+        let mut conn = PgConnection::establish(&cluster.url).expect("connect");
+        db::run_migrations(&mut conn).expect("migrate");
+    }
+    let app = TestApp::on_database(&cluster.url, |_| {}).await;
+    const READ: &str = "portfolio:read";
+    let token = app.token(READ, None);
+    // Warm: every pooled connection open.
+    for _ in 0..8 {
+        app.get("/api/v1/organisations")
+            .token(&token)
+            .send()
+            .await
+            .assert_status(200);
+    }
+
+    cluster.run(Cmd::Stop);
+
+    let paths = [
+        "/api/v1/organisations",
+        "/api/v1/organisations/991324968",
+        "/health/ready",
+    ];
+    let started = Instant::now();
+    let requests = (0..30).map(|i| {
+        let path = paths[i % paths.len()];
+        let req = app.get(path).token(&token);
+        async move {
+            let r = req.send().await;
+            (path, r, started.elapsed())
+        }
+    });
+    let results = futures_util::future::join_all(requests).await;
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, _, t)| *t).collect();
+    latencies.sort();
+    eprintln!(
+        "database down, 30 concurrent requests: p50 {:?}, max {:?}",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    for (path, r, _) in &results {
+        let p = r.assert_problem(503);
+        assert!(r.header("retry-after").is_some(), "{path}: {p}");
+    }
+    assert!(
+        latencies[latencies.len() - 1] <= Duration::from_millis(200),
+        "slowest 503 took {:?}",
+        latencies[latencies.len() - 1]
+    );
+    // Readiness answers at once, with a reason.
+    let t = Instant::now();
+    let p = app.get("/health/ready").send().await.assert_problem(503);
+    assert!(t.elapsed() <= Duration::from_millis(200));
+    assert!(
+        p["detail"].as_str().unwrap_or("").contains("database"),
+        "{p}"
+    );
+
+    cluster.run(Cmd::Start);
+    let back = Instant::now();
+    loop {
+        let r = app.get("/api/v1/organisations").token(&token).send().await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            back.elapsed() <= Duration::from_secs(2),
+            "no 200 within 2 s of the database's return: {}",
+            r.text()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("database back: first 200 after {:?}", back.elapsed());
     drop(app);
     drop(cluster);
 }

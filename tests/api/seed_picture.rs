@@ -4,10 +4,10 @@
 
 use serde_json::{json, Value};
 
-use crate::budget_frames::create_frame;
-use crate::decisions::{decide_all, get, interregional_item, start_item, study_to};
-use crate::needs_support::accepted_needs;
-use crate::support::TestApp;
+use crate::support::{
+    accepted_needs, create_frame, decide_all, get, interregional_item, start_item, study_to,
+    TestApp,
+};
 
 const REGIONAL: [&str; 4] = [
     "Automatisert overføring av data til kvalitetsregistre",
@@ -23,11 +23,12 @@ const INTERREGIONAL: [&str; 4] = [
 ];
 
 fn titles(page: &Value) -> Vec<String> {
+    // Studies and concepts alike: both have a title.
     let mut t: Vec<String> = page["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|s| s["title"].as_str().unwrap_or("").to_owned())
+        .map(|s| s["title"].as_str().expect("title").to_owned())
         .collect();
     t.sort();
     t

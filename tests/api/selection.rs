@@ -4,10 +4,7 @@
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
-use crate::budget_frames::create_frame;
-use crate::decisions::{get, MANAGE, READ};
-use crate::needs_support::with_costs;
-use crate::support::{TestApp, AHUS, HSO, OUS};
+use crate::support::{create_frame, get, with_costs, TestApp, AHUS, HSO, MANAGE, OUS, READ};
 
 /// Adopts a one-criterion set (scale 0–10) for `year` and gives each need OUS's score, so a
 /// need's priority is exactly `score × 10`.
@@ -245,23 +242,13 @@ async fn refused_scenarios_write_nothing() {
         // No frame for 2022 to default to.
         (json!({"title": "T"}), "/budget_nok"),
     ] {
-        let p = solve(&app, 2022, body.clone()).await.assert_problem(422);
-        assert!(
-            p["errors"][0]["pointer"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with(pointer),
-            "{body} → {p}"
-        );
+        let p = solve(&app, 2022, body.clone()).await.problem(422);
+        assert!(p.errors[0].pointer.starts_with(pointer), "{body} → {p:?}");
     }
     // A year without an adopted criteria set has no ranking to select from.
-    let p = solve(&app, 2031, json!({"title": "T", "budget_nok": 1}))
+    solve(&app, 2031, json!({"title": "T", "budget_nok": 1}))
         .await
-        .assert_problem(409);
-    assert!(
-        p["detail"].as_str().unwrap_or("").contains("criteria"),
-        "{p}"
-    );
+        .problem_saying(409, "criteria");
     assert_eq!(app.count("selection_scenarios"), 0);
     assert_eq!(
         crate::decisions::snapshot(&app),

@@ -5,19 +5,21 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
-use actix_web::middleware::{Condition, DefaultHeaders, Logger};
+use actix_web::middleware::{Condition, DefaultHeaders};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::TokenVerifier;
+use crate::auth::{TokenVerifier, WaitForKeys};
 use crate::config::Config;
 use crate::db::Db;
 use crate::denied::AuditDenied;
 use crate::error::ApiError;
 use crate::extract::{path_config, query_config, BodyLimit};
 use crate::idempotency::Idempotency;
+use crate::logging::AccessLog;
+use crate::metrics::RequestMetrics;
 use crate::rate_limit::{RateLimit, RateLimiter};
 use crate::request_id::RequestIdMiddleware;
 use crate::{openapi, routes};
@@ -95,6 +97,8 @@ pub fn build_app(
     >,
 > {
     let body_limit = state.config.body_limit;
+    let remote_keys = state.verifier.remote_keys().is_some();
+    let metrics = state.config.metrics_bind.is_some();
     let (app, _) = App::new()
         .app_data(web::Data::new(state.db.clone()))
         .app_data(web::Data::new(Arc::clone(&state.verifier)))
@@ -131,20 +135,46 @@ pub fn build_app(
     .default_service(web::to(unmatched))
     .wrap(crate::strict_query::StrictQuery(Arc::clone(&state.queries)))
     .wrap(Idempotency)
+    .wrap(actix_web::middleware::from_fn(refuse_nul))
     .wrap(AuditDenied)
     .wrap(RateLimit(state.rate_limiter.clone()))
+    // Outside everything that authenticates: a token with a new `kid` may wait for the keys.
+    .wrap(Condition::new(remote_keys, WaitForKeys))
     .wrap(
         DefaultHeaders::new()
             .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
             .add((header::CACHE_CONTROL, "no-store")),
     )
-    // The logger renders parts of every request eagerly; skip it when its lines would be
+    // The access line renders parts of every request; skip it when its lines would be
     // discarded anyway (decided once, at start-up, from RUST_LOG).
     .wrap(Condition::new(
-        log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info),
-        Logger::new(r#"%a "%r" %s %b %Dms rid=%{x-request-id}o"#),
+        log::log_enabled!(target: crate::logging::ACCESS_TARGET, log::Level::Info),
+        AccessLog {
+            json: state.config.log_json,
+        },
     ))
+    .wrap(Condition::new(metrics, RequestMetrics))
     .wrap(RequestIdMiddleware)
+}
+
+/// A NUL character (`%00`) in the path or query is refused before routing: no path parameter
+/// or query value may carry one (PostgreSQL text cannot hold it, and no identifier has one).
+async fn refuse_nul<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
+    use actix_web::ResponseError;
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(req.uri().path()) || req.uri().query().is_some_and(has_nul) {
+        let err =
+            ApiError::BadRequest("the request path or query contains a NUL character (%00)".into());
+        return Ok(req
+            .into_response(err.error_response())
+            .map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// Path patterns of the contract with their methods: unmatched requests on a known path are

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, Validation};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -106,6 +105,12 @@ impl Caller {
         }
     }
 
+    /// Drafts (decision cases, criteria sets) are seen by those who prepare or decide them;
+    /// readers see only what has been adopted or decided.
+    pub fn sees_drafts(&self) -> bool {
+        self.has(Permission::Manage) || self.has(Permission::Decide)
+    }
+
     /// True when the caller's token names `org_number` as its organisation.
     pub fn belongs_to(&self, org_number: &str) -> bool {
         self.org_number.as_deref() == Some(org_number)
@@ -120,15 +125,48 @@ impl Caller {
     }
 }
 
-struct VerificationKey {
-    kid: Option<String>,
-    algorithms: Vec<Algorithm>,
-    key: DecodingKey,
+pub mod dpop;
+pub mod fetch;
+pub mod issuer;
+pub(crate) mod keys;
+mod wait_for_keys;
+
+pub use wait_for_keys::WaitForKeys;
+
+use keys::VerificationKey;
+
+/// A token whose signature and claims were checked.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub caller: Caller,
+    /// `cnf.jkt`: the thumbprint of the key the token is bound to (DPoP), if any.
+    pub jkt: Option<String>,
+}
+
+/// Why a token was refused.
+pub(crate) enum Rejection {
+    /// Its `kid` names no key we have: the issuer may have rotated (a fetch may help).
+    UnknownKey,
+    Invalid(ApiError),
+}
+
+impl Rejection {
+    pub(crate) fn into_error(self) -> ApiError {
+        match self {
+            Rejection::UnknownKey => ApiError::Unauthorized(
+                "the bearer token is invalid: signed with an unknown key".into(),
+            ),
+            Rejection::Invalid(e) => e,
+        }
+    }
 }
 
 /// Verifies bearer tokens against the configured keys, issuer and audience.
 pub struct TokenVerifier {
+    /// Keys named by the configuration (secret, PEM, JWKS file).
     keys: Vec<VerificationKey>,
+    /// Keys fetched from the issuer, refreshed in the background.
+    remote: Option<issuer::RemoteKeys>,
     validation_template: Validation,
     org_claim: String,
     /// The `iss` and `aud` every token must carry; named in a 401 (they are not secret, and an
@@ -137,6 +175,8 @@ pub struct TokenVerifier {
     audience: String,
     signing: Option<(EncodingKey, String, String)>,
     verified: VerifiedTokens,
+    require_at_jwt: bool,
+    dpop: dpop::Policy,
 }
 
 /// Tokens whose signature and claims have been checked, with the caller they describe, until
@@ -146,10 +186,11 @@ pub struct TokenVerifier {
 /// each time was ~11 % of the server's CPU on a single read (perf, bench/run.sh --profile).
 /// Entries are keyed by the whole token, so a hit is exactly the bytes that verified. A hit
 /// counts only strictly before `exp`; from then on the token takes the full path again, which
-/// applies the configured leeway and answers "expired". Keys are fixed for the process's
-/// life, so a verified signature stays verified.
+/// applies the configured leeway and answers "expired". An entry also remembers the
+/// generation of the issuer's key set it verified against: when the issuer's keys change (a
+/// key removed), every token is checked again.
 struct VerifiedTokens {
-    entries: std::sync::Mutex<std::collections::HashMap<Box<str>, (Caller, u64)>>,
+    entries: std::sync::Mutex<std::collections::HashMap<Box<str>, (Verified, u64, u64)>>,
 }
 
 impl VerifiedTokens {
@@ -169,24 +210,24 @@ impl VerifiedTokens {
             .unwrap_or(0)
     }
 
-    fn get(&self, token: &str) -> Option<Caller> {
+    fn get(&self, token: &str, generation: u64) -> Option<Verified> {
         let entries = self.entries.lock().ok()?;
-        let (caller, exp) = entries.get(token)?;
-        (Self::now() < *exp).then(|| caller.clone())
+        let (verified, exp, gen) = entries.get(token)?;
+        (Self::now() < *exp && *gen == generation).then(|| verified.clone())
     }
 
-    fn insert(&self, token: &str, caller: &Caller, exp: u64) {
+    fn insert(&self, token: &str, verified: &Verified, exp: u64, generation: u64) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
         if entries.len() >= Self::CAPACITY {
             let now = Self::now();
-            entries.retain(|_, (_, exp)| now < *exp);
+            entries.retain(|_, (_, exp, gen)| now < *exp && *gen == generation);
             if entries.len() >= Self::CAPACITY {
                 entries.clear();
             }
         }
-        entries.insert(token.into(), (caller.clone(), exp));
+        entries.insert(token.into(), (verified.clone(), exp, generation));
     }
 }
 
@@ -194,63 +235,33 @@ impl VerifiedTokens {
 #[error("token configuration: {0}")]
 pub struct KeyError(String);
 
+/// `typ` values of an access token (RFC 9068 §2.1; `JWT` as older issuers send it).
+fn typ_accepted(typ: Option<&str>, require_at_jwt: bool) -> bool {
+    match typ.map(str::to_ascii_lowercase).as_deref() {
+        Some("at+jwt") | Some("application/at+jwt") => true,
+        Some("jwt") | None => !require_at_jwt,
+        _ => false,
+    }
+}
+
 impl TokenVerifier {
     pub fn from_config(cfg: &JwtConfig) -> Result<TokenVerifier, KeyError> {
-        let mut keys = Vec::new();
-        if let Some(secret) = &cfg.secret {
-            keys.push(VerificationKey {
-                kid: None,
-                algorithms: vec![Algorithm::HS256],
-                key: DecodingKey::from_secret(secret.as_bytes()),
-            });
-        }
-        if let Some(path) = &cfg.public_key_pem {
-            let pem = std::fs::read(path)
-                .map_err(|e| KeyError(format!("reading {}: {e}", path.display())))?;
-            let key = if let Ok(k) = DecodingKey::from_rsa_pem(&pem) {
-                VerificationKey {
-                    kid: None,
-                    algorithms: vec![Algorithm::RS256, Algorithm::PS256],
-                    key: k,
-                }
-            } else if let Ok(k) = DecodingKey::from_ec_pem(&pem) {
-                VerificationKey {
-                    kid: None,
-                    algorithms: vec![Algorithm::ES256],
-                    key: k,
-                }
-            } else {
-                return Err(KeyError(format!(
-                    "{} holds no RSA or EC public key",
-                    path.display()
-                )));
-            };
-            keys.push(key);
-        }
-        if let Some(path) = &cfg.jwks {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| KeyError(format!("reading {}: {e}", path.display())))?;
-            let set: JwkSet = serde_json::from_str(&text)
-                .map_err(|e| KeyError(format!("parsing {}: {e}", path.display())))?;
-            for jwk in &set.keys {
-                let key = DecodingKey::from_jwk(jwk)
-                    .map_err(|e| KeyError(format!("a key in {}: {e}", path.display())))?;
-                let algorithms = match key.family() {
-                    jsonwebtoken::AlgorithmFamily::Rsa => vec![Algorithm::RS256, Algorithm::PS256],
-                    jsonwebtoken::AlgorithmFamily::Ec => vec![Algorithm::ES256],
-                    // Shared secrets in a published key set make no sense; EdDSA is not issued by HelseID.
-                    _ => continue,
-                };
-                keys.push(VerificationKey {
-                    kid: jwk.common.key_id.clone(),
-                    algorithms,
-                    key,
-                });
-            }
-        }
-        if keys.is_empty() {
+        let keys = keys::configured(cfg)?;
+        let source = match (&cfg.authority, &cfg.jwks_url) {
+            (Some(a), _) => Some(issuer::Source::Authority(a.clone())),
+            (None, Some(u)) => Some(issuer::Source::JwksUrl(u.clone())),
+            _ => None,
+        };
+        if keys.is_empty() && source.is_none() {
             return Err(KeyError("no verification key is configured".into()));
         }
+        let remote = source.map(|s| {
+            issuer::RemoteKeys::start(
+                s,
+                std::time::Duration::from_secs(cfg.refresh_seconds),
+                std::time::Duration::from_secs(cfg.unknown_kid_interval_seconds),
+            )
+        });
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = cfg.leeway_seconds;
         v.validate_exp = true;
@@ -268,48 +279,116 @@ impl TokenVerifier {
         });
         Ok(TokenVerifier {
             keys,
+            remote,
             validation_template: v,
             org_claim: cfg.org_claim.clone(),
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
             signing,
             verified: VerifiedTokens::new(),
+            require_at_jwt: cfg.require_at_jwt,
+            dpop: dpop::Policy::new(cfg),
         })
     }
 
-    /// Verifies `token` and returns the caller it describes.
+    /// The issuer's keys, when they are fetched (not configured).
+    pub fn remote_keys(&self) -> Option<&issuer::RemoteKeys> {
+        self.remote.as_ref()
+    }
+
+    pub fn dpop(&self) -> &dpop::Policy {
+        &self.dpop
+    }
+
+    /// `Err(reason)` while the service cannot verify tokens yet (the issuer's keys never loaded).
+    pub fn readiness(&self) -> Result<(), String> {
+        self.remote.as_ref().map_or(Ok(()), |r| r.readiness())
+    }
+
+    fn generation(&self) -> u64 {
+        self.remote.as_ref().map_or(0, |r| r.generation())
+    }
+
+    /// Verifies `token` and returns the caller it describes (ignoring any key binding: use
+    /// `authenticate` for requests).
     pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
-        if let Some(caller) = self.verified.get(token) {
-            return Ok(caller);
+        self.check(token)
+            .map(|v| v.caller)
+            .map_err(Rejection::into_error)
+    }
+
+    /// Verifies `token`: the caller and the key it is bound to.
+    pub(crate) fn check(&self, token: &str) -> Result<Verified, Rejection> {
+        let generation = self.generation();
+        if let Some(v) = self.verified.get(token, generation) {
+            return Ok(v);
         }
-        let invalid =
-            |why: &str| ApiError::Unauthorized(format!("the bearer token is invalid: {why}"));
+        let invalid = |why: &str| {
+            Rejection::Invalid(ApiError::Unauthorized(format!(
+                "the bearer token is invalid: {why}"
+            )))
+        };
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("malformed token or unsupported algorithm"))?;
-        let candidates: Vec<&VerificationKey> = self
+        if !typ_accepted(header.typ.as_deref(), self.require_at_jwt) {
+            return Err(invalid(if self.require_at_jwt {
+                "not an access token (typ must be at+jwt)"
+            } else {
+                "not an access token (typ must be at+jwt or JWT)"
+            }));
+        }
+        let loaded = self.remote.as_ref().and_then(|r| r.loaded());
+        let fetched = loaded
+            .as_deref()
+            .map(|l| (l.keys.iter(), l.issuer.as_deref()));
+        let mut candidates: Vec<(&VerificationKey, Option<&str>)> = self
             .keys
             .iter()
-            .filter(|k| k.algorithms.contains(&header.alg))
-            .filter(|k| match (&header.kid, &k.kid) {
-                (Some(want), Some(have)) => want == have,
-                _ => true,
-            })
+            .map(|k| (k, None))
+            .chain(
+                fetched
+                    .into_iter()
+                    .flat_map(|(keys, iss)| keys.map(move |k| (k, iss))),
+            )
+            .filter(|(k, _)| k.algorithms.contains(&header.alg))
             .collect();
+        let algorithm_known = !candidates.is_empty();
+        candidates.retain(|(k, _)| match (&header.kid, &k.kid) {
+            (Some(want), Some(have)) => want == have,
+            _ => true,
+        });
         if candidates.is_empty() {
-            return Err(invalid("algorithm not accepted"));
+            if self.remote.is_some() && (header.kid.is_some() || loaded.is_none()) {
+                return Err(Rejection::UnknownKey);
+            }
+            return Err(invalid(if algorithm_known {
+                "signed with an unknown key"
+            } else {
+                "algorithm not accepted"
+            }));
         }
         let mut last = invalid("signature");
-        for key in candidates {
+        for (key, issuer) in candidates {
             let mut v = self.validation_template.clone();
             v.algorithms = vec![header.alg];
+            if let Some(iss) = issuer {
+                v.set_issuer(&[iss]);
+            }
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &v) {
                 Ok(data) => {
                     let exp = data.claims.get("exp").and_then(Value::as_u64);
-                    let caller = self.caller_from(data.claims)?;
+                    let jkt = data
+                        .claims
+                        .get("cnf")
+                        .and_then(|c| c.get("jkt"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let caller = self.caller_from(data.claims).map_err(Rejection::Invalid)?;
+                    let verified = Verified { caller, jkt };
                     if let Some(exp) = exp {
-                        self.verified.insert(token, &caller, exp);
+                        self.verified.insert(token, &verified, exp, generation);
                     }
-                    return Ok(caller);
+                    return Ok(verified);
                 }
                 Err(e) => {
                     use jsonwebtoken::errors::ErrorKind as K;
@@ -333,12 +412,6 @@ impl TokenVerifier {
     }
 
     fn caller_from(&self, claims: Map<String, Value>) -> Result<Caller, ApiError> {
-        let subject = claims
-            .get("sub")
-            .or_else(|| claims.get("client_id"))
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned();
         let mut permissions = 0u8;
         let mut add = |s: &str| {
             if let Some(p) = Permission::from_scope(s) {
@@ -350,11 +423,7 @@ impl TokenVerifier {
             Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).for_each(&mut add),
             _ => {}
         }
-        let org_number = match claims.get(&self.org_claim) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
+        let (subject, org_number) = identity_claims(&claims, &self.org_claim, permissions)?;
         Ok(Caller {
             subject,
             org_number,
@@ -395,30 +464,92 @@ fn encode<T: Serialize>(key: &EncodingKey, claims: &T) -> Option<String> {
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, key).ok()
 }
 
+/// The identity a token must state: a `sub`, and exactly one organisation number (a string
+/// of nine digits, never a list) when it carries a permission that acts on behalf of an
+/// organisation (submitting, scoring, syncing). A 401 names the claim at fault.
+fn identity_claims(
+    claims: &Map<String, Value>,
+    org_claim: &str,
+    permissions: u8,
+) -> Result<(String, Option<String>), ApiError> {
+    let invalid =
+        |why: String| ApiError::Unauthorized(format!("the bearer token is invalid: {why}"));
+    let subject = match claims.get("sub") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        Some(_) => return Err(invalid("claim `sub` must be a non-empty string".into())),
+        None => return Err(invalid("missing claim `sub`".into())),
+    };
+    let org_number = match claims.get(org_claim) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() == 9 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(s.clone())
+        }
+        Some(Value::Array(_)) => {
+            return Err(invalid(format!(
+                "claim `{org_claim}` must be one organisation number, not a list"
+            )))
+        }
+        Some(_) => {
+            return Err(invalid(format!(
+                "claim `{org_claim}` must be an organisation number: a string of nine digits"
+            )))
+        }
+    };
+    let acting: Vec<&str> = [Permission::Submit, Permission::Score, Permission::Sync]
+        .into_iter()
+        .filter(|p| permissions & p.bit() != 0)
+        .map(Permission::scope)
+        .collect();
+    if org_number.is_none() && !acting.is_empty() {
+        return Err(invalid(format!(
+            "missing claim `{org_claim}`: the scope {} acts on behalf of an organisation",
+            acting.join(", ")
+        )));
+    }
+    Ok((subject, org_number))
+}
+
 /// All scopes, for development tokens.
 pub fn all_scopes() -> HashSet<&'static str> {
     Permission::ALL.iter().map(|p| p.scope()).collect()
 }
 
-fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
+/// How the token was presented (RFC 6750 `Bearer`, RFC 9449 `DPoP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+/// The token of the `Authorization` header and its scheme.
+pub fn credentials(req: &HttpRequest) -> Result<(Scheme, &str), ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized("a bearer token is required (Authorization: Bearer <token>)".into())
     })?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::Unauthorized("the Authorization header is not valid text".into()))?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
-        ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into())
-    })?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::Unauthorized(
-            "the Authorization header must be `Bearer <token>`".into(),
-        ));
+    let malformed = || {
+        ApiError::Unauthorized(
+            "the Authorization header must be `Bearer <token>` or `DPoP <token>`".into(),
+        )
+    };
+    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(malformed());
     }
-    Ok(token.trim())
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Ok((Scheme::Bearer, token))
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Ok((Scheme::Dpop, token))
+    } else {
+        Err(malformed())
+    }
 }
 
-/// Authenticates the request: the caller, or 401.
+/// Authenticates the request: the caller, or 401. A token bound to a key (DPoP) must come
+/// with a valid proof of that key for this request.
 pub fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     if let Some(c) = req.extensions_caller() {
         return Ok(c);
@@ -426,10 +557,14 @@ pub fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let verifier = req
         .app_data::<web::Data<Arc<TokenVerifier>>>()
         .ok_or_else(|| ApiError::internal("token verifier is not configured"))?;
-    let caller = verifier.verify(bearer(req)?)?;
+    let (scheme, token) = credentials(req).map_err(|e| verifier.dpop().challenge(e))?;
+    let verified = verifier.check(token).map_err(Rejection::into_error)?;
+    verifier
+        .dpop()
+        .enforce(req, scheme, token, verified.jkt.as_deref())?;
     use actix_web::HttpMessage;
-    req.extensions_mut().insert(caller.clone());
-    Ok(caller)
+    req.extensions_mut().insert(verified.caller.clone());
+    Ok(verified.caller)
 }
 
 trait CallerExt {
@@ -464,15 +599,42 @@ mod tests {
         }
     }
 
+    fn verified() -> Verified {
+        Verified {
+            caller: caller(),
+            jkt: None,
+        }
+    }
+
+    #[test]
+    fn access_token_types() {
+        assert!(typ_accepted(Some("at+jwt"), true));
+        assert!(typ_accepted(Some("application/at+JWT"), true));
+        assert!(typ_accepted(Some("JWT"), false));
+        assert!(typ_accepted(None, false));
+        assert!(!typ_accepted(Some("JWT"), true));
+        assert!(
+            !typ_accepted(Some("dpop+jwt"), false),
+            "a DPoP proof is not a token"
+        );
+    }
+
     #[test]
     fn a_cached_token_is_served_only_before_it_expires() {
         let cache = VerifiedTokens::new();
         let now = VerifiedTokens::now();
-        cache.insert("live", &caller(), now + 60);
-        cache.insert("expired", &caller(), now);
-        assert_eq!(cache.get("live").map(|c| c.subject), Some("client".into()));
-        assert!(cache.get("expired").is_none());
-        assert!(cache.get("never-verified").is_none());
+        cache.insert("live", &verified(), now + 60, 0);
+        cache.insert("expired", &verified(), now, 0);
+        assert_eq!(
+            cache.get("live", 0).map(|v| v.caller.subject),
+            Some("client".into())
+        );
+        assert!(cache.get("expired", 0).is_none());
+        assert!(cache.get("never-verified", 0).is_none());
+        assert!(
+            cache.get("live", 1).is_none(),
+            "a new key set checks every token again"
+        );
     }
 
     #[test]
@@ -480,12 +642,12 @@ mod tests {
         let cache = VerifiedTokens::new();
         let exp = VerifiedTokens::now() + 60;
         for i in 0..VerifiedTokens::CAPACITY + 10 {
-            cache.insert(&format!("t{i}"), &caller(), exp);
+            cache.insert(&format!("t{i}"), &verified(), exp, 0);
         }
         let len = cache.entries.lock().expect("cache lock").len();
         assert!(len <= VerifiedTokens::CAPACITY, "{len} entries");
         assert!(cache
-            .get(&format!("t{}", VerifiedTokens::CAPACITY + 9))
+            .get(&format!("t{}", VerifiedTokens::CAPACITY + 9), 0)
             .is_some());
     }
 }

@@ -41,7 +41,7 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
         }
         "migrate" => {
             let mut db = crate::server::open_database(&config)?;
-            let n = crate::server::migrate(&db.url)?;
+            let n = crate::server::migrate(db.owner_url())?;
             println!("{n} migrations applied");
             if let Some(c) = db.cluster.as_mut() {
                 c.stop();
@@ -105,6 +105,15 @@ fn token(config: &Config, args: &[String]) -> Result<(), String> {
             ));
         }
     }
+    let acting: Vec<&&str> = scopes
+        .iter()
+        .filter(|s| ["portfolio:submit", "portfolio:score", "portfolio:sync"].contains(s))
+        .collect();
+    if org.is_none() && !acting.is_empty() {
+        return Err(format!(
+            "--org is required: {acting:?} act on behalf of an organisation"
+        ));
+    }
     if let Some(o) = &org {
         portfolio_domain::organisation::OrgNumber::parse(o)
             .map_err(|e| format!("--org {o}: {e}"))?;
@@ -142,10 +151,11 @@ fn generate(config: &Config, args: &[String]) -> Result<(), String> {
         }
     }
     let mut db = crate::server::open_database(config)?;
-    crate::server::migrate(&db.url)?;
+    crate::server::migrate(db.owner_url())?;
     let result = {
         use diesel::Connection;
-        let mut conn = diesel::PgConnection::establish(&db.url).map_err(|e| e.to_string())?;
+        let mut conn =
+            diesel::PgConnection::establish(db.owner_url()).map_err(|e| e.to_string())?;
         crate::generate::generate(&mut conn, &o).map_err(|e| format!("generating: {e}"))?
     };
     println!("{result}");

@@ -9,7 +9,12 @@ pub const DEFAULT_ORG_CLAIM: &str = "helseid://claims/client/claims/orgnr_parent
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The serving role's URL (`DATABASE_URL`); none: a private cluster.
     pub database_url: Option<String>,
+    /// The schema owner's URL for migrations (`PORTFOLIO_MIGRATION_DATABASE_URL`).
+    pub migration_database_url: Option<String>,
+    /// Serve even as a superuser or table owner (`PORTFOLIO_ALLOW_SUPERUSER=1`).
+    pub allow_superuser: bool,
     pub bind: String,
     pub data_dir: PathBuf,
     pub jwt: JwtConfig,
@@ -23,7 +28,46 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Load demo data (built from the seed page's public figures) at start.
     pub demo: bool,
+    /// Where `/metrics` is served (a separate listener); `None` turns metrics off.
+    pub metrics_bind: Option<String>,
+    /// `json`: one JSON object per log line; otherwise text.
+    pub log_json: bool,
+    pub webhooks: WebhookConfig,
 }
+
+/// Webhook delivery (see `webhooks`).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Allow `http://` and loopback/private addresses: development and tests only.
+    pub allow_local: bool,
+    /// Delivery threads of this replica; 0 delivers nothing here (other replicas do).
+    pub workers: usize,
+    /// How often an idle worker looks for new events.
+    pub poll_interval: std::time::Duration,
+    /// Waits before the 2nd, 3rd, … attempt of one event; when they are used up, the
+    /// subscription is disabled.
+    pub retry_schedule: Vec<std::time::Duration>,
+    /// Per attempt, connecting and reading included.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow_local: false,
+            workers: 2,
+            poll_interval: std::time::Duration::from_millis(50),
+            retry_schedule: DEFAULT_RETRY_SCHEDULE
+                .iter()
+                .map(|s| std::time::Duration::from_secs(*s))
+                .collect(),
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: a receiver may be away for about a day.
+pub const DEFAULT_RETRY_SCHEDULE: [u64; 7] = [5, 300, 1800, 7200, 18000, 36000, 36000];
 
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -37,6 +81,27 @@ pub struct JwtConfig {
     pub audience: String,
     pub org_claim: String,
     pub leeway_seconds: u64,
+    /// Keys from the issuer: `<authority>/.well-known/openid-configuration` → `jwks_uri`.
+    pub authority: Option<String>,
+    /// Keys from a JWKS URL, for an issuer without discovery.
+    pub jwks_url: Option<String>,
+    /// How often the issuer's keys are fetched again (shortened by `Cache-Control: max-age`).
+    pub refresh_seconds: u64,
+    /// At most one fetch per this many seconds because of an unknown `kid`.
+    pub unknown_kid_interval_seconds: u64,
+    /// Accept only `typ: at+jwt` (RFC 9068), not plain `JWT`.
+    pub require_at_jwt: bool,
+    /// Refuse bearer tokens: every token must be DPoP-bound (RFC 9449).
+    pub require_dpop: bool,
+    /// How far a DPoP proof's `iat` may be from now, in seconds.
+    pub dpop_window_seconds: u64,
+}
+
+impl JwtConfig {
+    /// True when keys come from the issuer over HTTP.
+    pub fn remote_keys(&self) -> bool {
+        self.authority.is_some() || self.jwks_url.is_some()
+    }
 }
 
 impl Default for JwtConfig {
@@ -50,6 +115,13 @@ impl Default for JwtConfig {
             audience: "portfolio-api".to_owned(),
             org_claim: DEFAULT_ORG_CLAIM.to_owned(),
             leeway_seconds: 5,
+            authority: None,
+            jwks_url: None,
+            refresh_seconds: 600,
+            unknown_kid_interval_seconds: 60,
+            require_at_jwt: false,
+            require_dpop: false,
+            dpop_window_seconds: 60,
         }
     }
 }
@@ -67,6 +139,8 @@ impl Config {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let public_key_pem = get("PORTFOLIO_JWT_PUBLIC_KEY").map(PathBuf::from);
         let jwks = get("PORTFOLIO_JWT_JWKS").map(PathBuf::from);
+        let authority = get("PORTFOLIO_JWT_AUTHORITY");
+        let jwks_url = get("PORTFOLIO_JWT_JWKS_URL");
         let explicit_secret = get("PORTFOLIO_JWT_SECRET");
         // The built-in secret only applies when nothing else is configured: a deployment that
         // configures real keys must not silently also accept tokens signed with a public secret.
@@ -79,7 +153,21 @@ impl Config {
                 }
                 (Some(s), false)
             }
-            None if public_key_pem.is_none() && jwks.is_none() => {
+            None if public_key_pem.is_none()
+                && jwks.is_none()
+                && authority.is_none()
+                && jwks_url.is_none() =>
+            {
+                // A deployment (the compose file) says it must never fall back to the
+                // publicly known development secret.
+                if flag(&get, "PORTFOLIO_REQUIRE_KEYS") {
+                    return Err(ConfigError(
+                        "PORTFOLIO_REQUIRE_KEYS=1 but no token keys are configured: set \
+                         PORTFOLIO_JWT_AUTHORITY (HelseID), PORTFOLIO_JWT_JWKS_URL, PORTFOLIO_JWT_JWKS or \
+                         PORTFOLIO_JWT_PUBLIC_KEY, or opt in to development tokens with PORTFOLIO_JWT_SECRET"
+                            .into(),
+                    ));
+                }
                 (Some(DEV_DEFAULT_SECRET.to_owned()), true)
             }
             None => (None, false),
@@ -94,9 +182,25 @@ impl Config {
             audience: get("PORTFOLIO_JWT_AUDIENCE").unwrap_or(defaults.audience),
             org_claim: get("PORTFOLIO_ORG_CLAIM").unwrap_or(defaults.org_claim),
             leeway_seconds: parse_num(&get, "PORTFOLIO_JWT_LEEWAY_SECONDS", 5)?,
+            authority,
+            jwks_url,
+            refresh_seconds: parse_num(&get, "PORTFOLIO_JWT_REFRESH_SECONDS", 600)?.max(1),
+            unknown_kid_interval_seconds: parse_num(
+                &get,
+                "PORTFOLIO_JWT_UNKNOWN_KID_INTERVAL_SECONDS",
+                60,
+            )?,
+            require_at_jwt: flag(&get, "PORTFOLIO_JWT_REQUIRE_AT_JWT"),
+            require_dpop: flag(&get, "PORTFOLIO_REQUIRE_DPOP"),
+            dpop_window_seconds: parse_num(&get, "PORTFOLIO_DPOP_WINDOW_SECONDS", 60)?,
         };
+        if let Some(a) = jwt.authority.as_deref().or(jwt.jwks_url.as_deref()) {
+            crate::auth::fetch::check_url(a).map_err(ConfigError)?;
+        }
         Ok(Config {
             database_url: get("DATABASE_URL"),
+            migration_database_url: get("PORTFOLIO_MIGRATION_DATABASE_URL"),
+            allow_superuser: get("PORTFOLIO_ALLOW_SUPERUSER").is_some_and(|v| v == "1"),
             bind: get("PORTFOLIO_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             data_dir: get("PORTFOLIO_DATA_DIR")
                 .map(PathBuf::from)
@@ -107,9 +211,62 @@ impl Config {
             bulk_body_limit: parse_num(&get, "PORTFOLIO_BULK_BODY_LIMIT_BYTES", 16 * 1024 * 1024)?,
             workers: parse_num(&get, "PORTFOLIO_WORKERS", 0)?,
             rate_limit_per_minute: parse_num(&get, "PORTFOLIO_RATE_LIMIT_PER_MINUTE", 0)?,
-            demo: get("PORTFOLIO_DEMO").is_some_and(|v| v == "1" || v == "true"),
+            demo: flag(&get, "PORTFOLIO_DEMO"),
+            metrics_bind: get("PORTFOLIO_METRICS_BIND"),
+            log_json: match get("PORTFOLIO_LOG_FORMAT").as_deref() {
+                None | Some("text") => false,
+                Some("json") => true,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "PORTFOLIO_LOG_FORMAT={other:?}: expected `json` or `text`"
+                    )))
+                }
+            },
+            webhooks: webhook_config(&get)?,
         })
     }
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, key: &str) -> bool {
+    get(key).is_some_and(|v| v == "1" || v == "true")
+}
+
+fn webhook_config(get: &impl Fn(&str) -> Option<String>) -> Result<WebhookConfig, ConfigError> {
+    let defaults = WebhookConfig::default();
+    let retry_schedule = match get("PORTFOLIO_WEBHOOK_RETRY_SCHEDULE") {
+        None => defaults.retry_schedule,
+        Some(list) => parse_seconds_list(&list).ok_or_else(|| {
+            ConfigError(format!(
+                "PORTFOLIO_WEBHOOK_RETRY_SCHEDULE={list:?} must be seconds separated by commas, e.g. 5,300,1800"
+            ))
+        })?,
+    };
+    Ok(WebhookConfig {
+        allow_local: flag(get, "PORTFOLIO_WEBHOOK_ALLOW_LOCAL"),
+        workers: parse_num(get, "PORTFOLIO_WEBHOOK_WORKERS", defaults.workers)?,
+        poll_interval: std::time::Duration::from_millis(parse_num(
+            get,
+            "PORTFOLIO_WEBHOOK_POLL_MS",
+            defaults.poll_interval.as_millis() as u64,
+        )?),
+        retry_schedule,
+        timeout: std::time::Duration::from_millis(parse_num(
+            get,
+            "PORTFOLIO_WEBHOOK_TIMEOUT_MS",
+            defaults.timeout.as_millis() as u64,
+        )?),
+    })
+}
+
+/// `5,300,0.5` → durations; fractions allowed (tests use short schedules).
+fn parse_seconds_list(list: &str) -> Option<Vec<std::time::Duration>> {
+    list.split(',')
+        .map(|s| {
+            let secs: f64 = s.trim().parse().ok()?;
+            (secs.is_finite() && (0.0..=86_400.0).contains(&secs))
+                .then(|| std::time::Duration::from_secs_f64(secs))
+        })
+        .collect()
 }
 
 fn parse_num<T: std::str::FromStr>(

@@ -6,6 +6,11 @@
 //! (three completed, three in progress, one paused, one not started; four of them run on
 //! behalf of the four regions) and the concept portfolio (one active, one paused concept).
 //!
+//! Benefits realisation (gevinstrealisering) is invented demo data, labelled as such: the
+//! active concept's benefits (one on track, one behind) and two measures' benefits (one priced
+//! and stale, one planned), with baselines and measurement histories dated relative to the day
+//! the demo is loaded so the picture holds whenever it is run.
+//!
 //! Amounts per study are not public: the demo gives each regional study 1.5 MNOK and the
 //! interregional ones 2 MNOK from an 8 MNOK interregional frame.
 
@@ -89,7 +94,7 @@ pub fn load(db: &Db) -> Result<String, String> {
     Ok(match summary {
         None => format!("the {DEMO_YEAR} demo portfolio is already loaded"),
         Some(s) => format!(
-            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts; the {OPEN_YEAR} cycle is open for new needs",
+            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts, 4 benefits with measurement histories (invented); the {OPEN_YEAR} cycle is open for new needs",
             s["needs"], s["accepted"], s["score_sheets"], s["measures"]
         ),
     })
@@ -281,6 +286,7 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
             },
         ],
     )?;
+    let registries = concepts[0].ok_or_else(|| ApiError::internal("no concept was recorded"))?;
     let ultrasound = concepts[1].ok_or_else(|| ApiError::internal("no concept was recorded"))?;
     board_approves(
         conn,
@@ -293,5 +299,5 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
             to: ConceptStatusName::Paused,
         }],
     )?;
-    Ok(())
+    crate::demo_benefits::load(conn, &actor, registries)
 }

@@ -128,6 +128,10 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// 401 for a DPoP-bound token (RFC 9449 §7.1): challenged with the `DPoP` scheme.
+    /// `error` is `invalid_token` or `invalid_dpop_proof`.
+    #[error("{detail}")]
+    UnauthorizedDpop { error: &'static str, detail: String },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -188,7 +192,7 @@ impl ApiError {
     fn problem_type(&self) -> &'static ProblemType {
         let kind = match self {
             ApiError::BadRequest(_) => "bad-request",
-            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Unauthorized(_) | ApiError::UnauthorizedDpop { .. } => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
@@ -238,7 +242,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::UnauthorizedDpop { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -268,6 +274,16 @@ impl ResponseError for ApiError {
                 resp.insert_header((
                     header::WWW_AUTHENTICATE,
                     format!("Bearer realm=\"portfolio\", error=\"invalid_token\", error_description=\"{msg}\""),
+                ));
+            }
+            ApiError::UnauthorizedDpop { error, detail } => {
+                let detail = detail.replace('"', "'");
+                resp.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!(
+                        "DPoP algs=\"{}\", error=\"{error}\", error_description=\"{detail}\"",
+                        crate::auth::dpop::ALGORITHMS
+                    ),
                 ));
             }
             ApiError::Forbidden(_) => {

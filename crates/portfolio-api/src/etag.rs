@@ -38,9 +38,13 @@ pub fn json_with_etag<T: Serialize>(
 #[derive(Debug, Clone)]
 pub struct IfMatch(Option<Vec<String>>);
 
+/// What `IfMatch::any` holds: a tag no header can produce (headers give `*` or quoted tags).
+const INTERNAL_ANY: &str = "<any>";
+
 impl IfMatch {
+    /// Any version: for the service's own changes (demo data), never from a request.
     pub fn any() -> IfMatch {
-        IfMatch(Some(vec!["*".into()]))
+        IfMatch(Some(vec![INTERNAL_ANY.into()]))
     }
 
     /// Whether the request carried an `If-Match` header at all.
@@ -50,18 +54,36 @@ impl IfMatch {
 
     /// Whether `If-Match` is `*` (any current version).
     pub fn is_any(&self) -> bool {
-        self.0.as_ref().is_some_and(|t| t.iter().any(|t| t == "*"))
+        self.0
+            .as_ref()
+            .is_some_and(|t| t.iter().any(|t| t == "*" || t == INTERNAL_ANY))
     }
 
-    /// 428 when the header is missing, 412 when it names another version.
+    /// For updates: 428 when the header is missing or `*` (which would silently opt out of
+    /// lost-update protection), 412 when it names another version.
     pub fn check(&self, current_version: i32) -> Result<(), ApiError> {
+        if self.0.as_ref().is_some_and(|t| t.iter().any(|t| t == "*")) {
+            return Err(ApiError::PreconditionRequired(
+                "If-Match: * is not accepted for this change: send the resource's current ETag (read it first)"
+                    .into(),
+            ));
+        }
+        self.check_or_any(current_version)
+    }
+
+    /// For create-or-replace (the contract says so): like `check`, but `*` replaces any
+    /// existing version.
+    pub fn check_or_any(&self, current_version: i32) -> Result<(), ApiError> {
         let Some(tags) = &self.0 else {
             return Err(ApiError::PreconditionRequired(
                 "this change needs an If-Match header with the resource's current ETag (read it first)".into(),
             ));
         };
         let current = etag(current_version);
-        if tags.iter().any(|t| t == "*" || *t == current) {
+        if tags
+            .iter()
+            .any(|t| t == "*" || t == INTERNAL_ANY || *t == current)
+        {
             Ok(())
         } else {
             Err(ApiError::PreconditionFailed(format!(

@@ -4,20 +4,24 @@
 //! For a `POST` that carries the header and a valid bearer token:
 //! - the key is scoped to the caller (token subject + organisation);
 //! - the request is identified by a SHA-256 over method, path and body;
-//! - the (caller, key) row is claimed with `INSERT … ON CONFLICT DO NOTHING` in its own
-//!   committed statement *before* the handler runs, so of several concurrent retries exactly
-//!   one runs the handler;
-//! - the first answer (status, `Content-Type`, `Location`, `ETag`, body) is stored and replayed
-//!   for a retry with the same key and body, marked `Idempotent-Replayed: true`;
-//! - the same key with a different request is 422; a retry while the first is still running
-//!   is 409;
-//! - answers that a retry may legitimately change (401, 403, 408, 409, 412, 423, 428, 429 and
-//!   5xx) are not stored: the key is released and the retry runs again;
+//! - the key is claimed **inside the transaction that makes the change** (`Db::transaction`
+//!   inserts the (caller, key) row first, so it is locked by that transaction): a crash rolls
+//!   the claim back with the change, and a retry then simply runs; a concurrent retry waits on
+//!   the row and, once the first commits, gets 409;
+//! - the answer (status, `Content-Type`, `Location`, `ETag`, body) is then stored and replayed
+//!   for a retry with the same key and body, marked `Idempotent-Replayed: true`. Should the
+//!   process die between the commit and storing the answer, a retry gets 409 ("processed, its
+//!   answer was lost"), never a second execution;
+//! - the same key with a different request is 422;
+//! - stored are 2xx answers and the business outcomes 404, 409 and 412; validation failures
+//!   (400, 415, 422), authentication and authorisation failures and 5xx are not, so a
+//!   corrected retry with the same key is processed;
 //! - keys are kept at least 24 hours, then purged (opportunistically, at most once a minute).
 //!
 //! Requests without the header, other methods, and requests without a valid token pass
 //! through untouched (the handler answers 401 as usual).
 
+use std::cell::Cell;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -48,8 +52,8 @@ pub const KEY_MAX: usize = 255;
 pub const KEY_PATTERN: &str = "^[!-~]+$";
 /// How long a key is kept (at least).
 pub const RETENTION_HOURS: i64 = 24;
-/// A claim older than this whose request never finished (the process died) is taken over.
-const ABANDONED_AFTER_SECONDS: i64 = 600;
+/// A committed claim whose answer is missing this long later lost its answer to a crash.
+const ANSWER_LOST_AFTER_SECONDS: i64 = 30;
 /// Headers stored and replayed with an answer.
 const REPLAYED: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
@@ -76,25 +80,22 @@ pub fn request_hash(method: &Method, path_and_query: &str, body: &[u8]) -> Strin
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether an answer with this status is stored for replay.
+/// Whether an answer with this status is stored for replay when the request changed nothing:
+/// successes and the business outcomes; never a refusal a corrected retry may overcome.
 fn is_final(status: StatusCode) -> bool {
-    !(status.is_server_error()
-        || matches!(
-            status.as_u16(),
-            401 | 403 | 408 | 409 | 412 | 423 | 428 | 429
-        ))
+    status.is_success() || matches!(status.as_u16(), 404 | 409 | 412)
 }
 
 /// What the claim of a key found.
 enum Claim {
-    /// This request owns the key: run the handler.
-    Owned,
     /// The first request finished: replay its answer.
     Replay(StoredAnswer),
     /// The key was used for a different request.
     Mismatch,
-    /// The first request is still running.
-    InFlight,
+    /// The first request's change committed, its answer is not stored (yet).
+    InFlight { lost: bool },
+    /// Nobody has used the key: run the handler.
+    Free,
 }
 
 struct StoredAnswer {
@@ -115,6 +116,8 @@ struct KeyRow {
     headers: serde_json::Value,
     #[diesel(sql_type = Nullable<Bytea>)]
     body: Option<Vec<u8>>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    stale: bool,
 }
 
 static LAST_PURGE: AtomicI64 = AtomicI64::new(0);
@@ -137,54 +140,119 @@ fn purge_expired(conn: &mut PgConnection) -> QueryResult<()> {
     Ok(())
 }
 
-/// Claims (caller, key) for a request. Each statement commits on its own (no transaction):
-/// the claim must be visible to a concurrent retry before the handler runs.
-fn claim(conn: &mut PgConnection, caller: &str, key: &str, hash: &str) -> Result<Claim, ApiError> {
+/// Looks (caller, key) up before the handler runs (nothing is claimed yet: that happens in
+/// the transaction that makes the change, see `Pending`).
+fn lookup(conn: &mut PgConnection, caller: &str, key: &str, hash: &str) -> Result<Claim, ApiError> {
     purge_expired(conn)?;
-    // An expired key, or a claim whose request died with its process, is free again.
+    // An expired key is free again.
     diesel::sql_query(format!(
         "DELETE FROM idempotent_requests WHERE caller = $1 AND key = $2 \
-         AND (created_at < now() - interval '{RETENTION_HOURS} hours' \
-              OR (state = 'in_flight' AND created_at < now() - interval '{ABANDONED_AFTER_SECONDS} seconds'))"
+         AND created_at < now() - interval '{RETENTION_HOURS} hours'"
     ))
     .bind::<Text, _>(caller)
     .bind::<Text, _>(key)
     .execute(conn)?;
-    for _ in 0..3 {
-        let inserted = diesel::sql_query(
-            "INSERT INTO idempotent_requests (caller, key, request_hash) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind::<Text, _>(caller)
-        .bind::<Text, _>(key)
-        .bind::<Text, _>(hash)
-        .execute(conn)?;
-        if inserted == 1 {
-            return Ok(Claim::Owned);
-        }
-        let found: Option<KeyRow> = diesel::sql_query(
-            "SELECT request_hash, state, status, headers, body FROM idempotent_requests \
-             WHERE caller = $1 AND key = $2",
-        )
-        .bind::<Text, _>(caller)
-        .bind::<Text, _>(key)
-        .get_result(conn)
-        .optional()?;
-        // Released between our insert and select: try to claim it again.
-        let Some(row) = found else { continue };
-        if row.request_hash != hash {
-            return Ok(Claim::Mismatch);
-        }
-        if row.state != "done" {
-            return Ok(Claim::InFlight);
-        }
-        return Ok(Claim::Replay(StoredAnswer {
-            status: row.status.unwrap_or(200) as u16,
-            headers: serde_json::from_value(row.headers).unwrap_or_default(),
-            body: row.body.unwrap_or_default(),
-        }));
+    let found: Option<KeyRow> = diesel::sql_query(format!(
+        "SELECT request_hash, state, status, headers, body, \
+                created_at < now() - interval '{ANSWER_LOST_AFTER_SECONDS} seconds' AS stale \
+         FROM idempotent_requests WHERE caller = $1 AND key = $2"
+    ))
+    .bind::<Text, _>(caller)
+    .bind::<Text, _>(key)
+    .get_result(conn)
+    .optional()?;
+    let Some(row) = found else {
+        return Ok(Claim::Free);
+    };
+    if row.request_hash != hash {
+        return Ok(Claim::Mismatch);
     }
-    Ok(Claim::InFlight)
+    if row.state != "done" {
+        return Ok(Claim::InFlight { lost: row.stale });
+    }
+    Ok(Claim::Replay(StoredAnswer {
+        status: row.status.unwrap_or(200) as u16,
+        headers: serde_json::from_value(row.headers).unwrap_or_default(),
+        body: row.body.unwrap_or_default(),
+    }))
+}
+
+tokio::task_local! {
+    /// The key of the request being handled, while its handler runs.
+    static PENDING: Pending;
+}
+
+/// An idempotency key to claim in the first transaction of the request that commits.
+#[derive(Clone)]
+struct Pending {
+    claim: KeyClaim,
+    /// Set once a transaction carrying the claim committed.
+    recorded: Rc<Cell<bool>>,
+}
+
+/// The claim a transaction inserts before its change.
+#[derive(Clone)]
+pub struct KeyClaim {
+    caller: String,
+    key: String,
+    hash: String,
+}
+
+impl KeyClaim {
+    /// Inserts the claim; the row stays locked by this transaction until it ends. A row that
+    /// exists already (a concurrent request with the key committed first) is a 409 and rolls
+    /// this transaction back.
+    pub fn insert(&self, conn: &mut PgConnection) -> Result<(), ApiError> {
+        let inserted = diesel::sql_query(
+            "INSERT INTO idempotent_requests (caller, key, request_hash, state) \
+             VALUES ($1, $2, $3, 'in_flight') ON CONFLICT DO NOTHING",
+        )
+        .bind::<Text, _>(&self.caller)
+        .bind::<Text, _>(&self.key)
+        .bind::<Text, _>(&self.hash)
+        .execute(conn)?;
+        if inserted == 0 {
+            return Err(ApiError::Conflict(
+                "a request with this Idempotency-Key is still being processed or has just been; \
+                 retry shortly to get its answer"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// For `Db::transaction`: the claim to insert in this transaction, unless an earlier
+/// transaction of the request recorded it, with the flag to set once this one commits.
+pub fn unrecorded_claim() -> Option<(KeyClaim, Rc<Cell<bool>>)> {
+    PENDING
+        .try_with(|p| (!p.recorded.get()).then(|| (p.claim.clone(), Rc::clone(&p.recorded))))
+        .ok()
+        .flatten()
+}
+
+/// Stores the answer: on the claim the change's transaction committed, or (the request
+/// changed nothing) as a new row.
+fn store_answer(
+    conn: &mut PgConnection,
+    claim: &KeyClaim,
+    recorded: bool,
+    answer: &StoredAnswer,
+) -> QueryResult<usize> {
+    if recorded {
+        return complete(conn, &claim.caller, &claim.key, answer);
+    }
+    diesel::sql_query(
+        "INSERT INTO idempotent_requests (caller, key, request_hash, state, status, headers, body, completed_at) \
+         VALUES ($1, $2, $3, 'done', $4, $5, $6, now()) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(&claim.caller)
+    .bind::<Text, _>(&claim.key)
+    .bind::<Text, _>(&claim.hash)
+    .bind::<Integer, _>(i32::from(answer.status))
+    .bind::<Jsonb, _>(serde_json::to_value(&answer.headers).unwrap_or_default())
+    .bind::<Bytea, _>(&answer.body)
+    .execute(conn)
 }
 
 fn complete(
@@ -203,36 +271,6 @@ fn complete(
     .bind::<Jsonb, _>(serde_json::to_value(&answer.headers).unwrap_or_default())
     .bind::<Bytea, _>(&answer.body)
     .execute(conn)
-}
-
-fn release(conn: &mut PgConnection, caller: &str, key: &str) -> QueryResult<usize> {
-    diesel::sql_query(
-        "DELETE FROM idempotent_requests WHERE caller = $1 AND key = $2 AND state = 'in_flight'",
-    )
-    .bind::<Text, _>(caller)
-    .bind::<Text, _>(key)
-    .execute(conn)
-}
-
-/// Releases a claim when the request is dropped before it completed (client went away).
-struct ClaimGuard {
-    db: Db,
-    caller: String,
-    key: String,
-    armed: bool,
-}
-
-impl Drop for ClaimGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            let db = self.db.clone();
-            let caller = std::mem::take(&mut self.caller);
-            let key = std::mem::take(&mut self.key);
-            actix_web::rt::spawn(async move {
-                let _ = db.run(move |conn| Ok(release(conn, &caller, &key)?)).await;
-            });
-        }
-    }
 }
 
 fn replayed_response(answer: StoredAnswer) -> HttpResponse {
@@ -336,17 +374,24 @@ where
                 caller.org_number.as_deref().unwrap_or("")
             );
 
-            let claimed = {
-                let (owner, key) = (owner.clone(), key.clone());
-                db.run(move |conn| claim(conn, &owner, &key, &hash)).await
+            let claim = KeyClaim {
+                caller: owner,
+                key,
+                hash,
             };
-            let claimed = match claimed {
+            let looked = {
+                let claim = claim.clone();
+                db.run(move |conn| lookup(conn, &claim.caller, &claim.key, &claim.hash))
+                    .await
+            };
+            let looked = match looked {
                 Ok(c) => c,
                 Err(e) => return Ok(req.into_response(e.error_response())),
             };
-            match claimed {
-                Claim::Owned => {}
+            match looked {
+                Claim::Free => {}
                 Claim::Replay(answer) => {
+                    crate::metrics::idempotent_replay();
                     return Ok(req.into_response(replayed_response(answer)));
                 }
                 Claim::Mismatch => {
@@ -356,25 +401,28 @@ where
                     );
                     return Ok(req.into_response(err.error_response()));
                 }
-                Claim::InFlight => {
-                    let err = ApiError::Conflict(
+                Claim::InFlight { lost } => {
+                    let err = ApiError::Conflict(if lost {
+                        "the request with this Idempotency-Key was processed, but its answer was lost \
+                         (the service stopped); it is not run again: read the resource to see the outcome"
+                            .into()
+                    } else {
                         "a request with this Idempotency-Key is still being processed; retry shortly"
-                            .into(),
-                    );
+                            .into()
+                    });
                     return Ok(req.into_response(err.error_response()));
                 }
             }
 
-            let mut guard = ClaimGuard {
-                db: db.clone(),
-                caller: owner.clone(),
-                key: key.clone(),
-                armed: true,
-            };
             let (_, mut h1) = actix_http::h1::Payload::create(true);
             h1.unread_data(body);
             req.set_payload(actix_web::dev::Payload::from(h1));
-            let res = service.call(req).await?;
+            let recorded = Rc::new(Cell::new(false));
+            let pending = Pending {
+                claim: claim.clone(),
+                recorded: Rc::clone(&recorded),
+            };
+            let res = PENDING.scope(pending, service.call(req)).await?;
 
             let (http_req, res) = res.into_parts();
             let status = res.status();
@@ -391,7 +439,7 @@ where
             let bytes = match actix_web::body::to_bytes(body).await {
                 Ok(b) => b,
                 Err(_) => {
-                    // The handler's body failed: nothing to store; the guard releases the key.
+                    // The handler's body failed: nothing to store.
                     let err = ApiError::internal("the response body could not be read");
                     return Ok(ServiceResponse::new(http_req, err.error_response()));
                 }
@@ -401,20 +449,15 @@ where
                 headers,
                 body: bytes.to_vec(),
             };
-            let stored = db
-                .run(move |conn| {
-                    if is_final(status) {
-                        complete(conn, &owner, &key, &answer)?;
-                    } else {
-                        release(conn, &owner, &key)?;
-                    }
-                    Ok(())
-                })
-                .await;
-            if let Err(e) = stored {
-                log::warn!("could not store the answer for an idempotency key: {e}");
-            } else {
-                guard.armed = false;
+            // A committed change always gets its answer stored; otherwise only final answers.
+            let recorded = recorded.get();
+            if recorded || is_final(status) {
+                let stored = db
+                    .run(move |conn| Ok(store_answer(conn, &claim, recorded, &answer)?))
+                    .await;
+                if let Err(e) = stored {
+                    log::warn!("could not store the answer for an idempotency key: {e}");
+                }
             }
             Ok(ServiceResponse::new(
                 http_req,

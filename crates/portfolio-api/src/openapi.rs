@@ -37,6 +37,7 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "health", description = "Liveness and readiness"),
         (name = "reference data", description = "Organisations and service areas"),
         (name = "change log", description = "The change feed (every committed change, in commit order) and the hash-chained audit trail"),
+        (name = "webhooks", description = "Signed push notifications of the change feed (Standard Webhooks), per organisation"),
         (name = "improvement portfolio", description = "Measures (tiltak) of the improvement portfolio and their delivery status"),
         (name = "delivery status sync", description = "The IT partner's systems push delivery status for many measures at once"),
         (name = "tertial reports", description = "Board reports per tertial; frozen once published"),
@@ -47,7 +48,8 @@ Changes to one resource need `If-Match` with its `ETag`; lists use cursor pagina
         (name = "prioritisation", description = "The trusts' score sheets, the ranking, closing the round, and the funnel"),
         (name = "concept studies", description = "Concept studies started by the board, the concept portfolio, and the need → study → concept lineage"),
         (name = "decision cases", description = "Board decision cases, decided and applied all-or-nothing"),
-        (name = "selection scenarios", description = "The accepted needs with the highest total priority that fit a budget, solved exactly and stored")
+        (name = "selection scenarios", description = "The accepted needs with the highest total priority that fit a budget, solved exactly and stored"),
+        (name = "benefits realisation", description = "Benefits (gevinster) of concept studies, concepts and measures: owner, indicator, baseline, target, lifecycle, and the owners' measurements, with realised share, expected share, RAG and staleness derived as of today")
     )
 )]
 pub struct ApiDoc;
@@ -249,7 +251,7 @@ pub fn apply_conventions(mut api: OpenApi) -> OpenApi {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .bearer_format("JWT")
-                .description(Some("A JWT access token (HelseID in production; `portfolio-api token` in development). Verified following RFC8725 (JWT best current practices): the algorithm is pinned per key (asymmetric RS256/PS256/ES256 in production, never `none`), exact `iss`, one `aud`, `exp`/`nbf` with a few seconds of leeway."))
+                .description(Some("A JWT access token (HelseID in production; `portfolio-api token` in development), profile RFC 9068: `typ` `at+jwt` (or `JWT` unless the deployment requires `at+jwt`), `scope` as a space-separated string or an array, `aud` a string or an array containing this API's audience. Verified following RFC8725 (JWT best current practices): the algorithm is pinned per key (asymmetric RS256/PS256/ES256 in production, never `none`), keys from the issuer's published key set, exact `iss`, `exp`/`nbf` with a few seconds of leeway. A token bound to a key (`cnf.jkt`) is refused with this scheme: use `dpop`."))
                 .build(),
         ),
     );
@@ -353,6 +355,44 @@ fn harden(doc: &mut Value) {
     if let Some(servers) = doc.get_mut("servers").and_then(Value::as_array_mut) {
         for server in servers {
             server["x-internal"] = Value::Bool(false);
+        }
+    }
+    add_dpop_scheme(doc);
+}
+
+/// Sender-constrained tokens (RFC 9449): the `DPoP` scheme, accepted wherever `bearer` is
+/// (with the same scopes). utoipa has no `DPoP` HTTP scheme, so it is added to the JSON.
+fn add_dpop_scheme(doc: &mut Value) {
+    if let Some(schemes) = doc
+        .pointer_mut("/components/securitySchemes")
+        .and_then(Value::as_object_mut)
+    {
+        schemes.insert(
+            "dpop".into(),
+            json!({
+                "type": "http",
+                "scheme": "DPoP",
+                "description": "A key-bound access token (RFC 9449) as HelseID issues it when the client uses DPoP:                     `Authorization: DPoP <token>` plus a `DPoP` header holding a proof JWT (`typ` `dpop+jwt`, ES256/RS256/PS256)                     signed by the key whose RFC 7638 thumbprint is the token's `cnf.jkt`, with `htm` and `htu` equal to this                     request's method and URL (no query), `iat` within a minute of now, `ath` the base64url SHA-256 of the token,                     and a `jti` never used before. A failure is 401 with `WWW-Authenticate: DPoP error=\"invalid_dpop_proof\"`                     (or `invalid_token`). Deployments may refuse plain bearer tokens altogether."
+            }),
+        );
+    }
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            let Some(security) = op.get_mut("security").and_then(Value::as_array_mut) else {
+                continue;
+            };
+            let alternatives: Vec<Value> = security
+                .iter()
+                .filter_map(|req| req.get("bearer"))
+                .map(|scopes| json!({ "dpop": scopes }))
+                .collect();
+            security.extend(alternatives);
         }
     }
 }

@@ -44,8 +44,16 @@ pub struct PrivateCluster {
     child: Option<Child>,
     pub data_dir: PathBuf,
     socket_dir: PathBuf,
+    /// The schema owner's URL (`postgres`): migrations and administration.
     pub database_url: String,
 }
+
+/// The login role the server serves as: not a superuser, owns nothing (see the
+/// `serving_role` migration for its privileges).
+pub const SERVING_ROLE: &str = "portfolio_app";
+
+/// The file in a data directory naming the process that runs its postmaster.
+const OWNER_FILE: &str = "portfolio-owner.pid";
 
 impl PrivateCluster {
     /// Starts (and on first use, creates) a cluster in `data_dir` and makes sure `options.database` exists.
@@ -103,7 +111,7 @@ impl PrivateCluster {
             }
             dir
         };
-        refuse_if_running(&data_dir)?;
+        stop_if_orphaned(&data_dir)?;
 
         let mut cmd = command(&bindir.join("postgres"), run_as);
         cmd.arg("-D")
@@ -159,14 +167,38 @@ impl PrivateCluster {
             data_dir,
             socket_dir,
         };
+        // Who owns this postmaster: after a crash of this process, the next start finds the
+        // owner gone and may stop the orphan.
+        let _ = std::fs::write(
+            cluster.data_dir.join(OWNER_FILE),
+            std::process::id().to_string(),
+        );
         cluster.wait_ready(Duration::from_secs(30))?;
         cluster.create_database(&options.database)?;
+        cluster.ensure_serving_role()?;
         Ok(cluster)
     }
 
-    /// A URL for another database in this cluster.
+    /// A URL for another database in this cluster, as the schema owner.
     pub fn url_for(&self, database: &str) -> String {
         url_for(&self.socket_dir, database)
+    }
+
+    /// A URL for a database in this cluster, as the serving role.
+    pub fn serving_url_for(&self, database: &str) -> String {
+        self.url_for(database).replacen(
+            "postgres://postgres@",
+            &format!("postgres://{SERVING_ROLE}@"),
+            1,
+        )
+    }
+
+    /// Creates the serving login role (cluster-wide) unless it exists.
+    pub fn ensure_serving_role(&self) -> Result<(), ClusterError> {
+        let mut conn = PgConnection::establish(&self.url_for("postgres"))
+            .map_err(|e| ClusterError::Io(e.to_string()))?;
+        ensure_login_role(&mut conn, SERVING_ROLE, None)
+            .map_err(|e| ClusterError::Io(e.to_string()))
     }
 
     /// The postmaster's process id.
@@ -253,6 +285,32 @@ impl Drop for PrivateCluster {
     }
 }
 
+/// Makes `role` a login role that is no superuser (creating it if missing), optionally with a
+/// password. The migrations grant it its privileges.
+pub fn ensure_login_role(
+    conn: &mut PgConnection,
+    role: &str,
+    password: Option<&str>,
+) -> diesel::QueryResult<()> {
+    let quoted = quote_ident(role);
+    let password = password
+        .map(|p| format!(" PASSWORD '{}'", p.replace('\'', "''")))
+        .unwrap_or_default();
+    let literal = role.replace('\'', "''");
+    diesel::sql_query(format!(
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{literal}') THEN \
+             CREATE ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS; \
+           END IF; END $$"
+    ))
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "ALTER ROLE {quoted} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS{password}"
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// `CREATE DATABASE name [TEMPLATE template]` unless it exists.
 pub fn create_database_if_missing(
     conn: &mut PgConnection,
@@ -298,25 +356,79 @@ fn url_for(socket_dir: &Path, database: &str) -> String {
     format!("postgres://postgres@/{database}?host={host}")
 }
 
-fn refuse_if_running(data_dir: &Path) -> Result<(), ClusterError> {
+/// A postmaster still running in `data_dir` is refused while the process that started it
+/// lives. If that owner is gone (the server was killed with `kill -9`), the postmaster is an
+/// orphan of this data directory: stop it cleanly and start as usual.
+fn stop_if_orphaned(data_dir: &Path) -> Result<(), ClusterError> {
     let pid_file = data_dir.join("postmaster.pid");
     let Ok(text) = std::fs::read_to_string(&pid_file) else {
         return Ok(());
     };
-    if let Some(pid) = text
+    let Some(pid) = text
         .lines()
         .next()
         .and_then(|l| l.trim().parse::<i32>().ok())
-    {
-        // SAFETY: kill with signal 0 only checks for existence.
-        if pid > 0 && unsafe { libc::kill(pid, 0) } == 0 {
-            return Err(ClusterError::Io(format!(
-                "a PostgreSQL server (pid {pid}) is already running in {}; stop it or use another PORTFOLIO_DATA_DIR",
-                data_dir.display()
-            )));
+        .filter(|pid| *pid > 0)
+    else {
+        return Ok(());
+    };
+    if !alive(pid) {
+        return Ok(());
+    }
+    // The pid file's second line is the data directory; the process must be a postgres of it.
+    let same_dir = text
+        .lines()
+        .nth(1)
+        .map(|d| Path::new(d.trim()) == data_dir)
+        .unwrap_or(false);
+    let is_postgres = std::fs::read(format!("/proc/{pid}/comm"))
+        .map(|c| String::from_utf8_lossy(&c).trim().starts_with("postgres"))
+        .unwrap_or(false);
+    let owner = std::fs::read_to_string(data_dir.join(OWNER_FILE))
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok());
+    let owner_alive = owner.is_some_and(|o| o as u32 != std::process::id() && alive(o));
+    if owner_alive || !same_dir || !is_postgres {
+        return Err(ClusterError::Io(format!(
+            "a PostgreSQL server (pid {pid}) is already running in {}{}; stop it or use another PORTFOLIO_DATA_DIR",
+            data_dir.display(),
+            owner
+                .filter(|_| owner_alive)
+                .map(|o| format!(" for process {o}"))
+                .unwrap_or_default()
+        )));
+    }
+    log::warn!(
+        "a PostgreSQL server (pid {pid}) of {} outlived the process that started it; stopping it",
+        data_dir.display()
+    );
+    // Fast shutdown (SIGINT) rolls back open transactions and checkpoints; SIGQUIT if it hangs.
+    for (sig, wait) in [(libc::SIGINT, 20), (libc::SIGQUIT, 10)] {
+        signal(pid as u32, sig);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(wait) {
+            if !alive(pid) || !pid_file.exists() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
-    Ok(())
+    Err(ClusterError::Io(format!(
+        "the orphaned PostgreSQL server (pid {pid}) in {} did not stop",
+        data_dir.display()
+    )))
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence. A zombie is not alive.
+    let exists = unsafe { libc::kill(pid, 0) == 0 };
+    exists
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false)
 }
 
 fn command(program: &Path, run_as: Option<(u32, u32)>) -> Command {

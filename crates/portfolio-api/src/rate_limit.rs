@@ -156,6 +156,7 @@ where
                         caller.org_number.as_deref().unwrap_or("")
                     );
                     if let Err(wait) = limiter.take(&who, Instant::now()) {
+                        crate::metrics::rate_limited();
                         let err = ApiError::TooManyRequests {
                             detail: format!(
                                 "more than {} requests per minute; retry after {wait} seconds",

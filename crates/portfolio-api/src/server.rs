@@ -10,14 +10,25 @@ use crate::pg_cluster::{ClusterOptions, PrivateCluster};
 
 /// The database the service uses: configured, or a private cluster this process owns.
 pub struct Database {
+    /// The serving role's URL.
     pub url: String,
+    /// The schema owner's URL, when known: migrations run with it.
+    pub migration_url: Option<String>,
     pub cluster: Option<PrivateCluster>,
+}
+
+impl Database {
+    /// The URL migrations and data generation run with: the owner's, else the serving one.
+    pub fn owner_url(&self) -> &str {
+        self.migration_url.as_deref().unwrap_or(&self.url)
+    }
 }
 
 pub fn open_database(config: &Config) -> Result<Database, String> {
     if let Some(url) = &config.database_url {
         return Ok(Database {
             url: url.clone(),
+            migration_url: config.migration_database_url.clone(),
             cluster: None,
         });
     }
@@ -32,7 +43,8 @@ pub fn open_database(config: &Config) -> Result<Database, String> {
     };
     let cluster = PrivateCluster::start(&config.data_dir, &options).map_err(|e| e.to_string())?;
     Ok(Database {
-        url: cluster.database_url.clone(),
+        url: cluster.serving_url_for(&options.database),
+        migration_url: Some(cluster.database_url.clone()),
         cluster: Some(cluster),
     })
 }
@@ -44,12 +56,48 @@ pub fn migrate(url: &str) -> Result<usize, String> {
     db::run_migrations(&mut conn)
 }
 
+/// Refuses to serve as a superuser or as the owner of the tables (either can switch the audit
+/// trail's append-only protection off), unless `PORTFOLIO_ALLOW_SUPERUSER=1` says so.
+fn check_serving_role(pool: &db::PgPool, allow: bool) -> Result<(), String> {
+    let role = db::serving_role(pool)?;
+    if !(role.superuser || role.owns_tables) {
+        log::info!("serving as database role {:?} (least privilege)", role.name);
+        return Ok(());
+    }
+    let what = if role.superuser {
+        "a PostgreSQL superuser"
+    } else {
+        "the owner of the tables"
+    };
+    if !allow {
+        return Err(format!(
+            "refusing to serve as database role {:?}, {what}: it could rewrite or empty the audit trail. \
+             Serve as a least-privileged role (DATABASE_URL) and migrate as the owner \
+             (PORTFOLIO_MIGRATION_DATABASE_URL); see README \"Database roles\". \
+             PORTFOLIO_ALLOW_SUPERUSER=1 overrides this.",
+            role.name
+        ));
+    }
+    log::warn!(
+        "!!! SERVING AS DATABASE ROLE {:?}, {what} (PORTFOLIO_ALLOW_SUPERUSER=1): the audit trail is NOT \
+         protected against this process. Never run like this in production. !!!",
+        role.name
+    );
+    Ok(())
+}
+
 pub fn serve(config: Config) -> Result<(), String> {
     crate::memory::limit_arenas();
     let mut database = open_database(&config)?;
-    let applied = migrate(&database.url)?;
-    log::info!("database ready ({applied} migrations applied)");
+    if database.migration_url.is_some() {
+        let applied = migrate(database.owner_url())?;
+        log::info!("database ready ({applied} migrations applied)");
+    }
     let pool = db::build_pool(&database.url, config.pool_size)?;
+    check_serving_role(&pool, config.allow_superuser)?;
+    if database.migration_url.is_none() {
+        db::require_migrated(&pool)?;
+    }
     let db = Db::new(pool);
     if config.demo {
         let summary = crate::demo::load(&db).map_err(|e| format!("loading demo data: {e}"))?;
@@ -70,10 +118,34 @@ pub fn serve(config: Config) -> Result<(), String> {
         config.workers
     };
     let blocking = (config.pool_size as usize).div_ceil(workers).max(2);
+    let metrics_bind = config.metrics_bind.clone();
+    // Webhook delivery on threads and connections of its own: it never waits for (or holds up)
+    // a request's database thread or an HTTP worker. Stopped after the server.
+    let webhook_worker = if config.webhooks.workers > 0 {
+        let pool = db::build_pool(&database.url, config.webhooks.workers as u32)?;
+        Some(crate::webhooks::worker::Worker::start(
+            pool,
+            config.webhooks.clone(),
+        ))
+    } else {
+        log::info!("PORTFOLIO_WEBHOOK_WORKERS=0: this replica delivers no webhooks");
+        None
+    };
     let state = AppState::new(db, config)?;
+    let metrics_db = state.db.clone();
 
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
+        let metrics = match &metrics_bind {
+            Some(bind) => {
+                let (server, addr) = crate::metrics::serve(bind, metrics_db)?;
+                log::info!("metrics on http://{addr}/metrics");
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                Some(handle)
+            }
+            None => None,
+        };
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(workers)
             .worker_max_blocking_threads(blocking)
@@ -86,8 +158,13 @@ pub fn serve(config: Config) -> Result<(), String> {
         log::info!(
             "a development token: cargo run --release -- token --scope \"portfolio:read portfolio:manage\" --org 991324968"
         );
-        server.run().await.map_err(|e| format!("server: {e}"))
+        let result = server.run().await.map_err(|e| format!("server: {e}"));
+        if let Some(m) = metrics {
+            m.stop(true).await;
+        }
+        result
     });
+    drop(webhook_worker);
     if let Some(cluster) = database.cluster.as_mut() {
         log::info!("stopping the private PostgreSQL cluster");
         cluster.stop();

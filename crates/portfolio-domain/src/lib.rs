@@ -4,6 +4,7 @@
 
 mod macros;
 
+pub mod benefit;
 pub mod budget;
 pub mod criteria;
 pub mod cycle;

@@ -1,5 +1,6 @@
 //! The database: pool, migrations, and the one way handlers reach PostgreSQL.
 
+pub mod breaker;
 pub mod schema;
 
 use std::time::Duration;
@@ -17,6 +18,14 @@ pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type Conn = PooledConnection<ConnectionManager<PgConnection>>;
 
 pub fn build_pool(url: &str, size: u32) -> Result<PgPool, String> {
+    // A server that does not answer (a dropped network path) must not hold a connection
+    // attempt for long; libpq's shortest connect timeout is 2 s.
+    let url = if url.contains("connect_timeout=") {
+        url.to_owned()
+    } else {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!("{url}{sep}connect_timeout=2")
+    };
     let manager = ConnectionManager::<PgConnection>::new(url);
     let builder = Pool::builder()
         // A `SELECT 1` on every checkout costs a round trip per request; broken connections
@@ -37,7 +46,81 @@ pub fn run_migrations(conn: &mut PgConnection) -> Result<usize, String> {
         .map_err(|e| format!("running migrations: {e}"))
 }
 
-type Job = Box<dyn FnOnce(Option<&mut PgConnection>) + Send>;
+/// Who the server connects as.
+pub struct ServingRole {
+    pub name: String,
+    pub superuser: bool,
+    /// Owns (or is a member of the owner of) the audit trail's table.
+    pub owns_tables: bool,
+}
+
+pub fn serving_role(pool: &PgPool) -> Result<ServingRole, String> {
+    use diesel::sql_types::{Bool, Text};
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = Bool)]
+        superuser: bool,
+        #[diesel(sql_type = Bool)]
+        owns_tables: bool,
+    }
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("connecting to PostgreSQL: {e}"))?;
+    let row: Row = diesel::sql_query(
+        "SELECT current_user::text AS name, \
+                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser, \
+                EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = 'public' \
+                          AND tablename = 'audit_log' \
+                          AND pg_has_role(current_user, tableowner, 'MEMBER')) AS owns_tables",
+    )
+    .get_result(&mut conn)
+    .map_err(|e| format!("reading the serving role: {e}"))?;
+    Ok(ServingRole {
+        name: row.name,
+        superuser: row.superuser,
+        owns_tables: row.owns_tables,
+    })
+}
+
+/// Without an owner's URL the server cannot migrate: every embedded migration must already
+/// have been applied (`portfolio-api migrate` with the owner's URL).
+pub fn require_migrated(pool: &PgPool) -> Result<(), String> {
+    use diesel::migration::MigrationSource;
+    use diesel::sql_types::Text;
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("connecting to PostgreSQL: {e}"))?;
+    let applied: Vec<String> =
+        diesel::sql_query("SELECT version::text AS version FROM __diesel_schema_migrations")
+            .load::<Version>(&mut conn)
+            .map(|v| v.into_iter().map(|v| v.version).collect())
+            .unwrap_or_default();
+    let migrations = MigrationSource::<diesel::pg::Pg>::migrations(&MIGRATIONS)
+        .map_err(|e| format!("reading migrations: {e}"))?;
+    let pending = migrations
+        .iter()
+        .filter(|m| !applied.contains(&m.name().version().to_string()))
+        .count();
+    if pending > 0 {
+        return Err(format!(
+            "{pending} database migrations are pending: run `portfolio-api migrate` with the schema \
+             owner's URL, or set PORTFOLIO_MIGRATION_DATABASE_URL so that serve migrates as the owner"
+        ));
+    }
+    Ok(())
+}
+
+/// A unit of database work; returns true when it found the database unreachable.
+type Job = Box<dyn FnOnce(Option<&mut PgConnection>) -> bool + Send>;
 
 /// The handle handlers use to reach PostgreSQL without blocking the async executor.
 ///
@@ -49,6 +132,18 @@ type Job = Box<dyn FnOnce(Option<&mut PgConnection>) + Send>;
 pub struct Db {
     pool: PgPool,
     jobs: std::sync::mpsc::Sender<Job>,
+    breaker: std::sync::Arc<breaker::Breaker>,
+}
+
+/// One transaction, its duration recorded in the metrics.
+fn timed_transaction<T>(
+    conn: &mut PgConnection,
+    f: impl FnOnce(&mut PgConnection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let started = std::time::Instant::now();
+    let result = conn.transaction(f);
+    crate::metrics::transaction(started.elapsed());
+    result
 }
 
 impl Db {
@@ -56,9 +151,11 @@ impl Db {
     pub fn new(pool: PgPool) -> Db {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        let breaker = std::sync::Arc::new(breaker::Breaker::default());
         for i in 0..pool.max_size().max(1) {
             let rx = std::sync::Arc::clone(&rx);
             let pool = pool.clone();
+            let breaker = std::sync::Arc::clone(&breaker);
             std::thread::Builder::new()
                 .name(format!("db-{i}"))
                 .spawn(move || loop {
@@ -70,14 +167,31 @@ impl Db {
                             Err(_) => return,
                         }
                     };
-                    match pool.get() {
-                        Ok(mut conn) => job(Some(&mut conn)),
-                        Err(_) => job(None),
+                    // Jobs queued before the circuit opened are answered at once, too.
+                    let conn = if breaker.is_open() {
+                        None
+                    } else {
+                        breaker::checkout(&pool)
+                    };
+                    let unreachable = match conn {
+                        Some(mut conn) => job(Some(&mut conn)),
+                        None => job(None),
+                    };
+                    if unreachable {
+                        breaker.trip(&pool);
                     }
                 })
                 .expect("spawn database thread");
         }
-        Db { pool, jobs: tx }
+        Db {
+            pool,
+            jobs: tx,
+            breaker,
+        }
+    }
+
+    fn unavailable() -> ApiError {
+        ApiError::Unavailable("the database is not reachable right now; retry shortly".into())
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -91,22 +205,33 @@ impl Db {
         F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        // The circuit is open: answer now rather than queue behind connection attempts.
+        if self.breaker.is_open() {
+            return Err(Self::unavailable());
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let queued = std::time::Instant::now();
         let job: Job = Box::new(move |conn| {
+            crate::metrics::pool_wait(queued.elapsed());
             let result = match conn {
                 Some(conn) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
                     .unwrap_or_else(|_| Err(ApiError::internal("a database task panicked"))),
-                None => Err(ApiError::Unavailable(
-                    "the database is not reachable right now; retry shortly".into(),
-                )),
+                None => Err(Self::unavailable()),
             };
+            let unreachable = matches!(result, Err(ApiError::Unavailable(_)));
             let _ = tx.send(result);
+            unreachable
         });
         self.jobs
             .send(job)
             .map_err(|_| ApiError::internal("the database threads have stopped"))?;
-        rx.await
-            .map_err(|_| ApiError::internal("a database task was dropped"))?
+        let result = rx
+            .await
+            .map_err(|_| ApiError::internal("a database task was dropped"))?;
+        if let Err(ApiError::Unavailable(_)) = &result {
+            crate::metrics::db_unavailable();
+        }
+        result
     }
 
     /// Runs `f` in one transaction: every write that spans rows commits together or not at all.
@@ -115,7 +240,23 @@ impl Db {
         F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        // An idempotent POST's key is claimed in the transaction of its change: both commit,
+        // or neither (see idempotency.rs).
+        let Some((claim, recorded)) = crate::idempotency::unrecorded_claim() else {
+            return self.run(move |conn| timed_transaction(conn, f)).await;
+        };
+        let result = self
+            .run(move |conn| {
+                timed_transaction(conn, |conn| {
+                    claim.insert(conn)?;
+                    f(conn)
+                })
+            })
+            .await;
+        if result.is_ok() {
+            recorded.set(true);
+        }
+        result
     }
 
     /// Runs `f` on a database thread, blocking the calling thread (CLI and start-up only).

@@ -288,6 +288,7 @@ diesel::table! {
         published_csv -> Nullable<Bytea>,
         published_at -> Nullable<Timestamptz>,
         published_by -> Nullable<Text>,
+        published_benefits_csv -> Nullable<Bytea>,
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
@@ -420,3 +421,115 @@ diesel::allow_tables_to_appear_in_same_query!(
 
 // The tertial report lists studies with their need's reference.
 diesel::allow_tables_to_appear_in_same_query!(concept_studies, needs);
+
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Uuid,
+        org_number -> Text,
+        url -> Text,
+        entity_types -> Array<Text>,
+        description -> Text,
+        enabled -> Bool,
+        disabled_reason -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_cursors (subscription_id) {
+        subscription_id -> Uuid,
+        delivered_seq -> Int8,
+        failed_attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        subscription_id -> Uuid,
+        event_seq -> Nullable<Int8>,
+        webhook_id -> Text,
+        kind -> Text,
+        attempt -> Int4,
+        attempted_at -> Timestamptz,
+        duration_ms -> Int4,
+        http_status -> Nullable<Int4>,
+        error -> Nullable<Text>,
+        outcome -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_jobs (id) {
+        id -> Int8,
+        subscription_id -> Uuid,
+        event_seq -> Nullable<Int8>,
+        requested_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(webhook_cursors -> webhook_subscriptions (subscription_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    webhook_subscriptions,
+    webhook_cursors,
+    webhook_deliveries,
+    webhook_jobs,
+    events
+);
+
+diesel::table! {
+    benefits (id) {
+        id -> Uuid,
+        parent_kind -> Text,
+        study_id -> Nullable<Uuid>,
+        concept_id -> Nullable<Uuid>,
+        measure_id -> Nullable<Uuid>,
+        need_id -> Nullable<Uuid>,
+        title -> Text,
+        description -> Text,
+        category -> Text,
+        owner_org -> Text,
+        owner_role -> Text,
+        indicator_name -> Text,
+        indicator_unit -> Text,
+        direction -> Text,
+        baseline_value -> Float8,
+        baseline_date -> Date,
+        baseline_method -> Text,
+        target_value -> Float8,
+        target_date -> Date,
+        yearly_value_nok -> Nullable<Int8>,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        latest_measurement_id -> Nullable<Int8>,
+        latest_value -> Nullable<Float8>,
+        latest_measured_on -> Nullable<Date>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    benefit_measurements (id) {
+        id -> Int8,
+        benefit_id -> Uuid,
+        measured_on -> Date,
+        value -> Float8,
+        source -> Text,
+        note -> Nullable<Text>,
+        corrects -> Nullable<Int8>,
+        recorded_by -> Text,
+        recorded_org -> Nullable<Text>,
+        recorded_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(benefit_measurements -> benefits (benefit_id));
+diesel::allow_tables_to_appear_in_same_query!(benefits, benefit_measurements);

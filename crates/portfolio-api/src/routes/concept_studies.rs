@@ -524,17 +524,20 @@ pub async fn get_concept(
     Ok(json_with_etag(HttpResponse::Ok(), &c, version))
 }
 
-/// A need with the studies started for it and the concepts they yielded.
+/// A need with the studies started for it, the concepts they yielded, and the benefits
+/// planned for them.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Lineage {
     pub need: NeedLink,
     pub studies: Vec<Study>,
     pub concepts: Vec<Concept>,
+    /// Benefits of the need's studies and concepts, with progress as of today.
+    pub benefits: Vec<crate::routes::benefits::Benefit>,
 }
 
 /// A need's lineage
 ///
-/// need → concept study → concept, in one response. Needs `portfolio:read`.
+/// need → concept study → concept → benefits, in one response. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "concept studies",
     params(("id" = Uuid, Path, description = "Need id")),
@@ -558,10 +561,12 @@ pub async fn need_lineage(
             let need = NeedLink::from(&l.need);
             let studies = with_links(conn, l.studies)?;
             let concepts = concepts_with_links(conn, l.concepts)?;
+            let benefits = crate::store::benefits::of_need(conn, id)?;
             Ok(Lineage {
                 need,
                 studies,
                 concepts,
+                benefits: crate::routes::benefits::many(benefits, Utc::now().date_naive())?,
             })
         })
         .await?;

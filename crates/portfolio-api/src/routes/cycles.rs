@@ -389,7 +389,7 @@ pub async fn change_phase(
 
 /// Get the criteria set of a cycle
 ///
-/// Screening and prioritisation criteria with weights and scales. Needs `portfolio:read`.
+/// Screening and prioritisation criteria with weights and scales. Needs `portfolio:read`; a draft set is found (else 404) only with `portfolio:manage` or `portfolio:decide`.
 #[utoipa::path(
     tag = "cycles",
     params(("year" = i32, Path, description = "Cycle year", example = 2022)),
@@ -410,6 +410,8 @@ pub async fn get_criteria_set(
     let row = db
         .run(move |conn| Ok(store::find_criteria_set(conn, year)?))
         .await?
+        // A reader sees the set once it is adopted.
+        .filter(|row| caller.sees_drafts() || row.is_adopted())
         .ok_or_else(|| ApiError::not_found(format!("the criteria set of {year}")))?;
     let version = row.version;
     Ok(json_with_etag(

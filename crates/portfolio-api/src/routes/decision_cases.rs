@@ -146,6 +146,9 @@ crate::page_type!(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"meeting_date": "2022-10-20", "title": "Oppstart av konseptutredninger 2023", "background": "Prioriterte behov fra 2022.", "items": [{"kind": "start_study", "need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "frame_id": "6f1c2a4e-2b7d-4c55-9d0e-3a8b9c1d2e3f", "budget_nok": 1500000, "title": "Prehospital journal", "responsible_org": "991324968", "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}}, {"kind": "defer_need", "need_id": "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5f6e"}]}))]
 pub struct NewCase {
+    /// RFC 3339 full-date (YYYY-MM-DD), years 2000–2100.
+    #[serde(deserialize_with = "crate::dates::strict")]
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub meeting_date: NaiveDate,
     #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 200)]
@@ -226,7 +229,7 @@ fn respond(
 
 /// List decision cases
 ///
-/// Needs `portfolio:read`.
+/// Needs `portfolio:read`; drafts are listed only for `portfolio:manage` or `portfolio:decide`.
 #[utoipa::path(
     tag = "decision cases",
     params(CaseQuery, PageQuery),
@@ -250,6 +253,18 @@ pub async fn list_cases(
         CaseStatus::Draft => "draft",
         CaseStatus::Decided => "decided",
     });
+    // A reader sees decided cases only.
+    if !caller.sees_drafts() && status == Some("draft") {
+        return Ok(web::Json(CasePage {
+            items: Vec::new(),
+            next_cursor: None,
+        }));
+    }
+    let status = if caller.sees_drafts() {
+        status
+    } else {
+        Some("decided")
+    };
     let rows = db
         .run(move |conn| Ok(decisions::list_cases(conn, status, q.year, after, limit)?))
         .await?;
@@ -265,7 +280,7 @@ pub async fn list_cases(
 
 /// Get a decision case
 ///
-/// Needs `portfolio:read`.
+/// Needs `portfolio:read`; a draft is found (else 404) only with `portfolio:manage` or `portfolio:decide`.
 #[utoipa::path(
     tag = "decision cases",
     params(("id" = Uuid, Path, description = "Decision case id")),
@@ -286,6 +301,7 @@ pub async fn get_case(
     let c = db
         .run(move |conn| Ok(decisions::find_case(conn, id)?))
         .await?
+        .filter(|c| caller.sees_drafts() || c.case.status == "decided")
         .ok_or_else(|| ApiError::not_found(format!("decision case {id}")))?;
     respond(HttpResponse::Ok(), c)
 }

@@ -56,8 +56,9 @@ pub struct SyncItem {
     pub progress: i64,
     #[schema(schema_with = rag_schema)]
     pub rag: Rag,
-    /// Expected delivery date (2000–2100).
-    #[serde(default)]
+    /// Expected delivery date: RFC 3339 full-date (YYYY-MM-DD), years 2000–2100.
+    #[serde(default, deserialize_with = "crate::dates::strict_opt")]
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub forecast_date: Option<NaiveDate>,
     /// At most 100, names unique.
     #[serde(default)]
@@ -314,14 +315,13 @@ pub async fn sync_batch(
         .await
         .map_err(ApiError::internal)??;
     let actor = Actor::of(&caller);
+    // `Db::transaction`: an Idempotency-Key is claimed in the same transaction as the batch.
     let batch = db
-        .run(move |conn| {
-            use diesel::Connection;
-            let batch = conn.transaction(|conn| delivery::apply_batch(conn, &actor, items));
-            crate::memory::release_free();
-            batch
-        })
-        .await?;
+        .transaction(move |conn| delivery::apply_batch(conn, &actor, items))
+        .await;
+    // malloc_trim covers every arena, whichever thread ran the batch.
+    crate::memory::release_free();
+    let batch = batch?;
     let location = format!("/api/v1/delivery-status/batches/{}", batch.id);
     let resp = crate::etag::created_at(location);
     Ok(crate::etag::json_with_etag(

@@ -5,6 +5,9 @@ use diesel::RunQueryDsl;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use std::sync::Arc;
+
+use crate::auth::TokenVerifier;
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -29,16 +32,21 @@ pub async fn live() -> HttpResponse {
 
 /// Readiness
 ///
-/// The service can serve requests: the database answers. 503 while it does not.
+/// The service can serve requests: the database answers and, when keys come from the issuer,
+/// they were loaded at least once. 503 with the reason while not.
 #[utoipa::path(
     tag = "health",
     responses(
         (status = 200, description = "Ready to serve", body = HealthStatus),
-        (status = 503, description = "The database is not reachable", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 503, description = "The database is not reachable, or the issuer's signing keys were never loaded", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[get("/health/ready")]
-pub async fn ready(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
+pub async fn ready(
+    db: web::Data<Db>,
+    verifier: web::Data<Arc<TokenVerifier>>,
+) -> Result<HttpResponse, ApiError> {
+    verifier.readiness().map_err(ApiError::Unavailable)?;
     db.run(|conn| {
         diesel::sql_query("SELECT 1")
             .execute(conn)

@@ -50,9 +50,13 @@ pub struct MilestoneBody {
     /// What is delivered at this step (unique within the status).
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    /// RFC 3339 full-date (YYYY-MM-DD), years 2000–2100.
+    #[serde(deserialize_with = "crate::dates::strict")]
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub planned_date: NaiveDate,
-    /// When it was done; absent while it is not.
-    #[serde(default)]
+    /// When it was done; absent while it is not. RFC 3339 full-date, years 2000–2100.
+    #[serde(default, deserialize_with = "crate::dates::strict_opt")]
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub done_date: Option<NaiveDate>,
 }
 

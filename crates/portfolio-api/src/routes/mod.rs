@@ -1,6 +1,7 @@
 //! HTTP resources, one module per resource. Handlers are thin: parse → authorise → store → respond.
 //! Register every handler with `.service(...)` so it reaches the OpenAPI contract.
 
+pub mod benefits;
 pub mod budget_frames;
 pub mod changelog;
 pub mod concept_studies;
@@ -15,6 +16,7 @@ pub mod prioritisation;
 pub mod selection_scenarios;
 pub mod service_areas;
 pub mod tertial_reports;
+pub mod webhooks;
 
 use utoipa_actix_web::scope::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -42,6 +44,18 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     );
     cfg.service(scope("/events").service(changelog::list_events));
     cfg.service(
+        scope("/webhook-subscriptions")
+            .service(webhooks::list_subscriptions)
+            .service(webhooks::create_subscription)
+            .service(webhooks::get_subscription)
+            .service(webhooks::update_subscription)
+            .service(webhooks::delete_subscription)
+            .service(webhooks::rotate_secret)
+            .service(webhooks::list_deliveries)
+            .service(webhooks::redeliver)
+            .service(webhooks::ping),
+    );
+    cfg.service(
         scope("/audit")
             .service(changelog::verify_audit)
             .service(changelog::list_audit),
@@ -54,6 +68,17 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(measures::edit_measure)
             .service(measures::change_measure_status)
             .service(measures::delivery_history),
+    );
+    cfg.service(
+        scope("/benefits")
+            .service(benefits::list_benefits)
+            .service(benefits::create_benefit)
+            .service(benefits::get_benefit)
+            .service(benefits::edit_benefit)
+            .service(benefits::delete_benefit)
+            .service(benefits::change_benefit_status)
+            .service(benefits::list_measurements)
+            .service(benefits::record_measurement),
     );
     cfg.service(
         scope("/delivery-status")

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::etag::{etag, IfMatch};
 use crate::extract::ValidJson;
 use crate::pagination::{paginate, PageQuery};
-use crate::store::tertial::{self, Overview, ReportContent, ReportRow};
+use crate::store::tertial::{self, Overview, Rendered, ReportContent, ReportRow};
 
 /// A tertial report: the captured improvement portfolio, budget frames (and concept studies).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -164,11 +164,58 @@ fn render_csv(r: &ReportRow, content: &ReportContent) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn render(r: &ReportRow) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+/// The report's benefits section as CSV, one row per benefit.
+fn render_benefits_csv(r: &ReportRow, content: &ReportContent) -> Vec<u8> {
+    let mut out = String::from(
+        "year,tertial,benefit_id,title,parent_kind,parent_id,category,owner_org,status,indicator,\
+         unit,direction,baseline_value,baseline_date,target_value,target_date,latest_value,\
+         latest_measured_on,realised_share,expected_share,rag,stale,yearly_value_nok\r\n",
+    );
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    for b in content.benefits.iter().flat_map(|s| s.benefits.iter()) {
+        let fields: [(String, bool); 23] = [
+            (r.year.to_string(), false),
+            (r.tertial.to_string(), false),
+            (b.benefit_id.to_string(), false),
+            (b.title.clone(), true),
+            (b.parent_kind.clone(), false),
+            (b.parent_id.to_string(), false),
+            (b.category.clone(), false),
+            (b.owner_org.clone(), false),
+            (b.status.clone(), false),
+            (b.indicator.clone(), true),
+            (b.unit.clone(), true),
+            (b.direction.clone(), false),
+            (b.baseline_value.to_string(), false),
+            (b.baseline_date.to_string(), false),
+            (b.target_value.to_string(), false),
+            (b.target_date.to_string(), false),
+            (opt(b.latest_value.map(|v| v.to_string())), false),
+            (opt(b.latest_measured_on.map(|d| d.to_string())), false),
+            (opt(b.realised_share.map(|v| v.to_string())), false),
+            (b.expected_share.to_string(), false),
+            (opt(b.rag.clone()), false),
+            (b.stale.to_string(), false),
+            (opt(b.yearly_value_nok.map(|v| v.to_string())), false),
+        ];
+        for (i, (v, text)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            csv_field(&mut out, v, *text);
+        }
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
+fn render(r: &ReportRow) -> Result<Rendered, ApiError> {
     let v = view(r)?;
-    let json = serde_json::to_vec(&v).map_err(ApiError::internal)?;
-    let csv = render_csv(r, &v.content);
-    Ok((json, csv))
+    Ok(Rendered {
+        json: serde_json::to_vec(&v).map_err(ApiError::internal)?,
+        csv: render_csv(r, &v.content),
+        benefits_csv: render_benefits_csv(r, &v.content),
+    })
 }
 
 /// Whether the client wants CSV (`Accept: text/csv`); 406 for what we cannot produce.
@@ -196,25 +243,47 @@ fn wants_csv(req: &HttpRequest) -> Result<bool, ApiError> {
     ))
 }
 
-fn respond(r: &ReportRow, csv: bool) -> Result<HttpResponse, ApiError> {
-    let (json_bytes, csv_bytes) = match (&r.published_json, &r.published_csv) {
+fn respond(r: &ReportRow, csv: bool, section: CsvSection) -> Result<HttpResponse, ApiError> {
+    let stored = match (
+        &r.published_json,
+        &r.published_csv,
+        &r.published_benefits_csv,
+    ) {
         // Published: the bytes stored at publication, never re-rendered.
-        (Some(j), Some(c)) => (j.clone(), c.clone()),
+        (Some(j), Some(c), Some(b)) => Rendered {
+            json: j.clone(),
+            csv: c.clone(),
+            benefits_csv: b.clone(),
+        },
+        // Published before benefits were tracked: the frozen content has no benefits, so
+        // rendering it again gives the header only, the same bytes every time.
+        (Some(j), Some(c), None) => Rendered {
+            json: j.clone(),
+            csv: c.clone(),
+            benefits_csv: render(r)?.benefits_csv,
+        },
         _ => render(r)?,
     };
     let mut resp = HttpResponse::Ok();
     if csv {
+        let (body, suffix) = match section {
+            CsvSection::Measures => (stored.csv, ""),
+            CsvSection::Benefits => (stored.benefits_csv, "-benefits"),
+        };
         resp.insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
-            .insert_header((header::ETAG, format!("\"v{}-csv\"", r.version)))
+            .insert_header((header::ETAG, format!("\"v{}-csv{suffix}\"", r.version)))
             .insert_header((
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"tertial-report-{}.csv\"", label(r)),
+                format!(
+                    "attachment; filename=\"tertial-report-{}{suffix}.csv\"",
+                    label(r)
+                ),
             ));
-        Ok(resp.body(csv_bytes))
+        Ok(resp.body(body))
     } else {
         resp.insert_header((header::CONTENT_TYPE, "application/json"))
             .insert_header((header::ETAG, etag(r.version)));
-        Ok(resp.body(json_bytes))
+        Ok(resp.body(stored.json))
     }
 }
 
@@ -239,6 +308,26 @@ pub struct TertialReportQuery {
     #[param(minimum = 2000, maximum = 2100, example = 2023)]
     #[validate(range(min = 2000, max = 2100))]
     pub year: Option<i32>,
+}
+
+/// Which table a CSV rendering holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CsvSection {
+    /// One row per measure (the default).
+    #[default]
+    Measures,
+    /// One row per benefit (the benefits realisation section).
+    Benefits,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// With `Accept: text/csv`: `measures` (default, one row per measure) or `benefits`
+    /// (one row per benefit). The JSON always holds every section.
+    #[param(inline, example = "benefits")]
+    pub section: Option<CsvSection>,
 }
 
 #[derive(Debug, Deserialize, IntoParams, Validate)]
@@ -304,7 +393,7 @@ pub async fn list_reports(
 /// visible to `portfolio:manage` only.
 #[utoipa::path(
     tag = "tertial reports",
-    params(("id" = Uuid, Path, description = "Report id")),
+    params(("id" = Uuid, Path, description = "Report id"), ReportQuery),
     responses(
         (status = 200, description = "The report", body = TertialReport, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such report", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -318,9 +407,11 @@ pub async fn get_report(
     caller: Caller,
     db: web::Data<Db>,
     path: web::Path<Uuid>,
+    q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let csv = wants_csv(&req)?;
-    report(caller, db, path.into_inner(), csv).await
+    let section = q.section.unwrap_or_default();
+    report(caller, db, path.into_inner(), csv, section).await
 }
 
 /// Get a tertial report as CSV
@@ -345,13 +436,20 @@ pub async fn get_report(
 /// | `previous_rag` | RAG or empty | the RAG in the previous published report, when it changed |
 /// | `changed_since_previous` | `true`, `false` or empty | whether the measure changed since the previous published report; empty when there is none |
 ///
+/// With `section=benefits`, one row per benefit of the benefits realisation section instead,
+/// with the columns `year`, `tertial`, `benefit_id`, `title`, `parent_kind`, `parent_id`,
+/// `category`, `owner_org`, `status`, `indicator`, `unit`, `direction`, `baseline_value`,
+/// `baseline_date`, `target_value`, `target_date`, `latest_value`, `latest_measured_on`,
+/// `realised_share`, `expected_share`, `rag`, `stale`, `yearly_value_nok` (as in the JSON
+/// report's benefits; empty where the JSON has `null`).
+///
 /// Text that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`) is
 /// prefixed with `'`. Published reports are served byte for byte as published. Drafts are
 /// visible to `portfolio:manage` only.
 #[utoipa::path(
     tag = "tertial reports",
     operation_id = "get_report_csv",
-    params(("id" = Uuid, Path, description = "Report id")),
+    params(("id" = Uuid, Path, description = "Report id"), ReportQuery),
     responses(
         (status = 200, description = "The report as CSV, one row per measure", content(
             (String = "text/csv", example = json!("year,tertial,service_area,area_kind,partner_reference,title,status,rag,progress,forecast_date,late_milestones,previous_status,previous_rag,changed_since_previous\r\n2023,2,Mor og barn,clinical,SP-2023-0001,Digital svangerskapsoppfølging,in_delivery,yellow,40,2023-11-30,1,planned,green,true\r\n"))
@@ -365,8 +463,16 @@ pub async fn get_report_csv(
     caller: Caller,
     db: web::Data<Db>,
     path: web::Path<Uuid>,
+    q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    report(caller, db, path.into_inner(), true).await
+    report(
+        caller,
+        db,
+        path.into_inner(),
+        true,
+        q.section.unwrap_or_default(),
+    )
+    .await
 }
 
 async fn report(
@@ -374,6 +480,7 @@ async fn report(
     db: web::Data<Db>,
     id: Uuid,
     csv: bool,
+    section: CsvSection,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_any(&[Permission::Read, Permission::Manage])?;
     let row = db
@@ -385,7 +492,7 @@ async fn report(
             "the report is a draft; drafts are visible to portfolio:manage only".into(),
         ));
     }
-    respond(&row, csv)
+    respond(&row, csv, section)
 }
 
 /// Create a tertial report draft
@@ -448,7 +555,7 @@ pub async fn refresh_report(
     let row = db
         .transaction(move |conn| tertial::refresh_draft(conn, &actor, id, &if_match))
         .await?;
-    respond(&row, false)
+    respond(&row, false, CsvSection::Measures)
 }
 
 /// Publish a tertial report
@@ -481,7 +588,7 @@ pub async fn publish_report(
     let row = db
         .transaction(move |conn| tertial::publish(conn, &actor, id, &if_match, render))
         .await?;
-    respond(&row, false)
+    respond(&row, false, CsvSection::Measures)
 }
 
 /// Portfolio overview of a budget year
@@ -508,12 +615,14 @@ pub async fn overview(
     caller.require(Permission::Read)?;
     crate::extract::validate_query(&*q)?;
     let year = q.year;
+    let today = Utc::now().date_naive();
     let cache = cache.get_ref().clone();
     // Dashboards poll this: served from the read cache until the next committed change.
     let body = db
         .run(move |conn| {
-            cache.get_or_compute(conn, format!("overview:{year}"), |conn| {
-                let o: Overview = tertial::overview(conn, year)?;
+            // Benefit health is derived as of today: a new day is a new key.
+            cache.get_or_compute(conn, format!("overview:{year}:{today}"), |conn| {
+                let o: Overview = tertial::overview(conn, year, today)?;
                 serde_json::to_vec(&o).map_err(ApiError::internal)
             })
         })

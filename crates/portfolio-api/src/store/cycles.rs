@@ -398,7 +398,7 @@ pub fn put_criteria_set(
             (row, true, None)
         }
         Some(before) => {
-            if_match.check(before.version)?;
+            if_match.check_or_any(before.version)?;
             before.status()?.ensure_editable().map_err(domain_err)?;
             let row = diesel::update(criteria_sets::table.find(year))
                 .set((

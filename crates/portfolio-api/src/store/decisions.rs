@@ -28,9 +28,13 @@ use crate::store::studies::{self, ConceptRow, ConceptStatusName, NeedRef, StudyR
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}))]
 pub struct ExpectedCompletion {
-    /// First day of the range.
+    /// First day of the range: RFC 3339 full-date (YYYY-MM-DD), years 2000–2100.
+    #[serde(deserialize_with = "crate::dates::strict")]
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub from: NaiveDate,
-    /// Last day of the range (not before `from`).
+    /// Last day of the range (not before `from`), same form.
+    #[serde(deserialize_with = "crate::dates::strict")]
+    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
     pub to: NaiveDate,
     /// The range as written in board papers, e.g. "sensommer/tidlig høst 2023".
     #[schema(max_length = 200)]

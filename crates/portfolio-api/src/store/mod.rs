@@ -1,6 +1,7 @@
 //! Database access, one module per aggregate. Functions take a connection and plain values,
 //! and are called inside `Db::run` / `Db::transaction`.
 
+pub mod benefits;
 pub mod budget;
 pub mod changelog;
 pub mod cycles;
@@ -13,3 +14,4 @@ pub mod reference;
 pub mod selection;
 pub mod studies;
 pub mod tertial;
+pub mod webhooks;

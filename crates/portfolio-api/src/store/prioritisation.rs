@@ -133,7 +133,7 @@ pub fn put_scores(
             (row, true)
         }
         Some(before) => {
-            if_match.check(before.version)?;
+            if_match.check_or_any(before.version)?;
             let row = diesel::update(need_scores::table.find((need_id, org_number)))
                 .set((
                     need_scores::scores.eq(&json),

@@ -31,6 +31,7 @@ pub struct ReportRow {
     pub published_csv: Option<Vec<u8>>,
     pub published_at: Option<DateTime<Utc>>,
     pub published_by: Option<String>,
+    pub published_benefits_csv: Option<Vec<u8>>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -52,6 +53,85 @@ pub struct ReportContent {
     pub concept_studies: Option<serde_json::Value>,
     /// The year's budget frames.
     pub budget_frames: Vec<FrameLine>,
+    /// Benefits realisation: every benefit with its progress as of `as_of`, and totals.
+    /// Absent in reports captured before benefits were tracked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benefits: Option<BenefitSection>,
+}
+
+/// The tertial report's benefits section.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BenefitSection {
+    pub totals: crate::store::benefits::BenefitTotals,
+    pub benefits: Vec<BenefitLine>,
+}
+
+/// One benefit in a tertial report.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BenefitLine {
+    pub benefit_id: Uuid,
+    pub title: String,
+    /// `concept_study`, `concept` or `measure`.
+    pub parent_kind: String,
+    pub parent_id: Uuid,
+    pub need_id: Option<Uuid>,
+    pub category: String,
+    pub owner_org: String,
+    pub status: String,
+    pub indicator: String,
+    pub unit: String,
+    pub direction: String,
+    pub baseline_value: f64,
+    pub baseline_date: NaiveDate,
+    pub target_value: f64,
+    pub target_date: NaiveDate,
+    pub latest_value: Option<f64>,
+    pub latest_measured_on: Option<NaiveDate>,
+    pub realised_share: Option<f64>,
+    pub expected_share: f64,
+    pub rag: Option<String>,
+    pub stale: bool,
+    pub yearly_value_nok: Option<i64>,
+}
+
+/// Every benefit and the totals, as of `as_of` (one query).
+fn capture_benefits(conn: &mut PgConnection, as_of: NaiveDate) -> Result<BenefitSection, ApiError> {
+    let rows = crate::store::benefits::all(conn)?;
+    let totals = crate::store::benefits::totals(&rows, as_of)?;
+    let round = |v: f64| (v * 10_000.0).round() / 10_000.0;
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in rows {
+        let p = r.progress(as_of)?;
+        let (kind, parent_id) = r.parent()?;
+        lines.push(BenefitLine {
+            benefit_id: r.id,
+            parent_kind: kind.as_str().to_owned(),
+            parent_id,
+            need_id: r.need_id,
+            title: r.title,
+            category: r.category,
+            owner_org: r.owner_org,
+            status: r.status,
+            indicator: r.indicator_name,
+            unit: r.indicator_unit,
+            direction: r.direction,
+            baseline_value: r.baseline_value,
+            baseline_date: r.baseline_date,
+            target_value: r.target_value,
+            target_date: r.target_date,
+            latest_value: r.latest_value,
+            latest_measured_on: r.latest_measured_on,
+            realised_share: p.realised_share.map(round),
+            expected_share: round(p.expected_share),
+            rag: p.rag.map(|r| r.as_str().to_owned()),
+            stale: p.stale,
+            yearly_value_nok: r.yearly_value_nok,
+        });
+    }
+    Ok(BenefitSection {
+        totals,
+        benefits: lines,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -219,7 +299,7 @@ pub fn capture(
     conn: &mut PgConnection,
     t: Tertial,
     today: NaiveDate,
-) -> QueryResult<ReportContent> {
+) -> Result<ReportContent, ApiError> {
     let year = t.year();
     let as_of = today.min(t.last_day());
     let areas: Vec<(Uuid, String, String)> = service_areas::table
@@ -318,6 +398,7 @@ pub fn capture(
         service_areas: sections,
         concept_studies: capture_concept_studies(conn, year)?,
         budget_frames: capture_frames(conn, year)?,
+        benefits: Some(capture_benefits(conn, as_of)?),
     })
 }
 
@@ -466,6 +547,15 @@ pub fn refresh_draft(
     Ok(row)
 }
 
+/// The frozen renderings of a published report.
+pub struct Rendered {
+    pub json: Vec<u8>,
+    /// One row per measure.
+    pub csv: Vec<u8>,
+    /// One row per benefit.
+    pub benefits_csv: Vec<u8>,
+}
+
 /// Publishes a draft: `render` turns the published row into the JSON and CSV bytes that are
 /// stored and served from then on.
 pub fn publish(
@@ -473,7 +563,7 @@ pub fn publish(
     actor: &Actor,
     id: Uuid,
     if_match: &IfMatch,
-    render: impl FnOnce(&ReportRow) -> Result<(Vec<u8>, Vec<u8>), ApiError>,
+    render: impl FnOnce(&ReportRow) -> Result<Rendered, ApiError>,
 ) -> Result<ReportRow, ApiError> {
     let before = lock_mutable(conn, id, if_match)?;
     let status: TertialReportStatus = before.status.parse()?;
@@ -485,7 +575,11 @@ pub fn publish(
     row.published_at = Some(chrono::SubsecRound::trunc_subsecs(now, 6));
     row.published_by = Some(actor.subject.clone());
     row.updated_at = row.published_at.unwrap_or(now);
-    let (json, csv) = render(&row)?;
+    let Rendered {
+        json,
+        csv,
+        benefits_csv,
+    } = render(&row)?;
     let row = diesel::update(tertial_reports::table.find(id))
         .set((
             tertial_reports::status.eq(&row.status),
@@ -494,6 +588,7 @@ pub fn publish(
             tertial_reports::published_by.eq(&row.published_by),
             tertial_reports::published_json.eq(Some(json)),
             tertial_reports::published_csv.eq(Some(csv)),
+            tertial_reports::published_benefits_csv.eq(Some(benefits_csv)),
             tertial_reports::updated_at.eq(row.updated_at),
         ))
         .returning(ReportRow::as_returning())
@@ -525,7 +620,10 @@ pub fn publish(
     },
     "service_areas": [{"service_area_id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba", "name": "Mor og barn", "kind": "clinical", "measures": 2, "by_status": {"in_delivery": 2}}],
     "rag": {"green": 1, "yellow": 1, "red": 0, "none": 1},
-    "budget": [{"sub_portfolio": "concept_studies", "amount_nok": 10000000, "allocated_nok": 6000000, "spent_nok": 2500000, "remaining_nok": 4000000}]
+    "budget": [{"sub_portfolio": "concept_studies", "amount_nok": 10000000, "allocated_nok": 6000000, "spent_nok": 2500000, "remaining_nok": 4000000}],
+    "benefits": {"as_of": "2025-01-15", "total": 4, "by_status": {"in_realisation": 3, "planned": 1},
+        "by_rag": {"green": 2, "yellow": 1, "red": 1, "none": 0}, "stale": 0,
+        "priced_planned_nok_per_year": 3600000, "priced_realised_nok_per_year": 1520000}
 }))]
 pub struct Overview {
     /// The budget year the numbers are for.
@@ -537,6 +635,17 @@ pub struct Overview {
     pub rag: BTreeMap<String, i64>,
     /// The year's budget frames and their use.
     pub budget: Vec<FrameLine>,
+    /// Benefits realisation across the portfolio (every benefit, not only the year's), as
+    /// of today.
+    pub benefits: BenefitsBlock,
+}
+
+/// The overview's benefits block.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BenefitsBlock {
+    pub as_of: NaiveDate,
+    #[serde(flatten)]
+    pub totals: crate::store::benefits::BenefitTotals,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -574,7 +683,11 @@ pub struct AreaCount {
     pub by_status: BTreeMap<String, i64>,
 }
 
-pub fn overview(conn: &mut PgConnection, year: i32) -> QueryResult<Overview> {
+pub fn overview(
+    conn: &mut PgConnection,
+    year: i32,
+    today: NaiveDate,
+) -> Result<Overview, ApiError> {
     use diesel::dsl::count_star;
     let areas: Vec<(Uuid, String, String)> = service_areas::table
         .filter(service_areas::year.eq(year))
@@ -650,5 +763,9 @@ pub fn overview(conn: &mut PgConnection, year: i32) -> QueryResult<Overview> {
             .collect(),
         rag,
         budget: capture_frames(conn, year)?,
+        benefits: BenefitsBlock {
+            as_of: today,
+            totals: crate::store::benefits::totals(&crate::store::benefits::all(conn)?, today)?,
+        },
     })
 }

@@ -1,4 +1,12 @@
-//! The test harness: a private PostgreSQL cluster per test process (started on first use,
+//! Everything tests share, so that no test file imports from another:
+//! - this module: the harness ([`TestApp`], [`Req`], [`TestResponse`]);
+//! - [`tokens`]: the scopes a caller can hold; [`orgs`]: organisation numbers;
+//! - [`requests`]: typed responses (`.returns::<T>(status)`, `.problem(status)`);
+//! - [`fixtures`]: request bodies, setup requests and rows, grouped by resource;
+//! - [`snapshots`]: insta settings that redact ids, times and versions;
+//! - [`tables`]: looking at the tables behind the API.
+//!
+//! The harness: a private PostgreSQL cluster per test process (started on first use,
 //! gone with the process), one database per test cloned from a migrated template, and the
 //! application called in-process.
 //!
@@ -25,18 +33,30 @@ use portfolio_api::app::{build_app, AppState};
 use portfolio_api::config::Config;
 use portfolio_api::db::{self, Db};
 use portfolio_api::pg_cluster::{
-    create_database_if_missing, quote_ident, ClusterOptions, PrivateCluster,
+    create_database_if_missing, ensure_login_role, quote_ident, ClusterOptions, PrivateCluster,
+    SERVING_ROLE,
 };
 use serde_json::Value;
 
-pub const OUS: &str = "993467049"; // Oslo universitetssykehus HF
-pub const AHUS: &str = "983971636"; // Akershus universitetssykehus HF
-pub const HSO: &str = "991324968"; // Helse Sør-Øst RHF
-pub const SYKEHUSPARTNER: &str = "914637651";
+pub mod fixtures;
+pub mod orgs;
+pub mod requests;
+pub mod snapshots;
+pub mod tables;
+pub mod tokens;
+
+// One import line for a test: `use crate::support::{TestApp, READ, HSO, open_cycle, ...}`.
+pub use fixtures::*;
+pub use orgs::*;
+pub use requests::{etag, pointers, read, wire};
+pub use tables::snapshot;
+pub use tokens::*;
 
 struct Server {
     /// URL of a database on the server, given a name.
     base: Box<dyn Fn(&str) -> String + Send + Sync>,
+    /// The same, as the least-privileged serving role the application connects as.
+    serving: Box<dyn Fn(&str) -> String + Send + Sync>,
     template: String,
     prefix: String,
 }
@@ -66,9 +86,13 @@ fn server() -> &'static Server {
                 Box::new(move |db: &str| cluster.replace("/postgres?", &format!("/{db}?")))
             }
         };
+        let serving = serving_urls(&base("{db}"));
         let template = format!("{prefix}template");
         let mut admin =
             PgConnection::establish(&base("postgres")).expect("connect to the test server");
+        // The application serves as a least-privileged role, as in production.
+        ensure_login_role(&mut admin, SERVING_ROLE, Some(SERVING_ROLE))
+            .expect("create the serving role");
         diesel::sql_query(format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             quote_ident(&template)
@@ -81,10 +105,20 @@ fn server() -> &'static Server {
         drop(conn);
         Server {
             base,
+            serving,
             template,
             prefix,
         }
     })
+}
+
+/// URLs for the serving role, from an owner's URL with `{db}` where the database name goes.
+fn serving_urls(owner: &str) -> Box<dyn Fn(&str) -> String + Send + Sync> {
+    let (scheme, rest) = owner.split_once("://").expect("a URL");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let url = format!("{scheme}://{SERVING_ROLE}:{SERVING_ROLE}@{host}/{path}");
+    Box::new(move |db: &str| url.replace("{db}", db))
 }
 
 /// Starts the cluster on a thread that lives as long as the process: the postmaster gets a
@@ -200,7 +234,10 @@ type Caller = Rc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = TestResponse>>>>
 pub struct TestApp {
     pub state: AppState,
     pub db_name: String,
+    /// The schema owner's URL: for the test's own checks.
     pub url: String,
+    /// The URL the application serves with (the least-privileged role).
+    pub serving_url: String,
     call: Caller,
 }
 
@@ -229,7 +266,7 @@ impl TestApp {
         .await
         .expect("create database task");
         let url = (server.base)(&db_name);
-        let mut app = Self::on_database(&url, adjust).await;
+        let mut app = Self::serving(&(server.serving)(&db_name), &url, adjust).await;
         app.db_name = db_name;
         app
     }
@@ -237,12 +274,17 @@ impl TestApp {
     /// The application on a database the test provides (already migrated): e.g. one on a
     /// separate cluster the test stops and starts. The database is not dropped afterwards.
     pub async fn on_database(url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::serving(url, url, adjust).await
+    }
+
+    /// The application serving as `serving_url`; `url` (the owner's) is for the test's checks.
+    async fn serving(serving_url: &str, url: &str, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let url = url.to_owned();
         let db_name = String::new();
         let mut config = Config::from_lookup(|_| None).expect("default config");
-        config.database_url = Some(url.clone());
+        config.database_url = Some(serving_url.to_owned());
         adjust(&mut config);
-        let pool = db::build_pool(&url, config.pool_size.max(8)).expect("pool");
+        let pool = db::build_pool(serving_url, config.pool_size.max(8)).expect("pool");
         let state = AppState::new(Db::new(pool), config).expect("state");
         let svc = Rc::new(test::init_service(build_app(state.clone())).await);
         let call: Caller = Rc::new(move |req: Request| {
@@ -263,6 +305,7 @@ impl TestApp {
             state,
             db_name,
             url,
+            serving_url: serving_url.to_owned(),
             call,
         }
     }

@@ -1,0 +1,6 @@
+-- GET /api/v1/needs/{id}: the one row and the columns of the need representation.
+SELECT id, cycle_year, seq, reference, title, description, expected_benefit, origin,
+       organisation_number, service_area_id, estimated_study_cost_nok, contact_name,
+       contact_email, status, assessment_reason, screening, assessed_at, assessed_by,
+       reported_by, version, created_at, updated_at
+FROM needs WHERE id = :id;

@@ -1,0 +1,724 @@
+//! Benefits (gevinster) and their measurement series. The rules are the domain's
+//! (`portfolio_domain::benefit`); this module loads, locks, writes and records changes, each
+//! write in the caller's transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+use diesel::PgConnection;
+use portfolio_domain::benefit::{
+    self, Baseline, BenefitCategory, BenefitPlan, BenefitStatus, Direction, Indicator, Measurement,
+    NewMeasurement, Owner, ParentKind, Progress, Target, DEFAULT_STALE_AFTER_MONTHS,
+};
+use portfolio_domain::measure::Rag;
+use portfolio_domain::DomainError;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::changes::{self, Actor, Change};
+use crate::db::schema::{
+    benefit_measurements, benefits, concept_studies, concepts, measures, organisations,
+};
+use crate::error::{ApiError, FieldError};
+use crate::etag::IfMatch;
+
+/// Rows scanned per round when a list is filtered by RAG (derived, so not in SQL).
+const RAG_SCAN_BATCH: i64 = 500;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = benefits)]
+pub struct BenefitRow {
+    pub id: Uuid,
+    pub parent_kind: String,
+    pub study_id: Option<Uuid>,
+    pub concept_id: Option<Uuid>,
+    pub measure_id: Option<Uuid>,
+    pub need_id: Option<Uuid>,
+    pub title: String,
+    pub description: String,
+    pub category: String,
+    pub owner_org: String,
+    pub owner_role: String,
+    pub indicator_name: String,
+    pub indicator_unit: String,
+    pub direction: String,
+    pub baseline_value: f64,
+    pub baseline_date: NaiveDate,
+    pub baseline_method: String,
+    pub target_value: f64,
+    pub target_date: NaiveDate,
+    pub yearly_value_nok: Option<i64>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub latest_measurement_id: Option<i64>,
+    pub latest_value: Option<f64>,
+    pub latest_measured_on: Option<NaiveDate>,
+    pub version: i32,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
+    pub updated_at: DateTime<Utc>,
+}
+
+fn stored<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, ApiError> {
+    v.parse()
+        .map_err(|_| ApiError::internal(format!("stored {what} {v:?} is not valid")))
+}
+
+impl BenefitRow {
+    pub fn status(&self) -> Result<BenefitStatus, ApiError> {
+        stored("benefit status", &self.status)
+    }
+
+    pub fn parent(&self) -> Result<(ParentKind, Uuid), ApiError> {
+        let kind: ParentKind = stored("parent kind", &self.parent_kind)?;
+        let id = match kind {
+            ParentKind::ConceptStudy => self.study_id,
+            ParentKind::Concept => self.concept_id,
+            ParentKind::Measure => self.measure_id,
+        };
+        id.map(|id| (kind, id))
+            .ok_or_else(|| ApiError::internal("benefit without its parent id"))
+    }
+
+    /// The plan as the domain sees it.
+    pub fn plan(&self) -> Result<BenefitPlan, ApiError> {
+        Ok(BenefitPlan {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            category: stored("category", &self.category)?,
+            owner: Owner {
+                org_number: self.owner_org.clone(),
+                role: self.owner_role.clone(),
+            },
+            indicator: Indicator {
+                name: self.indicator_name.clone(),
+                unit: self.indicator_unit.clone(),
+                direction: stored::<Direction>("direction", &self.direction)?,
+            },
+            baseline: Baseline {
+                value: self.baseline_value,
+                date: self.baseline_date,
+                method: self.baseline_method.clone(),
+            },
+            target: Target {
+                value: self.target_value,
+                date: self.target_date,
+            },
+            yearly_value_nok: self.yearly_value_nok,
+        })
+    }
+
+    /// What the latest effective measurement says on `today`.
+    pub fn progress(&self, today: NaiveDate) -> Result<Progress, ApiError> {
+        let latest = self.latest_measured_on.zip(self.latest_value);
+        Ok(benefit::progress(
+            &self.plan()?,
+            self.status()?,
+            latest,
+            today,
+            DEFAULT_STALE_AFTER_MONTHS,
+        ))
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = benefit_measurements)]
+pub struct MeasurementRow {
+    pub id: i64,
+    pub benefit_id: Uuid,
+    pub measured_on: NaiveDate,
+    pub value: f64,
+    pub source: String,
+    pub note: Option<String>,
+    pub corrects: Option<i64>,
+    pub recorded_by: String,
+    pub recorded_org: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Domain field names (`baseline.value`) as JSON Pointers (`/baseline/value`) under `prefix`.
+pub fn problems(errors: Vec<DomainError>, prefix: &str) -> ApiError {
+    let mut fields = Vec::new();
+    for e in errors {
+        match e {
+            DomainError::Invalid { field, message } => fields.push(FieldError::new(
+                format!("{prefix}/{}", field.replace('.', "/")),
+                message,
+            )),
+            other => return ApiError::from(other),
+        }
+    }
+    ApiError::validation(fields)
+}
+
+/// Filters of the benefit list.
+#[derive(Debug, Clone, Default)]
+pub struct BenefitFilter {
+    pub owner_org: Option<String>,
+    pub category: Option<BenefitCategory>,
+    pub status: Option<BenefitStatus>,
+    pub rag: Option<Rag>,
+    pub study_id: Option<Uuid>,
+    pub concept_id: Option<Uuid>,
+    pub measure_id: Option<Uuid>,
+    pub need_id: Option<Uuid>,
+}
+
+fn page_query<'a>(
+    f: &BenefitFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> benefits::BoxedQuery<
+    'a,
+    diesel::pg::Pg,
+    diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<BenefitRow, diesel::pg::Pg>>,
+> {
+    let mut q = benefits::table
+        .select(BenefitRow::as_select())
+        .order((benefits::created_at, benefits::id))
+        .into_boxed();
+    if let Some(o) = &f.owner_org {
+        q = q.filter(benefits::owner_org.eq(o.clone()));
+    }
+    if let Some(c) = f.category {
+        q = q.filter(benefits::category.eq(c.as_str()));
+    }
+    if let Some(s) = f.status {
+        q = q.filter(benefits::status.eq(s.as_str()));
+    }
+    if let Some(id) = f.study_id {
+        q = q.filter(benefits::study_id.eq(id));
+    }
+    if let Some(id) = f.concept_id {
+        q = q.filter(benefits::concept_id.eq(id));
+    }
+    if let Some(id) = f.measure_id {
+        q = q.filter(benefits::measure_id.eq(id));
+    }
+    if let Some(id) = f.need_id {
+        q = q.filter(benefits::need_id.eq(id));
+    }
+    if let Some((t, id)) = after {
+        q = q.filter(
+            sql::<Bool>("(benefits.created_at, benefits.id) > (")
+                .bind::<Timestamptz, _>(t)
+                .sql(", ")
+                .bind::<SqlUuid, _>(id)
+                .sql(")"),
+        );
+    }
+    q.limit(limit)
+}
+
+/// Up to `limit + 1` benefits after the cursor, oldest first. RAG is derived as of `today`,
+/// so a RAG filter scans the other filters' index range in batches and keeps the matches
+/// (a few queries per page, never one per row).
+pub fn list(
+    conn: &mut PgConnection,
+    f: &BenefitFilter,
+    mut after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+    today: NaiveDate,
+) -> Result<Vec<BenefitRow>, ApiError> {
+    let Some(rag) = f.rag else {
+        return Ok(page_query(f, after, limit + 1).load(conn)?);
+    };
+    let mut out = Vec::new();
+    loop {
+        let batch: Vec<BenefitRow> = page_query(f, after, RAG_SCAN_BATCH).load(conn)?;
+        let full = batch.len() as i64 == RAG_SCAN_BATCH;
+        after = batch.last().map(|r| (r.created_at, r.id));
+        for r in batch {
+            if r.progress(today)?.rag == Some(rag) {
+                out.push(r);
+                if out.len() as i64 > limit {
+                    return Ok(out);
+                }
+            }
+        }
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+pub fn find(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<BenefitRow>> {
+    benefits::table
+        .find(id)
+        .select(BenefitRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The benefits descending from a need (through its studies and concepts), oldest first.
+pub fn of_need(conn: &mut PgConnection, need_id: Uuid) -> QueryResult<Vec<BenefitRow>> {
+    benefits::table
+        .filter(benefits::need_id.eq(need_id))
+        .select(BenefitRow::as_select())
+        .order((benefits::created_at, benefits::id))
+        .load(conn)
+}
+
+/// Every benefit, oldest first (overview and tertial report: one query).
+pub fn all(conn: &mut PgConnection) -> QueryResult<Vec<BenefitRow>> {
+    benefits::table
+        .select(BenefitRow::as_select())
+        .order((benefits::created_at, benefits::id))
+        .load(conn)
+}
+
+/// The need a parent descends from; 422 when the parent does not exist.
+fn resolve_parent(
+    conn: &mut PgConnection,
+    kind: ParentKind,
+    id: Uuid,
+) -> Result<Option<Uuid>, ApiError> {
+    let need: Option<Option<Uuid>> = match kind {
+        ParentKind::ConceptStudy => concept_studies::table
+            .find(id)
+            .select(concept_studies::need_id.nullable())
+            .first(conn)
+            .optional()?,
+        ParentKind::Concept => concepts::table
+            .find(id)
+            .select(concepts::need_id.nullable())
+            .first(conn)
+            .optional()?,
+        ParentKind::Measure => measures::table
+            .find(id)
+            .select(measures::id)
+            .first::<Uuid>(conn)
+            .optional()?
+            .map(|_| None),
+    };
+    need.ok_or_else(|| ApiError::invalid("/parent/id", format!("is not a known {kind}")))
+}
+
+fn check_owner(conn: &mut PgConnection, org: &str) -> Result<(), ApiError> {
+    let known: i64 = organisations::table
+        .filter(organisations::org_number.eq(org))
+        .count()
+        .get_result(conn)?;
+    if known == 0 {
+        return Err(ApiError::invalid(
+            "/owner/org_number",
+            "is not a registered organisation",
+        ));
+    }
+    Ok(())
+}
+
+/// The plan's columns, for both the insert and the update (one list, so they never drift).
+macro_rules! plan_columns {
+    ($p:expr) => {
+        (
+            benefits::title.eq($p.title.trim().to_owned()),
+            benefits::description.eq($p.description.clone()),
+            benefits::category.eq($p.category.as_str()),
+            benefits::owner_org.eq($p.owner.org_number.clone()),
+            benefits::owner_role.eq($p.owner.role.trim().to_owned()),
+            benefits::indicator_name.eq($p.indicator.name.trim().to_owned()),
+            benefits::indicator_unit.eq($p.indicator.unit.trim().to_owned()),
+            benefits::direction.eq($p.indicator.direction.as_str()),
+            benefits::baseline_value.eq($p.baseline.value),
+            benefits::baseline_date.eq($p.baseline.date),
+            benefits::baseline_method.eq($p.baseline.method.clone()),
+            benefits::target_value.eq($p.target.value),
+            benefits::target_date.eq($p.target.date),
+            benefits::yearly_value_nok.eq($p.yearly_value_nok),
+        )
+    };
+}
+
+pub fn create(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    parent: (ParentKind, Uuid),
+    plan: BenefitPlan,
+) -> Result<BenefitRow, ApiError> {
+    let errors = plan.problems();
+    if !errors.is_empty() {
+        return Err(problems(errors, ""));
+    }
+    let (kind, parent_id) = parent;
+    let need_id = resolve_parent(conn, kind, parent_id)?;
+    check_owner(conn, &plan.owner.org_number)?;
+    let pick = |k: ParentKind| (k == kind).then_some(parent_id);
+    let row = diesel::insert_into(benefits::table)
+        .values((
+            benefits::parent_kind.eq(kind.as_str()),
+            benefits::study_id.eq(pick(ParentKind::ConceptStudy)),
+            benefits::concept_id.eq(pick(ParentKind::Concept)),
+            benefits::measure_id.eq(pick(ParentKind::Measure)),
+            benefits::need_id.eq(need_id),
+            benefits::status.eq(BenefitStatus::Planned.as_str()),
+            plan_columns!(plan),
+        ))
+        .returning(BenefitRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("benefit", row.id, "created")
+            .version(row.version)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+/// Stores every plan field of benefit `id` and sets its version.
+fn write_plan(
+    conn: &mut PgConnection,
+    id: Uuid,
+    p: &BenefitPlan,
+    version: i32,
+) -> QueryResult<BenefitRow> {
+    diesel::update(benefits::table.find(id))
+        .set((
+            plan_columns!(p),
+            benefits::version.eq(version),
+            benefits::updated_at.eq(Utc::now()),
+        ))
+        .returning(BenefitRow::as_returning())
+        .get_result(conn)
+}
+
+fn lock(conn: &mut PgConnection, id: Uuid) -> Result<BenefitRow, ApiError> {
+    benefits::table
+        .find(id)
+        .select(BenefitRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found(format!("benefit {id}")))
+}
+
+/// A partial edit of a plan; sub-objects are replaced whole. `None` = unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct BenefitEdit {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<BenefitCategory>,
+    pub owner: Option<Owner>,
+    pub indicator: Option<Indicator>,
+    pub baseline: Option<Baseline>,
+    pub target: Option<Target>,
+    /// `Some(None)` clears the NOK value.
+    pub yearly_value_nok: Option<Option<i64>>,
+}
+
+pub fn edit(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    e: BenefitEdit,
+) -> Result<BenefitRow, ApiError> {
+    let before = lock(conn, id)?;
+    if_match.check(before.version)?;
+    let status = before.status()?;
+    if !status.plan_editable() {
+        return Err(ApiError::Conflict(format!(
+            "the benefit is {status}; its plan is closed"
+        )));
+    }
+    let old = before.plan()?;
+    let mut plan = old.clone();
+    let basis_changed = e.indicator.as_ref().is_some_and(|i| *i != old.indicator)
+        || e.baseline.as_ref().is_some_and(|b| *b != old.baseline)
+        || e.target.is_some_and(|t| t != old.target);
+    if basis_changed && !status.basis_editable() {
+        return Err(ApiError::Conflict(format!(
+            "the benefit is {status}: indicator, baseline and target are fixed once realisation has begun"
+        )));
+    }
+    plan.title = e.title.unwrap_or(plan.title);
+    plan.description = e.description.unwrap_or(plan.description);
+    plan.category = e.category.unwrap_or(plan.category);
+    plan.owner = e.owner.unwrap_or(plan.owner);
+    plan.indicator = e.indicator.unwrap_or(plan.indicator);
+    plan.baseline = e.baseline.unwrap_or(plan.baseline);
+    plan.target = e.target.unwrap_or(plan.target);
+    plan.yearly_value_nok = e.yearly_value_nok.unwrap_or(plan.yearly_value_nok);
+    let errors = plan.problems();
+    if !errors.is_empty() {
+        return Err(problems(errors, ""));
+    }
+    if plan.owner.org_number != old.owner.org_number {
+        check_owner(conn, &plan.owner.org_number)?;
+    }
+    let row = write_plan(conn, id, &plan, before.version + 1)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("benefit", id, "updated")
+            .version(row.version)
+            .before(&before)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+pub fn change_status(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    to: BenefitStatus,
+    reason: Option<String>,
+) -> Result<BenefitRow, ApiError> {
+    let before = lock(conn, id)?;
+    if_match.check(before.version)?;
+    let to = before
+        .status()?
+        .transition_with_reason(to, reason.as_deref())?;
+    let row = diesel::update(benefits::table.find(id))
+        .set((
+            benefits::status.eq(to.as_str()),
+            benefits::status_reason.eq(reason.as_deref().map(str::trim)),
+            benefits::version.eq(before.version + 1),
+            benefits::updated_at.eq(Utc::now()),
+        ))
+        .returning(BenefitRow::as_returning())
+        .get_result(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("benefit", id, format!("status_{to}"))
+            .version(row.version)
+            .before(&before)
+            .after(&row)],
+    )?;
+    Ok(row)
+}
+
+/// Deletes a benefit entered by mistake: only while `planned` and never measured (after
+/// that, cancel it with a reason so the trail stays).
+pub fn delete(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+) -> Result<(), ApiError> {
+    let before = lock(conn, id)?;
+    if_match.check(before.version)?;
+    let measured: i64 = benefit_measurements::table
+        .filter(benefit_measurements::benefit_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    if before.status()? != BenefitStatus::Planned || measured > 0 {
+        return Err(ApiError::Conflict(
+            "only a planned benefit without measurements can be deleted; cancel it with a reason instead".into(),
+        ));
+    }
+    diesel::delete(benefits::table.find(id)).execute(conn)?;
+    changes::record(
+        conn,
+        actor,
+        &[Change::new("benefit", id, "deleted").before(&before)],
+    )?;
+    Ok(())
+}
+
+/// Who is recording a measurement: the portfolio office, or the benefit owner's organisation.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub is_office: bool,
+    pub may_submit: bool,
+    pub org_number: Option<String>,
+}
+
+impl Recorder {
+    fn may_record(&self, b: &BenefitRow) -> Result<(), ApiError> {
+        if self.is_office || (self.may_submit && self.org_number.as_deref() == Some(&b.owner_org)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "benefit {} is owned by organisation {}; only that organisation (portfolio:submit) or the portfolio office records its measurements",
+                b.id, b.owner_org
+            )))
+        }
+    }
+}
+
+/// A measurement as received.
+#[derive(Debug, Clone)]
+pub struct NewMeasurementData {
+    pub measured_on: NaiveDate,
+    pub value: f64,
+    pub source: String,
+    pub note: Option<String>,
+    pub corrects: Option<i64>,
+}
+
+/// Appends a measurement and moves the benefit's latest effective value (and version).
+pub fn record_measurement(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    recorder: &Recorder,
+    id: Uuid,
+    m: NewMeasurementData,
+    today: NaiveDate,
+) -> Result<(MeasurementRow, BenefitRow), ApiError> {
+    let before = lock(conn, id)?;
+    recorder.may_record(&before)?;
+    let mut series: Vec<Measurement> = benefit_measurements::table
+        .filter(benefit_measurements::benefit_id.eq(id))
+        .select((
+            benefit_measurements::id,
+            benefit_measurements::measured_on,
+            benefit_measurements::value,
+            benefit_measurements::corrects,
+        ))
+        .order(benefit_measurements::id)
+        .load::<(i64, NaiveDate, f64, Option<i64>)>(conn)?
+        .into_iter()
+        .map(|(id, measured_on, value, corrects)| Measurement {
+            id,
+            measured_on,
+            value,
+            corrects,
+        })
+        .collect();
+    let new = NewMeasurement {
+        measured_on: m.measured_on,
+        value: m.value,
+        source: &m.source,
+        note: m.note.as_deref(),
+        corrects: m.corrects,
+    };
+    benefit::check_measurement(before.status()?, &before.plan()?, &series, &new, today)
+        .map_err(|e| problems(e, ""))?;
+    let row = diesel::insert_into(benefit_measurements::table)
+        .values((
+            benefit_measurements::benefit_id.eq(id),
+            benefit_measurements::measured_on.eq(m.measured_on),
+            benefit_measurements::value.eq(m.value),
+            benefit_measurements::source.eq(m.source.trim()),
+            benefit_measurements::note.eq(m.note.as_deref()),
+            benefit_measurements::corrects.eq(m.corrects),
+            benefit_measurements::recorded_by.eq(&actor.subject),
+            benefit_measurements::recorded_org.eq(actor.org_number.as_deref()),
+        ))
+        .returning(MeasurementRow::as_returning())
+        .get_result(conn)?;
+    series.push(Measurement {
+        id: row.id,
+        measured_on: row.measured_on,
+        value: row.value,
+        corrects: row.corrects,
+    });
+    let latest = benefit::latest_effective(&series);
+    let benefit = diesel::update(benefits::table.find(id))
+        .set((
+            benefits::latest_measurement_id.eq(latest.map(|l| l.id)),
+            benefits::latest_value.eq(latest.map(|l| l.value)),
+            benefits::latest_measured_on.eq(latest.map(|l| l.measured_on)),
+            benefits::version.eq(before.version + 1),
+            benefits::updated_at.eq(Utc::now()),
+        ))
+        .returning(BenefitRow::as_returning())
+        .get_result(conn)?;
+    let action = if row.corrects.is_some() {
+        "corrected"
+    } else {
+        "recorded"
+    };
+    changes::record(
+        conn,
+        actor,
+        &[
+            Change::new("benefit_measurement", row.id, action).after(&row),
+            Change::new("benefit", id, "measured")
+                .version(benefit.version)
+                .before(&before)
+                .after(&benefit),
+        ],
+    )?;
+    Ok((row, benefit))
+}
+
+/// A page of a benefit's measurements, newest recording first, each with the id of the
+/// measurement that corrects it (if any); `None` when the benefit does not exist.
+pub fn measurements(
+    conn: &mut PgConnection,
+    id: Uuid,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Option<(Vec<MeasurementRow>, HashMap<i64, i64>)>> {
+    let exists: i64 = benefits::table
+        .filter(benefits::id.eq(id))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        return Ok(None);
+    }
+    let mut q = benefit_measurements::table
+        .filter(benefit_measurements::benefit_id.eq(id))
+        .select(MeasurementRow::as_select())
+        .order(benefit_measurements::id.desc())
+        .into_boxed();
+    if let Some(b) = before_id {
+        q = q.filter(benefit_measurements::id.lt(b));
+    }
+    let rows: Vec<MeasurementRow> = q.limit(limit + 1).load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let corrected_by: HashMap<i64, i64> = benefit_measurements::table
+        .filter(benefit_measurements::corrects.eq_any(&ids))
+        .select((benefit_measurements::corrects, benefit_measurements::id))
+        .load::<(Option<i64>, i64)>(conn)?
+        .into_iter()
+        .filter_map(|(c, id)| c.map(|c| (c, id)))
+        .collect();
+    Ok(Some((rows, corrected_by)))
+}
+
+/// Counts and money of a set of benefits on a day: the overview's and the tertial
+/// report's benefits figures.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BenefitTotals {
+    /// Number of benefits.
+    pub total: i64,
+    /// Benefits per status.
+    pub by_status: BTreeMap<String, i64>,
+    /// Benefits per RAG (`none` = cancelled, no longer followed up).
+    pub by_rag: BTreeMap<String, i64>,
+    /// Benefits in realisation with no measurement for more than six months.
+    pub stale: i64,
+    /// Priced benefits (not cancelled): yearly NOK value when fully realised.
+    pub priced_planned_nok_per_year: i64,
+    /// Priced benefits (not cancelled): yearly NOK value times realised share (pro rata
+    /// of the indicator's movement towards its target).
+    pub priced_realised_nok_per_year: i64,
+}
+
+/// Totals of `rows` on `today`.
+pub fn totals(rows: &[BenefitRow], today: NaiveDate) -> Result<BenefitTotals, ApiError> {
+    let mut t = BenefitTotals {
+        by_rag: ["green", "yellow", "red", "none"]
+            .into_iter()
+            .map(|k| (k.to_owned(), 0))
+            .collect(),
+        ..BenefitTotals::default()
+    };
+    for r in rows {
+        let p = r.progress(today)?;
+        t.total += 1;
+        *t.by_status.entry(r.status.clone()).or_default() += 1;
+        *t.by_rag
+            .entry(p.rag.map_or("none", Rag::as_str).to_owned())
+            .or_default() += 1;
+        t.stale += i64::from(p.stale);
+        if let (Some(v), false) = (r.yearly_value_nok, r.status()? == BenefitStatus::Cancelled) {
+            t.priced_planned_nok_per_year += v;
+            t.priced_realised_nok_per_year +=
+                (v as f64 * p.realised_share.unwrap_or(0.0)).round() as i64;
+        }
+    }
+    Ok(t)
+}
