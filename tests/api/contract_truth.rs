@@ -52,7 +52,10 @@ fn health_probes_declare_no_security_and_everything_else_a_bearer_scope() {
         } else {
             let reqs = op["security"].as_array().expect("security");
             assert!(
-                !reqs.is_empty() && reqs.iter().all(|r| r.get("bearer").is_some()),
+                !reqs.is_empty()
+                    && reqs
+                        .iter()
+                        .all(|r| r.get("bearer").is_some() || r.get("dpop").is_some()),
                 "{method} {path}: {reqs:?}"
             );
         }

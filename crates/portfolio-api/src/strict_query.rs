@@ -91,7 +91,7 @@ impl QueryTable {
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let name = decode(pair.split('=').next().unwrap_or(pair));
-            if !accepted.iter().any(|a| *a == name) {
+            if !accepted.contains(&name) {
                 let list = if accepted.is_empty() {
                     "no query parameters".to_owned()
                 } else {
