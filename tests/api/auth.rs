@@ -89,7 +89,7 @@ async fn missing_or_malformed_authorization_is_401() {
 }
 
 #[actix_web::test]
-async fn expired_not_yet_valid_wrong_issuer_and_audience_are_401() {
+async fn expired_not_yet_valid_wrong_issuer_and_audience_are_401_naming_the_expected_values() {
     let app = TestApp::new().await;
     let now = chrono::Utc::now().timestamp();
     assert_unauthorized(
@@ -107,13 +107,13 @@ async fn expired_not_yet_valid_wrong_issuer_and_audience_are_401() {
     assert_unauthorized(
         &app,
         &dev(&claims(json!({"iss": "https://evil.example"}))),
-        "issuer",
+        "wrong issuer; expected iss \"portfolio-dev\"",
     )
     .await;
     assert_unauthorized(
         &app,
         &dev(&claims(json!({"aud": "another-api"}))),
-        "audience",
+        "wrong audience; expected aud \"portfolio-api\"",
     )
     .await;
     assert_unauthorized(&app, &dev(&claims(json!({"exp": null}))), "exp").await;

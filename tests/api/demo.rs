@@ -21,6 +21,19 @@ async fn demo_data_has_the_seeds_2022_funnel_and_loads_once() {
         .await;
     assert_eq!(f["reported"], 40);
     assert_eq!(f["accepted"], 27);
+    // The README names the cycle the demo leaves open for new needs.
+    assert!(
+        first.contains("the 2023 cycle is open for new needs"),
+        "{first}"
+    );
+    let open = app
+        .get("/api/v1/cycles/2023")
+        .auth("portfolio:read", None)
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    assert_eq!(open["phase"], "intake", "{open}");
     let measures = app.count("measures");
     assert_eq!(
         app.count("budget_frames"),

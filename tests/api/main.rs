@@ -12,6 +12,7 @@ mod change_log;
 mod contract;
 mod contract_conformance;
 mod crash_idempotency;
+mod contract_truth;
 mod crash_restart;
 mod decisions;
 mod demo;

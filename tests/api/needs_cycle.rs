@@ -386,6 +386,11 @@ async fn list_filters_and_pages() {
         ["B-2023-001"]
     );
     assert_eq!(
+        refs(&list(&format!("service_area_id={area}")).await),
+        ["B-2023-001"]
+    );
+    // The old name of the filter is still honoured (deprecated in the contract).
+    assert_eq!(
         refs(&list(&format!("service_area={area}")).await),
         ["B-2023-001"]
     );

@@ -157,12 +157,29 @@ async fn the_seed_picture_is_expressible_exactly() {
     let i = get(&app, &format!("/api/v1/budget-frames/{inf}")).await;
     assert_eq!(i["remaining_nok"], 0);
 
-    // The dashboard overview of 2022 counts the same studies.
-    let o = get(&app, "/api/v1/portfolio/overview?year=2022").await;
+    // The overview's `year` is the budget year: the 2023 overview counts the studies its
+    // frames fund (proposed by the 2022 cycle) beside the frames that fund them; 2022's has
+    // the 2022 cycle's needs but no frame and no funded study.
+    let o = get(&app, "/api/v1/portfolio/overview?year=2023").await;
     let studies = &o["sub_portfolios"]["concept_studies"];
     assert_eq!(studies["total"], 8, "{studies}");
     assert_eq!(
         studies["by_status"],
         json!({"completed": 3, "in_progress": 3, "paused": 1, "not_started": 1})
     );
+    assert_eq!(studies["by_cycle"], json!({"2022": 8}));
+    let allocated: i64 = o["budget"]
+        .as_array()
+        .expect("budget")
+        .iter()
+        .map(|f| f["allocated_nok"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        allocated, 14_000_000,
+        "the studies' money is in the same year"
+    );
+    let o = get(&app, "/api/v1/portfolio/overview?year=2022").await;
+    assert_eq!(o["sub_portfolios"]["concept_studies"]["total"], 0);
+    assert_eq!(o["sub_portfolios"]["needs"]["total"], 12);
+    assert_eq!(o["budget"], json!([]));
 }

@@ -34,6 +34,8 @@ pub struct AppState {
     /// The contract as served (`openapi::document`).
     pub openapi_doc: Arc<serde_json::Value>,
     pub routes: Arc<RouteTable>,
+    /// Each operation's declared query parameters (undeclared ones are refused).
+    pub queries: Arc<crate::strict_query::QueryTable>,
     /// Per-caller request budgets, shared by every worker.
     pub rate_limiter: RateLimiter,
     /// Read models served until the next committed change.
@@ -46,6 +48,7 @@ impl AppState {
         db.set_audit_keys(config.audit_keys.clone());
         let api = contract();
         let routes = RouteTable::from_openapi(&api);
+        let queries = crate::strict_query::QueryTable::from_openapi(&api);
         let config_rate = config.rate_limit_per_minute;
         Ok(AppState {
             db,
@@ -54,6 +57,7 @@ impl AppState {
             openapi_doc: Arc::new(openapi::document(&api)),
             openapi: Arc::new(api),
             routes: Arc::new(routes),
+            queries: Arc::new(queries),
             rate_limiter: RateLimiter::new(config_rate),
             read_cache: Default::default(),
         })
@@ -127,7 +131,10 @@ pub fn build_app(
             .insert_header((header::LOCATION, "/swagger-ui/"))
             .finish()
     })))
+    .service(web::resource("/problems/").route(web::get().to(crate::problem_pages::index)))
+    .service(web::resource("/problems/{kind}").route(web::get().to(crate::problem_pages::page)))
     .default_service(web::to(unmatched))
+    .wrap(crate::strict_query::StrictQuery(Arc::clone(&state.queries)))
     .wrap(Idempotency)
     .wrap(actix_web::middleware::from_fn(refuse_nul))
     .wrap(AuditDenied)

@@ -169,6 +169,10 @@ pub struct TokenVerifier {
     remote: Option<issuer::RemoteKeys>,
     validation_template: Validation,
     org_claim: String,
+    /// The `iss` and `aud` every token must carry; named in a 401 (they are not secret, and an
+    /// integrator with the wrong one needs to know the right one).
+    issuer: String,
+    audience: String,
     signing: Option<(EncodingKey, String, String)>,
     verified: VerifiedTokens,
     require_at_jwt: bool,
@@ -278,6 +282,8 @@ impl TokenVerifier {
             remote,
             validation_template: v,
             org_claim: cfg.org_claim.clone(),
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
             signing,
             verified: VerifiedTokens::new(),
             require_at_jwt: cfg.require_at_jwt,
@@ -389,8 +395,12 @@ impl TokenVerifier {
                     last = match e.kind() {
                         K::ExpiredSignature => invalid("expired"),
                         K::ImmatureSignature => invalid("not yet valid"),
-                        K::InvalidIssuer => invalid("wrong issuer"),
-                        K::InvalidAudience => invalid("wrong audience"),
+                        K::InvalidIssuer => {
+                            invalid(&format!("wrong issuer; expected iss {:?}", self.issuer))
+                        }
+                        K::InvalidAudience => {
+                            invalid(&format!("wrong audience; expected aud {:?}", self.audience))
+                        }
                         K::MissingRequiredClaim(c) => invalid(&format!("missing claim {c}")),
                         K::InvalidSignature => invalid("signature does not verify"),
                         _ => invalid("could not be verified"),

@@ -10,10 +10,16 @@ USAGE:
     portfolio-api [serve] [--demo]      start the API (default); --demo loads demo data
     portfolio-api migrate               run database migrations and exit
     portfolio-api openapi               print the OpenAPI contract
-    portfolio-api token --scope \"portfolio:read portfolio:manage\" [--org 991324968] [--sub name] [--ttl 3600]
-                                        print a development token (needs the HS256 development secret)
+    portfolio-api token --scope \"portfolio:read portfolio:manage\" [--org 991324968] [--sub developer] [--ttl 3600]
+                                        print a development token signed with the HS256 development
+                                        secret; defaults: --sub developer, --ttl 3600 (seconds, 1 to
+                                        86400); no --org: a token without organisation. It reads the
+                                        same PORTFOLIO_JWT_* variables as the server: run it with the
+                                        server's environment. Send it as `Authorization: Bearer <token>`
+                                        (in Swagger UI's Authorize, paste the token alone)
     portfolio-api generate --scale 1 [--seed 42] [--year 2022] [--measures N]
                                         fill the database with a deterministic portfolio (benchmarks)
+    portfolio-api --help                this text (also after any command)
 
 Configuration comes from the environment; see README.md.";
 
@@ -21,6 +27,10 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
     let mut args = args.into_iter().skip(1);
     let command = args.next().unwrap_or_else(|| "serve".into());
     let rest: Vec<String> = args.collect();
+    if is_help(&command) || rest.iter().any(|a| is_help(a)) {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let mut config = Config::from_env().map_err(|e| e.to_string())?;
     match command.as_str() {
         "serve" | "--demo" => {
@@ -47,13 +57,16 @@ pub fn run(args: Vec<String>) -> Result<(), String> {
         }
         "token" => token(&config, &rest),
         "generate" => generate(&config, &rest),
-        "-h" | "--help" | "help" => {
-            println!("{USAGE}");
-            Ok(())
-        }
         other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
 }
+
+fn is_help(arg: &str) -> bool {
+    matches!(arg, "-h" | "--help" | "help")
+}
+
+/// Longest lifetime of a development token: a day.
+const TOKEN_TTL_MAX: i64 = 86_400;
 
 fn token(config: &Config, args: &[String]) -> Result<(), String> {
     let mut scope = None;
@@ -74,7 +87,9 @@ fn token(config: &Config, args: &[String]) -> Result<(), String> {
             "--ttl" => {
                 ttl = value()?
                     .parse()
-                    .map_err(|_| "--ttl takes seconds".to_owned())?
+                    .ok()
+                    .filter(|t| (1..=TOKEN_TTL_MAX).contains(t))
+                    .ok_or_else(|| format!("--ttl takes seconds, 1 to {TOKEN_TTL_MAX}"))?
             }
             other => return Err(format!("unknown option {other:?}\n\n{USAGE}")),
         }
@@ -150,4 +165,43 @@ fn generate(config: &Config, args: &[String]) -> Result<(), String> {
         c.stop();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        std::iter::once("portfolio-api")
+            .chain(a.iter().copied())
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn help_is_answered_before_and_after_any_command() {
+        for a in [
+            &["--help"][..],
+            &["-h"],
+            &["help"],
+            &["token", "--help"],
+            &["serve", "--help"],
+            &["generate", "--help"],
+        ] {
+            assert_eq!(run(args(a)), Ok(()), "{a:?}");
+        }
+        assert!(USAGE.contains("generate") && USAGE.contains("--ttl 3600"));
+    }
+
+    #[test]
+    fn a_token_lifetime_must_be_positive_and_at_most_a_day() {
+        for ttl in ["-5", "0", "86401", "soon"] {
+            let err = run(args(&["token", "--scope", "portfolio:read", "--ttl", ttl]))
+                .expect_err("refused");
+            assert!(
+                err.contains("--ttl takes seconds, 1 to 86400"),
+                "{ttl}: {err}"
+            );
+        }
+    }
 }

@@ -33,6 +33,10 @@ use crate::store::decisions::{
 use crate::store::studies::{change_study_status, ConceptStatusName};
 
 pub const DEMO_YEAR: i32 = 2022;
+/// The subcontractor the demo registers (the contract's examples name it).
+pub const DEMO_SUPPLIER: &str = "923609024";
+/// The cycle the demo leaves in `intake`, taking new needs.
+pub const OPEN_YEAR: i32 = 2023;
 
 #[derive(QueryableByName)]
 struct Exists {
@@ -59,6 +63,16 @@ pub fn load(db: &Db) -> Result<String, String> {
                 measures: Some(200),
             };
             let out = conn.transaction(|conn| {
+                deterministic_ids(conn)?;
+                // A subcontractor of the IT partner, for measures delivered with one.
+                crate::store::reference::create_organisation(
+                    conn,
+                    &Actor::system("demo"),
+                    DEMO_SUPPLIER,
+                    "Demo Leverandør AS",
+                    "supplier",
+                    None,
+                )?;
                 let out = generate(conn, &o).map_err(ApiError::from)?;
                 // "Budsjettrammen for konseptutredninger i 2023 er totalt 10 millioner kroner."
                 crate::store::budget::create_frame(
@@ -70,6 +84,8 @@ pub fn load(db: &Db) -> Result<String, String> {
                     "Budsjettramme for konseptutredninger 2023 (offentlig oppgitt)",
                 )?;
                 board(conn)?;
+                // The next year's cycle, open for new needs (the 2022 one is past intake).
+                crate::store::cycles::create_cycle(conn, &Actor::system("demo"), OPEN_YEAR)?;
                 Ok::<_, ApiError>(out)
             })?;
             Ok(Some(out))
@@ -78,10 +94,28 @@ pub fn load(db: &Db) -> Result<String, String> {
     Ok(match summary {
         None => format!("the {DEMO_YEAR} demo portfolio is already loaded"),
         Some(s) => format!(
-            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts, 4 benefits with measurement histories (invented)",
+            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts, 4 benefits with measurement histories (invented); the {OPEN_YEAR} cycle is open for new needs",
             s["needs"], s["accepted"], s["score_sheets"], s["measures"]
         ),
     })
+}
+
+/// Every id the demo creates is the same on every machine, so the contract's examples can
+/// name them: service areas get ids derived from their year and name, and every row created
+/// in this transaction an id derived from a seed and a counter (`portfolio_new_id()`, see the
+/// migration `deterministic_demo_ids`); the generated needs and measures come from a seeded
+/// generator.
+fn deterministic_ids(conn: &mut PgConnection) -> Result<(), ApiError> {
+    diesel::sql_query("SELECT set_config('portfolio.id_seed', 'portfolio-demo', true)")
+        .execute(conn)?;
+    // Only areas nothing refers to yet (the demo loads into a database without a 2022 cycle).
+    diesel::sql_query(
+        "UPDATE service_areas SET id = md5('service-area:' || year || ':' || name)::uuid
+         WHERE NOT EXISTS (SELECT 1 FROM measures m WHERE m.service_area_id = service_areas.id)
+           AND NOT EXISTS (SELECT 1 FROM needs n WHERE n.service_area_id = service_areas.id)",
+    )
+    .execute(conn)?;
+    Ok(())
 }
 
 const HSO: &str = "991324968"; // Helse Sør-Øst RHF, whose page the seed is

@@ -34,7 +34,7 @@ impl FieldError {
 /// An error response (RFC 9457 problem details).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
-    "type": "https://portfolio.example/problems/validation",
+    "type": "/problems/validation",
     "title": "Invalid request",
     "status": 422,
     "detail": "2 fields are invalid",
@@ -43,8 +43,10 @@ impl FieldError {
     "errors": [{"pointer": "/title", "message": "must not be empty"}]
 }))]
 pub struct Problem {
-    /// A URI naming the kind of problem.
+    /// Names the kind of problem: a URI reference relative to this API (e.g.
+    /// `/problems/validation`); `GET` on it returns a short page explaining the problem type.
     #[serde(rename = "type")]
+    #[schema(format = "uri-reference")]
     pub kind: String,
     /// Short summary of the kind of problem.
     pub title: String,
@@ -59,6 +61,65 @@ pub struct Problem {
     /// Field-level errors, for validation failures.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub errors: Vec<FieldError>,
+}
+
+/// A kind of problem: the last segment of its `type` URI, its title and what it means.
+pub struct ProblemType {
+    pub kind: &'static str,
+    pub status: u16,
+    pub title: &'static str,
+    /// What the problem means and what the client can do about it (served at the type URI).
+    pub explanation: &'static str,
+}
+
+impl ProblemType {
+    /// The `type` of a problem: relative to the API, so it resolves against whichever server
+    /// answered (local, staging, production) to the page `GET /problems/{kind}` serves.
+    pub fn uri(&self) -> String {
+        format!("{PROBLEM_TYPE_BASE}{}", self.kind)
+    }
+}
+
+/// Where problem type pages are served.
+pub const PROBLEM_TYPE_BASE: &str = "/problems/";
+
+/// Every problem type the API answers with; each has a page at its `type` URI.
+pub const PROBLEM_TYPES: &[ProblemType] = &[
+    ProblemType { kind: "bad-request", status: 400, title: "Bad request",
+        explanation: "The request could not be read: the body is not valid JSON, a path parameter is malformed, a header value is unusable, or a query names a parameter the operation does not accept (the detail names it and the accepted ones). Fix the request; repeating it unchanged fails the same way." },
+    ProblemType { kind: "unauthorized", status: 401, title: "Authentication required",
+        explanation: "No usable bearer token was sent. Send `Authorization: Bearer <token>` with a JWT whose signature verifies, whose `iss` and `aud` are the values this server expects (the detail names them when they differ), and which has not expired. The `WWW-Authenticate` header repeats the reason." },
+    ProblemType { kind: "forbidden", status: 403, title: "Not permitted",
+        explanation: "The token is valid but lacks the scope this operation needs, or the organisation in the token may not act on this resource (for example, a trust writing another trust's score sheet). The detail names what is missing. Denied attempts are recorded in the audit trail." },
+    ProblemType { kind: "not-found", status: 404, title: "Not found",
+        explanation: "No resource exists at this path (or no route does). Check the identifier; identifiers are never reused." },
+    ProblemType { kind: "method-not-allowed", status: 405, title: "Method not allowed",
+        explanation: "The path exists but not with this HTTP method. The `Allow` header lists the methods it has." },
+    ProblemType { kind: "conflict", status: 409, title: "Conflict with the current state",
+        explanation: "The request is well-formed but the resource's state does not allow it (a rule of the process, such as a closed prioritisation round or an overbooked budget frame), or a request with the same Idempotency-Key is still running. Read the resource again; retry only after the state has changed, or after the first request with that key finished." },
+    ProblemType { kind: "precondition-failed", status: 412, title: "Precondition failed",
+        explanation: "`If-Match` names an older version than the resource has now: someone changed it since you read it. Read it again (its `ETag`), reapply your change, and send the new ETag." },
+    ProblemType { kind: "precondition-required", status: 428, title: "Precondition required",
+        explanation: "Changing this resource needs `If-Match` with the `ETag` you last read, so that no update is lost. Read the resource and send its ETag." },
+    ProblemType { kind: "payload-too-large", status: 413, title: "Request body too large",
+        explanation: "The body is larger than this route accepts (the detail gives the limit). Send less, or split a bulk request." },
+    ProblemType { kind: "unsupported-media-type", status: 415, title: "Unsupported media type",
+        explanation: "The body must be JSON, sent with `Content-Type: application/json`." },
+    ProblemType { kind: "not-acceptable", status: 406, title: "Not acceptable",
+        explanation: "The `Accept` header asks for a representation this operation does not offer. Ask for `application/json` (or the other media types the operation lists)." },
+    ProblemType { kind: "validation", status: 422, title: "Invalid request",
+        explanation: "The request is readable but breaks the operation's rules. `errors` lists every problem at once, each with a JSON Pointer (`pointer`) to the field (`/title` in the body, `/query/year` for a query parameter, `/path/id`, `/header/idempotency-key`) and a message. Fix them all and send again. An Idempotency-Key reused with a different request is answered this way too." },
+    ProblemType { kind: "rate-limited", status: 429, title: "Too many requests",
+        explanation: "This caller sent more requests per minute than allowed. Wait the seconds given in `Retry-After` (the `RateLimit-*` headers show the budget)." },
+    ProblemType { kind: "unavailable", status: 503, title: "Service temporarily unavailable",
+        explanation: "The database is not reachable right now. Nothing was changed; retry after `Retry-After` seconds (with the same Idempotency-Key for a POST)." },
+    ProblemType { kind: "internal", status: 500, title: "Internal error",
+        explanation: "An unexpected failure. Nothing internal is disclosed; quote the `request_id` when reporting it, so the operators can find its log line." },
+];
+
+/// The problem type with this kind, if there is one.
+pub fn problem_type(kind: &str) -> Option<&'static ProblemType> {
+    PROBLEM_TYPES.iter().find(|t| t.kind == kind)
 }
 
 /// Everything a handler can fail with. Mapped to HTTP in exactly one place (`ResponseError`).
@@ -128,32 +189,30 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
-    fn kind_and_title(&self) -> (&'static str, &'static str) {
-        match self {
-            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
-            ApiError::Unauthorized(_) | ApiError::UnauthorizedDpop { .. } => {
-                ("unauthorized", "Authentication required")
-            }
-            ApiError::Forbidden(_) => ("forbidden", "Not permitted"),
-            ApiError::NotFound(_) => ("not-found", "Not found"),
-            ApiError::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
-            ApiError::Conflict(_) => ("conflict", "Conflict with the current state"),
-            ApiError::PreconditionFailed(_) => ("precondition-failed", "Precondition failed"),
-            ApiError::PreconditionRequired(_) => ("precondition-required", "Precondition required"),
-            ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
-            ApiError::UnsupportedMediaType(_) => {
-                ("unsupported-media-type", "Unsupported media type")
-            }
-            ApiError::NotAcceptable(_) => ("not-acceptable", "Not acceptable"),
-            ApiError::Validation { .. } => ("validation", "Invalid request"),
-            ApiError::TooManyRequests { .. } => ("rate-limited", "Too many requests"),
-            ApiError::Unavailable(_) => ("unavailable", "Service temporarily unavailable"),
-            ApiError::Internal(_) => ("internal", "Internal error"),
-        }
+    /// This error's entry in [`PROBLEM_TYPES`].
+    fn problem_type(&self) -> &'static ProblemType {
+        let kind = match self {
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::Unauthorized(_) | ApiError::UnauthorizedDpop { .. } => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PreconditionFailed(_) => "precondition-failed",
+            ApiError::PreconditionRequired(_) => "precondition-required",
+            ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::NotAcceptable(_) => "not-acceptable",
+            ApiError::Validation { .. } => "validation",
+            ApiError::TooManyRequests { .. } => "rate-limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        };
+        problem_type(kind).unwrap_or(&PROBLEM_TYPES[0])
     }
 
     pub fn to_problem(&self) -> Problem {
-        let (kind, title) = self.kind_and_title();
+        let kind = self.problem_type();
         let request_id = request_id::current();
         let detail = match self {
             ApiError::Internal(_) => {
@@ -169,8 +228,8 @@ impl ApiError {
             _ => Vec::new(),
         };
         Problem {
-            kind: format!("https://portfolio.example/problems/{kind}"),
-            title: title.to_owned(),
+            kind: kind.uri(),
+            title: kind.title.to_owned(),
             status: self.status_code().as_u16(),
             detail,
             instance: format!("urn:request:{request_id}"),

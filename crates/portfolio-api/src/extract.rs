@@ -22,7 +22,7 @@ pub struct ValidJson<T>(pub T);
 #[derive(Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
-impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+impl<T: DeserializeOwned + Validate + utoipa::ToSchema + 'static> FromRequest for ValidJson<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -69,7 +69,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                     "the request body is larger than {limit} bytes"
                 )));
             }
-            parse_json(&body).map(ValidJson)
+            parse_json_as(&body, Some(T::name().as_ref())).map(ValidJson)
         })
     }
 }
@@ -137,6 +137,15 @@ fn is_json(req: &HttpRequest) -> bool {
 
 /// Parses and validates a JSON document into `T`.
 pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiError> {
+    parse_json_as(body, None)
+}
+
+/// Parses and validates a JSON document into `T`, whose contract schema is `schema`: when
+/// serde refuses the document, the schema names every problem of it at once.
+pub fn parse_json_as<T: DeserializeOwned + Validate>(
+    body: &[u8],
+    schema: Option<&str>,
+) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the request body is not valid JSON: {e}")))?;
     let mut nul = Vec::new();
@@ -145,10 +154,30 @@ pub fn parse_json<T: DeserializeOwned + Validate>(body: &[u8]) -> Result<T, ApiE
     if !nul.is_empty() {
         return Err(ApiError::validation(nul));
     }
-    let parsed: T = serde_path_to_error::deserialize(value).map_err(|e| {
-        let pointer = to_pointer(&e.path().to_string());
-        ApiError::validation(vec![FieldError::new(pointer, e.inner().to_string())])
-    })?;
+    let parsed: T = match serde_path_to_error::deserialize(&value) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let mut errors = schema
+                .map(|name| crate::schema_check::body_errors(name, &value))
+                .unwrap_or_default();
+            if errors.is_empty() {
+                let mut pointer = to_pointer(&e.path().to_string());
+                let message = e.inner().to_string();
+                // serde names a missing field in its message, at the object that lacks it.
+                if let Some(field) = message
+                    .strip_prefix("missing field `")
+                    .and_then(|r| r.split('`').next())
+                {
+                    pointer = format!("{pointer}/{field}");
+                }
+                errors.push(FieldError::new(
+                    pointer,
+                    crate::schema_check::serde_message(&message),
+                ));
+            }
+            return Err(ApiError::validation(errors));
+        }
+    };
     parsed.validate()?;
     Ok(parsed)
 }
@@ -226,8 +255,27 @@ pub fn to_pointer(path: &str) -> String {
 
 /// Query-string errors become 400 problems naming the parameter.
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req| {
-        ApiError::validation(vec![FieldError::new("/query", err.to_string())]).into()
+    web::QueryConfig::default().error_handler(|err, req| {
+        let pattern = req.match_pattern().unwrap_or_default();
+        let mut errors =
+            crate::schema_check::query_errors(req.method().as_str(), &pattern, req.query_string());
+        if errors.is_empty() {
+            // serde's wording, at the parameter it names when it names one.
+            let message = err.to_string();
+            let name = message
+                .split('`')
+                .nth(1)
+                .filter(|n| !n.is_empty())
+                .map(|n| format!("/query/{n}"))
+                .unwrap_or_else(|| "/query".into());
+            errors.push(FieldError::new(
+                name,
+                crate::schema_check::serde_message(
+                    message.trim_start_matches("Query deserialize error: "),
+                ),
+            ));
+        }
+        ApiError::validation(errors).into()
     })
 }
 

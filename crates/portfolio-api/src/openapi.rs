@@ -19,7 +19,7 @@ use crate::error::{FieldError, Problem};
 #[openapi(
     info(
         title = "Regional ICT Portfolio API",
-        version = "0.1.0",
+        version = "0.2.0",
         description = "The system of record for how a regional health authority turns reported needs into funded \
 concept studies, concepts and delivered improvements.\n\n\
 Every endpoint except health and documentation needs a bearer token (JWT). Permissions come from the \
@@ -63,7 +63,11 @@ fn problem_response(
     detail: &str,
 ) -> utoipa::openapi::response::Response {
     let example = serde_json::json!({
-        "type": format!("https://portfolio.example/problems/{}", title.to_lowercase().replace(' ', "-")),
+        "type": crate::error::PROBLEM_TYPES
+            .iter()
+            .find(|t| t.status == status)
+            .map(|t| t.uri())
+            .unwrap_or_default(),
         "title": title,
         "status": status,
         "detail": detail,
@@ -94,7 +98,7 @@ fn standard_responses() -> Vec<(&'static str, u16, utoipa::openapi::response::Re
             "BadRequest",
             400,
             problem_response(
-                "Malformed request (body is not JSON, bad path parameter)",
+                "Malformed request: the body is not JSON, a path parameter is malformed, or the query names a parameter this operation does not declare (the detail names it and the accepted ones)",
                 400,
                 "Bad request",
                 "the request body is not valid JSON",
@@ -302,6 +306,9 @@ fn harden(doc: &mut Value) {
             if let Some(post) = item.get_mut("post").filter(|_| path.starts_with("/api/")) {
                 add_idempotency_key(post);
             }
+            if !path.starts_with("/api/") {
+                declare_unauthenticated(item);
+            }
         }
     }
     // After the header is added, so its limits come from the same place as every other
@@ -390,6 +397,20 @@ fn add_dpop_scheme(doc: &mut Value) {
     }
 }
 
+/// Operations outside `/api/` (the health probes) take no token: an explicit empty `security`
+/// list says so. (`[{}]`, what an empty requirement generates, reads as "authentication is
+/// optional", and generated clients then ask for credentials.)
+fn declare_unauthenticated(item: &mut Value) {
+    let Some(item) = item.as_object_mut() else {
+        return;
+    };
+    for op in item.values_mut() {
+        if let Some(op) = op.as_object_mut() {
+            op.insert("security".into(), json!([]));
+        }
+    }
+}
+
 fn header_spec(description: &str, schema: Value) -> Value {
     json!({"description": description, "schema": schema})
 }
@@ -457,9 +478,9 @@ fn add_idempotency_key(op: &mut Value) {
 to (caller, key) is stored for at least 24 hours and replayed, marked `Idempotent-Replayed: true`, for a retry with the \
 same method, path and body; the same key with a different request is 422; a retry while the first is still running is \
 409. Keys are scoped to the caller (token subject and organisation). Use a fresh random value (e.g. a UUID) per \
-logical request.",
-            "schema": {"type": "string"},
-            "example": "5b0f7d3e-6d1c-4c59-9f0e-3a9d2f7c8b41"
+logical request: 1–255 visible ASCII characters. No example value is given on purpose: a tool that pre-fills \
+it (Swagger UI) would send the same key every time, and every later request would be refused as a reuse.",
+            "schema": {"type": "string"}
         }));
     }
     if let Some(responses) = obj.get_mut("responses").and_then(Value::as_object_mut) {
@@ -596,7 +617,8 @@ fn add_standard(
         .any(|p| matches!(p, RefOr::T(p) if p.name.eq_ignore_ascii_case("if-match")));
     let mut wanted = vec![431, 500, 503];
     if authenticated {
-        wanted.extend([401, 403, 429]);
+        // 400 too: a query parameter the operation does not declare is refused.
+        wanted.extend([400, 401, 403, 429]);
     }
     if op.request_body.is_some() {
         wanted.extend([400, 413, 415, 422]);

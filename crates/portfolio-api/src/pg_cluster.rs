@@ -206,8 +206,27 @@ impl PrivateCluster {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// Waits until the postmaster says it accepts connections, then connects once.
+    ///
+    /// Connecting earlier makes PostgreSQL log `FATAL: the database system is starting up`
+    /// for every early attempt, which looks alarming at every start; the postmaster writes
+    /// `ready` into line 8 of `postmaster.pid` when it accepts connections (PostgreSQL 10+),
+    /// so we watch that file and connect only then.
     fn wait_ready(&mut self, timeout: Duration) -> Result<(), ClusterError> {
         let start = Instant::now();
+        let pid_file = self.data_dir.join("postmaster.pid");
+        while start.elapsed() < timeout / 2 {
+            let status = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            if status.lines().nth(7).map(str::trim) == Some("ready") {
+                break;
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(ClusterError::Io(format!("postgres exited early: {status}")));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let url = self.url_for("postgres");
         loop {
             match PgConnection::establish(&url) {

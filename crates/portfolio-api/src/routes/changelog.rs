@@ -29,7 +29,7 @@ pub struct ActorRef {
 /// One committed change, as the change feed lists it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"seq": 42, "occurred_at": "2026-11-25T20:15:00.123456Z", "entity_type": "service_area",
-    "entity_id": "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90", "action": "renamed", "version": 2,
+    "entity_id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba", "action": "renamed", "version": 2,
     "actor": {"subject": "portfolio-office-client", "org_number": "991324968"}}))]
 pub struct Event {
     /// Position in commit order; pass the last one you processed as `after`.
@@ -42,7 +42,7 @@ pub struct Event {
     #[schema(max_length = 64, pattern = "^[a-z_]+$", example = "service_area")]
     pub entity_type: String,
     /// The id of the resource that changed (its path id).
-    #[schema(max_length = 200, example = "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90")]
+    #[schema(max_length = 200, example = "c4031f77-ebb3-4848-d6f7-e90a8da40cba")]
     pub entity_id: String,
     /// What happened, e.g. `created`, `updated`, `renamed`, `accepted`.
     #[schema(max_length = 64, pattern = "^[a-z_]+$", example = "renamed")]
@@ -169,7 +169,7 @@ pub async fn list_events(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"id": 7, "occurred_at": "2026-11-25T20:15:00.123456Z",
     "actor": {"subject": "portfolio-office-client", "org_number": "991324968"},
-    "action": "renamed", "entity_type": "service_area", "entity_id": "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90",
+    "action": "renamed", "entity_type": "service_area", "entity_id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba",
     "before": {"name": "Mor og barn", "version": 1}, "after": {"name": "Mor, barn og familie", "version": 2},
     "request_id": "5f0c6c1e-8d0b-4a53-9a52-8e0f3c4f2a10",
     "prev_hash": "9c1185a5c5e9fc54612808977ee8f548b2258d31c2f1a7d1f4e4bd3b1c1c9e0a",
@@ -189,7 +189,7 @@ pub struct AuditEntry {
     #[schema(max_length = 64, example = "service_area")]
     pub entity_type: String,
     /// The resource's id; for denied attempts the method and path.
-    #[schema(max_length = 2048, example = "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90")]
+    #[schema(max_length = 2048, example = "c4031f77-ebb3-4848-d6f7-e90a8da40cba")]
     pub entity_id: String,
     /// The resource before the change (absent for creations).
     pub before: Option<Value>,
@@ -244,7 +244,7 @@ pub struct AuditQuery {
     #[param(
         min_length = 1,
         max_length = 2048,
-        example = "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90"
+        example = "c4031f77-ebb3-4848-d6f7-e90a8da40cba"
     )]
     #[validate(
         length(min = 1, max = 2048),

@@ -224,7 +224,11 @@ pub struct CriteriaSetInput {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "cycle_year": 2022, "status": "adopted",
-    "criteria": [{"code": "PASIENTNYTTE", "name": "Pasientnytte", "description": "", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}],
+    "criteria": [
+        {"code": "STRATEGI", "name": "Strategisk forankring", "description": "Støtter regional strategi", "kind": "screening", "weight": 1.0, "scale_min": 0, "scale_max": 1, "scale_labels": [{"value": 0, "label": "Nei"}, {"value": 1, "label": "Ja"}]},
+        {"code": "PASIENTNYTTE", "name": "Pasientnytte", "description": "", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5, "scale_labels": [{"value": 1, "label": "Liten"}, {"value": 5, "label": "Svært stor"}]},
+        {"code": "GEVINST", "name": "Økonomisk gevinst", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
+    ],
     "adopted_at": "2022-02-01T10:00:00Z", "adopted_by": "kari.nordmann", "version": 3
 }))]
 pub struct CriteriaSet {

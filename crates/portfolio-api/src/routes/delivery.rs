@@ -297,7 +297,7 @@ fn parse_batch(value: Value, now: DateTime<Utc>) -> Result<Vec<SyncInput>, ApiEr
 #[utoipa::path(
     tag = "delivery status sync",
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the first answer is replayed for the same caller, key and body (1–255 printable ASCII characters)", example = "sync-2023-11-20T08:00")
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the first answer is replayed for the same caller, key and body (1–255 printable ASCII characters). Use a fresh value per batch; no example is given, so that no tool pre-fills the same key twice.")
     ),
     request_body = SyncBatchRequest,
     responses(

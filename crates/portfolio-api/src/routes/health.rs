@@ -23,8 +23,7 @@ pub struct HealthStatus {
 /// The process is up and serving HTTP. Does not touch the database.
 #[utoipa::path(
     tag = "health",
-    responses((status = 200, description = "The process is alive", body = HealthStatus)),
-    security(())
+    responses((status = 200, description = "The process is alive", body = HealthStatus))
 )]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
@@ -40,8 +39,7 @@ pub async fn live() -> HttpResponse {
     responses(
         (status = 200, description = "Ready to serve", body = HealthStatus),
         (status = 503, description = "The database is not reachable, or the issuer's signing keys were never loaded", body = crate::error::Problem, content_type = "application/problem+json")
-    ),
-    security(())
+    )
 )]
 #[get("/health/ready")]
 pub async fn ready(

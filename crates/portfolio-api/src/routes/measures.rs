@@ -119,13 +119,13 @@ impl DeliveryStatusView {
     "id": "6a1f0e6c-0d7b-4f55-9d2a-2c4b7f9f3a10",
     "title": "Digital innsjekk poliklinikk",
     "description": "Selvbetjent innsjekk for polikliniske pasienter.",
-    "service_area_id": "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90",
+    "service_area_id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba",
     "origin": "users",
     "system_owner": "Klinikk for kvinne og barn, OUS",
     "system_responsible": "Seksjon for pasientadministrative systemer",
     "partner_reference": "SP-2023-0042",
     "status": "in_delivery",
-    "supplier_org_numbers": ["923609016"],
+    "supplier_org_numbers": ["923609024"],
     "delivery_status": {"progress": 40, "rag": "yellow", "forecast_date": "2024-03-01",
         "milestones": [{"name": "Pilot på Ahus", "planned_date": "2024-01-15", "done_date": null}],
         "comment": "Forsinket leveranse fra underleverandør", "reported_by": "Sykehuspartner HF",
@@ -243,7 +243,7 @@ pub struct MeasureQuery {
     pub rag: Option<String>,
     /// Only measures delivered with this supplier (organisation number).
     #[param(
-        example = "923609016",
+        example = "923609024",
         min_length = 9,
         max_length = 9,
         pattern = "^[0-9]{9}$"
@@ -269,7 +269,7 @@ where
 #[schema(example = json!({
     "title": "Digital innsjekk poliklinikk",
     "description": "Selvbetjent innsjekk for polikliniske pasienter.",
-    "service_area_id": "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90",
+    "service_area_id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba",
     "origin": "users",
     "system_owner": "Klinikk for kvinne og barn, OUS",
     "system_responsible": "Seksjon for pasientadministrative systemer",
@@ -310,7 +310,7 @@ pub struct NewMeasure {
 /// Changes to a measure; absent fields stay as they are.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"title": "Digital innsjekk poliklinikk og dagbehandling", "supplier_org_numbers": ["923609016"]}))]
+#[schema(example = json!({"title": "Digital innsjekk poliklinikk og dagbehandling", "supplier_org_numbers": ["923609024"]}))]
 pub struct EditMeasure {
     #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 200)]

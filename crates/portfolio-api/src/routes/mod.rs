@@ -90,6 +90,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(tertial_reports::list_reports)
             .service(tertial_reports::create_report)
             .service(tertial_reports::get_report)
+            .service(tertial_reports::get_report_csv)
             .service(tertial_reports::refresh_report)
             .service(tertial_reports::publish_report),
     );

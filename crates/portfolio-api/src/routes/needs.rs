@@ -138,7 +138,7 @@ fn not_blank(s: &str) -> Result<(), validator::ValidationError> {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
-    "cycle_year": 2022,
+    "cycle_year": 2023,
     "title": "Automatisert overføring av data til kvalitetsregistre",
     "description": "Data registreres i dag manuelt i flere kvalitetsregistre.",
     "expected_benefit": "Mindre dobbeltregistrering og bedre datakvalitet.",
@@ -244,7 +244,11 @@ pub struct NeedQuery {
     )]
     #[validate(custom(function = "nine_digits"))]
     pub organisation: Option<String>,
-    /// Only needs in this service area.
+    /// Only needs in this service area (the name every list uses for this filter).
+    pub service_area_id: Option<Uuid>,
+    /// The old name of `service_area_id`, still accepted; `service_area_id` wins when both
+    /// are given.
+    #[deprecated = "use service_area_id"]
     pub service_area: Option<Uuid>,
     /// Free text, matched (case-insensitively) in title, description and expected benefit.
     #[param(max_length = 200, example = "kvalitetsregist")]
@@ -431,7 +435,8 @@ pub async fn list_needs(
         status: f.status.map(|s| s.as_str().to_owned()),
         origin: f.origin.map(|o| o.as_str().to_owned()),
         organisation_number: f.organisation,
-        service_area_id: f.service_area,
+        #[allow(deprecated)] // the old name is still honoured
+        service_area_id: f.service_area_id.or(f.service_area),
         q: f.q,
     };
     let rows = db

@@ -40,7 +40,7 @@ crate::enum_schema!(
 pub struct CriterionScore {
     /// A prioritisation criterion of the adopted set.
     #[validate(length(min = 1, max = 16))]
-    #[schema(example = "NYTTE")]
+    #[schema(example = "PASIENTNYTTE")]
     pub code: String,
     /// A value on the criterion's scale.
     #[schema(example = 4)]
@@ -50,7 +50,7 @@ pub struct CriterionScore {
 /// A trust's scores for one need: one value per prioritisation criterion.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"scores": [{"code": "NYTTE", "value": 4}, {"code": "GEVINST", "value": 7}], "comment": "Stor nytte for fødeavdelingene"}))]
+#[schema(example = json!({"scores": [{"code": "PASIENTNYTTE", "value": 4}, {"code": "GEVINST", "value": 5}], "comment": "Stor nytte for fødeavdelingene"}))]
 pub struct ScoreSheetInput {
     #[validate(nested, length(min = 1, max = 100))]
     pub scores: Vec<CriterionScore>,
@@ -61,7 +61,7 @@ pub struct ScoreSheetInput {
 
 /// One health trust's score sheet for a need.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"need_id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "org_number": "993467049", "scores": [{"code": "GEVINST", "value": 7}, {"code": "NYTTE", "value": 4}], "comment": "Stor nytte", "scored_by": "trust-scorer", "updated_at": "2022-05-02T12:00:00Z", "version": 1}))]
+#[schema(example = json!({"need_id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "org_number": "993467049", "scores": [{"code": "GEVINST", "value": 5}, {"code": "PASIENTNYTTE", "value": 4}], "comment": "Stor nytte for fødeavdelingene", "scored_by": "trust-scorer", "updated_at": "2022-05-02T12:00:00Z", "version": 1}))]
 pub struct ScoreSheet {
     pub need_id: Uuid,
     /// The scoring health trust.
@@ -108,20 +108,20 @@ pub struct ScoreSheets {
 pub struct TrustScoreDto {
     #[schema(example = "993467049")]
     pub trust: String,
-    #[schema(example = 68.75)]
+    #[schema(example = 85.0)]
     pub score: f64,
 }
 
 /// How much one criterion adds to the need's mean score.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ContributionDto {
-    #[schema(example = "NYTTE")]
+    #[schema(example = "PASIENTNYTTE")]
     pub code: String,
     /// The criterion's share of the total weight, 0–1.
-    #[schema(example = 0.75)]
+    #[schema(example = 0.6)]
     pub weight_share: f64,
     /// Points of the mean score from this criterion; a need's contributions sum to its mean.
-    #[schema(example = 56.25)]
+    #[schema(example = 37.5)]
     pub contribution: f64,
 }
 
@@ -239,12 +239,12 @@ const TIE_BREAK: &str = "scored before unscored; higher overall; higher coverage
     "year": 2022, "aggregation": "mean", "frozen": false, "closed_at": null,
     "computed_at": "2022-05-10T12:00:00Z", "criteria_set_version": 2,
     "tie_break": TIE_BREAK,
-    "criteria": [{"code": "NYTTE", "weight_share": 0.75}, {"code": "GEVINST", "weight_share": 0.25}],
+    "criteria": [{"code": "PASIENTNYTTE", "weight_share": 0.6}, {"code": "GEVINST", "weight_share": 0.4}],
     "items": [{"rank": 1, "need_id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "reference": "B-2022-017",
                "title": "Tidlig ultralyd", "organisation_number": "993467049",
-               "overall": 68.75, "mean": 68.75, "median": 68.75, "coverage": 2, "dispersion": 0.0,
-               "trust_scores": [{"trust": "983971636", "score": 68.75}, {"trust": "993467049", "score": 68.75}],
-               "contributions": [{"code": "NYTTE", "weight_share": 0.75, "contribution": 56.25}, {"code": "GEVINST", "weight_share": 0.25, "contribution": 12.5}]}]
+               "overall": 67.5, "mean": 67.5, "median": 67.5, "coverage": 2, "dispersion": 17.5,
+               "trust_scores": [{"trust": "983971636", "score": 50.0}, {"trust": "993467049", "score": 85.0}],
+               "contributions": [{"code": "PASIENTNYTTE", "weight_share": 0.6, "contribution": 37.5}, {"code": "GEVINST", "weight_share": 0.4, "contribution": 30.0}]}]
 }))]
 pub struct RankingResponse {
     pub year: i32,
@@ -298,11 +298,11 @@ impl From<Neighbour> for NeighbourDto {
 #[schema(example = json!({
     "year": 2022, "aggregation": "mean", "frozen": true, "of": 27, "tie_break": TIE_BREAK,
     "need": {"rank": 3, "need_id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "reference": "B-2022-017", "title": "Tidlig ultralyd",
-             "organisation_number": "993467049", "overall": 62.5, "mean": 62.5, "median": 62.5, "coverage": 10, "dispersion": 4.1,
-             "trust_scores": [{"trust": "993467049", "score": 68.75}],
-             "contributions": [{"code": "NYTTE", "weight_share": 0.75, "contribution": 50.0}, {"code": "GEVINST", "weight_share": 0.25, "contribution": 12.5}]},
-    "above": {"reference": "B-2022-004", "rank": 2, "overall": 64.0, "coverage": 10, "dispersion": 3.0, "gap": 1.5, "decided_by": "overall"},
-    "below": {"reference": "B-2022-021", "rank": 4, "overall": 62.5, "coverage": 9, "dispersion": 2.0, "gap": 0.0, "decided_by": "coverage"}
+             "organisation_number": "993467049", "overall": 67.5, "mean": 67.5, "median": 67.5, "coverage": 2, "dispersion": 17.5,
+             "trust_scores": [{"trust": "983971636", "score": 50.0}, {"trust": "993467049", "score": 85.0}],
+             "contributions": [{"code": "PASIENTNYTTE", "weight_share": 0.6, "contribution": 37.5}, {"code": "GEVINST", "weight_share": 0.4, "contribution": 30.0}]},
+    "above": {"reference": "B-2022-004", "rank": 2, "overall": 70.0, "coverage": 2, "dispersion": 5.0, "gap": 2.5, "decided_by": "overall"},
+    "below": {"reference": "B-2022-021", "rank": 4, "overall": 67.5, "coverage": 1, "dispersion": 0.0, "gap": 0.0, "decided_by": "coverage"}
 }))]
 pub struct ScoreExplanation {
     pub year: i32,
@@ -443,12 +443,26 @@ pub async fn get_raters(
 /// until the round is closed. A caller may write only its own organisation's sheet
 /// (`portfolio:score` and the token's organisation equal to `org_number`); anything else is
 /// 403 and nothing is written. Creating a sheet needs no `If-Match`; replacing one does.
+///
+/// **Method.** A trust's score for a need is
+/// `100 × Σᵢ sᵢ × (vᵢ − minᵢ) / (maxᵢ − minᵢ)` over the prioritisation criteria `i` of the
+/// adopted set, where `sᵢ = weightᵢ / Σ weights` is the criterion's weight share and `vᵢ`
+/// the trust's value on the criterion's scale `[minᵢ, maxᵢ]` (so 0–100; screening criteria
+/// do not count). `mean` is the arithmetic mean of the per-trust scores over the trusts that
+/// scored the need, `median` their median (the mean of the two middle ones for an even
+/// count), and `overall` the one `aggregation` selects (`mean` by default); a need no trust
+/// scored has `null`, not 0. `coverage` is the number of trusts that scored, `dispersion`
+/// the population standard deviation of their scores. A criterion's `contribution` is the
+/// mean over those trusts of its term `100 × sᵢ × (vᵢ − minᵢ)/(maxᵢ − minᵢ)`; the
+/// contributions sum to `mean`. Ranks are decided, in order, by: scored before unscored;
+/// higher `overall`; higher `coverage`; lower `dispersion`; need reference ascending
+/// (scores compared on a grid of 2⁻²⁰ points, so floating-point noise never decides).
 #[utoipa::path(
     tag = "prioritisation",
     params(
         ("id" = Uuid, Path, description = "Need id"),
         ("org_number" = String, Path, description = "The scoring health trust", example = "993467049"),
-        ("If-Match" = String, Header, description = "The ETag of the sheet being replaced (omit when creating)", example = "\"v1\"")
+        ("If-Match" = Option<String>, Header, description = "Creating the trust's first sheet for this need: omit it (or send `*`); a version names a sheet that does not exist yet → 412. Replacing an existing sheet: required, the ETag of the sheet being replaced (missing → 428, stale → 412).", example = "\"v1\"")
     ),
     request_body = ScoreSheetInput,
     responses(
@@ -578,7 +592,21 @@ pub async fn list_scores(
 /// coverage, dispersion and each criterion's contribution. Ties are broken, in order, by:
 /// scored before unscored; higher overall; higher coverage; lower dispersion; reference
 /// ascending. Computed live during prioritisation; after closing, the frozen snapshot is
-/// served unchanged. Needs `portfolio:read`.
+/// served unchanged, equal to the last live ranking to the last bit. Needs `portfolio:read`.
+///
+/// **Method.** A trust's score for a need is
+/// `100 × Σᵢ sᵢ × (vᵢ − minᵢ) / (maxᵢ − minᵢ)` over the prioritisation criteria `i` of the
+/// adopted set, where `sᵢ = weightᵢ / Σ weights` is the criterion's weight share and `vᵢ`
+/// the trust's value on the criterion's scale `[minᵢ, maxᵢ]` (so 0–100; screening criteria
+/// do not count). `mean` is the arithmetic mean of the per-trust scores over the trusts that
+/// scored the need, `median` their median (the mean of the two middle ones for an even
+/// count), and `overall` the one `aggregation` selects (`mean` by default); a need no trust
+/// scored has `null`, not 0. `coverage` is the number of trusts that scored, `dispersion`
+/// the population standard deviation of their scores. A criterion's `contribution` is the
+/// mean over those trusts of its term `100 × sᵢ × (vᵢ − minᵢ)/(maxᵢ − minᵢ)`; the
+/// contributions sum to `mean`. Ranks are decided, in order, by: scored before unscored;
+/// higher `overall`; higher `coverage`; lower `dispersion`; need reference ascending
+/// (scores compared on a grid of 2⁻²⁰ points, so floating-point noise never decides).
 #[utoipa::path(
     tag = "prioritisation",
     params(("year" = i32, Path, description = "Cycle year", example = 2022), RankingQuery),
@@ -638,6 +666,20 @@ pub async fn get_ranking(
 /// The need's rank among all ranked needs of its year, its per-trust scores and
 /// per-criterion contributions, and the neighbours directly above and below with the gap
 /// and the tie-break step that separates them. Needs `portfolio:read`.
+///
+/// **Method.** A trust's score for a need is
+/// `100 × Σᵢ sᵢ × (vᵢ − minᵢ) / (maxᵢ − minᵢ)` over the prioritisation criteria `i` of the
+/// adopted set, where `sᵢ = weightᵢ / Σ weights` is the criterion's weight share and `vᵢ`
+/// the trust's value on the criterion's scale `[minᵢ, maxᵢ]` (so 0–100; screening criteria
+/// do not count). `mean` is the arithmetic mean of the per-trust scores over the trusts that
+/// scored the need, `median` their median (the mean of the two middle ones for an even
+/// count), and `overall` the one `aggregation` selects (`mean` by default); a need no trust
+/// scored has `null`, not 0. `coverage` is the number of trusts that scored, `dispersion`
+/// the population standard deviation of their scores. A criterion's `contribution` is the
+/// mean over those trusts of its term `100 × sᵢ × (vᵢ − minᵢ)/(maxᵢ − minᵢ)`; the
+/// contributions sum to `mean`. Ranks are decided, in order, by: scored before unscored;
+/// higher `overall`; higher `coverage`; lower `dispersion`; need reference ascending
+/// (scores compared on a grid of 2⁻²⁰ points, so floating-point noise never decides).
 #[utoipa::path(
     tag = "prioritisation",
     params(("id" = Uuid, Path, description = "Need id"), RankingQuery),

@@ -35,7 +35,7 @@ impl ServiceAreaKind {
 
 /// A service area (tjenesteområde) of one year.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90", "year": 2023, "name": "Mor og barn", "kind": "clinical", "retired_at": null, "version": 1}))]
+#[schema(example = json!({"id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba", "year": 2023, "name": "Mor og barn", "kind": "clinical", "retired_at": null, "version": 1}))]
 pub struct ServiceArea {
     pub id: Uuid,
     #[schema(example = 2023)]

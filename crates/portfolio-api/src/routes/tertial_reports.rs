@@ -333,7 +333,7 @@ pub struct ReportQuery {
 #[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 pub struct OverviewQuery {
-    /// The year.
+    /// The budget year.
     #[param(minimum = 2000, maximum = 2100, example = 2023)]
     #[validate(range(min = 2000, max = 2100))]
     pub year: i32,
@@ -387,17 +387,15 @@ pub async fn list_reports(
 
 /// Get a tertial report
 ///
-/// As JSON, or as CSV with `Accept: text/csv` (one row per measure; `section=benefits`: one
-/// row per benefit). A published report is served byte for byte as it was published — the
-/// benefits section included. Drafts are visible to `portfolio:manage` only.
+/// As JSON. The same report as CSV is its own operation, `GET /tertial-reports/{id}/csv`
+/// (`Accept: text/csv` here answers the CSV too, for clients written before that operation
+/// existed). A published report is served byte for byte as it was published. Drafts are
+/// visible to `portfolio:manage` only.
 #[utoipa::path(
     tag = "tertial reports",
     params(("id" = Uuid, Path, description = "Report id"), ReportQuery),
     responses(
-        (status = 200, description = "The report", content(
-            (TertialReport = "application/json"),
-            (String = "text/csv")
-        ), headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 200, description = "The report", body = TertialReport, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such report", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 406, description = "Neither JSON nor CSV is acceptable", body = crate::error::Problem, content_type = "application/problem+json")
     ),
@@ -411,10 +409,80 @@ pub async fn get_report(
     path: web::Path<Uuid>,
     q: web::Query<ReportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_any(&[Permission::Read, Permission::Manage])?;
     let csv = wants_csv(&req)?;
     let section = q.section.unwrap_or_default();
-    let id = path.into_inner();
+    report(caller, db, path.into_inner(), csv, section).await
+}
+
+/// Get a tertial report as CSV
+///
+/// The report as `text/csv` (RFC 4180, UTF-8, CRLF line ends, a header row), one row per
+/// measure, ordered by service area and measure. Columns:
+///
+/// | column | type | meaning |
+/// |---|---|---|
+/// | `year` | integer | the report's year |
+/// | `tertial` | integer 1–3 | the tertial (1 = Jan–Apr, 2 = May–Aug, 3 = Sep–Dec) |
+/// | `service_area` | text | the measure's service area (tjenesteområde) |
+/// | `area_kind` | `clinical` or `administrative` | the service area's kind |
+/// | `partner_reference` | text | the IT partner's reference of the measure |
+/// | `title` | text | the measure's title |
+/// | `status` | `proposed`, `planned`, `in_delivery`, `on_hold`, `delivered`, `cancelled` | lifecycle status when captured |
+/// | `rag` | `green`, `yellow`, `red` or empty | delivery health when captured; empty when never reported |
+/// | `progress` | integer 0–100 or empty | percent complete |
+/// | `forecast_date` | date (YYYY-MM-DD) or empty | forecast delivery date |
+/// | `late_milestones` | integer | milestones past their date and not done |
+/// | `previous_status` | status or empty | the status in the previous published report of the year, when it changed |
+/// | `previous_rag` | RAG or empty | the RAG in the previous published report, when it changed |
+/// | `changed_since_previous` | `true`, `false` or empty | whether the measure changed since the previous published report; empty when there is none |
+///
+/// With `section=benefits`, one row per benefit of the benefits realisation section instead,
+/// with the columns `year`, `tertial`, `benefit_id`, `title`, `parent_kind`, `parent_id`,
+/// `category`, `owner_org`, `status`, `indicator`, `unit`, `direction`, `baseline_value`,
+/// `baseline_date`, `target_value`, `target_date`, `latest_value`, `latest_measured_on`,
+/// `realised_share`, `expected_share`, `rag`, `stale`, `yearly_value_nok` (as in the JSON
+/// report's benefits; empty where the JSON has `null`).
+///
+/// Text that a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`) is
+/// prefixed with `'`. Published reports are served byte for byte as published. Drafts are
+/// visible to `portfolio:manage` only.
+#[utoipa::path(
+    tag = "tertial reports",
+    operation_id = "get_report_csv",
+    params(("id" = Uuid, Path, description = "Report id"), ReportQuery),
+    responses(
+        (status = 200, description = "The report as CSV, one row per measure", content(
+            (String = "text/csv", example = json!("year,tertial,service_area,area_kind,partner_reference,title,status,rag,progress,forecast_date,late_milestones,previous_status,previous_rag,changed_since_previous\r\n2023,2,Mor og barn,clinical,SP-2023-0001,Digital svangerskapsoppfølging,in_delivery,yellow,40,2023-11-30,1,planned,green,true\r\n"))
+        ), headers(("ETag" = String, description = "Version of the CSV representation"))),
+        (status = 404, description = "No such report", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = ["portfolio:read"]), ("bearer" = ["portfolio:manage"]))
+)]
+#[get("/{id}/csv")]
+pub async fn get_report_csv(
+    caller: Caller,
+    db: web::Data<Db>,
+    path: web::Path<Uuid>,
+    q: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    report(
+        caller,
+        db,
+        path.into_inner(),
+        true,
+        q.section.unwrap_or_default(),
+    )
+    .await
+}
+
+async fn report(
+    caller: Caller,
+    db: web::Data<Db>,
+    id: Uuid,
+    csv: bool,
+    section: CsvSection,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_any(&[Permission::Read, Permission::Manage])?;
     let row = db
         .run(move |conn| tertial::find_report(conn, id))
         .await?
@@ -528,10 +596,13 @@ pub async fn publish_report(
     respond(&row, false, CsvSection::Measures)
 }
 
-/// Portfolio overview of a year
+/// Portfolio overview of a budget year
 ///
-/// Counts per sub-portfolio and service area, the RAG distribution of the measures and the
-/// use of the year's budget frames — a few aggregate queries, cheap to poll. Needs
+/// `year` is the **budget year**: the year's budget frames and their use, the concept studies
+/// funded from those frames (counted by status and by the cycle year that proposed them —
+/// studies the board starts in autumn 2022 from the 2022 cycle are funded from, and counted
+/// in, 2023), the measures of the year's service areas with their RAG distribution, and the
+/// needs reported in the year's own cycle. A few aggregate queries, cheap to poll. Needs
 /// `portfolio:read`.
 #[utoipa::path(
     tag = "portfolio overview",

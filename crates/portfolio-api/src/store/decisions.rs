@@ -1161,6 +1161,36 @@ fn set_need_status(conn: &mut PgConnection, id: Uuid, to: NeedStatus) -> QueryRe
 }
 
 /// Studies by status for a set of needs' years, for the funnel.
+/// Concept studies funded from a budget year's frames: (status, the cycle year that proposed
+/// them, count).
+pub fn studies_funded_in(
+    conn: &mut PgConnection,
+    budget_year: i32,
+) -> QueryResult<Vec<(String, i32, i64)>> {
+    use diesel::sql_types::{BigInt, Int4, Text};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = Int4)]
+        cycle_year: i32,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT s.status, s.cycle_year, count(*) AS n
+         FROM concept_studies s JOIN budget_frames f ON f.id = s.frame_id
+         WHERE f.year = $1
+         GROUP BY s.status, s.cycle_year",
+    )
+    .bind::<Int4, _>(budget_year)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.status, r.cycle_year, r.n))
+        .collect())
+}
+
 pub fn study_status_counts(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<(String, i64)>> {
     concept_studies::table
         .filter(concept_studies::cycle_year.eq(year))

@@ -608,22 +608,28 @@ pub fn publish(
 }
 
 /// The portfolio overview of a year: a handful of aggregate queries.
+/// The numbers of one **budget year**: the budget frames of `year` and the concept studies
+/// they fund (whichever cycle proposed them: the board decides in autumn on the next year's
+/// money, so the 2022 cycle's studies are funded, and counted, in 2023), the improvement
+/// measures of `year`'s service areas, and the needs reported in `year`'s own cycle (its
+/// intake; the studies those lead to are funded from later years' frames).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "year": 2023,
     "sub_portfolios": {
-        "needs": {"total": 40, "by_status": {"accepted": 27, "rejected": 13}},
+        "needs": {"total": 3, "by_status": {"submitted": 3}},
         "improvement_measures": {"total": 3, "by_status": {"in_delivery": 2, "planned": 1}},
-        "concept_studies": {"total": 8, "by_status": {"completed": 3, "in_progress": 3, "not_started": 1, "paused": 1}}
+        "concept_studies": {"total": 8, "by_status": {"completed": 3, "in_progress": 3, "not_started": 1, "paused": 1}, "by_cycle": {"2022": 8}}
     },
-    "service_areas": [{"service_area_id": "0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90", "name": "Mor og barn", "kind": "clinical", "measures": 2, "by_status": {"in_delivery": 2}}],
+    "service_areas": [{"service_area_id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba", "name": "Mor og barn", "kind": "clinical", "measures": 2, "by_status": {"in_delivery": 2}}],
     "rag": {"green": 1, "yellow": 1, "red": 0, "none": 1},
-    "budget": [{"sub_portfolio": "concept_studies", "amount_nok": 10000000, "allocated_nok": 8000000, "spent_nok": 2500000, "remaining_nok": 2000000}],
+    "budget": [{"sub_portfolio": "concept_studies", "amount_nok": 10000000, "allocated_nok": 6000000, "spent_nok": 2500000, "remaining_nok": 4000000}],
     "benefits": {"as_of": "2025-01-15", "total": 4, "by_status": {"in_realisation": 3, "planned": 1},
         "by_rag": {"green": 2, "yellow": 1, "red": 1, "none": 0}, "stale": 0,
         "priced_planned_nok_per_year": 3600000, "priced_realised_nok_per_year": 1520000}
 }))]
 pub struct Overview {
+    /// The budget year the numbers are for.
     pub year: i32,
     pub sub_portfolios: SubPortfolios,
     /// Measures per service area of the year (areas without measures included).
@@ -647,12 +653,22 @@ pub struct BenefitsBlock {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct SubPortfolios {
-    /// Needs reported for the year's cycle.
+    /// Needs reported in the cycle of `year` (its intake), by status.
     pub needs: Counts,
-    /// Measures of the improvement portfolio.
+    /// Measures of the improvement portfolio in `year`'s service areas.
     pub improvement_measures: Counts,
-    /// Concept studies started from the year's cycle, by status.
-    pub concept_studies: Option<Counts>,
+    /// Concept studies funded from `year`'s budget frames, by status and by the cycle year
+    /// that proposed them.
+    pub concept_studies: Option<FundedStudies>,
+}
+
+/// Concept studies funded from a year's frames.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct FundedStudies {
+    pub total: i64,
+    pub by_status: BTreeMap<String, i64>,
+    /// Studies per cycle year that proposed them (the year of the needs they study).
+    pub by_cycle: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -717,10 +733,11 @@ pub fn overview(
     for (r, n) in per_rag {
         *rag.entry(r.unwrap_or_else(|| "none".into())).or_default() += n;
     }
-    let mut studies_total = Counts::default();
-    for (s, n) in crate::store::decisions::study_status_counts(conn, year)? {
+    let mut studies_total = FundedStudies::default();
+    for (s, cycle, n) in crate::store::decisions::studies_funded_in(conn, year)? {
         studies_total.total += n;
-        studies_total.by_status.insert(s, n);
+        *studies_total.by_status.entry(s).or_default() += n;
+        *studies_total.by_cycle.entry(cycle.to_string()).or_default() += n;
     }
     let mut needs_total = Counts::default();
     for (s, n) in per_need {

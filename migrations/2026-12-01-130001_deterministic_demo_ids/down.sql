@@ -1,0 +1,12 @@
+ALTER TABLE service_areas ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE needs ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE budget_frames ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE budget_allocations ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE measures ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE delivery_batches ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE tertial_reports ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE selection_scenarios ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE decision_cases ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE concept_studies ALTER COLUMN id SET DEFAULT gen_random_uuid();
+ALTER TABLE concepts ALTER COLUMN id SET DEFAULT gen_random_uuid();
+DROP FUNCTION portfolio_new_id();
