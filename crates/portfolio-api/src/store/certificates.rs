@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::db::schema::{decision_certificates, needs};
-use crate::store::StoreError;
 use crate::store::prioritisation::scoring_inputs;
+use crate::store::StoreError;
 
 /// A need in the ranking the decision relied on.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
