@@ -145,7 +145,7 @@ async fn planning_is_the_offices_and_measuring_the_owners() {
 
     // Measurements: the owner organisation (submit) and the office; nobody else.
     let measurements = format!("{path}/measurements");
-    for (scopes, org) in [(READ, Some(OUS)), (SUBMIT, Some(AHUS)), (SUBMIT, None)] {
+    for (scopes, org) in [(READ, Some(OUS)), (SUBMIT, Some(AHUS))] {
         app.post(&measurements)
             .auth(scopes, org)
             .json(&measurement(60, 300.0))
@@ -153,6 +153,13 @@ async fn planning_is_the_offices_and_measuring_the_owners() {
             .await
             .assert_problem(403);
     }
+    // A submit token that names no organisation is not a valid token for that scope at all.
+    app.post(&measurements)
+        .auth(SUBMIT, None)
+        .json(&measurement(60, 300.0))
+        .send()
+        .await
+        .assert_problem(401);
     let first = app
         .post(&measurements)
         .auth(SUBMIT, Some(OUS))

@@ -148,7 +148,7 @@ async fn json_logs_carry_no_token_or_personal_data_at_any_level() {
 
     let app = TestApp::with_config(|c| c.log_json = true).await;
     let ok = app
-        .get(&format!("/api/v1/organisations/{OUS}?q={name}").replace(' ', "%20"))
+        .get(&format!("/api/v1/needs?q={name}").replace(' ', "%20"))
         .token(&token)
         .header("x-request-id", "log-test-ok-1")
         .send()
@@ -180,7 +180,7 @@ async fn json_logs_carry_no_token_or_personal_data_at_any_level() {
         .find(|l| l["request_id"] == "log-test-ok-1")
         .expect("access line of the first request");
     assert_eq!(first["method"], "GET");
-    assert_eq!(first["route"], "/api/v1/organisations/{org_number}");
+    assert_eq!(first["route"], "/api/v1/needs");
     assert_eq!(first["status"], 200);
     assert_eq!(first["caller_org"], OUS);
     assert_eq!(first["level"], "INFO");

@@ -160,16 +160,18 @@ pub fn parse_json_as<T: DeserializeOwned + Validate>(
             let mut errors = schema
                 .map(|name| crate::schema_check::body_errors(name, &value))
                 .unwrap_or_default();
-            if errors.is_empty() {
-                let mut pointer = to_pointer(&e.path().to_string());
-                let message = e.inner().to_string();
-                // serde names a missing field in its message, at the object that lacks it.
-                if let Some(field) = message
-                    .strip_prefix("missing field `")
-                    .and_then(|r| r.split('`').next())
-                {
-                    pointer = format!("{pointer}/{field}");
-                }
+            // The schema cannot say everything (e.g. a date's range): what serde refused is
+            // named too, unless the schema already named that field.
+            let mut pointer = to_pointer(&e.path().to_string());
+            let message = e.inner().to_string();
+            // serde names a missing field in its message, at the object that lacks it.
+            if let Some(field) = message
+                .strip_prefix("missing field `")
+                .and_then(|r| r.split('`').next())
+            {
+                pointer = format!("{pointer}/{field}");
+            }
+            if !errors.iter().any(|f| f.pointer == pointer) {
                 errors.push(FieldError::new(
                     pointer,
                     crate::schema_check::serde_message(&message),
