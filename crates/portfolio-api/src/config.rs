@@ -17,6 +17,9 @@ pub struct Config {
     pub allow_superuser: bool,
     /// The keys of the audit trail's chain (`PORTFOLIO_AUDIT_KEY`, `…_KEYS_RETIRED`).
     pub audit_keys: crate::audit_key::AuditKeys,
+    /// Publish a signed audit checkpoint this often when the chain's head moved
+    /// (`PORTFOLIO_AUDIT_CHECKPOINT_MINUTES`, default 60; 0 turns it off).
+    pub audit_checkpoint_minutes: u64,
     pub bind: String,
     pub data_dir: PathBuf,
     pub jwt: JwtConfig,
@@ -208,6 +211,7 @@ impl Config {
                 get("PORTFOLIO_AUDIT_KEYS_RETIRED").as_deref(),
             )
             .map_err(ConfigError)?,
+            audit_checkpoint_minutes: parse_num(&get, "PORTFOLIO_AUDIT_CHECKPOINT_MINUTES", 60)?,
             bind: get("PORTFOLIO_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             data_dir: get("PORTFOLIO_DATA_DIR")
                 .map(PathBuf::from)

@@ -1,6 +1,7 @@
 //! The Regional ICT Portfolio API: HTTP, persistence and the contract around `portfolio-domain`.
 
 pub mod app;
+pub mod audit_checkpointer;
 pub mod audit_key;
 pub mod auth;
 pub mod changes;

@@ -144,6 +144,9 @@ pub fn serve(config: Config) -> Result<(), String> {
         log::info!("PORTFOLIO_WEBHOOK_WORKERS=0: this replica delivers no webhooks");
         None
     };
+    // Periodic signed checkpoints of the audit chain; stopped after the server.
+    let checkpointer =
+        crate::audit_checkpointer::Checkpointer::start(db.clone(), config.audit_checkpoint_minutes);
     let state = AppState::new(db, config)?;
     let metrics_db = state.db.clone();
 
@@ -178,6 +181,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         result
     });
     drop(webhook_worker);
+    drop(checkpointer);
     if let Some(cluster) = database.cluster.as_mut() {
         log::info!("stopping the private PostgreSQL cluster");
         cluster.stop();

@@ -59,6 +59,17 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(organisations, service_areas, audit_log, events);
 
 diesel::table! {
+    audit_checkpoints (id) {
+        id -> Int8,
+        seq -> Int8,
+        head_hash -> Text,
+        created_at -> Timestamptz,
+        key_id -> Text,
+        signature -> Text,
+    }
+}
+
+diesel::table! {
     budget_frames (id) {
         id -> Uuid,
         year -> Int4,

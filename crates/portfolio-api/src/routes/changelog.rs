@@ -1,7 +1,7 @@
 //! `/api/v1/events` (the change feed), `/api/v1/audit` (the audit trail) and
 //! `/api/v1/audit/verify` (the check of its hash chain).
 
-use actix_web::{get, web};
+use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,6 +13,7 @@ use crate::db::Db;
 use crate::error::{ApiError, FieldError};
 use crate::pagination::{paginate, PageQuery};
 use crate::store::changelog::{self, AuditRow, EventRow};
+use crate::store::checkpoints::{self, Checkpoint, Outcome};
 
 /// Who made a change: the token's subject and the caller's organisation.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -327,6 +328,67 @@ pub struct ChainVerification {
     /// The first entry that breaks the chain; absent when `valid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_broken: Option<BrokenEntry>,
+    /// The chain compared with a signed checkpoint (present when `against` was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub against: Option<CheckpointVerdict>,
+}
+
+/// The chain compared with a signed checkpoint.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"result": "truncated", "first_bad_seq": 41,
+    "reason": "the chain ends at 40, before the checkpoint's head 42",
+    "checkpoint": {"id": 3, "seq": 42,
+        "head_hash": "prod-1:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+        "created_at": "2026-12-01T12:00:00.000000Z", "key_id": "prod-1",
+        "signature": "prod-1:9c1185a5c5e9fc54612808977ee8f548b2258d31c2f1a7d1f4e4bd3b1c1c9e0a"}}))]
+pub struct CheckpointVerdict {
+    /// `valid`, `truncated` (entries at or before the checkpoint's head are gone),
+    /// `rewritten` (an entry up to there has another hash, or the chain breaks) or
+    /// `forged_checkpoint` (the checkpoint's signature does not verify).
+    pub result: Outcome,
+    /// The first sequence number that is missing or does not match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
+    pub first_bad_seq: Option<i64>,
+    /// Why, in words; absent when `valid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
+    pub reason: Option<String>,
+    /// The checkpoint checked against.
+    pub checkpoint: Checkpoint,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    /// Also compare the chain with this signed checkpoint: its id, or `latest`.
+    #[param(
+        max_length = 20,
+        pattern = "^([0-9]{1,18}|latest)$",
+        example = "latest"
+    )]
+    pub against: Option<String>,
+}
+
+/// Which checkpoint `against` names.
+enum Against {
+    Latest,
+    Id(i64),
+}
+
+fn parse_against(s: &str) -> Result<Against, ApiError> {
+    if s == "latest" {
+        return Ok(Against::Latest);
+    }
+    match s.parse::<i64>() {
+        Ok(id) if id >= 1 && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(Against::Id(id))
+        }
+        _ => Err(ApiError::validation(vec![FieldError::new(
+            "/query/against",
+            "must be a checkpoint id (a positive integer) or `latest`",
+        )])),
+    }
 }
 
 /// Verify the audit trail
@@ -334,33 +396,130 @@ pub struct ChainVerification {
 /// Recomputes every entry's SHA-256 from its content and its predecessor's hash, in order, and
 /// names the first entry that was changed, inserted or follows a deleted one. Reads one
 /// consistent snapshot. Needs `portfolio:manage`.
+///
+/// With `against=<checkpoint id>` (or `latest`) the chain is also compared with that signed
+/// checkpoint: `truncated` when the chain ends before the checkpoint's head or that entry is
+/// gone, `rewritten` when it has another hash or the chain breaks, `forged_checkpoint` when
+/// the checkpoint's own signature does not verify; `valid` is then true only when the
+/// comparison is `valid` too.
 #[utoipa::path(
     tag = "change log",
-    responses((status = 200, description = "The result of the check (also when the chain is broken)", body = ChainVerification)),
+    params(VerifyQuery),
+    responses(
+        (status = 200, description = "The result of the check (also when the chain is broken)", body = ChainVerification),
+        (status = 404, description = "No such checkpoint", body = crate::error::Problem, content_type = "application/problem+json")
+    ),
     security(("bearer" = ["portfolio:manage"]))
 )]
 #[get("/verify")]
 pub async fn verify_audit(
     caller: Caller,
     db: web::Data<Db>,
+    query: web::Query<VerifyQuery>,
 ) -> Result<web::Json<ChainVerification>, ApiError> {
     caller.require(Permission::Manage)?;
-    let report = db
-        .run::<_, ApiError, _>(|conn| {
+    let against = query.against.as_deref().map(parse_against).transpose()?;
+    let (report, verdict) = db
+        .run::<_, ApiError, _>(move |conn| {
             Ok(conn
                 .build_transaction()
                 .read_only()
                 .repeatable_read()
-                .run(changelog::verify_chain)?)
+                .run(|conn| checked_against(conn, against))?)
         })
         .await?;
+    let valid = report.first_broken.is_none()
+        && verdict.as_ref().is_none_or(|v| v.result == Outcome::Valid);
     Ok(web::Json(ChainVerification {
-        valid: report.first_broken.is_none(),
+        valid,
         entries_checked: report.entries_checked,
         last_valid_hash: report.last_hash,
         first_broken: report.first_broken.map(|b| BrokenEntry {
             id: b.id,
             reason: b.reason,
         }),
+        against: verdict,
+    }))
+}
+
+/// The chain's report, and its comparison with the named checkpoint.
+fn checked_against(
+    conn: &mut diesel::PgConnection,
+    against: Option<Against>,
+) -> Result<(changelog::ChainReport, Option<CheckpointVerdict>), crate::store::StoreError> {
+    let cp = match against {
+        None => return Ok((changelog::verify_chain(conn)?, None)),
+        Some(Against::Id(id)) => checkpoints::find(conn, id)?,
+        Some(Against::Latest) => checkpoints::latest(conn)?
+            .ok_or_else(|| crate::store::StoreError::not_found("an audit checkpoint"))?,
+    };
+    let r = checkpoints::verify_against(conn, &cp)?;
+    Ok((
+        r.chain,
+        Some(CheckpointVerdict {
+            result: r.outcome,
+            first_bad_seq: r.first_bad_seq,
+            reason: r.reason,
+            checkpoint: cp,
+        }),
+    ))
+}
+
+crate::page_type!(
+    CheckpointPage,
+    Checkpoint,
+    "A page of audit checkpoints, newest first."
+);
+
+/// Publish an audit checkpoint
+///
+/// Signs the audit chain's current head (sequence number, head hash, time, key id) with the
+/// audit key and stores it. Keep the answer: verifying the chain against it later
+/// (`/api/v1/audit/verify?against=<id>`) detects a removed tail or a rewritten entry. The
+/// server also publishes one every `PORTFOLIO_AUDIT_CHECKPOINT_MINUTES` when the head moved,
+/// and with every published tertial report. Needs `portfolio:manage`.
+#[utoipa::path(
+    tag = "change log",
+    responses((status = 201, description = "The checkpoint", body = Checkpoint)),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[post("/checkpoints")]
+pub async fn publish_checkpoint(
+    caller: Caller,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Manage)?;
+    let cp = db
+        .transaction(move |conn| checkpoints::publish(conn))
+        .await?;
+    Ok(HttpResponse::Created().json(cp))
+}
+
+/// List audit checkpoints
+///
+/// The signed checkpoints of the audit chain, newest first. Needs `portfolio:manage`.
+#[utoipa::path(
+    tag = "change log",
+    params(PageQuery),
+    responses((status = 200, description = "A page of checkpoints", body = CheckpointPage)),
+    security(("bearer" = ["portfolio:manage"]))
+)]
+#[get("/checkpoints")]
+pub async fn list_checkpoints(
+    caller: Caller,
+    db: web::Data<Db>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<CheckpointPage>, ApiError> {
+    caller.require(Permission::Manage)?;
+    page.check()?;
+    let before = page.after::<i64>()?;
+    let limit = page.limit();
+    let rows = db
+        .run::<_, ApiError, _>(move |conn| Ok(checkpoints::list(conn, before, limit)?))
+        .await?;
+    let (rows, next_cursor) = paginate(rows, limit, |r| r.id);
+    Ok(web::Json(CheckpointPage {
+        items: rows,
+        next_cursor,
     }))
 }

@@ -58,6 +58,8 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
     cfg.service(
         scope("/audit")
             .service(changelog::verify_audit)
+            .service(changelog::publish_checkpoint)
+            .service(changelog::list_checkpoints)
             .service(changelog::list_audit),
     );
     cfg.service(

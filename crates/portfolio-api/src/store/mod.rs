@@ -5,6 +5,7 @@ pub mod benefits;
 pub mod budget;
 pub mod certificates;
 pub mod changelog;
+pub mod checkpoints;
 pub mod cycles;
 pub mod decisions;
 pub mod delivery;

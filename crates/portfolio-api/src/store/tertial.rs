@@ -57,6 +57,11 @@ pub struct ReportContent {
     /// Absent in reports captured before benefits were tracked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub benefits: Option<BenefitSection>,
+    /// The audit chain's newest signed checkpoint when the report was published: a reader who
+    /// keeps the report can later verify the chain against it (`/api/v1/audit/verify?against=`)
+    /// and detect a removed tail. Absent in drafts and in reports published before checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_checkpoint: Option<crate::store::checkpoints::Checkpoint>,
 }
 
 /// The tertial report's benefits section.
@@ -402,6 +407,7 @@ pub fn capture(
         concept_studies: capture_concept_studies(conn, year)?,
         budget_frames: capture_frames(conn, year)?,
         benefits: Some(capture_benefits(conn, as_of)?),
+        audit_checkpoint: None,
     })
 }
 
@@ -578,6 +584,14 @@ pub fn publish(
     row.published_at = Some(chrono::SubsecRound::trunc_subsecs(now, 6));
     row.published_by = Some(actor.subject.clone());
     row.updated_at = row.published_at.unwrap_or(now);
+    // Anchor the audit chain in the report: a checkpoint of the head as of publishing.
+    let checkpoint = crate::store::checkpoints::publish(conn)?;
+    if let Some(content) = row.content.as_object_mut() {
+        content.insert(
+            "audit_checkpoint".into(),
+            serde_json::to_value(&checkpoint)?,
+        );
+    }
     let Rendered {
         json,
         csv,
@@ -593,6 +607,7 @@ pub fn publish(
             tertial_reports::published_csv.eq(Some(csv)),
             tertial_reports::published_benefits_csv.eq(Some(benefits_csv)),
             tertial_reports::updated_at.eq(row.updated_at),
+            tertial_reports::content.eq(&row.content),
         ))
         .returning(ReportRow::as_returning())
         .get_result(conn)?;
