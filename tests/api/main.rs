@@ -3,6 +3,7 @@
 mod support;
 
 mod audit_chain;
+mod audit_checkpoints;
 mod auth;
 mod benefits;
 mod binary;
