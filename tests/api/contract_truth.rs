@@ -594,7 +594,10 @@ async fn unknown_query_parameters_are_refused_by_name() {
     read("/api/v1/measures?service%5Farea_id=0b8f5d6e-4d9c-4a0e-9d61-2f1a3c5b7e90&limit=5")
         .await
         .assert_status(200);
-    let p = read("/api/v1/audit/verify?full=1")
+    let p = app
+        .post("/api/v1/audit/checkpoints?full=1")
+        .auth("portfolio:read portfolio:manage", Some(HSO))
+        .send()
         .await
         .assert_problem(400);
     assert!(
