@@ -86,6 +86,8 @@ pub fn load(db: &Db) -> Result<String, String> {
                 board(conn)?;
                 // The next year's cycle, open for new needs (the 2022 one is past intake).
                 crate::store::cycles::create_cycle(conn, &Actor::system("demo"), OPEN_YEAR)?;
+                // A signed checkpoint of the demo's audit chain (`verify?against=latest`).
+                crate::store::checkpoints::publish(conn)?;
                 Ok::<_, ApiError>(out)
             })?;
             Ok(Some(out))
@@ -94,7 +96,7 @@ pub fn load(db: &Db) -> Result<String, String> {
     Ok(match summary {
         None => format!("the {DEMO_YEAR} demo portfolio is already loaded"),
         Some(s) => format!(
-            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts, 4 benefits with measurement histories (invented); the {OPEN_YEAR} cycle is open for new needs",
+            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts, 4 benefits with measurement histories (invented); the {OPEN_YEAR} cycle is open for new needs; a signed audit checkpoint",
             s["needs"], s["accepted"], s["score_sheets"], s["measures"]
         ),
     })
