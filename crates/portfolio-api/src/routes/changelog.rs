@@ -489,9 +489,7 @@ pub async fn publish_checkpoint(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Manage)?;
-    let cp = db
-        .transaction(move |conn| checkpoints::publish(conn))
-        .await?;
+    let cp = db.transaction(checkpoints::publish).await?;
     Ok(HttpResponse::Created().json(cp))
 }
 
