@@ -367,7 +367,9 @@ async fn header_parameters_are_declared_with_the_syntax_the_server_enforces() {
                     "{method} {path} {name}: {schema}"
                 );
                 let want = match name.as_str() {
-                    "if-match" => portfolio_api::etag::IF_MATCH_PATTERN,
+                    // Only a create-or-replace may say `*`; every other change names a tag.
+                    "if-match" if method == "put" => portfolio_api::etag::IF_MATCH_PATTERN,
+                    "if-match" => portfolio_api::etag::IF_MATCH_TAGS_PATTERN,
                     "idempotency-key" => portfolio_api::idempotency::KEY_PATTERN,
                     _ => continue,
                 };
@@ -375,6 +377,23 @@ async fn header_parameters_are_declared_with_the_syntax_the_server_enforces() {
             }
         }
     }
+    // `*` is refused where the contract does not allow it (a PATCH), with 428.
+    let area = app
+        .get("/api/v1/service-areas?year=2023")
+        .auth(MANAGE, Some(HSO))
+        .send()
+        .await
+        .json();
+    let id = area["items"][0]["id"]
+        .as_str()
+        .expect("a service area")
+        .to_owned();
+    app.patch(&format!("/api/v1/service-areas/{id}"))
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "*")
+        .json(&json!({"name": "Nytt navn"}))
+        .refused(428)
+        .await;
     // The optional If-Match of the criteria-set PUT: `null` is not an ETag.
     open_cycle(&app, 2022).await;
     app.put("/api/v1/cycles/2022/criteria-set")

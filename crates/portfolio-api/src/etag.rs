@@ -96,6 +96,9 @@ impl IfMatch {
 
 /// `*` or a comma-separated list of (optionally weak) entity tags, as in the contract.
 pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*)$"#;
+/// `If-Match` of a change that is not a create-or-replace: entity tags only, never `*`
+/// (which would opt out of lost-update protection; the server answers it with 428).
+pub const IF_MATCH_TAGS_PATTERN: &str = r#"^(W/)?"[!#-~]*"( *, *(W/)?"[!#-~]*")*$"#;
 
 /// Parses `If-Match` exactly as [`IF_MATCH_PATTERN`] declares it (so a value the contract
 /// allows is never refused as malformed): `*`, or entity tags `(W/)?"…"` separated by a comma

@@ -506,11 +506,18 @@ fn limit_parameters(doc: &mut Value) {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
-        for op in item.values_mut() {
+        for (method, op) in item.iter_mut() {
+            // Only a create-or-replace (PUT) may say `If-Match: *`.
+            let if_match_pattern = if method == "put" {
+                crate::etag::IF_MATCH_PATTERN
+            } else {
+                crate::etag::IF_MATCH_TAGS_PATTERN
+            };
             let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
                 continue;
             };
             for p in params {
+                let located = p.get("in").and_then(Value::as_str).unwrap_or("").to_owned();
                 let name = p
                     .get("name")
                     .and_then(Value::as_str)
@@ -543,9 +550,17 @@ fn limit_parameters(doc: &mut Value) {
                 } else if name == "if-match" {
                     schema.insert("minLength".into(), json!(1));
                     schema.insert("maxLength".into(), json!(crate::etag::IF_MATCH_MAX_LENGTH));
-                    schema.insert("pattern".into(), json!(crate::etag::IF_MATCH_PATTERN));
+                    schema.insert("pattern".into(), json!(if_match_pattern));
                 } else if !schema.contains_key("maxLength") && !schema.contains_key("enum") {
                     schema.insert("maxLength".into(), json!(DEFAULT_PARAM_MAX_LENGTH));
+                }
+                // The server refuses NUL in a path or query (PostgreSQL text cannot hold it):
+                // say so, where nothing stricter is declared.
+                let free_text = !["pattern", "enum", "format"]
+                    .iter()
+                    .any(|k| schema.contains_key(*k));
+                if (located == "query" || located == "path") && free_text {
+                    schema.insert("pattern".into(), json!("^[^\\u0000]*$"));
                 }
             }
         }

@@ -199,11 +199,20 @@ pub struct AuditEntry {
     /// The request that made the change (`X-Request-Id`).
     #[schema(max_length = 128, example = "5f0c6c1e-8d0b-4a53-9a52-8e0f3c4f2a10")]
     pub request_id: String,
-    /// The previous entry's hash (64 zeros for the first entry).
-    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-f]{64}$")]
+    /// The previous entry's hash, `<key id>:<hex>` (64 zeros for the first entry).
+    #[schema(
+        min_length = 64,
+        max_length = 97,
+        pattern = "^([A-Za-z0-9_-]{1,32}:)?[0-9a-f]{64}$"
+    )]
     pub prev_hash: String,
-    /// SHA-256 over `prev_hash` and this entry's content.
-    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-f]{64}$")]
+    /// HMAC-SHA256 over `prev_hash` and this entry's content, keyed with the audit key
+    /// (`PORTFOLIO_AUDIT_KEY`) and written `<key id>:<hex>`.
+    #[schema(
+        min_length = 64,
+        max_length = 97,
+        pattern = "^([A-Za-z0-9_-]{1,32}:)?[0-9a-f]{64}$"
+    )]
     pub hash: String,
 }
 
@@ -323,7 +332,11 @@ pub struct ChainVerification {
     #[schema(minimum = 0, maximum = 9007199254740991_i64)]
     pub entries_checked: i64,
     /// The hash of the last intact entry (64 zeros when there is none).
-    #[schema(min_length = 64, max_length = 64, pattern = "^[0-9a-f]{64}$")]
+    #[schema(
+        min_length = 64,
+        max_length = 97,
+        pattern = "^([A-Za-z0-9_-]{1,32}:)?[0-9a-f]{64}$"
+    )]
     pub last_valid_hash: String,
     /// The first entry that breaks the chain; absent when `valid`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -322,6 +322,7 @@ pub enum CertificateFormat {
 #[serde(deny_unknown_fields)]
 pub struct CertificateQuery {
     /// `json` (default) or `csv`.
+    #[param(inline)]
     pub format: Option<CertificateFormat>,
 }
 
