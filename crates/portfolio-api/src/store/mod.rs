@@ -8,6 +8,7 @@ pub mod changelog;
 pub mod cycles;
 pub mod decisions;
 pub mod delivery;
+pub mod dependencies;
 mod error;
 pub mod measures;
 pub mod needs;
