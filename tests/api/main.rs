@@ -17,6 +17,7 @@ mod crash_idempotency;
 mod crash_restart;
 mod decisions;
 mod demo;
+mod dependencies;
 mod dpop;
 mod drafts;
 mod idempotency;

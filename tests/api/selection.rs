@@ -8,7 +8,7 @@ use crate::support::{create_frame, get, with_costs, TestApp, AHUS, HSO, MANAGE, 
 
 /// Adopts a one-criterion set (scale 0–10) for `year` and gives each need OUS's score, so a
 /// need's priority is exactly `score × 10`.
-fn score(app: &TestApp, year: i32, needs: &[(String, String)], scores: &[i32]) {
+pub(crate) fn score(app: &TestApp, year: i32, needs: &[(String, String)], scores: &[i32]) {
     let mut conn = app.conn();
     let criteria = json!([{"code": "NYTTE", "name": "Nytte", "description": "", "kind": "prioritisation",
                            "weight": 1.0, "scale_min": 0, "scale_max": 10, "scale_labels": []}]);

@@ -84,6 +84,7 @@ pub fn load(db: &Db) -> Result<String, String> {
                     "Budsjettramme for konseptutredninger 2023 (offentlig oppgitt)",
                 )?;
                 board(conn)?;
+                capacities_and_dependencies(conn)?;
                 // The next year's cycle, open for new needs (the 2022 one is past intake).
                 crate::store::cycles::create_cycle(conn, &Actor::system("demo"), OPEN_YEAR)?;
                 // A signed checkpoint of the demo's audit chain (`verify?against=latest`).
@@ -302,4 +303,42 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
         }],
     )?;
     crate::demo_benefits::load(conn, &actor, registries)
+}
+
+/// Invented: the IT partner's capacity estimate (person-months a year) for the 2022 needs
+/// still waiting for the board, and two dependencies between them, so a selection scenario
+/// with `capacity_person_months` and the needs' `dependencies` has something to respect.
+fn capacities_and_dependencies(conn: &mut PgConnection) -> Result<(), ApiError> {
+    use crate::store::dependencies::{set_links, NeedDependency};
+    use portfolio_domain::selection::DependencyKind;
+    let actor = Actor::system("demo");
+    let waiting: Vec<Uuid> = needs::table
+        .filter(needs::cycle_year.eq(DEMO_YEAR))
+        .filter(needs::status.eq("accepted"))
+        .order(needs::seq)
+        .select(needs::id)
+        .load(conn)?;
+    for (i, id) in waiting.iter().enumerate() {
+        let dependencies = match i {
+            1 => vec![NeedDependency {
+                kind: DependencyKind::Requires,
+                other_need_id: waiting[0],
+            }],
+            3 => vec![NeedDependency {
+                kind: DependencyKind::Excludes,
+                other_need_id: waiting[2],
+            }],
+            _ => Vec::new(),
+        };
+        let months = 2 + (i as i64 * 5) % 11;
+        set_links(
+            conn,
+            &actor,
+            *id,
+            &IfMatch::any(),
+            Some(months),
+            dependencies,
+        )?;
+    }
+    Ok(())
 }

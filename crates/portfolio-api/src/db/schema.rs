@@ -180,6 +180,7 @@ diesel::table! {
         organisation_number -> Text,
         service_area_id -> Nullable<Uuid>,
         estimated_study_cost_nok -> Int8,
+        estimated_capacity_person_months -> Nullable<Int8>,
         contact_name -> Nullable<Text>,
         contact_email -> Nullable<Text>,
         status -> Text,
@@ -553,3 +554,11 @@ diesel::table! {
 
 diesel::joinable!(benefit_measurements -> benefits (benefit_id));
 diesel::allow_tables_to_appear_in_same_query!(benefits, benefit_measurements);
+
+diesel::table! {
+    need_dependencies (need_id, other_need_id) {
+        need_id -> Uuid,
+        other_need_id -> Uuid,
+        kind -> Text,
+    }
+}

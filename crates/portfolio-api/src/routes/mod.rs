@@ -10,6 +10,7 @@ pub mod decision_cases;
 pub mod delivery;
 pub mod health;
 pub mod measures;
+pub mod need_dependencies;
 pub mod needs;
 pub mod organisations;
 pub mod prioritisation;
@@ -136,6 +137,8 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(needs::withdraw_need)
             .service(needs::assess_need)
             .service(needs::reopen_need)
+            .service(need_dependencies::get_dependencies)
+            .service(need_dependencies::put_dependencies)
             .service(concept_studies::need_lineage)
             .service(prioritisation::put_scores)
             .service(prioritisation::get_score)

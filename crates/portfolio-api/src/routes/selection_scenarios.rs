@@ -17,13 +17,14 @@ use crate::etag::json_with_etag;
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
 use crate::store::selection::{
-    self, Answer, ForcedNeed, NotCandidate, ScenarioInput, ScenarioRow, StoredResult,
+    self, Answer, ForcedNeed, NotCandidate, ScenarioDependency, ScenarioInput, ScenarioRow,
+    StoredResult,
 };
 
 /// A scenario to solve.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"title": "Forslag til porteføljestyret høsten 2022", "budget_nok": 10000000, "forced_in": [{"need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reason": "Lovkrav fra 2024"}], "forced_out": [], "variations_percent": [-20, 20]}))]
+#[schema(example = json!({"title": "Forslag til porteføljestyret høsten 2022", "budget_nok": 10000000, "capacity_person_months": 40, "forced_in": [{"need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reason": "Lovkrav fra 2024"}], "forced_out": [], "variations_percent": [-20, 20]}))]
 pub struct NewScenario {
     #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 200)]
@@ -32,6 +33,11 @@ pub struct NewScenario {
     #[validate(range(min = 0))]
     #[schema(minimum = 0)]
     pub budget_nok: Option<i64>,
+    /// IT-partner capacity available, person-months a year; the selected needs' estimated
+    /// capacity (`PUT /needs/{id}/dependencies`; unestimated = 0) must fit. Default: no limit.
+    #[validate(range(min = 0, max = 10000000))]
+    #[schema(minimum = 0, maximum = 10000000)]
+    pub capacity_person_months: Option<i64>,
     /// Needs that must be chosen, each with a reason.
     #[serde(default)]
     #[validate(length(max = 500))]
@@ -56,6 +62,10 @@ pub struct Scenario {
     pub budget_source: String,
     /// The frame the default budget came from.
     pub frame_id: Option<Uuid>,
+    /// The capacity limit, person-months a year; null for none.
+    pub capacity_person_months: Option<i64>,
+    /// The dependencies between candidates that every selection respected.
+    pub dependencies: Vec<ScenarioDependency>,
     pub forced_in: Vec<ForcedNeed>,
     pub forced_out: Vec<ForcedNeed>,
     /// The optimal set at the budget, with every accepted need's verdict and reason.
@@ -85,6 +95,8 @@ impl TryFrom<ScenarioRow> for Scenario {
             budget_nok: r.budget_nok,
             budget_source: r.budget_source,
             frame_id: s.frame_id,
+            capacity_person_months: s.capacity_person_months,
+            dependencies: s.dependencies,
             forced_in: s.forced_in,
             forced_out: s.forced_out,
             result: s.result,
@@ -108,10 +120,19 @@ crate::page_type!(
 ///
 /// From the year's ranking of accepted needs (priority = overall score by the adopted
 /// criteria; cost = estimated study cost), chooses the set with the highest total priority
-/// that fits the budget — exactly (0/1 knapsack), not greedily — honouring needs forced in
-/// or out, and says for every need why it is in or out. The same is solved at the other
-/// budgets (default −20 % and +20 %). The scenario is stored and never changes. Needs
-/// `portfolio:manage`.
+/// that fits the budget — exactly, not greedily — honouring needs forced in or out, and says
+/// for every need why it is in or out. The same is solved at the other budgets (default
+/// −20 % and +20 %). The scenario is stored and never changes. Needs `portfolio:manage`.
+///
+/// With `capacity_person_months`, the selected needs' estimated IT-partner capacity must fit
+/// it too; the needs' dependencies (`PUT /needs/{id}/dependencies`) are always respected: a
+/// need that `requires` another is chosen only with it, two needs where one `excludes` the
+/// other are never both chosen (a need requiring a non-candidate is listed in
+/// `not_candidates`). Budget only, without dependencies: exact 0/1 knapsack (dynamic
+/// programming over Pareto states). With capacity or dependencies: branch and bound with
+/// linear-programming bounds, exact unless its deadline of 2 seconds per budget is reached —
+/// then the answer carries the best selection found, `proven_optimal: false` and `gap`
+/// (the bound minus its total priority).
 #[utoipa::path(
     tag = "selection scenarios",
     params(("year" = i32, Path, description = "Cycle year", example = 2022)),
@@ -162,6 +183,7 @@ pub async fn create_scenario(
         forced_in: b.forced_in,
         forced_out: b.forced_out,
         variations_percent: variations,
+        capacity_person_months: b.capacity_person_months,
     };
     let actor = Actor::of(&caller);
     let row = db

@@ -9,6 +9,7 @@ pub mod checkpoints;
 pub mod cycles;
 pub mod decisions;
 pub mod delivery;
+pub mod dependencies;
 mod error;
 pub mod measures;
 pub mod needs;

@@ -1,15 +1,16 @@
 //! Selection scenarios: the accepted needs of a cycle with the highest total priority that fit
 //! a budget, solved exactly (`portfolio_domain::selection`), stored immutable.
 
-use std::collections::HashMap;
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::scoring::Aggregation;
 use portfolio_domain::selection::{
-    scaled_budget, Candidate, Forced, SelectionProblem, SelectionReason, SelectionResult,
+    scaled_budget, Candidate, Dependency, Forced, SelectionProblem, SelectionReason,
+    SelectionResult,
 };
 use portfolio_domain::DomainError;
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,13 @@ pub struct ScenarioInput {
     pub forced_out: Vec<ForcedNeed>,
     /// Other budgets to solve at, in percent of the budget (default −20 and +20).
     pub variations_percent: Vec<i64>,
+    /// IT-partner capacity available, person-months a year; `None`: no limit.
+    pub capacity_person_months: Option<i64>,
 }
+
+/// How long the solver may search at each budget before it returns the best selection
+/// found with its gap (`proven_optimal: false`); see `portfolio_domain::constrained`.
+pub const SOLVE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// One need's verdict at one budget.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -76,6 +83,9 @@ pub struct Verdict {
     pub priority: f64,
     pub unscored: bool,
     pub cost_nok: i64,
+    /// The need's estimated IT-partner capacity, person-months a year (0 when not estimated).
+    #[serde(default)]
+    pub load_person_months: i64,
     pub selected: bool,
     #[schema(schema_with = selection_reason_schema)]
     pub reason: SelectionReason,
@@ -97,8 +107,22 @@ pub struct Answer {
     pub total_cost_nok: i64,
     pub total_priority: f64,
     pub remaining_nok: i64,
+    /// IT-partner capacity the selection takes, person-months a year.
+    #[serde(default)]
+    pub total_load: i64,
+    /// True when the selection is proven optimal; false when the solver's deadline was
+    /// reached first (then `gap` bounds how much priority the best selection could add).
+    #[serde(default = "proven")]
+    pub proven_optimal: bool,
+    /// Upper bound minus the selection's total priority (0 when proven optimal).
+    #[serde(default)]
+    pub gap: f64,
     pub selected: Vec<Uuid>,
     pub needs: Vec<Verdict>,
+}
+
+fn proven() -> bool {
+    true
 }
 
 /// An accepted need that cannot be a candidate.
@@ -113,11 +137,26 @@ pub struct NotCandidate {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredResult {
     pub frame_id: Option<Uuid>,
+    /// The capacity limit, person-months a year; absent for none.
+    #[serde(default)]
+    pub capacity_person_months: Option<i64>,
+    /// The dependencies between candidates the selection respected.
+    #[serde(default)]
+    pub dependencies: Vec<ScenarioDependency>,
     pub forced_in: Vec<ForcedNeed>,
     pub forced_out: Vec<ForcedNeed>,
     pub result: Answer,
     pub variations: Vec<Answer>,
     pub not_candidates: Vec<NotCandidate>,
+}
+
+/// A dependency between two candidates, as the solver saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ScenarioDependency {
+    pub need_id: Uuid,
+    #[schema(schema_with = crate::store::dependencies::dependency_kind_schema)]
+    pub kind: portfolio_domain::selection::DependencyKind,
+    pub other_need_id: Uuid,
 }
 
 #[derive(Debug, QueryableByName)]
@@ -128,6 +167,8 @@ struct AcceptedNeed {
     reference: String,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     estimated_study_cost_nok: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    estimated_capacity_person_months: Option<i64>,
 }
 
 /// A candidate need with its place in the ranking.
@@ -135,6 +176,7 @@ struct Ranked {
     id: Uuid,
     reference: String,
     cost: i64,
+    load: i64,
     rank: Option<usize>,
     priority: Option<f64>,
 }
@@ -150,7 +192,8 @@ fn ranked_accepted_needs(conn: &mut PgConnection, year: i32) -> Result<Vec<Ranke
         .map(|r| (r.summary.reference.to_string(), (r.rank, r.summary.overall)))
         .collect();
     let needs: Vec<AcceptedNeed> = diesel::sql_query(
-        "SELECT id, reference, estimated_study_cost_nok FROM needs \
+        "SELECT id, reference, estimated_study_cost_nok, estimated_capacity_person_months \
+         FROM needs \
          WHERE cycle_year = $1 AND status = 'accepted' ORDER BY seq",
     )
     .bind::<diesel::sql_types::Int4, _>(year)
@@ -163,11 +206,103 @@ fn ranked_accepted_needs(conn: &mut PgConnection, year: i32) -> Result<Vec<Ranke
                 id: n.id,
                 reference: n.reference,
                 cost: n.estimated_study_cost_nok,
+                load: n.estimated_capacity_person_months.unwrap_or(0),
                 rank: priority.map(|_| rank),
                 priority,
             }
         })
         .collect())
+}
+
+/// Solves at `budget`, giving the search `SOLVE_DEADLINE` from now.
+fn solve_by_deadline(
+    problem: &SelectionProblem<Uuid>,
+    budget: i64,
+) -> Result<SelectionResult<Uuid>, DomainError> {
+    let mut p = problem.clone();
+    p.deadline = Some(Instant::now() + SOLVE_DEADLINE);
+    p.solve_at(budget)
+}
+
+/// Splits the accepted needs into candidates and the rest. A need is not a candidate without
+/// an estimated study cost, or when it requires a need that is not a candidate (checked until
+/// nothing changes, so chains of `requires` are followed). Only dependencies between
+/// candidates go to the solver: excluding a non-candidate changes nothing.
+fn candidates_of(
+    ranked: &[Ranked],
+    links: &HashMap<Uuid, Vec<crate::store::dependencies::NeedDependency>>,
+) -> (
+    Vec<Candidate<Uuid>>,
+    Vec<ScenarioDependency>,
+    Vec<NotCandidate>,
+) {
+    use portfolio_domain::selection::DependencyKind;
+    let reference: HashMap<Uuid, &str> = ranked
+        .iter()
+        .map(|n| (n.id, n.reference.as_str()))
+        .collect();
+    let mut why: HashMap<Uuid, String> = ranked
+        .iter()
+        .filter(|n| n.cost <= 0)
+        .map(|n| (n.id, "no estimated study cost".to_string()))
+        .collect();
+    loop {
+        let mut changed = false;
+        for n in ranked {
+            if why.contains_key(&n.id) {
+                continue;
+            }
+            let missing = links.get(&n.id).into_iter().flatten().find(|d| {
+                d.kind == DependencyKind::Requires
+                    && (!reference.contains_key(&d.other_need_id)
+                        || why.contains_key(&d.other_need_id))
+            });
+            if let Some(d) = missing {
+                let other = reference
+                    .get(&d.other_need_id)
+                    .map_or_else(|| format!("need {}", d.other_need_id), |r| r.to_string());
+                why.insert(n.id, format!("requires {other}, which is not a candidate"));
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let candidate_ids: HashSet<Uuid> = ranked
+        .iter()
+        .filter(|n| !why.contains_key(&n.id))
+        .map(|n| n.id)
+        .collect();
+    let mut candidates = Vec::new();
+    let mut not_candidates = Vec::new();
+    let mut dependencies = Vec::new();
+    for n in ranked {
+        if let Some(w) = why.remove(&n.id) {
+            not_candidates.push(NotCandidate {
+                need_id: n.id,
+                reference: n.reference.clone(),
+                why: w,
+            });
+            continue;
+        }
+        candidates.push(Candidate {
+            id: n.id,
+            priority: n.priority.unwrap_or(0.0),
+            cost: n.cost,
+            load: n.load,
+        });
+        for d in links.get(&n.id).into_iter().flatten() {
+            if candidate_ids.contains(&d.other_need_id) {
+                dependencies.push(ScenarioDependency {
+                    need_id: n.id,
+                    kind: d.kind,
+                    other_need_id: d.other_need_id,
+                });
+            }
+        }
+    }
+    (candidates, dependencies, not_candidates)
 }
 
 fn answer(
@@ -186,6 +321,9 @@ fn answer(
                 total_cost_nok: 0,
                 total_priority: 0.0,
                 remaining_nok: budget,
+                total_load: 0,
+                proven_optimal: true,
+                gap: 0.0,
                 selected: Vec::new(),
                 needs: Vec::new(),
             })
@@ -215,6 +353,7 @@ fn answer(
                 priority: c.priority,
                 unscored: n.is_some_and(|n| n.priority.is_none()),
                 cost_nok: c.cost,
+                load_person_months: n.map(|n| n.load).unwrap_or(0),
                 selected: c.selected,
                 reason: c.reason,
                 note: c.note.clone(),
@@ -229,6 +368,9 @@ fn answer(
         total_cost_nok: r.total_cost,
         total_priority: r.total_priority,
         remaining_nok: r.remaining,
+        total_load: r.total_load,
+        proven_optimal: r.proven_optimal,
+        gap: r.gap,
         selected: needs
             .iter()
             .filter(|v| v.selected)
@@ -257,24 +399,9 @@ pub fn create_scenario(
             (f.amount_nok - f.allocated_nok, "frame", Some(f.id))
         }
     };
-    let mut not_candidates = Vec::new();
-    let mut candidates = Vec::new();
-    for n in &ranked {
-        if n.cost > 0 {
-            candidates.push(Candidate {
-                id: n.id,
-                priority: n.priority.unwrap_or(0.0),
-                cost: n.cost,
-                load: 0,
-            });
-        } else {
-            not_candidates.push(NotCandidate {
-                need_id: n.id,
-                reference: n.reference.clone(),
-                why: "no estimated study cost".into(),
-            });
-        }
-    }
+    let ids: Vec<Uuid> = ranked.iter().map(|n| n.id).collect();
+    let links = crate::store::dependencies::dependencies_of(conn, &ids)?;
+    let (candidates, dependencies, not_candidates) = candidates_of(&ranked, &links);
     let index: HashMap<Uuid, &Ranked> = ranked.iter().map(|n| (n.id, n)).collect();
     let mut errors = Vec::new();
     for (list, name) in [
@@ -285,7 +412,7 @@ pub fn create_scenario(
             if !candidates.iter().any(|c| c.id == f.need_id) {
                 errors.push(FieldIssue::new(
                     FieldPath::from(name).index(j).key("need_id"),
-                    format!("is not an accepted need of {year} with an estimated study cost"),
+                    format!("is not a candidate of {year}: an accepted need with an estimated study cost whose required needs are candidates"),
                 ));
             }
         }
@@ -312,20 +439,34 @@ pub fn create_scenario(
                 reason: f.reason.clone(),
             })
             .collect(),
-        capacity: None,
-        dependencies: Vec::new(),
+        capacity: input.capacity_person_months,
+        dependencies: dependencies
+            .iter()
+            .map(|d| Dependency {
+                need: d.need_id,
+                kind: d.kind,
+                other: d.other_need_id,
+            })
+            .collect(),
         deadline: None,
     };
     let started = Instant::now();
-    let main = answer(0, budget_nok, problem.solve_at(budget_nok), &index)?;
+    let main = answer(
+        0,
+        budget_nok,
+        solve_by_deadline(&problem, budget_nok),
+        &index,
+    )?;
     let mut variations = Vec::new();
     for &p in &input.variations_percent {
         let b = scaled_budget(budget_nok, p);
-        variations.push(answer(p, b, problem.solve_at(b), &index)?);
+        variations.push(answer(p, b, solve_by_deadline(&problem, b), &index)?);
     }
     let solve_micros = started.elapsed().as_micros() as i64;
     let stored = StoredResult {
         frame_id,
+        capacity_person_months: input.capacity_person_months,
+        dependencies,
         forced_in: input.forced_in,
         forced_out: input.forced_out,
         result: main,

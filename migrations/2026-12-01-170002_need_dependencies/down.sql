@@ -1,0 +1,2 @@
+DROP TABLE need_dependencies;
+ALTER TABLE needs DROP COLUMN estimated_capacity_person_months;
