@@ -80,6 +80,8 @@ trap cleanup EXIT
 export DATABASE_URL="postgres://postgres@/portfolio?host=$WORK&port=$PGPORT"
 export PORTFOLIO_BIND=127.0.0.1:$APIPORT
 export RUST_LOG=warn
+# The bench's throwaway cluster has only its superuser; the server refuses that by default.
+export PORTFOLIO_ALLOW_SUPERUSER=1
 "$BIN" migrate >/dev/null
 
 TOKEN=$("$BIN" token --scope "portfolio:read portfolio:manage portfolio:sync portfolio:score portfolio:submit portfolio:decide" --org 991324968 --ttl 7200)
