@@ -248,7 +248,7 @@ async fn local_app() -> TestApp {
 }
 
 fn worker(app: &TestApp, config: WebhookConfig) -> Worker {
-    let pool = db::build_pool(&app.url, config.workers as u32).expect("worker pool");
+    let pool = crate::support::patient_pool(&app.url, config.workers as u32);
     Worker::start(pool, config)
 }
 

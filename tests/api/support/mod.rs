@@ -284,7 +284,7 @@ impl TestApp {
         let mut config = Config::from_lookup(|_| None).expect("default config");
         config.database_url = Some(serving_url.to_owned());
         adjust(&mut config);
-        let pool = db::build_pool(serving_url, config.pool_size.max(8)).expect("pool");
+        let pool = patient_pool(serving_url, config.pool_size.max(8));
         let state = AppState::new(Db::new(pool), config).expect("state");
         let svc = Rc::new(test::init_service(build_app(state.clone())).await);
         let call: Caller = Rc::new(move |req: Request| {
@@ -422,4 +422,18 @@ pub fn fixture(name: &str) -> std::path::PathBuf {
 /// Shared, immutable value for tests that need an `Arc`.
 pub fn arc<T>(v: T) -> Arc<T> {
     Arc::new(v)
+}
+
+/// The server's pool gives up on a connection after 2 s (fail fast in production). With the
+/// whole suite running in parallel on two cores, a fresh database's first connection can take
+/// longer, so the harness tries a few times before calling it a failure.
+pub fn patient_pool(url: &str, size: u32) -> db::PgPool {
+    let mut last = String::new();
+    for _ in 0..5 {
+        match db::build_pool(url, size) {
+            Ok(pool) => return pool,
+            Err(e) => last = e,
+        }
+    }
+    panic!("pool: {last}")
 }
