@@ -14,7 +14,6 @@ use actix_web::http::Method;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use portfolio_api::config::WebhookConfig;
-use portfolio_api::db;
 use portfolio_api::webhooks::worker::Worker;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
