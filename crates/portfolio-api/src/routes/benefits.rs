@@ -71,7 +71,7 @@ fn nullable_rag_schema() -> utoipa::openapi::schema::Object {
 /// What a benefit belongs to.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"kind": "concept", "id": "7c2d9e1f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"}))]
+#[schema(example = json!({"kind": "concept", "id": "a356d04b-b469-fcdf-db6b-a69980e03b79"}))]
 pub struct ParentRef {
     #[schema(schema_with = parent_kind_schema)]
     pub kind: ParentKind,
@@ -198,7 +198,7 @@ fn share(v: f64) -> f64 {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "id": "0f3e8a52-6b1c-4d7e-9f20-3a4b5c6d7e8f",
-    "parent": {"kind": "concept", "id": "7c2d9e1f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"},
+    "parent": {"kind": "concept", "id": "a356d04b-b469-fcdf-db6b-a69980e03b79"},
     "need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10",
     "title": "Mindre manuell registrering i kvalitetsregistre",
     "description": "Data overføres automatisk fra journalen; klinikere slipper dobbeltregistrering.",
@@ -401,7 +401,7 @@ pub struct BenefitQuery {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
-    "parent": {"kind": "concept", "id": "7c2d9e1f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"},
+    "parent": {"kind": "concept", "id": "a356d04b-b469-fcdf-db6b-a69980e03b79"},
     "title": "Høyere andel automatisk overførte registermeldinger",
     "description": "Meldinger til kvalitetsregistrene hentes fra journalen i stedet for å registreres for hånd.",
     "category": "not_priced",

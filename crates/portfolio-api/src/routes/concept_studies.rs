@@ -51,7 +51,7 @@ impl From<&NeedRef> for NeedLink {
 
 /// A concept study (konseptutredning).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": "7c2d9e1f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "need": {"id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reference": "B-2022-017", "cycle_year": 2022, "status": "study_started"}, "cycle_year": 2022, "title": "Nasjonalt genomsenter", "responsible_org": "991324968", "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "frame_id": "6f1c2a4e-2b7d-4c55-9d0e-3a8b9c1d2e3f", "allocated_nok": 1500000, "spent_nok": 400000, "unspent_nok": 1100000, "status": "in_progress", "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}, "decision_case_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "concept_id": null, "version": 3, "created_at": "2022-10-20T12:00:00Z", "updated_at": "2023-03-01T09:00:00Z"}))]
+#[schema(example = json!({"id": "a356d04b-b469-fcdf-db6b-a69980e03b79", "need": {"id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reference": "B-2022-017", "cycle_year": 2022, "status": "study_started"}, "cycle_year": 2022, "title": "Nasjonalt genomsenter", "responsible_org": "991324968", "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "frame_id": "6f1c2a4e-2b7d-4c55-9d0e-3a8b9c1d2e3f", "allocated_nok": 1500000, "spent_nok": 400000, "unspent_nok": 1100000, "status": "in_progress", "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}, "decision_case_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "concept_id": null, "version": 3, "created_at": "2022-10-20T12:00:00Z", "updated_at": "2023-03-01T09:00:00Z"}))]
 pub struct Study {
     pub id: Uuid,
     /// The need the study is for.
@@ -380,7 +380,7 @@ pub async fn change_study_status(
 
 /// A concept in the concept portfolio.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "title": "Automatisert overføring av data til kvalitetsregistre", "description": "", "status": "active", "study_id": "7c2d9e1f-3a4b-4c5d-8e6f-7a8b9c0d1e2f", "need": {"id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reference": "B-2022-017", "cycle_year": 2022, "status": "study_started"}, "decision_case_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "version": 1, "created_at": "2023-06-01T12:00:00Z", "updated_at": "2023-06-01T12:00:00Z"}))]
+#[schema(example = json!({"id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "title": "Automatisert overføring av data til kvalitetsregistre", "description": "", "status": "active", "study_id": "a356d04b-b469-fcdf-db6b-a69980e03b79", "need": {"id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reference": "B-2022-017", "cycle_year": 2022, "status": "study_started"}, "decision_case_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "version": 1, "created_at": "2023-06-01T12:00:00Z", "updated_at": "2023-06-01T12:00:00Z"}))]
 pub struct Concept {
     pub id: Uuid,
     pub title: String,
