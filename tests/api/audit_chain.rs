@@ -2,12 +2,12 @@
 //! the database): whoever can write the table cannot rewrite an entry and recompute its hash
 //! undetected; entries written under a retired key still verify.
 
-use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::BigInt;
 use diesel::{QueryableByName, RunQueryDsl};
 use portfolio_api::audit_key::AuditKeys;
 use serde_json::{json, Value};
 
+use crate::support::audit::audit_row;
 use crate::support::{TestApp, HSO};
 
 const MANAGE: &str = "portfolio:read portfolio:manage";
@@ -32,30 +32,6 @@ async fn verify(app: &TestApp) -> Value {
         .json()
 }
 
-#[derive(QueryableByName)]
-struct Entry {
-    #[diesel(sql_type = Text)]
-    prev_hash: String,
-    #[diesel(sql_type = Timestamptz)]
-    occurred_at: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
-    actor_subject: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    actor_org: Option<String>,
-    #[diesel(sql_type = Text)]
-    action: String,
-    #[diesel(sql_type = Text)]
-    entity_type: String,
-    #[diesel(sql_type = Text)]
-    entity_id: String,
-    #[diesel(sql_type = Nullable<Jsonb>)]
-    before: Option<Value>,
-    #[diesel(sql_type = Nullable<Jsonb>)]
-    after: Option<Value>,
-    #[diesel(sql_type = Text)]
-    request_id: String,
-}
-
 #[actix_web::test]
 async fn rewriting_an_entry_and_recomputing_its_hash_without_the_key_is_detected() {
     let app = TestApp::with_config(|c| {
@@ -70,12 +46,7 @@ async fn rewriting_an_entry_and_recomputing_its_hash_without_the_key_is_detected
     // The attacker rewrites the newest entry and recomputes its hash the way the code does,
     // but without the audit key (which is not in the database), keeping the key id.
     let mut conn = app.conn();
-    let e: Entry = diesel::sql_query(
-        "SELECT prev_hash, occurred_at, actor_subject, actor_org, action, entity_type, entity_id, \
-         before, after, request_id FROM audit_log WHERE id = 3",
-    )
-    .get_result(&mut conn)
-    .expect("entry 3");
+    let e = audit_row(&mut conn, 3);
     let mut after = e.after.clone().expect("after");
     after["name"] = json!("Forfalsket");
     let before = e

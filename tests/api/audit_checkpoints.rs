@@ -2,12 +2,12 @@
 //! one and recomputing the chain without the key, is detected against a checkpoint a reader
 //! kept; a checkpoint changed in the database fails its own signature.
 
-use chrono::{DateTime, Datelike, Utc};
-use diesel::sql_types::{Jsonb, Nullable, Text, Timestamptz};
-use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+use chrono::{Datelike, Utc};
+use diesel::{Connection, PgConnection, RunQueryDsl};
 use portfolio_api::audit_key::AuditKeys;
 use serde_json::{json, Value};
 
+use crate::support::audit::audit_row;
 use crate::support::{TestApp, HSO};
 
 const MANAGE: &str = "portfolio:read portfolio:manage";
@@ -149,30 +149,6 @@ async fn deleting_the_newest_entries_is_detected_against_the_latest_checkpoint()
     assert_eq!(report["against"]["first_bad_seq"], 3, "{report}");
 }
 
-#[derive(QueryableByName)]
-struct Entry {
-    #[diesel(sql_type = Text)]
-    prev_hash: String,
-    #[diesel(sql_type = Timestamptz)]
-    occurred_at: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
-    actor_subject: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    actor_org: Option<String>,
-    #[diesel(sql_type = Text)]
-    action: String,
-    #[diesel(sql_type = Text)]
-    entity_type: String,
-    #[diesel(sql_type = Text)]
-    entity_id: String,
-    #[diesel(sql_type = Nullable<Jsonb>)]
-    before: Option<Value>,
-    #[diesel(sql_type = Nullable<Jsonb>)]
-    after: Option<Value>,
-    #[diesel(sql_type = Text)]
-    request_id: String,
-}
-
 #[actix_web::test]
 async fn rewriting_an_entry_and_recomputing_without_the_key_is_reported_as_rewritten() {
     let app = keyed_app().await;
@@ -186,12 +162,7 @@ async fn rewriting_an_entry_and_recomputing_without_the_key_is_reported_as_rewri
     let mut conn = app.conn();
     let mut prev: Option<String> = None;
     for id in 2..=3 {
-        let e: Entry = diesel::sql_query(format!(
-            "SELECT prev_hash, occurred_at, actor_subject, actor_org, action, entity_type, \
-             entity_id, before, after, request_id FROM audit_log WHERE id = {id}"
-        ))
-        .get_result(&mut conn)
-        .expect("entry");
+        let e = audit_row(&mut conn, id);
         let mut after = e.after.clone().expect("after");
         if id == 2 {
             after["name"] = json!("Forfalsket");

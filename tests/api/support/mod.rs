@@ -38,6 +38,7 @@ use portfolio_api::pg_cluster::{
 };
 use serde_json::Value;
 
+pub mod audit;
 pub mod fixtures;
 pub mod orgs;
 pub mod requests;
