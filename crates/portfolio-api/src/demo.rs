@@ -89,6 +89,8 @@ pub fn load(db: &Db) -> Result<String, String> {
                 crate::store::cycles::create_cycle(conn, &Actor::system("demo"), OPEN_YEAR)?;
                 // A signed checkpoint of the demo's audit chain (`verify?against=latest`).
                 crate::store::checkpoints::publish(conn)?;
+                // Last, so every id created before it stays what the contract's examples name.
+                capacity_scenario(conn)?;
                 Ok::<_, ApiError>(out)
             })?;
             Ok(Some(out))
@@ -97,7 +99,7 @@ pub fn load(db: &Db) -> Result<String, String> {
     Ok(match summary {
         None => format!("the {DEMO_YEAR} demo portfolio is already loaded"),
         Some(s) => format!(
-            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts, 4 benefits with measurement histories (invented); the {OPEN_YEAR} cycle is open for new needs; a signed audit checkpoint",
+            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts, 4 benefits with measurement histories (invented); the {OPEN_YEAR} cycle is open for new needs; a signed audit checkpoint; a selection scenario with a capacity limit and its robustness",
             s["needs"], s["accepted"], s["score_sheets"], s["measures"]
         ),
     })
@@ -340,5 +342,25 @@ fn capacities_and_dependencies(conn: &mut PgConnection) -> Result<(), ApiError> 
             dependencies,
         )?;
     }
+    Ok(())
+}
+
+/// A selection scenario over the 2022 needs still waiting for the board, with a capacity limit
+/// (so the dependencies and capacities above matter) and its robustness: the stability radius
+/// and what it would take to bring each left-out need in.
+fn capacity_scenario(conn: &mut PgConnection) -> Result<(), ApiError> {
+    crate::store::selection::create_scenario(
+        conn,
+        &Actor::system("demo"),
+        DEMO_YEAR,
+        crate::store::selection::ScenarioInput {
+            title: "Demo: 10 MNOK og 40 månedsverk hos IT-partneren".into(),
+            budget_nok: Some(10_000_000),
+            forced_in: Vec::new(),
+            forced_out: Vec::new(),
+            variations_percent: vec![-20, 20],
+            capacity_person_months: Some(40),
+        },
+    )?;
     Ok(())
 }

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{nine_digits, no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
+use crate::store::dependencies::{dependencies_of, NeedDependency};
 use crate::store::needs::{self as store, NeedEdit, NeedFields, NeedFilter, NeedRow};
 
 crate::enum_schema!(origin_schema, Origin, "Where the need comes from.");
@@ -47,6 +48,8 @@ pub struct Assessment {
     "expected_benefit": "Mindre dobbeltregistrering og bedre datakvalitet.",
     "origin": "professional_community", "organisation_number": "993467049",
     "service_area_id": null, "estimated_study_cost_nok": 1500000,
+    "estimated_capacity_person_months": 6,
+    "dependencies": [{"kind": "requires", "other_need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10"}],
     "contact_name": "Ola Nordmann", "contact_email": "ola.nordmann@example.org",
     "status": "accepted",
     "assessment": {"reason": null, "screening": {"STRATEGI": 1}, "assessed_at": "2022-03-15T10:00:00Z", "assessed_by": "kari.nordmann"},
@@ -68,6 +71,12 @@ pub struct Need {
     pub service_area_id: Option<Uuid>,
     /// Estimated cost of a concept study, in NOK.
     pub estimated_study_cost_nok: i64,
+    /// Estimated IT-partner capacity the need takes, person-months a year; null when not
+    /// estimated. Set with `PUT /needs/{id}/dependencies`.
+    pub estimated_capacity_person_months: Option<i64>,
+    /// The need's dependencies on other needs of its cycle (`requires` / `excludes`), by the
+    /// other need's id. Set with `PUT /needs/{id}/dependencies`.
+    pub dependencies: Vec<NeedDependency>,
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
     #[schema(schema_with = need_status_schema)]
@@ -83,8 +92,9 @@ pub struct Need {
     pub version: i32,
 }
 
-impl From<NeedRow> for Need {
-    fn from(r: NeedRow) -> Self {
+impl Need {
+    /// The representation of a stored need with its dependencies.
+    fn new(r: NeedRow, dependencies: Vec<NeedDependency>) -> Self {
         let assessment = if r.assessed_at.is_some() || r.assessment_reason.is_some() {
             Some(Assessment {
                 reason: r.assessment_reason,
@@ -106,6 +116,8 @@ impl From<NeedRow> for Need {
             organisation_number: r.organisation_number,
             service_area_id: r.service_area_id,
             estimated_study_cost_nok: r.estimated_study_cost_nok,
+            estimated_capacity_person_months: r.estimated_capacity_person_months,
+            dependencies,
             contact_name: r.contact_name,
             contact_email: r.contact_email,
             status: r.status,
@@ -343,9 +355,26 @@ impl Editor {
     }
 }
 
-fn need_response(builder: actix_web::HttpResponseBuilder, row: NeedRow) -> HttpResponse {
+fn need_response(
+    builder: actix_web::HttpResponseBuilder,
+    row: NeedRow,
+    dependencies: Vec<NeedDependency>,
+) -> HttpResponse {
     let version = row.version;
-    json_with_etag(builder, &Need::from(row), version)
+    json_with_etag(builder, &Need::new(row, dependencies), version)
+}
+
+/// The need with its dependencies (one query for them, after the read or change that
+/// returned the row).
+async fn with_dependencies(
+    db: &Db,
+    builder: actix_web::HttpResponseBuilder,
+    row: NeedRow,
+) -> Result<HttpResponse, ApiError> {
+    let id = row.id;
+    let mut links = db.run(move |conn| dependencies_of(conn, &[id])).await?;
+    let dependencies = links.remove(&id).unwrap_or_default();
+    Ok(need_response(builder, row, dependencies))
 }
 
 const _: () = assert!(LONG_TEXT_MAX == 10_000 && REASON_MAX == 2_000);
@@ -404,7 +433,8 @@ pub async fn create_need(
         .transaction(move |conn| store::create_need(conn, &actor, year, &org, fields))
         .await?;
     let resp = crate::etag::created_at(format!("/api/v1/needs/{}", row.id));
-    Ok(need_response(resp, row))
+    // A new need has no dependencies yet.
+    Ok(need_response(resp, row, Vec::new()))
 }
 
 /// List needs
@@ -439,12 +469,23 @@ pub async fn list_needs(
         service_area_id: f.service_area_id.or(f.service_area),
         q: f.q,
     };
-    let rows = db
-        .run(move |conn| store::list_needs(conn, filter, after, limit))
+    // The page's dependencies in one query, not one per need.
+    let (rows, mut links) = db
+        .run(move |conn| {
+            let rows = store::list_needs(conn, filter, after, limit)?;
+            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+            Ok::<_, ApiError>((rows, dependencies_of(conn, &ids)?))
+        })
         .await?;
     let (rows, next_cursor) = paginate(rows, limit, |r| (r.cycle_year, r.seq));
     Ok(web::Json(NeedPage {
-        items: rows.into_iter().map(Need::from).collect(),
+        items: rows
+            .into_iter()
+            .map(|r| {
+                let d = links.remove(&r.id).unwrap_or_default();
+                Need::new(r, d)
+            })
+            .collect(),
         next_cursor,
     }))
 }
@@ -473,7 +514,7 @@ pub async fn get_need(
         .run(move |conn| store::find_need(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {id}")))?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Get a need by its reference
@@ -504,7 +545,7 @@ pub async fn get_need_by_reference(
         .run(move |conn| store::find_need_by_reference(conn, &text))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {reference}")))?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Edit a submitted need
@@ -554,7 +595,7 @@ pub async fn edit_need(
             Ok::<_, ApiError>(store::edit_need(conn, &actor, before, &if_match, edit)?)
         })
         .await?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Withdraw a need
@@ -596,7 +637,7 @@ pub async fn withdraw_need(
             )?)
         })
         .await?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Assess a need (first assessment)
@@ -649,7 +690,7 @@ pub async fn assess_need(
             store::assess_need(conn, &actor, id, &if_match, decision, reason, screening)
         })
         .await?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Reopen a need's first assessment
@@ -686,5 +727,5 @@ pub async fn reopen_need(
     let row = db
         .transaction(move |conn| store::reopen_need(conn, &actor, id, &if_match, reason))
         .await?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }

@@ -16,6 +16,7 @@ pub mod needs;
 pub mod prioritisation;
 pub mod reference;
 pub mod selection;
+pub mod sensitivity;
 pub mod studies;
 pub mod tertial;
 pub mod webhooks;

@@ -33,6 +33,8 @@ pub struct NeedRow {
     pub organisation_number: String,
     pub service_area_id: Option<Uuid>,
     pub estimated_study_cost_nok: i64,
+    /// IT-partner capacity estimate, person-months a year (`PUT /needs/{id}/dependencies`).
+    pub estimated_capacity_person_months: Option<i64>,
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
     pub status: String,
