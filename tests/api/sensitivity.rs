@@ -283,3 +283,48 @@ async fn the_demo_shows_pair_sensitivity_and_a_scenario_with_its_radius() {
             >= 2
     );
 }
+
+/// 40 candidates (the most a scenario is analysed for) with a capacity limit: how long the
+/// solve plus the robustness analysis takes. Run with
+/// `cargo test -p portfolio-api --test api sensitivity::forty -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore]
+async fn forty_candidates_with_capacity_timing() {
+    let app = TestApp::new().await;
+    let mut seed: u64 = 17;
+    let mut next = |m: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % m
+    };
+    let costs: Vec<i64> = (0..40)
+        .map(|_| 200_000 + 10_000 * next(200) as i64)
+        .collect();
+    let scores: Vec<i32> = (0..40).map(|_| next(11) as i32).collect();
+    let loads: Vec<u64> = (0..40).map(|_| 1 + next(12)).collect();
+    let n = with_costs(&app, 2022, &costs);
+    score(&app, 2022, &n, &scores);
+    for ((id, _), months) in n.iter().zip(&loads) {
+        app.put(&format!("/api/v1/needs/{id}/dependencies"))
+            .auth(MANAGE, Some(HSO))
+            .header("If-Match", "\"v1\"")
+            .json(&json!({"estimated_capacity_person_months": months, "dependencies": []}))
+            .send()
+            .await
+            .assert_status(200);
+    }
+    let started = std::time::Instant::now();
+    let s = solve(
+        &app,
+        json!({"title": "40", "budget_nok": 5_000_000, "capacity_person_months": 80}),
+    )
+    .await;
+    println!(
+        "40 candidates, 5 MNOK, 80 person-months: solver {} µs (3 budgets), whole request with robustness {} ms, {} left out",
+        s["solve_micros"],
+        started.elapsed().as_millis(),
+        s["robustness"]["what_it_would_take"].as_array().map_or(0, Vec::len)
+    );
+    assert!(s["robustness"].is_object(), "{s}");
+}

@@ -49,7 +49,7 @@ pub struct Assessment {
     "origin": "professional_community", "organisation_number": "993467049",
     "service_area_id": null, "estimated_study_cost_nok": 1500000,
     "estimated_capacity_person_months": 6,
-    "dependencies": [{"kind": "requires", "other_need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10"}],
+    "dependencies": [{"kind": "requires", "other_need_id": "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff"}],
     "contact_name": "Ola Nordmann", "contact_email": "ola.nordmann@example.org",
     "status": "accepted",
     "assessment": {"reason": null, "screening": {"STRATEGI": 1}, "assessed_at": "2022-03-15T10:00:00Z", "assessed_by": "kari.nordmann"},

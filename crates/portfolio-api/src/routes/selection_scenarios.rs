@@ -77,7 +77,7 @@ pub struct Scenario {
     pub not_candidates: Vec<NotCandidate>,
     /// How robust the selection at the scenario's budget is: its stability radius and, per
     /// candidate left out, what it would take to bring it in. Null when the selection is not
-    /// proven optimal or infeasible, with more than 60 candidates, or for scenarios stored
+    /// proven optimal or infeasible, with more than 40 candidates, or for scenarios stored
     /// before this existed.
     pub robustness: Option<ScenarioRobustness>,
     /// Time the solver took for all budgets, in microseconds.

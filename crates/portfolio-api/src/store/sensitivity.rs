@@ -57,9 +57,10 @@ pub fn ranking_sensitivity(
 }
 
 /// Above this many candidates a scenario is stored without its robustness: the analysis
-/// solves the selection once per candidate and a binary search per left-out one, which stays
-/// well under a second up to here (see `tests/api/scenario_robustness.rs`).
-pub const ROBUSTNESS_MAX_CANDIDATES: usize = 60;
+/// solves the selection once per candidate and runs a binary search over the budget per
+/// left-out one, inside the request that creates the scenario (measured with
+/// `sensitivity::forty_candidates_with_capacity_timing` in `tests/api/sensitivity.rs`).
+pub const ROBUSTNESS_MAX_CANDIDATES: usize = 40;
 
 /// How robust a scenario's selection is (stored with the scenario, never recomputed).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
