@@ -37,5 +37,6 @@ mod resilience;
 mod seed_picture;
 mod selection;
 mod sensitivity;
+mod stored_data;
 mod strict_input;
 mod webhooks;
