@@ -19,6 +19,7 @@ pub mod ranking;
 pub mod scoring;
 pub mod selection;
 pub mod sensitivity;
+pub mod service_area;
 pub mod state;
 pub mod study;
 pub mod tertial;
