@@ -12,8 +12,8 @@
 //! the demo is loaded so the picture holds whenever it is run.
 //!
 //! Amounts per study are not public: the demo gives each regional study 1.5 MNOK and the
-//! interregional ones 2 MNOK from a 10 MNOK interregional frame, which also funds one study the
-//! board started in addition to the needs (1.5 MNOK). The service areas' system owners and
+//! interregional ones 2 MNOK from an 8 MNOK interregional frame, raised by 1.5 MNOK in 2023 for
+//! one study the board started in addition to the needs. The service areas' system owners and
 //! system responsibles are invented names.
 
 use chrono::NaiveDate;
@@ -195,7 +195,7 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
         &actor,
         2023,
         "interregional",
-        10_000_000,
+        8_000_000,
         "Demo: ramme for interregionale konseptutredninger (beløpet er ikke offentlig)",
     )?;
     // "På vegne av de fire regionene": the regional health authorities of the reference data.
@@ -421,6 +421,16 @@ fn additional_study(conn: &mut PgConnection) -> Result<(), ApiError> {
     let actor = Actor::system("demo");
     let frame = crate::store::budget::find_frame_for(conn, 2023, "interregional")?
         .ok_or_else(|| ApiError::internal("the demo's interregional frame is missing"))?;
+    // The four interregional studies of autumn 2022 used the whole frame: it is raised first,
+    // recorded in its history like any change of amount.
+    let frame = crate::store::budget::change_amount(
+        conn,
+        &actor,
+        frame.id,
+        &IfMatch::any(),
+        frame.amount_nok + 1_500_000,
+        "Demo: økt for en interregional konseptutredning i tillegg til behovene",
+    )?;
     let regions: Vec<String> = organisations::table
         .filter(organisations::kind.eq("regional_health_authority"))
         .order(organisations::org_number)

@@ -307,7 +307,15 @@ pub fn edit_service_area(
     if_match.check(before.version)?;
     let now = Utc::now();
     let (action, row) = match edit {
-        ServiceAreaEdit::Change(c) => ("updated", change_service_area(conn, &before, c, now)?),
+        ServiceAreaEdit::Change(c) => {
+            // A change of name only keeps its own action in the feed (`renamed`).
+            let action = if c.system_owner.is_none() && c.system_responsible.is_none() {
+                "renamed"
+            } else {
+                "updated"
+            };
+            (action, change_service_area(conn, &before, c, now)?)
+        }
         ServiceAreaEdit::Retire => {
             if before.retired_at.is_some() {
                 return Err(StoreError::Conflict(
