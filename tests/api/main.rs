@@ -39,5 +39,6 @@ mod screening;
 mod seed_picture;
 mod selection;
 mod service_area_owners;
+mod stored_data;
 mod strict_input;
 mod webhooks;

@@ -72,7 +72,7 @@ pub fn load(db: &Db) -> Result<String, String> {
                     &Actor::system("demo"),
                     DEMO_SUPPLIER,
                     "Demo Leverandør AS",
-                    "supplier",
+                    portfolio_domain::organisation::OrganisationKind::Supplier,
                     None,
                 )?;
                 let out = generate(conn, &o).map_err(ApiError::from)?;
@@ -81,7 +81,7 @@ pub fn load(db: &Db) -> Result<String, String> {
                     conn,
                     &crate::changes::Actor::system("demo"),
                     2023,
-                    "concept_studies",
+                    portfolio_domain::budget::SubPortfolio::ConceptStudies,
                     10_000_000,
                     "Budsjettramme for konseptutredninger 2023 (offentlig oppgitt)",
                 )?;
@@ -188,13 +188,17 @@ fn board_approves(
 /// 2023, and the concept portfolio.
 fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
     let actor = Actor::system("demo");
-    let regional_frame = crate::store::budget::find_frame_for(conn, 2023, "concept_studies")?
-        .ok_or_else(|| ApiError::internal("the demo's concept-study frame is missing"))?;
+    let regional_frame = crate::store::budget::find_frame_for(
+        conn,
+        2023,
+        portfolio_domain::budget::SubPortfolio::ConceptStudies,
+    )?
+    .ok_or_else(|| ApiError::internal("the demo's concept-study frame is missing"))?;
     let inter_frame = crate::store::budget::create_frame(
         conn,
         &actor,
         2023,
-        "interregional",
+        portfolio_domain::budget::SubPortfolio::Interregional,
         8_000_000,
         "Demo: ramme for interregionale konseptutredninger (beløpet er ikke offentlig)",
     )?;
@@ -402,7 +406,7 @@ fn service_area_owners(conn: &mut PgConnection) -> Result<(), ApiError> {
         description: "Svangerskapsoppfølgingen dokumenteres i dag på papir og i flere systemer."
             .into(),
         expected_benefit: "Sammenhengende oppfølging og færre manuelle overføringer (demo).".into(),
-        origin: "professional_community".into(),
+        origin: portfolio_domain::need::Origin::ProfessionalCommunity,
         service_area_id: mor_og_barn,
         estimated_study_cost_nok: 1_200_000,
         contact_name: None,
@@ -419,8 +423,12 @@ fn service_area_owners(conn: &mut PgConnection) -> Result<(), ApiError> {
 /// are invented for the demo.
 fn additional_study(conn: &mut PgConnection) -> Result<(), ApiError> {
     let actor = Actor::system("demo");
-    let frame = crate::store::budget::find_frame_for(conn, 2023, "interregional")?
-        .ok_or_else(|| ApiError::internal("the demo's interregional frame is missing"))?;
+    let frame = crate::store::budget::find_frame_for(
+        conn,
+        2023,
+        portfolio_domain::budget::SubPortfolio::Interregional,
+    )?
+    .ok_or_else(|| ApiError::internal("the demo's interregional frame is missing"))?;
     // The four interregional studies of autumn 2022 used the whole frame: it is raised first,
     // recorded in its history like any change of amount.
     let frame = crate::store::budget::change_amount(

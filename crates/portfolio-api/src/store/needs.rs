@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::criteria::{check_override, validate_screening, ScreeningResult};
 use portfolio_domain::cycle::CyclePhase;
-use portfolio_domain::need::{NeedReference, NeedStatus};
+use portfolio_domain::need::{NeedReference, NeedStatus, Origin};
+use portfolio_domain::organisation::OrgNumber;
 use portfolio_domain::service_area::{check_forwarding, ForwardingRole, Party};
 use serde::Serialize;
 use uuid::Uuid;
@@ -28,13 +29,13 @@ pub struct NeedRow {
     pub title: String,
     pub description: String,
     pub expected_benefit: String,
-    pub origin: String,
-    pub organisation_number: String,
+    pub origin: Origin,
+    pub organisation_number: OrgNumber,
     pub service_area_id: Option<Uuid>,
     pub estimated_study_cost_nok: i64,
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
-    pub status: String,
+    pub status: NeedStatus,
     pub assessment_reason: Option<String>,
     pub screening: Option<serde_json::Value>,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
@@ -64,8 +65,8 @@ impl NeedRow {
         ) {
             (Some(role), Some(org), Some(name)) => {
                 let role = role.parse().map_err(|e| corrupt(format!("{e}")))?;
-                let org_number = portfolio_domain::organisation::OrgNumber::parse(org)
-                    .map_err(|e| corrupt(format!("{org:?}: {e}")))?;
+                let org_number =
+                    OrgNumber::parse(org).map_err(|e| corrupt(format!("{org:?}: {e}")))?;
                 Ok(Some((
                     role,
                     Party {
@@ -77,12 +78,6 @@ impl NeedRow {
             _ => Ok(None),
         }
     }
-
-    pub fn status(&self) -> Result<NeedStatus, StoreError> {
-        self.status.parse().map_err(|_| {
-            StoreError::corrupt(format!("need {} has status {:?}", self.id, self.status))
-        })
-    }
 }
 
 /// The fields a reporter gives (already validated for shape and length).
@@ -91,7 +86,7 @@ pub struct NeedFields {
     pub title: String,
     pub description: String,
     pub expected_benefit: String,
-    pub origin: String,
+    pub origin: Origin,
     pub service_area_id: Option<Uuid>,
     pub estimated_study_cost_nok: i64,
     pub contact_name: Option<String>,
@@ -104,8 +99,8 @@ pub struct NeedFields {
 #[derive(Debug, Clone, Default)]
 pub struct NeedFilter {
     pub year: Option<i32>,
-    pub status: Option<String>,
-    pub origin: Option<String>,
+    pub status: Option<NeedStatus>,
+    pub origin: Option<Origin>,
     pub organisation_number: Option<String>,
     pub service_area_id: Option<Uuid>,
     pub q: Option<String>,
@@ -206,7 +201,7 @@ pub fn create_need(
             needs::title.eq(&fields.title),
             needs::description.eq(&fields.description),
             needs::expected_benefit.eq(&fields.expected_benefit),
-            needs::origin.eq(&fields.origin),
+            needs::origin.eq(fields.origin),
             needs::organisation_number.eq(organisation_number),
             needs::service_area_id.eq(fields.service_area_id),
             needs::estimated_study_cost_nok.eq(fields.estimated_study_cost_nok),
@@ -327,7 +322,7 @@ pub struct NeedEdit {
     pub title: Option<String>,
     pub description: Option<String>,
     pub expected_benefit: Option<String>,
-    pub origin: Option<String>,
+    pub origin: Option<Origin>,
     /// `Some(None)` clears the service area.
     pub service_area_id: Option<Option<Uuid>>,
     pub estimated_study_cost_nok: Option<i64>,
@@ -347,7 +342,7 @@ pub fn edit_need(
 ) -> Result<NeedRow, StoreError> {
     let id = before.id;
     if_match.check(before.version)?;
-    if before.status()? != NeedStatus::Submitted {
+    if before.status != NeedStatus::Submitted {
         return Err(StoreError::Conflict(format!(
             "need {} is '{}'; only a submitted need can be edited",
             before.reference, before.status
@@ -378,7 +373,7 @@ pub fn edit_need(
             needs::expected_benefit.eq(edit
                 .expected_benefit
                 .unwrap_or_else(|| before.expected_benefit.clone())),
-            needs::origin.eq(edit.origin.unwrap_or_else(|| before.origin.clone())),
+            needs::origin.eq(edit.origin.unwrap_or(before.origin)),
             needs::service_area_id.eq(edit.service_area_id.unwrap_or(before.service_area_id)),
             needs::estimated_study_cost_nok.eq(edit
                 .estimated_study_cost_nok
@@ -432,7 +427,7 @@ fn set_status(
     } = recorded;
     Ok(diesel::update(needs::table.find(before.id))
         .set((
-            needs::status.eq(to.as_str()),
+            needs::status.eq(to),
             needs::assessment_reason.eq(reason),
             needs::screening.eq(screening),
             needs::screening_override_reason.eq(override_reason),
@@ -456,7 +451,7 @@ pub fn withdraw_need(
     let id = before.id;
     if_match.check(before.version)?;
     before
-        .status()?
+        .status
         .transition_with_reason(NeedStatus::Withdrawn, reason.as_deref())?;
     let row = set_status(
         conn,
@@ -512,7 +507,7 @@ pub fn assess_need(
             "must be accepted or rejected",
         ));
     }
-    let current = before.status()?;
+    let current = before.status;
     if matches!(current, NeedStatus::Accepted | NeedStatus::Rejected) {
         return Err(StoreError::Conflict(format!(
             "need {} is already {current}; reopen it (POST /api/v1/needs/{}/reopen) before assessing it again",
@@ -559,7 +554,7 @@ pub fn reopen_need(
     if_match.check(before.version)?;
     let cycle = share_cycle(conn, before.cycle_year)?;
     cycle.require_phase(CyclePhase::FirstAssessment)?;
-    let to = before.status()?.reopen()?;
+    let to = before.status.reopen()?;
     let row = set_status(conn, &before, to, Recorded::default())?;
     changes::record(
         conn,
@@ -580,11 +575,11 @@ pub fn transition(
     to: NeedStatus,
     reason: Option<&str>,
 ) -> Result<NeedRow, StoreError> {
-    before.status()?.transition_with_reason(to, reason)?;
+    before.status.transition_with_reason(to, reason)?;
     let now = Utc::now();
     Ok(diesel::update(needs::table.find(before.id))
         .set((
-            needs::status.eq(to.as_str()),
+            needs::status.eq(to),
             needs::version.eq(before.version + 1),
             needs::updated_at.eq(now),
         ))
@@ -593,7 +588,7 @@ pub fn transition(
 }
 
 /// Counts of a year's needs by status (one query).
-pub fn status_counts(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<(String, i64)>> {
+pub fn status_counts(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<(NeedStatus, i64)>> {
     use diesel::dsl::count_star;
     needs::table
         .filter(needs::cycle_year.eq(year))

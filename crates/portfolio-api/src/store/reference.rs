@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
-use portfolio_domain::organisation::OrgNumber;
+use portfolio_domain::measure::ServiceAreaKind;
+use portfolio_domain::organisation::{OrgNumber, OrganisationKind};
 use portfolio_domain::service_area::{Owners, Party};
 use serde::Serialize;
 use uuid::Uuid;
@@ -16,10 +17,10 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = organisations)]
 pub struct OrganisationRow {
-    pub org_number: String,
+    pub org_number: OrgNumber,
     pub name: String,
-    pub kind: String,
-    pub region_org_number: Option<String>,
+    pub kind: OrganisationKind,
+    pub region_org_number: Option<OrgNumber>,
     pub version: i32,
 }
 
@@ -29,7 +30,7 @@ pub struct ServiceAreaRow {
     pub id: Uuid,
     pub year: i32,
     pub name: String,
-    pub kind: String,
+    pub kind: ServiceAreaKind,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub retired_at: Option<DateTime<Utc>>,
     pub version: i32,
@@ -96,7 +97,7 @@ fn check_parties(
 
 pub fn list_organisations(
     conn: &mut PgConnection,
-    kind: Option<&str>,
+    kind: Option<OrganisationKind>,
     after: Option<String>,
     limit: i64,
 ) -> QueryResult<Vec<OrganisationRow>> {
@@ -105,7 +106,7 @@ pub fn list_organisations(
         .order(organisations::org_number)
         .into_boxed();
     if let Some(k) = kind {
-        q = q.filter(organisations::kind.eq(k.to_owned()));
+        q = q.filter(organisations::kind.eq(k));
     }
     if let Some(a) = after {
         q = q.filter(organisations::org_number.gt(a));
@@ -129,7 +130,7 @@ pub fn create_organisation(
     actor: &Actor,
     org_number: &str,
     name: &str,
-    kind: &str,
+    kind: OrganisationKind,
     region: Option<&str>,
 ) -> Result<OrganisationRow, StoreError> {
     if find_organisation(conn, org_number)?.is_some() {
@@ -139,7 +140,7 @@ pub fn create_organisation(
     }
     if let Some(r) = region {
         let found = find_organisation(conn, r)?;
-        if found.map(|o| o.kind) != Some("regional_health_authority".into()) {
+        if found.map(|o| o.kind) != Some(OrganisationKind::RegionalHealthAuthority) {
             return Err(StoreError::invalid(
                 "region_org_number",
                 "is not a registered regional health authority",
@@ -168,7 +169,7 @@ pub fn create_organisation(
 pub fn list_service_areas(
     conn: &mut PgConnection,
     year: Option<i32>,
-    kind: Option<&str>,
+    kind: Option<ServiceAreaKind>,
     include_retired: bool,
     after: Option<(i32, String, String, Uuid)>,
     limit: i64,
@@ -188,7 +189,7 @@ pub fn list_service_areas(
         q = q.filter(service_areas::year.eq(y));
     }
     if let Some(k) = kind {
-        q = q.filter(service_areas::kind.eq(k.to_owned()));
+        q = q.filter(service_areas::kind.eq(k));
     }
     if !include_retired {
         q = q.filter(service_areas::retired_at.is_null());
@@ -222,7 +223,7 @@ pub fn create_service_area(
     actor: &Actor,
     year: i32,
     name: &str,
-    kind: &str,
+    kind: ServiceAreaKind,
     owners: &Owners,
 ) -> Result<ServiceAreaRow, StoreError> {
     check_parties(
