@@ -173,7 +173,7 @@ pub struct CriterionDto {
 impl CriterionDto {
     /// The domain criterion. A screening criterion is pass/fail and takes no weight or scale;
     /// a prioritisation criterion needs both. Problems go to `errors` (`/criteria/{i}/…`).
-    fn to_domain(self, i: usize, errors: &mut Vec<FieldError>) -> Option<Criterion> {
+    fn into_domain(self, i: usize, errors: &mut Vec<FieldError>) -> Option<Criterion> {
         let at = |field: &str| format!("/criteria/{i}/{field}");
         let fields = [
             ("weight", self.weight.is_some()),
@@ -505,7 +505,7 @@ pub async fn put_criteria_set(
         .criteria
         .into_iter()
         .enumerate()
-        .filter_map(|(i, c)| c.to_domain(i, &mut errors))
+        .filter_map(|(i, c)| c.into_domain(i, &mut errors))
         .collect();
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));

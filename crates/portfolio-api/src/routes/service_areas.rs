@@ -225,11 +225,14 @@ pub struct ServiceAreaPatch {
     pub system_responsible: Option<Option<SystemParty>>,
 }
 
+/// A party change: `None` unchanged, `Some(None)` removed, `Some(Some(_))` appointed.
+type PartyChange = Option<Option<Party>>;
+
 /// The domain parties of a request, every bad field at once.
 fn parties(
     owner: Option<Option<&SystemParty>>,
     responsible: Option<Option<&SystemParty>>,
-) -> Result<(Option<Option<Party>>, Option<Option<Party>>), ApiError> {
+) -> Result<(PartyChange, PartyChange), ApiError> {
     let mut errors = Vec::new();
     let mut convert = |field: &str, p: Option<Option<&SystemParty>>| {
         p.map(|p| p.and_then(|p| p.to_party(field, &mut errors)))
