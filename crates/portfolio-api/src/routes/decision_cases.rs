@@ -85,7 +85,7 @@ pub struct CaseItem {
     /// For an amended study start: the budget decided.
     pub amended_budget_nok: Option<i64>,
     pub outcome_note: Option<String>,
-    /// The study (start_study) or concept (record_concept) the decision created.
+    /// The study (start_study, start_additional_study) or concept (record_concept) the decision created.
     pub created_id: Option<Uuid>,
 }
 
@@ -200,7 +200,7 @@ impl NewCase {
 #[schema(example = json!({"outcome": "amended", "amended_budget_nok": 1200000, "note": "Redusert ramme"}))]
 pub struct OutcomeBody {
     pub outcome: OutcomeName,
-    /// Only for an amended `start_study` item: the budget decided (> 0).
+    /// Only for an amended `start_study` or `start_additional_study` item: the budget decided (> 0).
     pub amended_budget_nok: Option<i64>,
     #[validate(length(min = 1, max = 2000), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 2000)]

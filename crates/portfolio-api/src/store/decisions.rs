@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::budget::{AllocationKind, SubPortfolio};
@@ -46,7 +46,7 @@ pub struct ExpectedCompletion {
 }
 
 /// Most regional authorities an interregional study is run on behalf of (declared as `maxItems`).
-pub const ON_BEHALF_OF_MAX: usize = 10;
+pub const ON_BEHALF_OF_MAX: usize = portfolio_domain::study::ON_BEHALF_OF_MAX;
 
 /// One item of a decision case, as proposed. `kind` says what the board is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -63,6 +63,33 @@ pub enum ItemProposal {
         /// The study's name.
         #[schema(min_length = 1, max_length = 200)]
         title: String,
+        /// Organisation number of the organisation responsible for the study.
+        #[schema(example = "991324968")]
+        responsible_org: String,
+        /// Run by one region on behalf of several (then `responsible_org` is a regional authority).
+        #[serde(default)]
+        interregional: bool,
+        /// For interregional studies: the regional authorities it is run on behalf of
+        /// (organisation numbers, at most 10).
+        #[serde(default)]
+        #[schema(max_items = 10)]
+        on_behalf_of: Vec<String>,
+        expected_completion: Option<ExpectedCompletion>,
+    },
+    /// Start a concept study that does not come from the cycle's needs — e.g. an interregional
+    /// study run "in addition" on behalf of the four regions — with a budget from a frame
+    /// (BP1). The same budget rules as any study.
+    StartAdditionalStudy {
+        /// The frame the budget comes from (`concept_studies` or `interregional`).
+        frame_id: Uuid,
+        /// Whole NOK, > 0.
+        budget_nok: i64,
+        /// The study's name.
+        #[schema(min_length = 1, max_length = 200)]
+        title: String,
+        /// What the study is for (there is no need to say it).
+        #[schema(min_length = 1, max_length = 10000)]
+        purpose: String,
         /// Organisation number of the organisation responsible for the study.
         #[schema(example = "991324968")]
         responsible_org: String,
@@ -108,12 +135,15 @@ pub enum Target {
     Need(Uuid),
     Study(Uuid),
     Concept(Uuid),
+    /// An additional study acts on no existing need, study or concept: only on the frame its
+    /// money comes from.
+    Frame(Uuid),
 }
 
 impl Target {
     pub fn id(self) -> Uuid {
         match self {
-            Target::Need(id) | Target::Study(id) | Target::Concept(id) => id,
+            Target::Need(id) | Target::Study(id) | Target::Concept(id) | Target::Frame(id) => id,
         }
     }
 
@@ -123,6 +153,7 @@ impl Target {
             Target::Need(_) => "need_id",
             Target::Study(_) => "study_id",
             Target::Concept(_) => "concept_id",
+            Target::Frame(_) => "frame_id",
         }
     }
 
@@ -132,8 +163,20 @@ impl Target {
             Target::Need(_) => "need",
             Target::Study(_) => "study",
             Target::Concept(_) => "concept",
+            Target::Frame(_) => "budget frame",
         }
     }
+}
+
+/// The fields every study start has, for a need or in addition.
+pub struct StudyStart<'a> {
+    pub frame_id: Uuid,
+    pub budget_nok: i64,
+    pub title: &'a str,
+    pub responsible_org: &'a String,
+    pub interregional: bool,
+    pub on_behalf_of: &'a [String],
+    pub expected_completion: Option<&'a ExpectedCompletion>,
 }
 
 /// The ids of the needs, studies and concepts that `proposals` act on.
@@ -144,6 +187,7 @@ fn target_ids(proposals: &[ItemProposal]) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
             Target::Need(id) => needs.push(id),
             Target::Study(id) => studies.push(id),
             Target::Concept(id) => concepts.push(id),
+            Target::Frame(_) => {}
         }
     }
     (needs, studies, concepts)
@@ -153,6 +197,7 @@ impl ItemProposal {
     pub fn kind(&self) -> DecisionItemKind {
         match self {
             Self::StartStudy { .. } => DecisionItemKind::StartStudy,
+            Self::StartAdditionalStudy { .. } => DecisionItemKind::StartAdditionalStudy,
             Self::PauseStudy { .. } => DecisionItemKind::PauseStudy,
             Self::ResumeStudy { .. } => DecisionItemKind::ResumeStudy,
             Self::CancelStudy { .. } => DecisionItemKind::CancelStudy,
@@ -174,6 +219,42 @@ impl ItemProposal {
             | Self::CancelStudy { study_id }
             | Self::RecordConcept { study_id, .. } => Target::Study(*study_id),
             Self::ChangeConceptStatus { concept_id, .. } => Target::Concept(*concept_id),
+            Self::StartAdditionalStudy { frame_id, .. } => Target::Frame(*frame_id),
+        }
+    }
+
+    /// The study this item starts, for a need or in addition (`None` for other kinds).
+    pub fn study_start(&self) -> Option<StudyStart<'_>> {
+        match self {
+            Self::StartStudy {
+                frame_id,
+                budget_nok,
+                title,
+                responsible_org,
+                interregional,
+                on_behalf_of,
+                expected_completion,
+                ..
+            }
+            | Self::StartAdditionalStudy {
+                frame_id,
+                budget_nok,
+                title,
+                responsible_org,
+                interregional,
+                on_behalf_of,
+                expected_completion,
+                ..
+            } => Some(StudyStart {
+                frame_id: *frame_id,
+                budget_nok: *budget_nok,
+                title,
+                responsible_org,
+                interregional: *interregional,
+                on_behalf_of,
+                expected_completion: expected_completion.as_ref(),
+            }),
+            _ => None,
         }
     }
 
@@ -189,60 +270,37 @@ impl ItemProposal {
                 ));
             }
         };
+        if let Some(start) = self.study_start() {
+            if start.budget_nok <= 0 {
+                out.push(FieldIssue::new(
+                    field("budget_nok"),
+                    "must be greater than 0",
+                ));
+            }
+            text("title", start.title, 1, 200, out);
+            out.extend(
+                portfolio_domain::study::interregional_issues(
+                    start.interregional,
+                    start.on_behalf_of,
+                )
+                .into_iter()
+                .map(|i| FieldIssue::new(at.clone().join(i.field), i.message)),
+            );
+            if let Some(e) = start.expected_completion {
+                if DateRange::new(e.from, e.to).is_err() {
+                    out.push(FieldIssue::new(
+                        field("expected_completion.to"),
+                        "is before `from`",
+                    ));
+                }
+                if let Some(l) = &e.label {
+                    text("expected_completion.label", l, 1, 200, out);
+                }
+            }
+        }
         match self {
-            Self::StartStudy {
-                budget_nok,
-                title,
-                interregional,
-                on_behalf_of,
-                expected_completion,
-                ..
-            } => {
-                if *budget_nok <= 0 {
-                    out.push(FieldIssue::new(
-                        field("budget_nok"),
-                        "must be greater than 0",
-                    ));
-                }
-                text("title", title, 1, 200, out);
-                if !interregional && !on_behalf_of.is_empty() {
-                    out.push(FieldIssue::new(
-                        field("on_behalf_of"),
-                        "only an interregional study is run on behalf of other regions",
-                    ));
-                }
-                if *interregional && on_behalf_of.is_empty() {
-                    out.push(FieldIssue::new(
-                        field("on_behalf_of"),
-                        "an interregional study names the regional authorities it is run on behalf of",
-                    ));
-                }
-                if on_behalf_of.len() > ON_BEHALF_OF_MAX {
-                    out.push(FieldIssue::new(
-                        field("on_behalf_of"),
-                        format!("must have at most {ON_BEHALF_OF_MAX} items"),
-                    ));
-                }
-                let mut seen = std::collections::HashSet::new();
-                for (j, o) in on_behalf_of.iter().enumerate() {
-                    if !seen.insert(o) {
-                        out.push(FieldIssue::new(
-                            field("on_behalf_of").index(j),
-                            "is listed more than once",
-                        ));
-                    }
-                }
-                if let Some(e) = expected_completion {
-                    if DateRange::new(e.from, e.to).is_err() {
-                        out.push(FieldIssue::new(
-                            field("expected_completion.to"),
-                            "is before `from`",
-                        ));
-                    }
-                    if let Some(l) = &e.label {
-                        text("expected_completion.label", l, 1, 200, out);
-                    }
-                }
+            Self::StartAdditionalStudy { purpose, .. } => {
+                text("purpose", purpose, 1, 10_000, out);
             }
             Self::RecordConcept {
                 title, description, ..
@@ -329,21 +387,14 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
     let frame_ids: Vec<Uuid> = draft
         .items
         .iter()
-        .filter_map(|p| match p {
-            ItemProposal::StartStudy { frame_id, .. } => Some(*frame_id),
-            _ => None,
-        })
+        .filter_map(|p| Some(p.study_start()?.frame_id))
         .collect();
     let orgs: Vec<String> = draft
         .items
         .iter()
-        .filter_map(|p| match p {
-            ItemProposal::StartStudy {
-                responsible_org,
-                on_behalf_of,
-                ..
-            } => Some(std::iter::once(responsible_org).chain(on_behalf_of.iter())),
-            _ => None,
+        .filter_map(|p| {
+            let s = p.study_start()?;
+            Some(std::iter::once(s.responsible_org).chain(s.on_behalf_of.iter()))
         })
         .flatten()
         .cloned()
@@ -379,6 +430,8 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
             Target::Need(id) => needs.contains_key(&id),
             Target::Study(id) => found_studies.contains_key(&id),
             Target::Concept(id) => found_concepts.contains_key(&id),
+            // Checked below with the study start's other fields.
+            Target::Frame(_) => true,
         };
         if !exists {
             errors.push(FieldIssue::new(
@@ -386,15 +439,15 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
                 format!("no such {}", target.noun()),
             ));
         }
-        if let ItemProposal::StartStudy {
+        if let Some(StudyStart {
             frame_id,
             responsible_org,
             interregional,
             on_behalf_of,
             ..
-        } = p
+        }) = p.study_start()
         {
-            match frames.get(frame_id) {
+            match frames.get(&frame_id) {
                 None => errors.push(FieldIssue::new(
                     at("frame_id"),
                     "no such budget frame",
@@ -420,7 +473,7 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
                     at("responsible_org"),
                     "is not a registered organisation",
                 )),
-                Some(k) if *interregional && *k != RHA => errors.push(FieldIssue::new(
+                Some(k) if interregional && *k != RHA => errors.push(FieldIssue::new(
                     at("responsible_org"),
                     "an interregional study is run by a regional health authority",
                 )),
@@ -731,7 +784,7 @@ pub fn decide(
         .collect::<Result<_, _>>()?;
     let mut errors = Vec::new();
     for (i, (p, o)) in proposals.iter().zip(&input.outcomes).enumerate() {
-        let start = matches!(p, ItemProposal::StartStudy { .. });
+        let start = p.study_start().is_some();
         match (o.outcome, o.amended_budget_nok, start) {
             (ItemOutcome::Amended, None, true) => errors.push(FieldIssue::new(
                 FieldPath::from("outcomes")
@@ -750,7 +803,7 @@ pub fn decide(
                 FieldPath::from("outcomes")
                     .index(i)
                     .key("amended_budget_nok"),
-                "only an amended start_study item carries a budget",
+                "only an amended study start (start_study, start_additional_study) carries a budget",
             )),
         }
     }
@@ -766,10 +819,7 @@ pub fn decide(
         .collect();
     let mut frame_ids: Vec<Uuid> = proposals
         .iter()
-        .filter_map(|p| match p {
-            ItemProposal::StartStudy { frame_id, .. } => Some(*frame_id),
-            _ => None,
-        })
+        .filter_map(|p| Some(p.study_start()?.frame_id))
         .chain(study_frames)
         .collect();
     frame_ids.sort();
@@ -820,6 +870,12 @@ pub fn decide(
                     .map(|c| format!("{:?}", c.title))
                     .unwrap_or_else(|| t.to_string())
             ),
+            Target::Frame(_) => match p {
+                ItemProposal::StartAdditionalStudy { title, .. } => {
+                    format!("{:?}, in addition to the cycle's needs", title.trim())
+                }
+                _ => String::new(),
+            },
         }
     };
 
@@ -846,6 +902,14 @@ pub fn decide(
                 ..
             } => DecisionAction::StartStudy {
                 need: need_status(*need_id)?,
+                frame: *frame_id,
+                budget: o.amended_budget_nok.unwrap_or(*budget_nok),
+            },
+            ItemProposal::StartAdditionalStudy {
+                frame_id,
+                budget_nok,
+                ..
+            } => DecisionAction::StartAdditionalStudy {
                 frame: *frame_id,
                 budget: o.amended_budget_nok.unwrap_or(*budget_nok),
             },
@@ -905,8 +969,8 @@ pub fn decide(
     let effects = plan_decision(&items, &remaining).map_err(|f| {
         let p = &proposals[f.index];
         let mut reason = f.reason.to_string();
-        if let ItemProposal::StartStudy { frame_id, .. } = p {
-            if let Some(fr) = frames.get(frame_id) {
+        if let Some(start) = p.study_start() {
+            if let Some(fr) = frames.get(&start.frame_id) {
                 reason = format!("{reason} in budget frame {}", fr.label());
             }
         }
@@ -944,28 +1008,30 @@ pub fn decide(
                 needs.insert(e.target, after);
             }
             Effect::CreateStudy { frame, budget } => {
-                let ItemProposal::StartStudy {
-                    title,
-                    responsible_org,
-                    interregional,
-                    on_behalf_of,
-                    expected_completion,
-                    ..
-                } = p
-                else {
+                let Some(start) = p.study_start() else {
                     return Err(StoreError::corrupt("a study start from another item kind"));
                 };
                 let frame_row = frames
                     .get(&frame)
                     .cloned()
                     .ok_or_else(|| StoreError::corrupt("frame vanished"))?;
-                let need = needs
-                    .get(&e.target)
-                    .cloned()
-                    .ok_or_else(|| StoreError::corrupt("need vanished"))?;
-                let purpose = format!(
-                    "Konseptutredning: {} (beslutningssak {:?})",
-                    title.trim(),
+                // A study for a need belongs to the need's cycle; one in addition to the
+                // needs, to the cycle of the board meeting that starts it.
+                let (need_id, cycle_year, purpose) = match p {
+                    ItemProposal::StartAdditionalStudy { purpose, .. } => {
+                        (None, case.meeting_date.year(), Some(purpose.trim()))
+                    }
+                    _ => {
+                        let need = needs
+                            .get(&e.target)
+                            .ok_or_else(|| StoreError::corrupt("need vanished"))?;
+                        (Some(e.target), need.cycle_year, None)
+                    }
+                };
+                let title = start.title.trim();
+                let expected_completion = start.expected_completion;
+                let allocation_purpose = format!(
+                    "Konseptutredning: {title} (beslutningssak {:?})",
                     case.title
                 );
                 let (frame_after, allocation, c) = budget::allocate_locked(
@@ -974,27 +1040,27 @@ pub fn decide(
                     &frame_row,
                     AllocationKind::Study,
                     budget,
-                    &purpose,
+                    &allocation_purpose,
                 )
                 .map_err(fail)?;
                 changes.extend(c);
                 frames.insert(frame, frame_after);
                 let study: StudyRow = diesel::insert_into(concept_studies::table)
                     .values((
-                        concept_studies::need_id.eq(e.target),
-                        concept_studies::cycle_year.eq(need.cycle_year),
-                        concept_studies::title.eq(title.trim()),
-                        concept_studies::responsible_org.eq(responsible_org),
-                        concept_studies::interregional.eq(interregional),
-                        concept_studies::on_behalf_of.eq(on_behalf_of),
+                        concept_studies::need_id.eq(need_id),
+                        concept_studies::cycle_year.eq(cycle_year),
+                        concept_studies::purpose.eq(purpose),
+                        concept_studies::title.eq(title),
+                        concept_studies::responsible_org.eq(start.responsible_org),
+                        concept_studies::interregional.eq(start.interregional),
+                        concept_studies::on_behalf_of.eq(start.on_behalf_of),
                         concept_studies::frame_id.eq(frame),
                         concept_studies::allocation_id.eq(allocation.id),
                         concept_studies::allocated_nok.eq(budget),
-                        concept_studies::expected_from
-                            .eq(expected_completion.as_ref().map(|x| x.from)),
-                        concept_studies::expected_to.eq(expected_completion.as_ref().map(|x| x.to)),
+                        concept_studies::expected_from.eq(expected_completion.map(|x| x.from)),
+                        concept_studies::expected_to.eq(expected_completion.map(|x| x.to)),
                         concept_studies::expected_label
-                            .eq(expected_completion.as_ref().and_then(|x| x.label.clone())),
+                            .eq(expected_completion.and_then(|x| x.label.clone())),
                         concept_studies::decision_case_id.eq(id),
                     ))
                     .returning(StudyRow::as_returning())
