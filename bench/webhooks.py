@@ -54,12 +54,24 @@ def receiver(index):
     return srv
 
 
-def call(method, path, body=None):
+def request(method, path, body=None, headers=None):
     req = urllib.request.Request(a.base + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": "Bearer " + a.token, "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
+                                 headers={"Authorization": "Bearer " + a.token, "Content-Type": "application/json",
+                                          **(headers or {})})
+    return urllib.request.urlopen(req, timeout=30)
+
+
+def call(method, path, body=None):
+    with request(method, path, body) as r:
         return json.loads(r.read() or b"null")
+
+
+def delete(path):
+    """Deletes need the representation's ETag (lost-update protection)."""
+    with request("GET", path) as r:
+        etag = r.headers["ETag"]
+    request("DELETE", path, headers={"If-Match": etag}).close()
 
 
 servers = [receiver(i) for i in range(a.subscriptions)]
@@ -126,7 +138,7 @@ def pct(q):
 
 
 for s in subs:
-    call("DELETE", f"/api/v1/webhook-subscriptions/{s['id']}")
+    delete(f"/api/v1/webhook-subscriptions/{s['id']}")
 print(json.dumps({"changes": len(expected), "achieved_rate": round(len(expected) / elapsed, 1),
                   "deliveries": len(lat), "p50_ms": round(pct(0.5), 1), "p99_ms": round(pct(0.99), 1),
                   "lost": lost, "duplicated": dup}))
