@@ -142,9 +142,10 @@ async fn ranking_pages_add_up_to_the_whole_ranking_and_are_cut_from_the_cache() 
         .auth(READ, None)
         .send()
         .await
-        .problem_saying(400, "cursor");
+        .problem_saying(422, "cursor");
     app.get("/api/v1/cycles/2022/ranking?limit=0")
         .auth(READ, None)
-        .refused(400)
-        .await;
+        .send()
+        .await
+        .problem_saying(422, "limit");
 }

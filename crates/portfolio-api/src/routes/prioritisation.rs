@@ -265,8 +265,8 @@ pub struct RankingResponse {
     /// The tie-break order, from first to last step.
     pub tie_break: String,
     pub criteria: Vec<WeightShare>,
-    /// Every accepted need, best first; with `limit`, one page of them. Held as each item's
-    /// JSON so that a page is cut from the cached ranking without serialising it again.
+    /// Every accepted need, best first; with `limit`, one page of them.
+    // Held as each item's JSON, so that a page is cut from the cached ranking as is.
     #[schema(value_type = Vec<RankingItem>)]
     pub items: Vec<Box<RawValue>>,
     /// With `limit`: pass as `cursor` to get the next page; absent on the last page and when
