@@ -88,14 +88,14 @@ PY
   read -r CODE SECS < <(curl -s -o "$WORK/batch.out" -w "%{http_code} %{time_total}\n" -X POST \
     -H "Authorization: Bearer $SYNC_TOKEN" -H "Content-Type: application/json" \
     --data-binary @"$WORK/batch.json" "http://127.0.0.1:$APIPORT/api/v1/delivery-status/batches")
-  applied=$(python3 -c "import json;print(json.load(open('$WORK/batch.out')).get('applied_count'))" 2>/dev/null || echo "?")
+  applied=$(python3 -c "import json;print(json.load(open('$WORK/batch.out')).get('applied'))" 2>/dev/null || echo "?")
   echo "batch $i: ${SECS} s, HTTP $CODE, applied $applied"
   TIMES+=("$SECS")
   if [ "$STATEMENTS" = 1 ]; then
     sleep 0.3
     # The statements of the batch, longest first (text cut to 110 characters).
     grep -o 'duration: [0-9.]* ms  [a-z]*[^:]*: .*' "$WORK/pg.log" \
-      | sed -E 's/duration: ([0-9.]+) ms  [^:]*: (.{0,110}).*/\1 ms  \2/' | sort -rn | head -8 | sed 's/^/    /'
+      | sed -E 's/duration: ([0-9.]+) ms  [^:]*: (.{0,110}).*/\1 ms  \2/' | sort -rn | sed 's/^/    /' | head -8 || true
   fi
 done
 python3 -c "
