@@ -36,5 +36,6 @@ mod reference_data;
 mod resilience;
 mod seed_picture;
 mod selection;
+mod stored_data;
 mod strict_input;
 mod webhooks;

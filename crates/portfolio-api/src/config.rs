@@ -326,20 +326,20 @@ mod tests {
     #[test]
     fn the_checkpoint_period_is_in_minutes_fractions_allowed_and_zero_turns_it_off() {
         assert_eq!(
-            checkpoint_period("60").unwrap(),
+            checkpoint_period("60").expect("valid"),
             Some(Duration::from_secs(3600))
         );
         assert_eq!(
-            checkpoint_period("0.05").unwrap(),
+            checkpoint_period("0.05").expect("valid"),
             Some(Duration::from_secs(3))
         );
-        assert_eq!(checkpoint_period("0").unwrap(), None);
+        assert_eq!(checkpoint_period("0").expect("valid"), None);
         for bad in ["-1", "NaN", "inf", "soon", "600000"] {
             assert!(checkpoint_period(bad).is_err(), "{bad} must be refused");
         }
         assert_eq!(
             Config::from_lookup(|_| None)
-                .unwrap()
+                .expect("valid")
                 .audit_checkpoint_every,
             Some(Duration::from_secs(3600)),
             "the default is hourly"

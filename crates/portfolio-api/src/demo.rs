@@ -70,7 +70,7 @@ pub fn load(db: &Db) -> Result<String, String> {
                     &Actor::system("demo"),
                     DEMO_SUPPLIER,
                     "Demo Leverandør AS",
-                    "supplier",
+                    portfolio_domain::organisation::OrganisationKind::Supplier,
                     None,
                 )?;
                 let out = generate(conn, &o).map_err(ApiError::from)?;
@@ -79,7 +79,7 @@ pub fn load(db: &Db) -> Result<String, String> {
                     conn,
                     &crate::changes::Actor::system("demo"),
                     2023,
-                    "concept_studies",
+                    portfolio_domain::budget::SubPortfolio::ConceptStudies,
                     10_000_000,
                     "Budsjettramme for konseptutredninger 2023 (offentlig oppgitt)",
                 )?;
@@ -183,13 +183,17 @@ fn board_approves(
 /// 2023, and the concept portfolio.
 fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
     let actor = Actor::system("demo");
-    let regional_frame = crate::store::budget::find_frame_for(conn, 2023, "concept_studies")?
-        .ok_or_else(|| ApiError::internal("the demo's concept-study frame is missing"))?;
+    let regional_frame = crate::store::budget::find_frame_for(
+        conn,
+        2023,
+        portfolio_domain::budget::SubPortfolio::ConceptStudies,
+    )?
+    .ok_or_else(|| ApiError::internal("the demo's concept-study frame is missing"))?;
     let inter_frame = crate::store::budget::create_frame(
         conn,
         &actor,
         2023,
-        "interregional",
+        portfolio_domain::budget::SubPortfolio::Interregional,
         8_000_000,
         "Demo: ramme for interregionale konseptutredninger (beløpet er ikke offentlig)",
     )?;

@@ -435,6 +435,10 @@ impl From<diesel::result::Error> for ApiError {
                     "the database is not reachable right now; retry shortly".into(),
                 )
             }
+            // A stored value the code cannot read (e.g. an enum text it does not know): a bug
+            // or a hand edit of the database, never the client's fault. Logged, never a
+            // fallback value.
+            Error::DeserializationError(e) => ApiError::internal(format!("reading a row: {e}")),
             // A transaction whose rollback failed: the connection was lost under it.
             Error::BrokenTransactionManager => {
                 ApiError::Unavailable("the database connection was lost; retry shortly".into())

@@ -19,6 +19,42 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// Who made an allocation from a frame.
+    pub enum AllocationKind {
+        /// Made directly by the portfolio office.
+        Direct => "direct",
+        /// A concept study's budget, made by a board decision.
+        Study => "study",
+    }
+}
+
+wire_enum! {
+    /// Whether an allocation still holds its money.
+    pub enum AllocationStatus {
+        /// Holds its amount.
+        Active => "active",
+        /// Its unspent money went back to the frame.
+        Released => "released",
+    }
+}
+
+wire_enum! {
+    /// What one entry of a frame's history records.
+    pub enum FrameAction {
+        /// The frame was created.
+        Created => "created",
+        /// Its amount was changed.
+        AmountChanged => "amount_changed",
+        /// Money was allocated from it.
+        Allocated => "allocated",
+        /// An allocation's unspent money came back.
+        Released => "released",
+        /// Money was spent from an allocation.
+        Spent => "spent",
+    }
+}
+
 /// Refuses negative amounts. All money is whole NOK in `i64`: no rounding, and
 /// room far beyond any real budget.
 pub fn validate_nok(field: &str, amount: i64) -> Result<(), DomainError> {
@@ -168,6 +204,9 @@ mod tests {
     #[test]
     fn wire_texts() {
         crate::macros::assert_wire_enum(SubPortfolio::ALL, SubPortfolio::as_str);
+        crate::macros::assert_wire_enum(AllocationKind::ALL, AllocationKind::as_str);
+        crate::macros::assert_wire_enum(AllocationStatus::ALL, AllocationStatus::as_str);
+        crate::macros::assert_wire_enum(FrameAction::ALL, FrameAction::as_str);
     }
 
     #[test]

@@ -33,6 +33,16 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// Where a decision case stands.
+    pub enum CaseStatus {
+        /// Being prepared; its items can still change.
+        Draft => "draft",
+        /// Decided by the board; immutable.
+        Decided => "decided",
+    }
+}
+
+wire_enum! {
     /// The board's answer to one item.
     pub enum ItemOutcome {
         /// Approved as proposed.
@@ -366,6 +376,7 @@ mod tests {
     fn wire_texts() {
         crate::macros::assert_wire_enum(DecisionItemKind::ALL, DecisionItemKind::as_str);
         crate::macros::assert_wire_enum(ItemOutcome::ALL, ItemOutcome::as_str);
+        crate::macros::assert_wire_enum(CaseStatus::ALL, CaseStatus::as_str);
     }
 
     #[test]

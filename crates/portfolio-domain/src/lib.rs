@@ -1,6 +1,8 @@
 //! The rules of the regional ICT portfolio: needs, criteria and scoring, ranking,
 //! budget frames, board decisions, concept studies, selection scenarios, improvement
-//! measures and tertials. Pure functions and types only: no HTTP, no SQL, no clock.
+//! measures and tertials. Pure functions and types only: no HTTP, no SQL, no clock. The
+//! optional `diesel` feature adds only the `text` column mapping of the wire enums and
+//! `OrgNumber` (`sql.rs`).
 
 mod macros;
 
@@ -19,6 +21,7 @@ pub mod ranking;
 pub mod scoring;
 pub mod selection;
 pub mod sensitivity;
+mod sql;
 pub mod state;
 pub mod study;
 pub mod tertial;

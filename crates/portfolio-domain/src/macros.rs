@@ -1,8 +1,8 @@
 //! The one macro behind every enum that crosses the wire.
 //!
-//! Each variant's text is written exactly once and feeds serde, [`as_str`], `FromStr`
-//! and `Display`, so the JSON value, the PostgreSQL text column and the Rust name can
-//! never drift apart. The texts are snake_case by convention (checked by a test in
+//! Each variant's text is written exactly once and feeds serde, [`as_str`], `FromStr`,
+//! `Display` and (feature `diesel`, `sql.rs`) the `text` column mapping, so the JSON
+//! value, the PostgreSQL text column and the Rust name can never drift apart. The texts are snake_case by convention (checked by a test in
 //! every module that uses the macro, through `ALL`).
 
 /// Declares a wire enum: `Serialize`/`Deserialize` under the given snake_case texts,
@@ -20,6 +20,8 @@ macro_rules! wire_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "diesel", derive(diesel::AsExpression, diesel::FromSqlRow))]
+        #[cfg_attr(feature = "diesel", diesel(sql_type = diesel::sql_types::Text))]
         #[serde(rename_all = "snake_case")]
         $vis enum $name {
             $(
@@ -61,6 +63,8 @@ macro_rules! wire_enum {
                 }
             }
         }
+
+        $crate::sql::text_column!($name);
     };
 }
 

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// What part an organisation plays in the regional ICT portfolio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "diesel", derive(diesel::AsExpression, diesel::FromSqlRow))]
+#[cfg_attr(feature = "diesel", diesel(sql_type = diesel::sql_types::Text))]
 #[serde(rename_all = "snake_case")]
 pub enum OrganisationKind {
     /// A regional health authority (RHF).
@@ -47,8 +49,13 @@ impl std::str::FromStr for OrganisationKind {
 
 /// A Norwegian organisation number: nine digits, the last a modulus-11 check digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "diesel", derive(diesel::AsExpression, diesel::FromSqlRow))]
+#[cfg_attr(feature = "diesel", diesel(sql_type = diesel::sql_types::Text))]
 #[serde(transparent)]
 pub struct OrgNumber(String);
+
+crate::sql::text_column!(OrganisationKind);
+crate::sql::text_column!(OrgNumber);
 
 /// Why a text is not an organisation number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +97,19 @@ impl OrgNumber {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl std::str::FromStr for OrgNumber {
+    type Err = OrgNumberError;
+    fn from_str(s: &str) -> Result<Self, OrgNumberError> {
+        OrgNumber::parse(s)
+    }
+}
+
+impl From<OrgNumber> for String {
+    fn from(n: OrgNumber) -> String {
+        n.0
     }
 }
 

@@ -37,6 +37,16 @@ pub struct Candidate<K> {
 }
 
 wire_enum! {
+    /// Where a selection scenario's budget came from.
+    pub enum BudgetSource {
+        /// Given in the request.
+        Request => "request",
+        /// What remained of the year's concept-study frame.
+        Frame => "frame",
+    }
+}
+
+wire_enum! {
     /// How one need depends on another.
     pub enum DependencyKind {
         /// The need can only be chosen together with the other.
@@ -615,6 +625,7 @@ mod tests {
     #[test]
     fn wire_texts() {
         crate::macros::assert_wire_enum(SelectionReason::ALL, SelectionReason::as_str);
+        crate::macros::assert_wire_enum(BudgetSource::ALL, BudgetSource::as_str);
     }
 
     #[test]

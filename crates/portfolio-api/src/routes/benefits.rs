@@ -247,8 +247,8 @@ pub struct Benefit {
 
 impl Benefit {
     pub fn of(r: BenefitRow, today: NaiveDate) -> Result<Benefit, ApiError> {
-        let plan = r.plan()?;
-        let p = r.progress(today)?;
+        let plan = r.plan();
+        let p = r.progress(today);
         let (kind, parent_id) = r.parent()?;
         let latest_measurement = match (
             r.latest_measurement_id,
@@ -291,7 +291,7 @@ impl Benefit {
                 date: plan.target.date,
             },
             yearly_value_nok: plan.yearly_value_nok,
-            status: r.status()?,
+            status: r.status,
             status_reason: r.status_reason,
             latest_measurement,
             progress: ProgressView {
@@ -864,7 +864,9 @@ impl Recorder {
     /// to it.
     fn lock(&self, conn: &mut diesel::PgConnection, id: Uuid) -> Result<BenefitRow, ApiError> {
         let b = benefits::lock(conn, id)?;
-        if self.is_office || (self.may_submit && self.org_number.as_deref() == Some(&b.owner_org)) {
+        if self.is_office
+            || (self.may_submit && self.org_number.as_deref() == Some(b.owner_org.as_str()))
+        {
             Ok(b)
         } else {
             Err(ApiError::Forbidden(format!(

@@ -4,7 +4,7 @@
 
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use portfolio_domain::budget::SubPortfolio;
+use portfolio_domain::budget::{self as budget_domain, SubPortfolio};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -56,7 +56,7 @@ impl From<FrameRow> for Frame {
         Frame {
             id: r.id,
             year: r.year,
-            sub_portfolio: r.sub_portfolio.parse().unwrap_or(SubPortfolio::Other),
+            sub_portfolio: r.sub_portfolio,
             amount_nok: r.amount_nok,
             allocated_nok: r.allocated_nok,
             remaining_nok: r.amount_nok - r.allocated_nok,
@@ -82,12 +82,32 @@ pub enum AllocationKind {
     Study,
 }
 
+// The wire enums below mirror the domain's for their named schemas in the contract; each
+// conversion is exhaustive, so a new domain variant fails to compile here.
+impl From<budget_domain::AllocationKind> for AllocationKind {
+    fn from(k: budget_domain::AllocationKind) -> Self {
+        match k {
+            budget_domain::AllocationKind::Direct => AllocationKind::Direct,
+            budget_domain::AllocationKind::Study => AllocationKind::Study,
+        }
+    }
+}
+
 /// `active`, or `released` (its unspent money went back to the frame).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum AllocationStatus {
     Active,
     Released,
+}
+
+impl From<budget_domain::AllocationStatus> for AllocationStatus {
+    fn from(s: budget_domain::AllocationStatus) -> Self {
+        match s {
+            budget_domain::AllocationStatus::Active => AllocationStatus::Active,
+            budget_domain::AllocationStatus::Released => AllocationStatus::Released,
+        }
+    }
 }
 
 /// Money allocated from a frame.
@@ -117,20 +137,12 @@ impl From<AllocationRow> for Allocation {
         Allocation {
             id: r.id,
             frame_id: r.frame_id,
-            kind: if r.kind == "study" {
-                AllocationKind::Study
-            } else {
-                AllocationKind::Direct
-            },
+            kind: r.kind.into(),
             amount_nok: r.amount_nok,
             original_nok: r.original_nok,
             spent_nok: r.spent_nok,
             purpose: r.purpose,
-            status: if r.status == "released" {
-                AllocationStatus::Released
-            } else {
-                AllocationStatus::Active
-            },
+            status: r.status.into(),
             released_at: r.released_at,
             version: r.version,
             created_at: r.created_at,
@@ -153,6 +165,19 @@ pub enum FrameHistoryAction {
     Allocated,
     Released,
     Spent,
+}
+
+impl From<budget_domain::FrameAction> for FrameHistoryAction {
+    fn from(a: budget_domain::FrameAction) -> Self {
+        use budget_domain::FrameAction as A;
+        match a {
+            A::Created => FrameHistoryAction::Created,
+            A::AmountChanged => FrameHistoryAction::AmountChanged,
+            A::Allocated => FrameHistoryAction::Allocated,
+            A::Released => FrameHistoryAction::Released,
+            A::Spent => FrameHistoryAction::Spent,
+        }
+    }
 }
 
 /// One change of a frame or of one of its allocations: who, when, why, and the frame's
@@ -180,13 +205,6 @@ pub struct FrameHistoryEntry {
 
 impl From<HistoryRow> for FrameHistoryEntry {
     fn from(r: HistoryRow) -> Self {
-        let action = match r.action.as_str() {
-            "created" => FrameHistoryAction::Created,
-            "amount_changed" => FrameHistoryAction::AmountChanged,
-            "allocated" => FrameHistoryAction::Allocated,
-            "released" => FrameHistoryAction::Released,
-            _ => FrameHistoryAction::Spent,
-        };
         FrameHistoryEntry {
             id: r.id,
             allocation_id: r.allocation_id,
@@ -194,7 +212,7 @@ impl From<HistoryRow> for FrameHistoryEntry {
             actor_subject: r.actor_subject,
             actor_org: r.actor_org,
             request_id: r.request_id,
-            action,
+            action: r.action.into(),
             delta_nok: r.delta_nok,
             amount_nok: r.amount_nok,
             allocated_nok: r.allocated_nok,
@@ -307,13 +325,15 @@ pub async fn list_frames(
             Ok(budget::list_frames(
                 conn,
                 f.year,
-                f.sub_portfolio.map(|s| s.as_str()),
+                f.sub_portfolio,
                 after,
                 limit,
             )?)
         })
         .await?;
-    let (rows, next_cursor) = paginate(rows, limit, |r| (r.year, r.sub_portfolio.clone(), r.id));
+    let (rows, next_cursor) = paginate(rows, limit, |r| {
+        (r.year, r.sub_portfolio.as_str().to_owned(), r.id)
+    });
     Ok(web::Json(FramePage {
         items: rows.into_iter().map(Frame::from).collect(),
         next_cursor,
@@ -384,7 +404,7 @@ pub async fn create_frame(
                 conn,
                 &actor,
                 new.year,
-                new.sub_portfolio.as_str(),
+                new.sub_portfolio,
                 new.amount_nok,
                 reason,
             )

@@ -44,7 +44,7 @@ impl From<&NeedRef> for NeedLink {
             id: n.id,
             reference: n.reference.clone(),
             cycle_year: n.cycle_year,
-            status: n.status.clone(),
+            status: n.status.as_str().to_owned(),
         }
     }
 }
@@ -86,11 +86,7 @@ pub struct Study {
 }
 
 fn study(r: StudyRow, need: Option<&NeedRef>, concept_id: Option<Uuid>) -> Study {
-    let status = r
-        .status
-        .parse()
-        .map(StudyStatusName::of)
-        .unwrap_or(StudyStatusName::NotStarted);
+    let status = StudyStatusName::of(r.status);
     let expected_completion = match (r.expected_from, r.expected_to) {
         (Some(from), Some(to)) => Some(ExpectedCompletion {
             from,
@@ -109,9 +105,9 @@ fn study(r: StudyRow, need: Option<&NeedRef>, concept_id: Option<Uuid>) -> Study
         }),
         cycle_year: r.cycle_year,
         title: r.title,
-        responsible_org: r.responsible_org,
+        responsible_org: r.responsible_org.into(),
         interregional: r.interregional,
-        on_behalf_of: r.on_behalf_of,
+        on_behalf_of: r.on_behalf_of.into_iter().map(Into::into).collect(),
         frame_id: r.frame_id,
         allocated_nok: r.allocated_nok,
         spent_nok: r.spent_nok,
@@ -193,7 +189,7 @@ pub async fn list_studies(
     let q = filter.into_inner();
     let f = StudyFilter {
         year: q.year,
-        status: q.status.map(|s| s.domain().as_str().to_owned()),
+        status: q.status.map(|s| s.domain()),
         interregional: q.interregional,
         need_id: q.need_id,
     };
@@ -405,11 +401,7 @@ fn concept(r: ConceptRow, need: Option<&NeedRef>) -> Concept {
         id: r.id,
         title: r.title,
         description: r.description,
-        status: r
-            .status
-            .parse()
-            .map(ConceptStatusName::of)
-            .unwrap_or(ConceptStatusName::Active),
+        status: ConceptStatusName::of(r.status),
         study_id: r.study_id,
         need: need.map(NeedLink::from).unwrap_or(NeedLink {
             id: r.need_id,
@@ -480,7 +472,7 @@ pub async fn list_concepts(
     let limit = page.limit();
     let q = filter.into_inner();
     let f = ConceptFilter {
-        status: q.status.map(|s| s.domain().as_str().to_owned()),
+        status: q.status.map(|s| s.domain()),
         need_id: q.need_id,
     };
     let (items, next_cursor) = db

@@ -35,9 +35,9 @@ pub struct PhaseChange {
     /// The phase before (absent when the cycle was created).
     #[schema(schema_with = phase_schema)]
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub from: Option<String>,
+    pub from: Option<CyclePhase>,
     #[schema(schema_with = phase_schema)]
-    pub to: String,
+    pub to: CyclePhase,
     /// Subject of the token that made the change.
     pub changed_by: String,
     /// Organisation of the caller that made the change.
@@ -60,7 +60,7 @@ pub struct PhaseChange {
 pub struct Cycle {
     pub year: i32,
     #[schema(schema_with = phase_schema)]
-    pub phase: String,
+    pub phase: CyclePhase,
     /// How many needs have been reported for the year (the last reference number handed out).
     pub needs_reported: i32,
     /// `draft`, `adopted`, or absent when the year has no criteria set yet.
@@ -79,7 +79,7 @@ impl From<CycleView> for Cycle {
             year: v.cycle.year,
             phase: v.cycle.phase,
             needs_reported: v.cycle.last_need_seq,
-            criteria_set_status: v.criteria_status,
+            criteria_set_status: v.criteria_status.map(|s| s.as_str().to_owned()),
             prioritisation_closed_at: v.cycle.prioritisation_closed_at,
             phase_changes: v
                 .changes
@@ -248,7 +248,7 @@ impl CriteriaSet {
         let criteria = r.criteria()?.into_iter().map(CriterionDto::from).collect();
         Ok(CriteriaSet {
             cycle_year: r.cycle_year,
-            status: r.status,
+            status: r.status.as_str().to_owned(),
             criteria,
             adopted_at: r.adopted_at,
             adopted_by: r.adopted_by,

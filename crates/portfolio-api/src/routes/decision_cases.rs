@@ -3,7 +3,7 @@
 
 use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
-use portfolio_domain::decision::ItemOutcome;
+use portfolio_domain::decision::{self as domain, ItemOutcome};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -41,6 +41,14 @@ impl OutcomeName {
             Self::Amended => ItemOutcome::Amended,
         }
     }
+
+    fn of(o: ItemOutcome) -> Self {
+        match o {
+            ItemOutcome::Approved => Self::Approved,
+            ItemOutcome::Rejected => Self::Rejected,
+            ItemOutcome::Amended => Self::Amended,
+        }
+    }
 }
 
 /// `draft` (being prepared) or `decided` (immutable).
@@ -49,6 +57,22 @@ impl OutcomeName {
 pub enum CaseStatus {
     Draft,
     Decided,
+}
+
+impl CaseStatus {
+    fn domain(self) -> domain::CaseStatus {
+        match self {
+            Self::Draft => domain::CaseStatus::Draft,
+            Self::Decided => domain::CaseStatus::Decided,
+        }
+    }
+
+    fn of(s: domain::CaseStatus) -> Self {
+        match s {
+            domain::CaseStatus::Draft => Self::Draft,
+            domain::CaseStatus::Decided => Self::Decided,
+        }
+    }
 }
 
 /// An item of a case with the board's outcome once decided.
@@ -101,11 +125,7 @@ impl TryFrom<CaseWithItems> for Case {
                 Ok(CaseItem {
                     index: i.position,
                     proposal: i.proposal()?,
-                    outcome: i.outcome.as_deref().map(|o| match o {
-                        "approved" => OutcomeName::Approved,
-                        "amended" => OutcomeName::Amended,
-                        _ => OutcomeName::Rejected,
-                    }),
+                    outcome: i.outcome.map(OutcomeName::of),
                     amended_budget_nok: i.amended_budget_nok,
                     outcome_note: i.outcome_note.clone(),
                     created_id: i.created_id,
@@ -119,11 +139,7 @@ impl TryFrom<CaseWithItems> for Case {
             title: r.title,
             background: r.background,
             scenario_id: r.scenario_id,
-            status: if r.status == "decided" {
-                CaseStatus::Decided
-            } else {
-                CaseStatus::Draft
-            },
+            status: CaseStatus::of(r.status),
             rationale: r.rationale,
             minutes_reference: r.minutes_reference,
             decided_at: r.decided_at,
@@ -250,12 +266,9 @@ pub async fn list_cases(
     let after = page.after::<(NaiveDate, Uuid)>()?;
     let limit = page.limit();
     let q = filter.into_inner();
-    let status = q.status.map(|s| match s {
-        CaseStatus::Draft => "draft",
-        CaseStatus::Decided => "decided",
-    });
+    let status = q.status.map(CaseStatus::domain);
     // A reader sees decided cases only.
-    if !caller.sees_drafts() && status == Some("draft") {
+    if !caller.sees_drafts() && status == Some(domain::CaseStatus::Draft) {
         return Ok(web::Json(CasePage {
             items: Vec::new(),
             next_cursor: None,
@@ -264,7 +277,7 @@ pub async fn list_cases(
     let status = if caller.sees_drafts() {
         status
     } else {
-        Some("decided")
+        Some(domain::CaseStatus::Decided)
     };
     let rows = db
         .run(move |conn| decisions::list_cases(conn, status, q.year, after, limit))
@@ -302,7 +315,7 @@ pub async fn get_case(
     let c = db
         .run(move |conn| decisions::find_case(conn, id))
         .await?
-        .filter(|c| caller.sees_drafts() || c.case.status == "decided")
+        .filter(|c| caller.sees_drafts() || c.case.status == domain::CaseStatus::Decided)
         .ok_or_else(|| ApiError::not_found(format!("decision case {id}")))?;
     respond(HttpResponse::Ok(), c)
 }

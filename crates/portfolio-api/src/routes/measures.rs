@@ -138,13 +138,13 @@ pub struct Measure {
     pub description: String,
     pub service_area_id: Uuid,
     #[schema(schema_with = origin_schema)]
-    pub origin: String,
+    pub origin: Origin,
     pub system_owner: String,
     pub system_responsible: String,
     /// The IT partner's own reference (unique); the delivery-status sync is keyed by it.
     pub partner_reference: String,
     #[schema(schema_with = measure_status_schema)]
-    pub status: String,
+    pub status: MeasureStatus,
     /// Organisation numbers of the suppliers delivering with the IT partner.
     pub supplier_org_numbers: Vec<String>,
     /// Absent until the IT partner first reports a status.
@@ -186,7 +186,7 @@ pub struct DeliveryHistoryEntry {
     pub id: i64,
     pub progress: i16,
     #[schema(schema_with = rag_schema)]
-    pub rag: String,
+    pub rag: Rag,
     pub forecast_date: Option<NaiveDate>,
     pub milestones: Vec<MilestoneBody>,
     pub comment: Option<String>,
@@ -252,15 +252,19 @@ pub struct MeasureQuery {
     pub supplier: Option<String>,
 }
 
-fn parse_enum<T: std::str::FromStr>(v: &Option<String>, pointer: &str) -> Result<(), ApiError>
+fn parse_enum<T: std::str::FromStr>(
+    v: &Option<String>,
+    pointer: &str,
+) -> Result<Option<T>, ApiError>
 where
     T::Err: std::fmt::Display,
 {
-    if let Some(s) = v {
-        s.parse::<T>()
-            .map_err(|e| ApiError::invalid(pointer, e.to_string()))?;
-    }
-    Ok(())
+    v.as_deref()
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|e| ApiError::invalid(pointer, e.to_string()))
+        })
+        .transpose()
 }
 
 /// A new measure. It starts as `proposed`.
@@ -367,10 +371,12 @@ fn check_supplier_list(list: &[String], errors: &mut Vec<FieldError>) {
     }
 }
 
-fn check_origin(origin: &str, errors: &mut Vec<FieldError>) {
-    if let Err(e) = origin.parse::<Origin>() {
-        errors.push(FieldError::new("/origin", e.to_string()));
-    }
+/// The origin, or `None` with the problem added to `errors`.
+fn check_origin(origin: &str, errors: &mut Vec<FieldError>) -> Option<Origin> {
+    origin
+        .parse::<Origin>()
+        .map_err(|e| errors.push(FieldError::new("/origin", e.to_string())))
+        .ok()
 }
 
 fn done(errors: Vec<FieldError>) -> Result<(), ApiError> {
@@ -401,18 +407,18 @@ pub async fn list_measures(
     caller.require(Permission::Read)?;
     crate::extract::validate_query(&*filter)?;
     page.check()?;
-    parse_enum::<ServiceAreaKind>(&filter.area_kind, "/query/area_kind")?;
-    parse_enum::<MeasureStatus>(&filter.status, "/query/status")?;
-    parse_enum::<Rag>(&filter.rag, "/query/rag")?;
+    let area_kind = parse_enum::<ServiceAreaKind>(&filter.area_kind, "/query/area_kind")?;
+    let status = parse_enum::<MeasureStatus>(&filter.status, "/query/status")?;
+    let rag = parse_enum::<Rag>(&filter.rag, "/query/rag")?;
     let after: Option<String> = page.after()?;
     let limit = page.limit();
     let q = filter.into_inner();
     let f = MeasureFilter {
         year: q.year,
         service_area_id: q.service_area_id,
-        area_kind: q.area_kind,
-        status: q.status,
-        rag: q.rag,
+        area_kind,
+        status,
+        rag,
         supplier: q.supplier,
     };
     let rows = db
@@ -484,14 +490,15 @@ pub async fn create_measure(
     blank("/system_owner", &b.system_owner, &mut errors);
     blank("/system_responsible", &b.system_responsible, &mut errors);
     blank("/partner_reference", &b.partner_reference, &mut errors);
-    check_origin(&b.origin, &mut errors);
+    let origin = check_origin(&b.origin, &mut errors);
     check_supplier_list(&b.supplier_org_numbers, &mut errors);
     done(errors)?;
+    let origin = origin.ok_or_else(|| ApiError::internal("the origin was checked above"))?;
     let new = NewMeasureData {
         title: b.title.trim().to_owned(),
         description: b.description,
         service_area_id: b.service_area_id,
-        origin: b.origin,
+        origin,
         system_owner: b.system_owner.trim().to_owned(),
         system_responsible: b.system_responsible.trim().to_owned(),
         partner_reference: b.partner_reference.trim().to_owned(),
@@ -546,9 +553,10 @@ pub async fn edit_measure(
             blank(p, v, &mut errors);
         }
     }
-    if let Some(o) = &b.origin {
-        check_origin(o, &mut errors);
-    }
+    let origin = b
+        .origin
+        .as_deref()
+        .and_then(|o| check_origin(o, &mut errors));
     if let Some(s) = &b.supplier_org_numbers {
         check_supplier_list(s, &mut errors);
     }
@@ -558,7 +566,7 @@ pub async fn edit_measure(
         title: trim(b.title),
         description: b.description,
         service_area_id: b.service_area_id,
-        origin: b.origin,
+        origin,
         system_owner: trim(b.system_owner),
         system_responsible: trim(b.system_responsible),
         partner_reference: trim(b.partner_reference),

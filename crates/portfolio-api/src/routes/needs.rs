@@ -62,7 +62,7 @@ pub struct Need {
     pub description: String,
     pub expected_benefit: String,
     #[schema(schema_with = origin_schema)]
-    pub origin: String,
+    pub origin: Origin,
     /// The reporting organisation.
     pub organisation_number: String,
     pub service_area_id: Option<Uuid>,
@@ -71,7 +71,7 @@ pub struct Need {
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
     #[schema(schema_with = need_status_schema)]
-    pub status: String,
+    pub status: NeedStatus,
     /// Present once the need has been assessed (or withdrawn with a reason).
     pub assessment: Option<Assessment>,
     /// Subject of the token that reported it.
@@ -103,7 +103,7 @@ impl From<NeedRow> for Need {
             description: r.description,
             expected_benefit: r.expected_benefit,
             origin: r.origin,
-            organisation_number: r.organisation_number,
+            organisation_number: r.organisation_number.into(),
             service_area_id: r.service_area_id,
             estimated_study_cost_nok: r.estimated_study_cost_nok,
             contact_name: r.contact_name,
@@ -392,7 +392,7 @@ pub async fn create_need(
         title: n.title.trim().to_owned(),
         description: n.description,
         expected_benefit: n.expected_benefit,
-        origin: n.origin.as_str().to_owned(),
+        origin: n.origin,
         service_area_id: n.service_area_id,
         estimated_study_cost_nok: n.estimated_study_cost_nok,
         contact_name: n.contact_name,
@@ -432,8 +432,8 @@ pub async fn list_needs(
     let f = filter.into_inner();
     let filter = NeedFilter {
         year: f.year,
-        status: f.status.map(|s| s.as_str().to_owned()),
-        origin: f.origin.map(|o| o.as_str().to_owned()),
+        status: f.status,
+        origin: f.origin,
         organisation_number: f.organisation,
         #[allow(deprecated)] // the old name is still honoured
         service_area_id: f.service_area_id.or(f.service_area),
@@ -540,7 +540,7 @@ pub async fn edit_need(
         title: p.title.map(|t| t.trim().to_owned()),
         description: p.description,
         expected_benefit: p.expected_benefit,
-        origin: p.origin.map(|o| o.as_str().to_owned()),
+        origin: p.origin,
         service_area_id: p.service_area_id,
         estimated_study_cost_nok: p.estimated_study_cost_nok,
         contact_name: p.contact_name,

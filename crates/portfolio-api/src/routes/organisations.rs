@@ -27,7 +27,7 @@ pub struct Organisation {
     #[schema(example = "Oslo universitetssykehus HF")]
     pub name: String,
     #[schema(schema_with = organisation_kind_schema)]
-    pub kind: String,
+    pub kind: OrganisationKind,
     /// The regional health authority the organisation belongs to, if any.
     #[schema(example = "991324968")]
     pub region_org_number: Option<String>,
@@ -38,10 +38,10 @@ pub struct Organisation {
 impl From<OrganisationRow> for Organisation {
     fn from(r: OrganisationRow) -> Self {
         Organisation {
-            org_number: r.org_number,
+            org_number: r.org_number.into(),
             name: r.name,
             kind: r.kind,
-            region_org_number: r.region_org_number,
+            region_org_number: r.region_org_number.map(Into::into),
             version: r.version,
         }
     }
@@ -103,23 +103,19 @@ pub async fn list_organisations(
 ) -> Result<web::Json<OrganisationPage>, ApiError> {
     caller.require(Permission::Read)?;
     page.check()?;
-    if let Some(k) = &filter.kind {
-        parse_kind(k, "/query/kind")?;
-    }
+    let kind = filter
+        .kind
+        .as_deref()
+        .map(|k| parse_kind(k, "/query/kind"))
+        .transpose()?;
     let after: Option<String> = page.after()?;
     let limit = page.limit();
-    let kind = filter.into_inner().kind;
     let rows = db
         .run::<_, ApiError, _>(move |conn| {
-            Ok(reference::list_organisations(
-                conn,
-                kind.as_deref(),
-                after,
-                limit,
-            )?)
+            Ok(reference::list_organisations(conn, kind, after, limit)?)
         })
         .await?;
-    let (rows, next_cursor) = paginate(rows, limit, |r| r.org_number.clone());
+    let (rows, next_cursor) = paginate(rows, limit, |r| r.org_number.to_string());
     Ok(web::Json(OrganisationPage {
         items: rows.into_iter().map(Organisation::from).collect(),
         next_cursor,
@@ -189,7 +185,7 @@ pub async fn create_organisation(
             errors.push(FieldError::new("/region_org_number", e.to_string()));
         }
     }
-    parse_kind(&new.kind, "/kind")?;
+    let kind = parse_kind(&new.kind, "/kind")?;
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
@@ -201,7 +197,7 @@ pub async fn create_organisation(
                 &actor,
                 &new.org_number,
                 &new.name,
-                &new.kind,
+                kind,
                 new.region_org_number.as_deref(),
             )
         })

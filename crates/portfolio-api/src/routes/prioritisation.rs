@@ -83,7 +83,7 @@ impl ScoreSheet {
         let values = r.values()?;
         Ok(ScoreSheet {
             need_id: r.need_id,
-            org_number: r.org_number,
+            org_number: r.org_number.into(),
             scores: values
                 .into_iter()
                 .map(|(code, value)| CriterionScore { code, value })

@@ -93,7 +93,7 @@ impl TryFrom<ScenarioRow> for Scenario {
             cycle_year: r.cycle_year,
             title: r.title,
             budget_nok: r.budget_nok,
-            budget_source: r.budget_source,
+            budget_source: r.budget_source.as_str().to_owned(),
             frame_id: s.frame_id,
             capacity_person_months: s.capacity_person_months,
             dependencies: s.dependencies,

@@ -2,6 +2,7 @@
 
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use portfolio_domain::measure;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -24,11 +25,20 @@ pub enum ServiceAreaKind {
     Administrative,
 }
 
+// A wire mirror of the domain's kind, for its named schema in the contract; both
+// conversions are exhaustive, so a new domain variant fails to compile here.
 impl ServiceAreaKind {
-    fn as_str(self) -> &'static str {
+    fn domain(self) -> measure::ServiceAreaKind {
         match self {
-            ServiceAreaKind::Clinical => "clinical",
-            ServiceAreaKind::Administrative => "administrative",
+            ServiceAreaKind::Clinical => measure::ServiceAreaKind::Clinical,
+            ServiceAreaKind::Administrative => measure::ServiceAreaKind::Administrative,
+        }
+    }
+
+    fn of(k: measure::ServiceAreaKind) -> Self {
+        match k {
+            measure::ServiceAreaKind::Clinical => ServiceAreaKind::Clinical,
+            measure::ServiceAreaKind::Administrative => ServiceAreaKind::Administrative,
         }
     }
 }
@@ -52,16 +62,11 @@ pub struct ServiceArea {
 
 impl From<ServiceAreaRow> for ServiceArea {
     fn from(r: ServiceAreaRow) -> Self {
-        let kind = if r.kind == "administrative" {
-            ServiceAreaKind::Administrative
-        } else {
-            ServiceAreaKind::Clinical
-        };
         ServiceArea {
             id: r.id,
             year: r.year,
             name: r.name,
-            kind,
+            kind: ServiceAreaKind::of(r.kind),
             retired_at: r.retired_at,
             version: r.version,
         }
@@ -138,7 +143,7 @@ pub async fn list_service_areas(
             Ok(reference::list_service_areas(
                 conn,
                 f.year,
-                f.kind.map(|k| k.as_str()),
+                f.kind.map(ServiceAreaKind::domain),
                 f.include_retired.unwrap_or(false),
                 after,
                 limit,
@@ -146,7 +151,7 @@ pub async fn list_service_areas(
         })
         .await?;
     let (rows, next_cursor) = paginate(rows, limit, |r| {
-        (r.year, r.kind.clone(), r.name.clone(), r.id)
+        (r.year, r.kind.as_str().to_owned(), r.name.clone(), r.id)
     });
     Ok(web::Json(ServiceAreaPage {
         items: rows.into_iter().map(ServiceArea::from).collect(),
@@ -214,7 +219,7 @@ pub async fn create_service_area(
                 &actor,
                 new.year,
                 new.name.trim(),
-                new.kind.as_str(),
+                new.kind.domain(),
             )
         })
         .await?;

@@ -14,6 +14,7 @@ use portfolio_domain::benefit::{
     NewMeasurement, Owner, ParentKind, Progress, Target, DEFAULT_STALE_AFTER_MONTHS,
 };
 use portfolio_domain::measure::Rag;
+use portfolio_domain::organisation::OrgNumber;
 use portfolio_domain::DomainError;
 use serde::Serialize;
 use uuid::Uuid;
@@ -33,26 +34,26 @@ const RAG_SCAN_BATCH: i64 = 500;
 #[diesel(table_name = benefits)]
 pub struct BenefitRow {
     pub id: Uuid,
-    pub parent_kind: String,
+    pub parent_kind: ParentKind,
     pub study_id: Option<Uuid>,
     pub concept_id: Option<Uuid>,
     pub measure_id: Option<Uuid>,
     pub need_id: Option<Uuid>,
     pub title: String,
     pub description: String,
-    pub category: String,
-    pub owner_org: String,
+    pub category: BenefitCategory,
+    pub owner_org: OrgNumber,
     pub owner_role: String,
     pub indicator_name: String,
     pub indicator_unit: String,
-    pub direction: String,
+    pub direction: Direction,
     pub baseline_value: f64,
     pub baseline_date: NaiveDate,
     pub baseline_method: String,
     pub target_value: f64,
     pub target_date: NaiveDate,
     pub yearly_value_nok: Option<i64>,
-    pub status: String,
+    pub status: BenefitStatus,
     pub status_reason: Option<String>,
     pub latest_measurement_id: Option<i64>,
     pub latest_value: Option<f64>,
@@ -64,18 +65,9 @@ pub struct BenefitRow {
     pub updated_at: DateTime<Utc>,
 }
 
-fn stored<T: std::str::FromStr>(what: &str, v: &str) -> Result<T, StoreError> {
-    v.parse()
-        .map_err(|_| StoreError::corrupt(format!("stored {what} {v:?} is not valid")))
-}
-
 impl BenefitRow {
-    pub fn status(&self) -> Result<BenefitStatus, StoreError> {
-        stored("benefit status", &self.status)
-    }
-
     pub fn parent(&self) -> Result<(ParentKind, Uuid), StoreError> {
-        let kind: ParentKind = stored("parent kind", &self.parent_kind)?;
+        let kind = self.parent_kind;
         let id = match kind {
             ParentKind::ConceptStudy => self.study_id,
             ParentKind::Concept => self.concept_id,
@@ -86,19 +78,19 @@ impl BenefitRow {
     }
 
     /// The plan as the domain sees it.
-    pub fn plan(&self) -> Result<BenefitPlan, StoreError> {
-        Ok(BenefitPlan {
+    pub fn plan(&self) -> BenefitPlan {
+        BenefitPlan {
             title: self.title.clone(),
             description: self.description.clone(),
-            category: stored("category", &self.category)?,
+            category: self.category,
             owner: Owner {
-                org_number: self.owner_org.clone(),
+                org_number: self.owner_org.to_string(),
                 role: self.owner_role.clone(),
             },
             indicator: Indicator {
                 name: self.indicator_name.clone(),
                 unit: self.indicator_unit.clone(),
-                direction: stored::<Direction>("direction", &self.direction)?,
+                direction: self.direction,
             },
             baseline: Baseline {
                 value: self.baseline_value,
@@ -110,19 +102,19 @@ impl BenefitRow {
                 date: self.target_date,
             },
             yearly_value_nok: self.yearly_value_nok,
-        })
+        }
     }
 
     /// What the latest effective measurement says on `today`.
-    pub fn progress(&self, today: NaiveDate) -> Result<Progress, StoreError> {
+    pub fn progress(&self, today: NaiveDate) -> Progress {
         let latest = self.latest_measured_on.zip(self.latest_value);
-        Ok(benefit::progress(
-            &self.plan()?,
-            self.status()?,
+        benefit::progress(
+            &self.plan(),
+            self.status,
             latest,
             today,
             DEFAULT_STALE_AFTER_MONTHS,
-        ))
+        )
     }
 }
 
@@ -184,10 +176,10 @@ fn page_query<'a>(
         q = q.filter(benefits::owner_org.eq(o.clone()));
     }
     if let Some(c) = f.category {
-        q = q.filter(benefits::category.eq(c.as_str()));
+        q = q.filter(benefits::category.eq(c));
     }
     if let Some(s) = f.status {
-        q = q.filter(benefits::status.eq(s.as_str()));
+        q = q.filter(benefits::status.eq(s));
     }
     if let Some(id) = f.study_id {
         q = q.filter(benefits::study_id.eq(id));
@@ -232,7 +224,7 @@ pub fn list(
         let full = batch.len() as i64 == RAG_SCAN_BATCH;
         after = batch.last().map(|r| (r.created_at, r.id));
         for r in batch {
-            if r.progress(today)?.rag == Some(rag) {
+            if r.progress(today).rag == Some(rag) {
                 out.push(r);
                 if out.len() as i64 > limit {
                     return Ok(out);
@@ -317,12 +309,12 @@ macro_rules! plan_columns {
         (
             benefits::title.eq($p.title.trim().to_owned()),
             benefits::description.eq($p.description.clone()),
-            benefits::category.eq($p.category.as_str()),
+            benefits::category.eq($p.category),
             benefits::owner_org.eq($p.owner.org_number.clone()),
             benefits::owner_role.eq($p.owner.role.trim().to_owned()),
             benefits::indicator_name.eq($p.indicator.name.trim().to_owned()),
             benefits::indicator_unit.eq($p.indicator.unit.trim().to_owned()),
-            benefits::direction.eq($p.indicator.direction.as_str()),
+            benefits::direction.eq($p.indicator.direction),
             benefits::baseline_value.eq($p.baseline.value),
             benefits::baseline_date.eq($p.baseline.date),
             benefits::baseline_method.eq($p.baseline.method.clone()),
@@ -349,12 +341,12 @@ pub fn create(
     let pick = |k: ParentKind| (k == kind).then_some(parent_id);
     let row = diesel::insert_into(benefits::table)
         .values((
-            benefits::parent_kind.eq(kind.as_str()),
+            benefits::parent_kind.eq(kind),
             benefits::study_id.eq(pick(ParentKind::ConceptStudy)),
             benefits::concept_id.eq(pick(ParentKind::Concept)),
             benefits::measure_id.eq(pick(ParentKind::Measure)),
             benefits::need_id.eq(need_id),
-            benefits::status.eq(BenefitStatus::Planned.as_str()),
+            benefits::status.eq(BenefitStatus::Planned),
             plan_columns!(plan),
         ))
         .returning(BenefitRow::as_returning())
@@ -420,13 +412,13 @@ pub fn edit(
 ) -> Result<BenefitRow, StoreError> {
     let before = lock(conn, id)?;
     if_match.check(before.version)?;
-    let status = before.status()?;
+    let status = before.status;
     if !status.plan_editable() {
         return Err(StoreError::Conflict(format!(
             "the benefit is {status}; its plan is closed"
         )));
     }
-    let old = before.plan()?;
+    let old = before.plan();
     let mut plan = old.clone();
     let basis_changed = e.indicator.as_ref().is_some_and(|i| *i != old.indicator)
         || e.baseline.as_ref().is_some_and(|b| *b != old.baseline)
@@ -474,11 +466,11 @@ pub fn change_status(
     let before = lock(conn, id)?;
     if_match.check(before.version)?;
     let to = before
-        .status()?
+        .status
         .transition_with_reason(to, reason.as_deref())?;
     let row = diesel::update(benefits::table.find(id))
         .set((
-            benefits::status.eq(to.as_str()),
+            benefits::status.eq(to),
             benefits::status_reason.eq(reason.as_deref().map(str::trim)),
             benefits::version.eq(before.version + 1),
             benefits::updated_at.eq(Utc::now()),
@@ -510,7 +502,7 @@ pub fn delete(
         .filter(benefit_measurements::benefit_id.eq(id))
         .count()
         .get_result(conn)?;
-    if before.status()? != BenefitStatus::Planned || measured > 0 {
+    if before.status != BenefitStatus::Planned || measured > 0 {
         return Err(StoreError::Conflict(
             "only a planned benefit without measurements can be deleted; cancel it with a reason instead".into(),
         ));
@@ -569,7 +561,7 @@ pub fn record_measurement(
         note: m.note.as_deref(),
         corrects: m.corrects,
     };
-    benefit::check_measurement(before.status()?, &before.plan()?, &series, &new, today)
+    benefit::check_measurement(before.status, &before.plan(), &series, &new, today)
         .map_err(problems)?;
     let row = diesel::insert_into(benefit_measurements::table)
         .values((
@@ -691,14 +683,14 @@ pub fn totals(rows: &[BenefitRow], today: NaiveDate) -> Result<BenefitTotals, St
         ..BenefitTotals::default()
     };
     for r in rows {
-        let p = r.progress(today)?;
+        let p = r.progress(today);
         t.total += 1;
-        *t.by_status.entry(r.status.clone()).or_default() += 1;
+        *t.by_status.entry(r.status.as_str().to_owned()).or_default() += 1;
         *t.by_rag
             .entry(p.rag.map_or("none", Rag::as_str).to_owned())
             .or_default() += 1;
         t.stale += i64::from(p.stale);
-        if let (Some(v), false) = (r.yearly_value_nok, r.status()? == BenefitStatus::Cancelled) {
+        if let (Some(v), false) = (r.yearly_value_nok, r.status == BenefitStatus::Cancelled) {
             // Saturating: a sum of valid yearly values must never overflow into a 500.
             let realised = (v as f64 * p.realised_share.unwrap_or(0.0)).round() as i64;
             t.priced_planned_nok_per_year = t.priced_planned_nok_per_year.saturating_add(v);

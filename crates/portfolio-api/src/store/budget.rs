@@ -9,7 +9,9 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
-use portfolio_domain::budget::BudgetFrame;
+use portfolio_domain::budget::{
+    AllocationKind, AllocationStatus, BudgetFrame, FrameAction, SubPortfolio,
+};
 use portfolio_domain::DomainError;
 use serde::Serialize;
 use uuid::Uuid;
@@ -24,7 +26,7 @@ use crate::store::StoreError;
 pub struct FrameRow {
     pub id: Uuid,
     pub year: i32,
-    pub sub_portfolio: String,
+    pub sub_portfolio: SubPortfolio,
     pub amount_nok: i64,
     pub allocated_nok: i64,
     pub spent_nok: i64,
@@ -54,12 +56,12 @@ impl FrameRow {
 pub struct AllocationRow {
     pub id: Uuid,
     pub frame_id: Uuid,
-    pub kind: String,
+    pub kind: AllocationKind,
     pub amount_nok: i64,
     pub original_nok: i64,
     pub spent_nok: i64,
     pub purpose: String,
-    pub status: String,
+    pub status: AllocationStatus,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub released_at: Option<DateTime<Utc>>,
     pub version: i32,
@@ -80,7 +82,7 @@ pub struct HistoryRow {
     pub actor_subject: String,
     pub actor_org: Option<String>,
     pub request_id: String,
-    pub action: String,
+    pub action: FrameAction,
     pub delta_nok: i64,
     pub amount_nok: i64,
     pub allocated_nok: i64,
@@ -91,7 +93,7 @@ pub struct HistoryRow {
 pub fn list_frames(
     conn: &mut PgConnection,
     year: Option<i32>,
-    sub_portfolio: Option<&str>,
+    sub_portfolio: Option<SubPortfolio>,
     after: Option<(i32, String, Uuid)>,
     limit: i64,
 ) -> QueryResult<Vec<FrameRow>> {
@@ -109,7 +111,7 @@ pub fn list_frames(
         q = q.filter(budget_frames::year.eq(y));
     }
     if let Some(s) = sub_portfolio {
-        q = q.filter(budget_frames::sub_portfolio.eq(s.to_owned()));
+        q = q.filter(budget_frames::sub_portfolio.eq(s));
     }
     if let Some((y, s, id)) = after {
         q = q.filter(
@@ -147,7 +149,7 @@ pub fn frames_by_id(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<Fr
 pub fn find_frame_for(
     conn: &mut PgConnection,
     year: i32,
-    sub_portfolio: &str,
+    sub_portfolio: SubPortfolio,
 ) -> QueryResult<Option<FrameRow>> {
     budget_frames::table
         .filter(
@@ -188,7 +190,7 @@ pub fn lock_frames(conn: &mut PgConnection, ids: &[Uuid]) -> QueryResult<Vec<Fra
 struct HistoryEntry<'a> {
     frame: &'a FrameRow,
     allocation_id: Option<Uuid>,
-    action: &'static str,
+    action: FrameAction,
     delta: i64,
     reason: &'a str,
 }
@@ -233,7 +235,7 @@ pub fn create_frame(
     conn: &mut PgConnection,
     actor: &Actor,
     year: i32,
-    sub_portfolio: &str,
+    sub_portfolio: SubPortfolio,
     amount_nok: i64,
     reason: &str,
 ) -> Result<FrameRow, StoreError> {
@@ -257,7 +259,7 @@ pub fn create_frame(
         HistoryEntry {
             frame: &row,
             allocation_id: None,
-            action: "created",
+            action: FrameAction::Created,
             delta: amount_nok,
             reason,
         },
@@ -294,7 +296,7 @@ pub fn change_amount(
         HistoryEntry {
             frame: &row,
             allocation_id: None,
-            action: "amount_changed",
+            action: FrameAction::AmountChanged,
             delta: amount_nok - before.amount_nok,
             reason,
         },
@@ -337,7 +339,7 @@ pub fn allocate_locked(
     conn: &mut PgConnection,
     actor: &Actor,
     frame: &FrameRow,
-    kind: &str,
+    kind: AllocationKind,
     amount_nok: i64,
     purpose: &str,
 ) -> Result<(FrameRow, AllocationRow, Vec<Change>), StoreError> {
@@ -363,7 +365,7 @@ pub fn allocate_locked(
         HistoryEntry {
             frame: &after,
             allocation_id: Some(allocation.id),
-            action: "allocated",
+            action: FrameAction::Allocated,
             delta: amount_nok,
             reason: purpose,
         },
@@ -389,8 +391,14 @@ pub fn allocate(
     purpose: &str,
 ) -> Result<AllocationRow, StoreError> {
     let frame = lock_frame(conn, frame_id)?;
-    let (_, allocation, changes) =
-        allocate_locked(conn, actor, &frame, "direct", amount_nok, purpose)?;
+    let (_, allocation, changes) = allocate_locked(
+        conn,
+        actor,
+        &frame,
+        AllocationKind::Direct,
+        amount_nok,
+        purpose,
+    )?;
     changes::record(conn, actor, &changes)?;
     Ok(allocation)
 }
@@ -452,7 +460,7 @@ pub fn release_locked(
         .first(conn)
         .optional()?
         .ok_or_else(|| StoreError::not_found(format!("budget allocation {allocation_id}")))?;
-    if before.status == "released" {
+    if before.status == AllocationStatus::Released {
         return Err(StoreError::Conflict(format!(
             "allocation {allocation_id} is already released"
         )));
@@ -466,7 +474,7 @@ pub fn release_locked(
     let allocation = diesel::update(budget_allocations::table.find(allocation_id))
         .set((
             budget_allocations::amount_nok.eq(before.spent_nok),
-            budget_allocations::status.eq("released"),
+            budget_allocations::status.eq(AllocationStatus::Released),
             budget_allocations::released_at.eq(Some(now)),
             budget_allocations::version.eq(before.version + 1),
             budget_allocations::updated_at.eq(now),
@@ -484,7 +492,7 @@ pub fn release_locked(
         HistoryEntry {
             frame: &after,
             allocation_id: Some(allocation_id),
-            action: "released",
+            action: FrameAction::Released,
             delta: -unspent,
             reason,
         },
@@ -518,7 +526,7 @@ pub fn release(
     let current = find_allocation(conn, frame_id, allocation_id)?
         .ok_or_else(|| StoreError::not_found(format!("budget allocation {allocation_id}")))?;
     if_match.check(current.version)?;
-    if current.kind == "study" {
+    if current.kind == AllocationKind::Study {
         return Err(StoreError::Conflict(
             "this allocation is a concept study's budget; it is released by a board decision cancelling the study".into(),
         ));
@@ -567,7 +575,7 @@ pub fn spend_locked(
         HistoryEntry {
             frame: &after,
             allocation_id: Some(allocation_id),
-            action: "spent",
+            action: FrameAction::Spent,
             delta: amount,
             reason,
         },

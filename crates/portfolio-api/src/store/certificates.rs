@@ -162,10 +162,10 @@ pub fn compute(
     let ranked = rank(&inputs.scores, &inputs.criteria, Aggregation::Mean)
         .map_err(|e| StoreError::corrupt(format!("certificate ranking: {e}")))?;
     let ids: Vec<Uuid> = inputs.infos.iter().map(|i| i.id).collect();
-    let rows: HashMap<Uuid, (String, i64)> = needs::table
+    let rows: HashMap<Uuid, (NeedStatus, i64)> = needs::table
         .filter(needs::id.eq_any(&ids))
         .select((needs::id, needs::status, needs::estimated_study_cost_nok))
-        .load::<(Uuid, String, i64)>(conn)?
+        .load::<(Uuid, NeedStatus, i64)>(conn)?
         .into_iter()
         .map(|(id, s, c)| (id, (s, c)))
         .collect();
@@ -177,10 +177,13 @@ pub fn compute(
     let mut candidates = Vec::new();
     for info in &inputs.infos {
         let board = started.get(&info.id).copied();
-        let (status, estimate) = rows.get(&info.id).cloned().unwrap_or_default();
+        let (status, estimate) = match rows.get(&info.id) {
+            Some(&(s, c)) => (Some(s), c),
+            None => (None, 0),
+        };
         let cost = match board {
             Some(b) => b,
-            None if status == NeedStatus::Accepted.as_str() && estimate > 0 => estimate,
+            None if status == Some(NeedStatus::Accepted) && estimate > 0 => estimate,
             None => continue,
         };
         let Some(r) = by_ref.get(&info.reference) else {

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::criteria::{validate_criteria, CriteriaSetStatus, Criterion};
 use portfolio_domain::cycle::{require_phase, CyclePhase};
+use portfolio_domain::need::NeedStatus;
 use portfolio_domain::DomainError;
 use serde::Serialize;
 
@@ -18,7 +19,7 @@ use crate::etag::IfMatch;
 #[diesel(table_name = cycles)]
 pub struct CycleRow {
     pub year: i32,
-    pub phase: String,
+    pub phase: CyclePhase,
     pub last_need_seq: i32,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub prioritisation_closed_at: Option<DateTime<Utc>>,
@@ -31,15 +32,9 @@ pub struct CycleRow {
 }
 
 impl CycleRow {
-    pub fn phase(&self) -> Result<CyclePhase, StoreError> {
-        self.phase.parse().map_err(|_| {
-            StoreError::corrupt(format!("cycle {} has phase {:?}", self.year, self.phase))
-        })
-    }
-
     /// 409 unless the cycle is in `required`, naming the phase that allows the operation.
     pub fn require_phase(&self, required: CyclePhase) -> Result<(), StoreError> {
-        require_phase(self.phase()?, required).map_err(|e| match e {
+        require_phase(self.phase, required).map_err(|e| match e {
             DomainError::Conflict(m) => StoreError::Conflict(format!("cycle {}: {m}", self.year)),
             other => other.into(),
         })
@@ -53,8 +48,8 @@ impl CycleRow {
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = cycle_phase_changes)]
 pub struct PhaseChangeRow {
-    pub from_phase: Option<String>,
-    pub to_phase: String,
+    pub from_phase: Option<CyclePhase>,
+    pub to_phase: CyclePhase,
     pub changed_by: String,
     pub changed_by_org: Option<String>,
     #[serde(serialize_with = "crate::timestamp::serialize")]
@@ -65,7 +60,7 @@ pub struct PhaseChangeRow {
 #[diesel(table_name = criteria_sets)]
 pub struct CriteriaSetRow {
     pub cycle_year: i32,
-    pub status: String,
+    pub status: CriteriaSetStatus,
     pub criteria: serde_json::Value,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub adopted_at: Option<DateTime<Utc>>,
@@ -76,19 +71,13 @@ pub struct CriteriaSetRow {
 }
 
 impl CriteriaSetRow {
-    pub fn status(&self) -> Result<CriteriaSetStatus, StoreError> {
-        self.status
-            .parse()
-            .map_err(|_| StoreError::corrupt(format!("criteria set status {:?}", self.status)))
-    }
-
     pub fn criteria(&self) -> Result<Vec<Criterion>, StoreError> {
         serde_json::from_value(self.criteria.clone())
             .map_err(|e| StoreError::corrupt(format!("stored criteria set: {e}")))
     }
 
     pub fn is_adopted(&self) -> bool {
-        self.status == CriteriaSetStatus::Adopted.as_str()
+        self.status == CriteriaSetStatus::Adopted
     }
 }
 
@@ -97,7 +86,7 @@ impl CriteriaSetRow {
 pub struct CycleView {
     pub cycle: CycleRow,
     pub changes: Vec<PhaseChangeRow>,
-    pub criteria_status: Option<String>,
+    pub criteria_status: Option<CriteriaSetStatus>,
 }
 
 pub fn find_cycle(conn: &mut PgConnection, year: i32) -> QueryResult<Option<CycleRow>> {
@@ -144,7 +133,7 @@ pub fn view_cycle(conn: &mut PgConnection, cycle: CycleRow) -> Result<CycleView,
     let criteria_status = criteria_sets::table
         .find(cycle.year)
         .select(criteria_sets::status)
-        .first::<String>(conn)
+        .first::<CriteriaSetStatus>(conn)
         .optional()?;
     Ok(CycleView {
         cycle,
@@ -172,7 +161,7 @@ pub fn list_cycles(
         .order(cycle_phase_changes::id)
         .select((cycle_phase_changes::cycle_year, PhaseChangeRow::as_select()))
         .load(conn)?;
-    let statuses: Vec<(i32, String)> = criteria_sets::table
+    let statuses: Vec<(i32, CriteriaSetStatus)> = criteria_sets::table
         .filter(criteria_sets::cycle_year.eq_any(&years))
         .select((criteria_sets::cycle_year, criteria_sets::status))
         .load(conn)?;
@@ -185,10 +174,7 @@ pub fn list_cycles(
             CycleView {
                 cycle,
                 changes: mine.into_iter().map(|(_, c)| c).collect(),
-                criteria_status: statuses
-                    .iter()
-                    .find(|(y, _)| *y == year)
-                    .map(|(_, s)| s.clone()),
+                criteria_status: statuses.iter().find(|(y, _)| *y == year).map(|(_, s)| *s),
             }
         })
         .collect())
@@ -209,8 +195,8 @@ pub fn create_cycle(
     diesel::insert_into(cycle_phase_changes::table)
         .values((
             cycle_phase_changes::cycle_year.eq(year),
-            cycle_phase_changes::from_phase.eq(None::<String>),
-            cycle_phase_changes::to_phase.eq(CyclePhase::Intake.as_str()),
+            cycle_phase_changes::from_phase.eq(None::<CyclePhase>),
+            cycle_phase_changes::to_phase.eq(CyclePhase::Intake),
             cycle_phase_changes::changed_by.eq(&actor.subject),
             cycle_phase_changes::changed_by_org.eq(actor.org_number.as_deref()),
         ))
@@ -236,7 +222,7 @@ pub fn change_phase(
 ) -> Result<CycleView, StoreError> {
     let before = lock_cycle(conn, year)?;
     if_match.check(before.version)?;
-    let from = before.phase()?;
+    let from = before.phase;
     CyclePhase::advance(from, to).map_err(|_| {
         StoreError::Conflict(match from.next() {
             Some(next) => format!(
@@ -250,9 +236,9 @@ pub fn change_phase(
             let adopted = criteria_sets::table
                 .find(year)
                 .select(criteria_sets::status)
-                .first::<String>(conn)
+                .first::<CriteriaSetStatus>(conn)
                 .optional()?
-                .is_some_and(|s| s == CriteriaSetStatus::Adopted.as_str());
+                == Some(CriteriaSetStatus::Adopted);
             if !adopted {
                 return Err(StoreError::Conflict(format!(
                     "cycle {year} needs an adopted criteria set before prioritisation starts"
@@ -260,7 +246,7 @@ pub fn change_phase(
             }
             let waiting: i64 = needs::table
                 .filter(needs::cycle_year.eq(year))
-                .filter(needs::status.eq("submitted"))
+                .filter(needs::status.eq(NeedStatus::Submitted))
                 .count()
                 .get_result(conn)?;
             if waiting > 0 {
@@ -278,7 +264,7 @@ pub fn change_phase(
     }
     let row = diesel::update(cycles::table.find(year))
         .set((
-            cycles::phase.eq(to.as_str()),
+            cycles::phase.eq(to),
             cycles::version.eq(before.version + 1),
             cycles::updated_at.eq(Utc::now()),
         ))
@@ -287,8 +273,8 @@ pub fn change_phase(
     diesel::insert_into(cycle_phase_changes::table)
         .values((
             cycle_phase_changes::cycle_year.eq(year),
-            cycle_phase_changes::from_phase.eq(Some(from.as_str())),
-            cycle_phase_changes::to_phase.eq(to.as_str()),
+            cycle_phase_changes::from_phase.eq(Some(from)),
+            cycle_phase_changes::to_phase.eq(to),
             cycle_phase_changes::changed_by.eq(&actor.subject),
             cycle_phase_changes::changed_by_org.eq(actor.org_number.as_deref()),
         ))
@@ -368,7 +354,7 @@ pub fn put_criteria_set(
         }
         Some(before) => {
             if_match.check_or_any(before.version)?;
-            before.status()?.ensure_editable()?;
+            before.status.ensure_editable()?;
             let row = diesel::update(criteria_sets::table.find(year))
                 .set((
                     criteria_sets::criteria.eq(&json),
@@ -410,7 +396,7 @@ pub fn adopt_criteria_set(
         .optional()?
         .ok_or_else(|| StoreError::not_found(format!("the criteria set of {year}")))?;
     if_match.check(before.version)?;
-    let status = before.status()?;
+    let status = before.status;
     if status == CriteriaSetStatus::Adopted {
         return Err(StoreError::Conflict(format!(
             "the criteria set of {year} is already adopted and can no longer be changed"
@@ -420,7 +406,7 @@ pub fn adopt_criteria_set(
     let now = Utc::now();
     let row = diesel::update(criteria_sets::table.find(year))
         .set((
-            criteria_sets::status.eq(CriteriaSetStatus::Adopted.as_str()),
+            criteria_sets::status.eq(CriteriaSetStatus::Adopted),
             criteria_sets::adopted_at.eq(Some(now)),
             criteria_sets::adopted_by.eq(Some(&actor.subject)),
             criteria_sets::version.eq(before.version + 1),

@@ -7,11 +7,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
+use portfolio_domain::budget::{AllocationKind, SubPortfolio};
 use portfolio_domain::decision::{
-    plan_decision, Change as Effect, DecisionAction, DecisionItem, DecisionItemKind, ItemOutcome,
+    plan_decision, CaseStatus, Change as Effect, DecisionAction, DecisionItem, DecisionItemKind,
+    ItemOutcome,
 };
 use portfolio_domain::need::NeedStatus;
-use portfolio_domain::study::{ConceptStatus, DateRange};
+use portfolio_domain::organisation::OrganisationKind;
+use portfolio_domain::study::{DateRange, StudyStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -260,7 +263,7 @@ pub struct CaseRow {
     pub title: String,
     pub background: String,
     pub scenario_id: Option<Uuid>,
-    pub status: String,
+    pub status: CaseStatus,
     pub rationale: Option<String>,
     pub minutes_reference: Option<String>,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
@@ -278,10 +281,10 @@ pub struct CaseRow {
 pub struct ItemRow {
     pub case_id: Uuid,
     pub position: i32,
-    pub kind: String,
+    pub kind: DecisionItemKind,
     pub target_id: Uuid,
     pub proposal: serde_json::Value,
-    pub outcome: Option<String>,
+    pub outcome: Option<ItemOutcome>,
     pub amended_budget_nok: Option<i64>,
     pub outcome_note: Option<String>,
     pub created_id: Option<Uuid>,
@@ -362,13 +365,13 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
         .into_iter()
         .map(|f| (f.id, f))
         .collect();
-    let org_kinds: HashMap<String, String> = organisations::table
+    let org_kinds: HashMap<String, OrganisationKind> = organisations::table
         .filter(organisations::org_number.eq_any(&orgs))
         .select((organisations::org_number, organisations::kind))
-        .load::<(String, String)>(conn)?
+        .load::<(String, OrganisationKind)>(conn)?
         .into_iter()
         .collect();
-    const RHA: &str = "regional_health_authority";
+    const RHA: OrganisationKind = OrganisationKind::RegionalHealthAuthority;
     for (i, p) in draft.items.iter().enumerate() {
         let at = |name: &str| FieldPath::from("items").index(i).key(name);
         let target = p.target();
@@ -396,7 +399,12 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
                     at("frame_id"),
                     "no such budget frame",
                 )),
-                Some(f) if f.sub_portfolio != "concept_studies" && f.sub_portfolio != "interregional" => {
+                Some(f)
+                    if !matches!(
+                        f.sub_portfolio,
+                        SubPortfolio::ConceptStudies | SubPortfolio::Interregional
+                    ) =>
+                {
                     errors.push(FieldIssue::new(
                         at("frame_id"),
                         format!(
@@ -412,14 +420,14 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
                     at("responsible_org"),
                     "is not a registered organisation",
                 )),
-                Some(k) if *interregional && k != RHA => errors.push(FieldIssue::new(
+                Some(k) if *interregional && *k != RHA => errors.push(FieldIssue::new(
                     at("responsible_org"),
                     "an interregional study is run by a regional health authority",
                 )),
                 Some(_) => {}
             }
             for (j, o) in on_behalf_of.iter().enumerate() {
-                if org_kinds.get(o).map(String::as_str) != Some(RHA) {
+                if org_kinds.get(o) != Some(&RHA) {
                     errors.push(FieldIssue::new(
                         at("on_behalf_of").index(j),
                         "is not a registered regional health authority",
@@ -457,7 +465,7 @@ fn insert_items(
             Ok((
                 decision_items::case_id.eq(case_id),
                 decision_items::position.eq(i as i32),
-                decision_items::kind.eq(p.kind().as_str()),
+                decision_items::kind.eq(p.kind()),
                 decision_items::target_id.eq(p.target().id()),
                 decision_items::proposal.eq(serde_json::to_value(p).map_err(StoreError::corrupt)?),
             ))
@@ -535,7 +543,7 @@ pub fn replace_case(
 ) -> Result<CaseWithItems, StoreError> {
     let before_case = lock_case(conn, id)?;
     if_match.check(before_case.version)?;
-    if before_case.status == "decided" {
+    if before_case.status == CaseStatus::Decided {
         return Err(immutable(&before_case));
     }
     check_references(conn, &draft)?;
@@ -586,7 +594,7 @@ pub fn find_case(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<CaseWi
 
 pub fn list_cases(
     conn: &mut PgConnection,
-    status: Option<&str>,
+    status: Option<CaseStatus>,
     year: Option<i32>,
     after: Option<(NaiveDate, Uuid)>,
     limit: i64,
@@ -598,7 +606,7 @@ pub fn list_cases(
         .order((decision_cases::meeting_date, decision_cases::id))
         .into_boxed();
     if let Some(s) = status {
-        q = q.filter(decision_cases::status.eq(s.to_owned()));
+        q = q.filter(decision_cases::status.eq(s));
     }
     if let Some(y) = year {
         let from = NaiveDate::from_ymd_opt(y, 1, 1).unwrap_or_default();
@@ -704,7 +712,7 @@ pub fn decide(
 ) -> Result<CaseWithItems, StoreError> {
     let case = lock_case(conn, id)?;
     if_match.check(case.version)?;
-    if case.status == "decided" {
+    if case.status == CaseStatus::Decided {
         return Err(immutable(&case));
     }
     let item_rows = load_items(conn, &[id])?;
@@ -820,10 +828,7 @@ pub fn decide(
         let missing =
             |what: &str| item_failure(i, p, &describe(p), format!("the {what} no longer exists"));
         let need_status = |n: Uuid| -> Result<NeedStatus, StoreError> {
-            let n = needs.get(&n).ok_or_else(|| missing("need"))?;
-            n.status
-                .parse::<NeedStatus>()
-                .map_err(|_| StoreError::corrupt(format!("need {} has status {}", n.id, n.status)))
+            Ok(needs.get(&n).ok_or_else(|| missing("need"))?.status)
         };
         let study = |s: Uuid| study_rows.get(&s).ok_or_else(|| missing("study"));
         let effective = o.outcome.takes_effect();
@@ -845,15 +850,15 @@ pub fn decide(
                 budget: o.amended_budget_nok.unwrap_or(*budget_nok),
             },
             ItemProposal::PauseStudy { study_id } => DecisionAction::PauseStudy {
-                study: study(*study_id)?.status()?,
+                study: study(*study_id)?.status,
             },
             ItemProposal::ResumeStudy { study_id } => DecisionAction::ResumeStudy {
-                study: study(*study_id)?.status()?,
+                study: study(*study_id)?.status,
             },
             ItemProposal::CancelStudy { study_id } => {
                 let s = study(*study_id)?;
                 DecisionAction::CancelStudy {
-                    study: s.status()?,
+                    study: s.status,
                     frame: s.frame_id,
                     unspent: s.allocated_nok - s.spent_nok,
                 }
@@ -868,7 +873,7 @@ pub fn decide(
                     ));
                 }
                 DecisionAction::RecordConcept {
-                    study: study(*study_id)?.status()?,
+                    study: study(*study_id)?.status,
                 }
             }
             ItemProposal::ChangeConceptStatus { concept_id, to } => {
@@ -876,9 +881,7 @@ pub fn decide(
                     .get(concept_id)
                     .ok_or_else(|| missing("concept"))?;
                 DecisionAction::ChangeConceptStatus {
-                    concept: c.status.parse::<ConceptStatus>().map_err(|_| {
-                        StoreError::corrupt(format!("concept {} has status {}", c.id, c.status))
-                    })?,
+                    concept: c.status,
                     to: to.domain(),
                 }
             }
@@ -965,9 +968,15 @@ pub fn decide(
                     title.trim(),
                     case.title
                 );
-                let (frame_after, allocation, c) =
-                    budget::allocate_locked(conn, actor, &frame_row, "study", budget, &purpose)
-                        .map_err(fail)?;
+                let (frame_after, allocation, c) = budget::allocate_locked(
+                    conn,
+                    actor,
+                    &frame_row,
+                    AllocationKind::Study,
+                    budget,
+                    &purpose,
+                )
+                .map_err(fail)?;
                 changes.extend(c);
                 frames.insert(frame, frame_after);
                 let study: StudyRow = diesel::insert_into(concept_studies::table)
@@ -1005,7 +1014,7 @@ pub fn decide(
                     .ok_or_else(|| StoreError::corrupt("study vanished"))?;
                 let after: StudyRow = diesel::update(concept_studies::table.find(e.target))
                     .set((
-                        concept_studies::status.eq(to.as_str()),
+                        concept_studies::status.eq(to),
                         concept_studies::version.eq(before.version + 1),
                         concept_studies::updated_at.eq(Utc::now()),
                     ))
@@ -1075,7 +1084,7 @@ pub fn decide(
                     .ok_or_else(|| StoreError::corrupt("concept vanished"))?;
                 let after: ConceptRow = diesel::update(concepts::table.find(e.target))
                     .set((
-                        concepts::status.eq(to.as_str()),
+                        concepts::status.eq(to),
                         concepts::version.eq(before.version + 1),
                         concepts::updated_at.eq(Utc::now()),
                     ))
@@ -1126,7 +1135,7 @@ pub fn decide(
     let now = Utc::now();
     let decided = diesel::update(decision_cases::table.find(id))
         .set((
-            decision_cases::status.eq("decided"),
+            decision_cases::status.eq(CaseStatus::Decided),
             decision_cases::rationale.eq(input.rationale.trim()),
             decision_cases::minutes_reference.eq(input.minutes_reference.trim()),
             decision_cases::decided_at.eq(Some(now)),
@@ -1166,12 +1175,12 @@ fn set_need_status(conn: &mut PgConnection, id: Uuid, to: NeedStatus) -> QueryRe
 pub fn studies_funded_in(
     conn: &mut PgConnection,
     budget_year: i32,
-) -> QueryResult<Vec<(String, i32, i64)>> {
+) -> QueryResult<Vec<(StudyStatus, i32, i64)>> {
     use diesel::sql_types::{BigInt, Int4, Text};
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Text)]
-        status: String,
+        status: StudyStatus,
         #[diesel(sql_type = Int4)]
         cycle_year: i32,
         #[diesel(sql_type = BigInt)]
@@ -1191,7 +1200,10 @@ pub fn studies_funded_in(
         .collect())
 }
 
-pub fn study_status_counts(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<(String, i64)>> {
+pub fn study_status_counts(
+    conn: &mut PgConnection,
+    year: i32,
+) -> QueryResult<Vec<(StudyStatus, i64)>> {
     concept_studies::table
         .filter(concept_studies::cycle_year.eq(year))
         .group_by(concept_studies::status)

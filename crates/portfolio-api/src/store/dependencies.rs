@@ -46,7 +46,7 @@ pub fn dependencies_of(
     conn: &mut PgConnection,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<NeedDependency>>, StoreError> {
-    let rows: Vec<(Uuid, Uuid, String)> = need_dependencies::table
+    let rows: Vec<(Uuid, Uuid, DependencyKind)> = need_dependencies::table
         .filter(need_dependencies::need_id.eq_any(ids))
         .order((need_dependencies::need_id, need_dependencies::other_need_id))
         .select((
@@ -57,9 +57,6 @@ pub fn dependencies_of(
         .load(conn)?;
     let mut by_need: HashMap<Uuid, Vec<NeedDependency>> = HashMap::new();
     for (need, other, kind) in rows {
-        let kind = kind
-            .parse()
-            .map_err(|_| StoreError::corrupt(format!("need dependency kind {kind:?}")))?;
         by_need.entry(need).or_default().push(NeedDependency {
             kind,
             other_need_id: other,

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
-use portfolio_domain::measure::{DeliveryStatus, MeasureStatus, Milestone, Rag};
+use portfolio_domain::measure::{DeliveryStatus, MeasureStatus, Milestone, Rag, ServiceAreaKind};
+use portfolio_domain::need::Origin;
 use portfolio_domain::StateMachine;
 use serde::Serialize;
 use uuid::Uuid;
@@ -26,13 +27,13 @@ pub struct MeasureRow {
     pub title: String,
     pub description: String,
     pub service_area_id: Uuid,
-    pub origin: String,
+    pub origin: Origin,
     pub system_owner: String,
     pub system_responsible: String,
     pub partner_reference: String,
-    pub status: String,
+    pub status: MeasureStatus,
     pub progress: Option<i16>,
-    pub rag: Option<String>,
+    pub rag: Option<Rag>,
     pub forecast_date: Option<NaiveDate>,
     pub milestones: Option<serde_json::Value>,
     pub delivery_comment: Option<String>,
@@ -53,7 +54,7 @@ impl MeasureRow {
     pub fn delivery_status(&self) -> Option<DeliveryStatus> {
         delivery_status_of(
             self.progress,
-            self.rag.as_deref(),
+            self.rag,
             self.forecast_date,
             self.milestones.as_ref(),
             self.delivery_comment.clone(),
@@ -66,7 +67,7 @@ impl MeasureRow {
 /// Rebuilds a domain delivery status from stored columns.
 pub fn delivery_status_of(
     progress: Option<i16>,
-    rag: Option<&str>,
+    rag: Option<Rag>,
     forecast_date: Option<NaiveDate>,
     milestones: Option<&serde_json::Value>,
     comment: Option<String>,
@@ -74,7 +75,7 @@ pub fn delivery_status_of(
     source_timestamp: Option<DateTime<Utc>>,
 ) -> Option<DeliveryStatus> {
     let source_timestamp = source_timestamp?;
-    let rag: Rag = rag?.parse().ok()?;
+    let rag = rag?;
     let milestones: Vec<Milestone> = milestones
         .and_then(|m| serde_json::from_value(m.clone()).ok())
         .unwrap_or_default();
@@ -103,7 +104,7 @@ pub struct HistoryRow {
     pub id: i64,
     pub measure_id: Uuid,
     pub progress: i16,
-    pub rag: String,
+    pub rag: Rag,
     pub forecast_date: Option<NaiveDate>,
     pub milestones: serde_json::Value,
     pub comment: Option<String>,
@@ -121,7 +122,7 @@ pub struct NewMeasureData {
     pub title: String,
     pub description: String,
     pub service_area_id: Uuid,
-    pub origin: String,
+    pub origin: Origin,
     pub system_owner: String,
     pub system_responsible: String,
     pub partner_reference: String,
@@ -134,7 +135,7 @@ pub struct MeasureEdit {
     pub title: Option<String>,
     pub description: Option<String>,
     pub service_area_id: Option<Uuid>,
-    pub origin: Option<String>,
+    pub origin: Option<Origin>,
     pub system_owner: Option<String>,
     pub system_responsible: Option<String>,
     pub partner_reference: Option<String>,
@@ -146,9 +147,9 @@ pub struct MeasureEdit {
 pub struct MeasureFilter {
     pub year: Option<i32>,
     pub service_area_id: Option<Uuid>,
-    pub area_kind: Option<String>,
-    pub status: Option<String>,
-    pub rag: Option<String>,
+    pub area_kind: Option<ServiceAreaKind>,
+    pub status: Option<MeasureStatus>,
+    pub rag: Option<Rag>,
     pub supplier: Option<String>,
 }
 
@@ -219,14 +220,14 @@ pub fn list_measures(
     if let Some(a) = f.service_area_id {
         q = q.filter(measures::service_area_id.eq(a));
     }
-    if let Some(k) = &f.area_kind {
-        q = q.filter(service_areas::kind.eq(k.clone()));
+    if let Some(k) = f.area_kind {
+        q = q.filter(service_areas::kind.eq(k));
     }
-    if let Some(s) = &f.status {
-        q = q.filter(measures::status.eq(s.clone()));
+    if let Some(s) = f.status {
+        q = q.filter(measures::status.eq(s));
     }
-    if let Some(r) = &f.rag {
-        q = q.filter(measures::rag.eq(r.clone()));
+    if let Some(r) = f.rag {
+        q = q.filter(measures::rag.eq(r));
     }
     if let Some(s) = &f.supplier {
         q = q.filter(
@@ -340,11 +341,11 @@ pub fn create_measure(
             measures::title.eq(&new.title),
             measures::description.eq(&new.description),
             measures::service_area_id.eq(new.service_area_id),
-            measures::origin.eq(&new.origin),
+            measures::origin.eq(new.origin),
             measures::system_owner.eq(&new.system_owner),
             measures::system_responsible.eq(&new.system_responsible),
             measures::partner_reference.eq(&new.partner_reference),
-            measures::status.eq(MeasureStatus::Proposed.as_str()),
+            measures::status.eq(MeasureStatus::Proposed),
         ))
         .returning(MeasureRow::as_returning())
         .get_result(conn)?;
@@ -404,7 +405,7 @@ pub fn edit_measure(
             measures::title.eq(edit.title.as_ref().unwrap_or(&b.title)),
             measures::description.eq(edit.description.as_ref().unwrap_or(&b.description)),
             measures::service_area_id.eq(edit.service_area_id.unwrap_or(b.service_area_id)),
-            measures::origin.eq(edit.origin.as_ref().unwrap_or(&b.origin)),
+            measures::origin.eq(edit.origin.unwrap_or(b.origin)),
             measures::system_owner.eq(edit.system_owner.as_ref().unwrap_or(&b.system_owner)),
             measures::system_responsible.eq(edit
                 .system_responsible
@@ -451,11 +452,11 @@ pub fn change_status(
 ) -> Result<MeasureWithSuppliers, StoreError> {
     let before = lock_measure(conn, id)?;
     if_match.check(before.measure.version)?;
-    let from: MeasureStatus = before.measure.status.parse()?;
+    let from = before.measure.status;
     let to = from.transition(to)?;
     let row = diesel::update(measures::table.find(id))
         .set((
-            measures::status.eq(to.as_str()),
+            measures::status.eq(to),
             measures::version.eq(before.measure.version + 1),
             measures::updated_at.eq(Utc::now()),
         ))

@@ -9,7 +9,8 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::criteria::validate_screening;
 use portfolio_domain::cycle::CyclePhase;
-use portfolio_domain::need::{NeedReference, NeedStatus};
+use portfolio_domain::need::{NeedReference, NeedStatus, Origin};
+use portfolio_domain::organisation::OrgNumber;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -29,13 +30,13 @@ pub struct NeedRow {
     pub title: String,
     pub description: String,
     pub expected_benefit: String,
-    pub origin: String,
-    pub organisation_number: String,
+    pub origin: Origin,
+    pub organisation_number: OrgNumber,
     pub service_area_id: Option<Uuid>,
     pub estimated_study_cost_nok: i64,
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
-    pub status: String,
+    pub status: NeedStatus,
     pub assessment_reason: Option<String>,
     pub screening: Option<serde_json::Value>,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
@@ -49,21 +50,13 @@ pub struct NeedRow {
     pub updated_at: DateTime<Utc>,
 }
 
-impl NeedRow {
-    pub fn status(&self) -> Result<NeedStatus, StoreError> {
-        self.status.parse().map_err(|_| {
-            StoreError::corrupt(format!("need {} has status {:?}", self.id, self.status))
-        })
-    }
-}
-
 /// The fields a reporter gives (already validated for shape and length).
 #[derive(Debug, Clone)]
 pub struct NeedFields {
     pub title: String,
     pub description: String,
     pub expected_benefit: String,
-    pub origin: String,
+    pub origin: Origin,
     pub service_area_id: Option<Uuid>,
     pub estimated_study_cost_nok: i64,
     pub contact_name: Option<String>,
@@ -74,8 +67,8 @@ pub struct NeedFields {
 #[derive(Debug, Clone, Default)]
 pub struct NeedFilter {
     pub year: Option<i32>,
-    pub status: Option<String>,
-    pub origin: Option<String>,
+    pub status: Option<NeedStatus>,
+    pub origin: Option<Origin>,
     pub organisation_number: Option<String>,
     pub service_area_id: Option<Uuid>,
     pub q: Option<String>,
@@ -145,7 +138,7 @@ pub fn create_need(
             needs::title.eq(&fields.title),
             needs::description.eq(&fields.description),
             needs::expected_benefit.eq(&fields.expected_benefit),
-            needs::origin.eq(&fields.origin),
+            needs::origin.eq(fields.origin),
             needs::organisation_number.eq(organisation_number),
             needs::service_area_id.eq(fields.service_area_id),
             needs::estimated_study_cost_nok.eq(fields.estimated_study_cost_nok),
@@ -263,7 +256,7 @@ pub struct NeedEdit {
     pub title: Option<String>,
     pub description: Option<String>,
     pub expected_benefit: Option<String>,
-    pub origin: Option<String>,
+    pub origin: Option<Origin>,
     /// `Some(None)` clears the service area.
     pub service_area_id: Option<Option<Uuid>>,
     pub estimated_study_cost_nok: Option<i64>,
@@ -281,7 +274,7 @@ pub fn edit_need(
 ) -> Result<NeedRow, StoreError> {
     let id = before.id;
     if_match.check(before.version)?;
-    if before.status()? != NeedStatus::Submitted {
+    if before.status != NeedStatus::Submitted {
         return Err(StoreError::Conflict(format!(
             "need {} is '{}'; only a submitted need can be edited",
             before.reference, before.status
@@ -299,7 +292,7 @@ pub fn edit_need(
             needs::expected_benefit.eq(edit
                 .expected_benefit
                 .unwrap_or_else(|| before.expected_benefit.clone())),
-            needs::origin.eq(edit.origin.unwrap_or_else(|| before.origin.clone())),
+            needs::origin.eq(edit.origin.unwrap_or(before.origin)),
             needs::service_area_id.eq(edit.service_area_id.unwrap_or(before.service_area_id)),
             needs::estimated_study_cost_nok.eq(edit
                 .estimated_study_cost_nok
@@ -337,7 +330,7 @@ fn set_status(
     let now = Utc::now();
     Ok(diesel::update(needs::table.find(before.id))
         .set((
-            needs::status.eq(to.as_str()),
+            needs::status.eq(to),
             needs::assessment_reason.eq(reason),
             needs::screening.eq(screening),
             needs::assessed_at.eq(assessed.map(|_| now)),
@@ -360,7 +353,7 @@ pub fn withdraw_need(
     let id = before.id;
     if_match.check(before.version)?;
     before
-        .status()?
+        .status
         .transition_with_reason(NeedStatus::Withdrawn, reason.as_deref())?;
     let row = set_status(
         conn,
@@ -402,7 +395,7 @@ pub fn assess_need(
             "must be accepted or rejected",
         ));
     }
-    let current = before.status()?;
+    let current = before.status;
     if matches!(current, NeedStatus::Accepted | NeedStatus::Rejected) {
         return Err(StoreError::Conflict(format!(
             "need {} is already {current}; reopen it (POST /api/v1/needs/{}/reopen) before assessing it again",
@@ -446,7 +439,7 @@ pub fn reopen_need(
     if_match.check(before.version)?;
     let cycle = share_cycle(conn, before.cycle_year)?;
     cycle.require_phase(CyclePhase::FirstAssessment)?;
-    let to = before.status()?.reopen()?;
+    let to = before.status.reopen()?;
     let row = set_status(conn, &before, to, None, None, None)?;
     changes::record(
         conn,
@@ -467,11 +460,11 @@ pub fn transition(
     to: NeedStatus,
     reason: Option<&str>,
 ) -> Result<NeedRow, StoreError> {
-    before.status()?.transition_with_reason(to, reason)?;
+    before.status.transition_with_reason(to, reason)?;
     let now = Utc::now();
     Ok(diesel::update(needs::table.find(before.id))
         .set((
-            needs::status.eq(to.as_str()),
+            needs::status.eq(to),
             needs::version.eq(before.version + 1),
             needs::updated_at.eq(now),
         ))
@@ -480,7 +473,7 @@ pub fn transition(
 }
 
 /// Counts of a year's needs by status (one query).
-pub fn status_counts(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<(String, i64)>> {
+pub fn status_counts(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<(NeedStatus, i64)>> {
     use diesel::dsl::count_star;
     needs::table
         .filter(needs::cycle_year.eq(year))

@@ -12,6 +12,7 @@ use diesel::PgConnection;
 use portfolio_domain::criteria::Criterion;
 use portfolio_domain::cycle::CyclePhase;
 use portfolio_domain::need::{NeedReference, NeedStatus};
+use portfolio_domain::organisation::OrgNumber;
 use portfolio_domain::ranking::{rank, RankedNeed};
 use portfolio_domain::scoring::{validate_sheet, Aggregation, NeedScores, TrustSheet};
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,7 @@ fn accepted_texts() -> Vec<&'static str> {
 #[diesel(table_name = need_scores)]
 pub struct ScoreRow {
     pub need_id: Uuid,
-    pub org_number: String,
+    pub org_number: OrgNumber,
     pub cycle_year: i32,
     pub scores: serde_json::Value,
     pub comment: Option<String>,
@@ -93,7 +94,7 @@ pub fn put_scores(
             cycle.year
         )));
     }
-    if need.status()? != NeedStatus::Accepted {
+    if need.status != NeedStatus::Accepted {
         return Err(StoreError::Conflict(format!(
             "need {} is '{}'; only accepted needs are scored",
             need.reference, need.status
@@ -434,7 +435,7 @@ pub fn study_counts(conn: &mut PgConnection, year: i32) -> Result<StudyCounts, S
         .map(|s| (s.as_str().to_owned(), 0))
         .collect();
     for (status, n) in crate::store::decisions::study_status_counts(conn, year)? {
-        by_status.insert(status, n);
+        by_status.insert(status.as_str().to_owned(), n);
     }
     Ok(StudyCounts { by_status })
 }
@@ -443,6 +444,7 @@ pub fn funnel(conn: &mut PgConnection, year: i32) -> Result<FunnelCounts, StoreE
     get_cycle(conn, year)?;
     let by_status = crate::store::needs::status_counts(conn, year)?
         .into_iter()
+        .map(|(s, n)| (s.as_str().to_owned(), n))
         .collect();
     let studies = study_counts(conn, year)?;
     Ok(FunnelCounts { by_status, studies })

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
+use portfolio_domain::measure::ServiceAreaKind;
+use portfolio_domain::organisation::{OrgNumber, OrganisationKind};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -14,10 +16,10 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = organisations)]
 pub struct OrganisationRow {
-    pub org_number: String,
+    pub org_number: OrgNumber,
     pub name: String,
-    pub kind: String,
-    pub region_org_number: Option<String>,
+    pub kind: OrganisationKind,
+    pub region_org_number: Option<OrgNumber>,
     pub version: i32,
 }
 
@@ -27,7 +29,7 @@ pub struct ServiceAreaRow {
     pub id: Uuid,
     pub year: i32,
     pub name: String,
-    pub kind: String,
+    pub kind: ServiceAreaKind,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub retired_at: Option<DateTime<Utc>>,
     pub version: i32,
@@ -35,7 +37,7 @@ pub struct ServiceAreaRow {
 
 pub fn list_organisations(
     conn: &mut PgConnection,
-    kind: Option<&str>,
+    kind: Option<OrganisationKind>,
     after: Option<String>,
     limit: i64,
 ) -> QueryResult<Vec<OrganisationRow>> {
@@ -44,7 +46,7 @@ pub fn list_organisations(
         .order(organisations::org_number)
         .into_boxed();
     if let Some(k) = kind {
-        q = q.filter(organisations::kind.eq(k.to_owned()));
+        q = q.filter(organisations::kind.eq(k));
     }
     if let Some(a) = after {
         q = q.filter(organisations::org_number.gt(a));
@@ -68,7 +70,7 @@ pub fn create_organisation(
     actor: &Actor,
     org_number: &str,
     name: &str,
-    kind: &str,
+    kind: OrganisationKind,
     region: Option<&str>,
 ) -> Result<OrganisationRow, StoreError> {
     if find_organisation(conn, org_number)?.is_some() {
@@ -78,7 +80,7 @@ pub fn create_organisation(
     }
     if let Some(r) = region {
         let found = find_organisation(conn, r)?;
-        if found.map(|o| o.kind) != Some("regional_health_authority".into()) {
+        if found.map(|o| o.kind) != Some(OrganisationKind::RegionalHealthAuthority) {
             return Err(StoreError::invalid(
                 "region_org_number",
                 "is not a registered regional health authority",
@@ -107,7 +109,7 @@ pub fn create_organisation(
 pub fn list_service_areas(
     conn: &mut PgConnection,
     year: Option<i32>,
-    kind: Option<&str>,
+    kind: Option<ServiceAreaKind>,
     include_retired: bool,
     after: Option<(i32, String, String, Uuid)>,
     limit: i64,
@@ -127,7 +129,7 @@ pub fn list_service_areas(
         q = q.filter(service_areas::year.eq(y));
     }
     if let Some(k) = kind {
-        q = q.filter(service_areas::kind.eq(k.to_owned()));
+        q = q.filter(service_areas::kind.eq(k));
     }
     if !include_retired {
         q = q.filter(service_areas::retired_at.is_null());
@@ -161,7 +163,7 @@ pub fn create_service_area(
     actor: &Actor,
     year: i32,
     name: &str,
-    kind: &str,
+    kind: ServiceAreaKind,
 ) -> Result<ServiceAreaRow, StoreError> {
     let exists = service_areas::table
         .filter(

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
+use portfolio_domain::budget::SubPortfolio;
 use portfolio_domain::scoring::Aggregation;
 use portfolio_domain::selection::{
-    scaled_budget, Candidate, Dependency, Forced, SelectionProblem, SelectionReason,
+    scaled_budget, BudgetSource, Candidate, Dependency, Forced, SelectionProblem, SelectionReason,
     SelectionResult,
 };
 use portfolio_domain::DomainError;
@@ -35,7 +36,7 @@ pub struct ScenarioRow {
     pub cycle_year: i32,
     pub title: String,
     pub budget_nok: i64,
-    pub budget_source: String,
+    pub budget_source: BudgetSource,
     pub problem: serde_json::Value,
     pub result: serde_json::Value,
     pub solve_micros: i64,
@@ -388,15 +389,21 @@ pub fn create_scenario(
 ) -> Result<ScenarioRow, StoreError> {
     let ranked = ranked_accepted_needs(conn, year)?;
     let (budget_nok, source, frame_id) = match input.budget_nok {
-        Some(b) => (b, "request", None),
+        Some(b) => (b, BudgetSource::Request, None),
         None => {
-            let f = budget::find_frame_for(conn, year, "concept_studies")?.ok_or_else(|| {
-                StoreError::invalid(
-                    "budget_nok",
-                    format!("{year} has no concept_studies budget frame; give budget_nok"),
-                )
-            })?;
-            (f.amount_nok - f.allocated_nok, "frame", Some(f.id))
+            let f = budget::find_frame_for(conn, year, SubPortfolio::ConceptStudies)?.ok_or_else(
+                || {
+                    StoreError::invalid(
+                        "budget_nok",
+                        format!("{year} has no concept_studies budget frame; give budget_nok"),
+                    )
+                },
+            )?;
+            (
+                f.amount_nok - f.allocated_nok,
+                BudgetSource::Frame,
+                Some(f.id),
+            )
         }
     };
     let ids: Vec<Uuid> = ranked.iter().map(|n| n.id).collect();

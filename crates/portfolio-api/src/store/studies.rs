@@ -6,7 +6,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
-use portfolio_domain::study::{StudyBudget, StudyStatus};
+use portfolio_domain::need::NeedStatus;
+use portfolio_domain::organisation::OrgNumber;
+use portfolio_domain::study::{ConceptStatus, StudyBudget, StudyStatus};
 use portfolio_domain::StateMachine;
 use serde::Serialize;
 use uuid::Uuid;
@@ -24,14 +26,14 @@ pub struct StudyRow {
     pub need_id: Uuid,
     pub cycle_year: i32,
     pub title: String,
-    pub responsible_org: String,
+    pub responsible_org: OrgNumber,
     pub interregional: bool,
-    pub on_behalf_of: Vec<String>,
+    pub on_behalf_of: Vec<OrgNumber>,
     pub frame_id: Uuid,
     pub allocation_id: Uuid,
     pub allocated_nok: i64,
     pub spent_nok: i64,
-    pub status: String,
+    pub status: StudyStatus,
     pub expected_from: Option<NaiveDate>,
     pub expected_to: Option<NaiveDate>,
     pub expected_label: Option<String>,
@@ -43,14 +45,6 @@ pub struct StudyRow {
     pub updated_at: DateTime<Utc>,
 }
 
-impl StudyRow {
-    pub fn status(&self) -> Result<StudyStatus, StoreError> {
-        self.status.parse().map_err(|_| {
-            StoreError::corrupt(format!("study {} has status {}", self.id, self.status))
-        })
-    }
-}
-
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = concepts)]
 pub struct ConceptRow {
@@ -59,7 +53,7 @@ pub struct ConceptRow {
     pub need_id: Uuid,
     pub title: String,
     pub description: String,
-    pub status: String,
+    pub status: ConceptStatus,
     pub decision_case_id: Uuid,
     pub version: i32,
     #[serde(serialize_with = "crate::timestamp::serialize")]
@@ -78,7 +72,7 @@ pub struct NeedRef {
     #[diesel(sql_type = diesel::sql_types::Text)]
     pub reference: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
-    pub status: String,
+    pub status: NeedStatus,
     #[diesel(sql_type = diesel::sql_types::Int4)]
     pub version: i32,
 }
@@ -100,7 +94,7 @@ pub fn needs_by_id(conn: &mut PgConnection, ids: &[Uuid], lock: bool) -> QueryRe
 #[derive(Debug, Default, Clone)]
 pub struct StudyFilter {
     pub year: Option<i32>,
-    pub status: Option<String>,
+    pub status: Option<StudyStatus>,
     pub interregional: Option<bool>,
     pub need_id: Option<Uuid>,
 }
@@ -124,8 +118,8 @@ pub fn list_studies(
     if let Some(y) = f.year {
         q = q.filter(concept_studies::cycle_year.eq(y));
     }
-    if let Some(s) = &f.status {
-        q = q.filter(concept_studies::status.eq(s.clone()));
+    if let Some(s) = f.status {
+        q = q.filter(concept_studies::status.eq(s));
     }
     if let Some(i) = f.interregional {
         q = q.filter(concept_studies::interregional.eq(i));
@@ -227,7 +221,7 @@ pub fn change_study_status(
         .optional()?
         .ok_or_else(|| StoreError::not_found(format!("concept study {id}")))?;
     if_match.check(before.version)?;
-    let from = before.status()?;
+    let from = before.status;
     let to = from.transition(to)?;
     let operational = matches!(
         (from, to),
@@ -241,7 +235,7 @@ pub fn change_study_status(
     }
     let row = diesel::update(concept_studies::table.find(id))
         .set((
-            concept_studies::status.eq(to.as_str()),
+            concept_studies::status.eq(to),
             concept_studies::version.eq(before.version + 1),
             concept_studies::updated_at.eq(Utc::now()),
         ))
@@ -347,7 +341,7 @@ pub fn edit_study(
 
 #[derive(Debug, Default, Clone)]
 pub struct ConceptFilter {
-    pub status: Option<String>,
+    pub status: Option<ConceptStatus>,
     pub need_id: Option<Uuid>,
 }
 
@@ -363,8 +357,8 @@ pub fn list_concepts(
         .select(ConceptRow::as_select())
         .order((concepts::created_at, concepts::id))
         .into_boxed();
-    if let Some(s) = &f.status {
-        q = q.filter(concepts::status.eq(s.clone()));
+    if let Some(s) = f.status {
+        q = q.filter(concepts::status.eq(s));
     }
     if let Some(n) = f.need_id {
         q = q.filter(concepts::need_id.eq(n));

@@ -24,7 +24,7 @@ pub struct ReportRow {
     pub id: Uuid,
     pub year: i32,
     pub tertial: i16,
-    pub status: String,
+    pub status: TertialReportStatus,
     pub content: serde_json::Value,
     pub captured_at: DateTime<Utc>,
     pub published_json: Option<Vec<u8>>,
@@ -109,7 +109,7 @@ fn capture_benefits(
     let round = |v: f64| (v * 10_000.0).round() / 10_000.0;
     let mut lines = Vec::with_capacity(rows.len());
     for r in rows {
-        let p = r.progress(as_of)?;
+        let p = r.progress(as_of);
         let (kind, parent_id) = r.parent()?;
         lines.push(BenefitLine {
             benefit_id: r.id,
@@ -117,12 +117,12 @@ fn capture_benefits(
             parent_id,
             need_id: r.need_id,
             title: r.title,
-            category: r.category,
-            owner_org: r.owner_org,
-            status: r.status,
+            category: r.category.as_str().to_owned(),
+            owner_org: r.owner_org.into(),
+            status: r.status.as_str().to_owned(),
             indicator: r.indicator_name,
             unit: r.indicator_unit,
-            direction: r.direction,
+            direction: r.direction.as_str().to_owned(),
             baseline_value: r.baseline_value,
             baseline_date: r.baseline_date,
             target_value: r.target_value,
@@ -279,7 +279,7 @@ fn previous_published(
     t: Tertial,
 ) -> QueryResult<Option<(String, ReportContent)>> {
     let row: Option<(i32, i16, serde_json::Value)> = tertial_reports::table
-        .filter(tertial_reports::status.eq(TertialReportStatus::Published.as_str()))
+        .filter(tertial_reports::status.eq(TertialReportStatus::Published))
         .filter(
             tertial_reports::year.lt(t.year()).or(tertial_reports::year
                 .eq(t.year())
@@ -352,10 +352,13 @@ pub fn capture(
             measures: Vec::new(),
         };
         for m in list {
-            *section.by_status.entry(m.status.clone()).or_default() += 1;
+            // The report stores texts: it is published as JSON and CSV and never changes.
+            let status = m.status.as_str().to_owned();
+            let rag = m.rag.map(|r| r.as_str().to_owned());
+            *section.by_status.entry(status.clone()).or_default() += 1;
             *section
                 .by_rag
-                .entry(m.rag.clone().unwrap_or_else(|| "none".into()))
+                .entry(rag.clone().unwrap_or_else(|| "none".into()))
                 .or_default() += 1;
             let mut late = 0;
             if let Some(s) = m.delivery_status() {
@@ -376,14 +379,14 @@ pub fn capture(
                     Some((s, r)) => (Some(s.clone()), r.clone()),
                     None => (None, None),
                 };
-                if ps.as_deref() != Some(m.status.as_str()) || pr != m.rag {
+                if ps.as_deref() != Some(status.as_str()) || pr != rag {
                     section.changed_since_previous.push(ChangeLine {
                         measure_id: m.id,
                         partner_reference: m.partner_reference.clone(),
                         previous_status: ps,
-                        status: m.status.clone(),
+                        status: status.clone(),
                         previous_rag: pr,
-                        rag: m.rag.clone(),
+                        rag: rag.clone(),
                     });
                 }
             }
@@ -391,8 +394,8 @@ pub fn capture(
                 measure_id: m.id,
                 partner_reference: m.partner_reference.clone(),
                 title: m.title.clone(),
-                status: m.status.clone(),
-                rag: m.rag.clone(),
+                status: status.clone(),
+                rag: rag.clone(),
                 progress: m.progress,
                 forecast_date: m.forecast_date,
                 late_milestones: late,
@@ -435,7 +438,7 @@ pub fn list_reports(
         q = q.filter(tertial_reports::year.eq(y));
     }
     if !include_drafts {
-        q = q.filter(tertial_reports::status.eq(TertialReportStatus::Published.as_str()));
+        q = q.filter(tertial_reports::status.eq(TertialReportStatus::Published));
     }
     if let Some((y, n)) = after {
         q = q.filter(
@@ -448,21 +451,21 @@ pub fn list_reports(
 }
 
 #[derive(Serialize)]
-struct AuditView<'a> {
+struct AuditView {
     id: Uuid,
     year: i32,
     tertial: i16,
-    status: &'a str,
+    status: TertialReportStatus,
     captured_at: DateTime<Utc>,
     version: i32,
 }
 
-fn audit(r: &ReportRow) -> AuditView<'_> {
+fn audit(r: &ReportRow) -> AuditView {
     AuditView {
         id: r.id,
         year: r.year,
         tertial: r.tertial,
-        status: &r.status,
+        status: r.status,
         captured_at: r.captured_at,
         version: r.version,
     }
@@ -489,7 +492,7 @@ pub fn create_draft(
         .values((
             tertial_reports::year.eq(t.year()),
             tertial_reports::tertial.eq(i16::from(t.number())),
-            tertial_reports::status.eq(TertialReportStatus::Draft.as_str()),
+            tertial_reports::status.eq(TertialReportStatus::Draft),
             tertial_reports::content
                 .eq(serde_json::to_value(&content).map_err(StoreError::corrupt)?),
             tertial_reports::captured_at.eq(now),
@@ -518,8 +521,7 @@ fn lock_mutable(
         .first(conn)
         .optional()?
         .ok_or_else(|| StoreError::not_found(format!("tertial report {id}")))?;
-    let status: TertialReportStatus = row.status.parse()?;
-    status.ensure_mutable()?;
+    row.status.ensure_mutable()?;
     if_match.check(row.version)?;
     Ok(row)
 }
@@ -575,11 +577,10 @@ pub fn publish(
     render: impl FnOnce(&ReportRow) -> Result<Rendered, StoreError>,
 ) -> Result<ReportRow, StoreError> {
     let before = lock_mutable(conn, id, if_match)?;
-    let status: TertialReportStatus = before.status.parse()?;
-    let published = status.publish()?;
+    let published = before.status.publish()?;
     let now = Utc::now();
     let mut row = before.clone();
-    row.status = published.as_str().to_owned();
+    row.status = published;
     row.version += 1;
     row.published_at = Some(chrono::SubsecRound::trunc_subsecs(now, 6));
     row.published_by = Some(actor.subject.clone());
@@ -599,7 +600,7 @@ pub fn publish(
     } = render(&row)?;
     let row = diesel::update(tertial_reports::table.find(id))
         .set((
-            tertial_reports::status.eq(&row.status),
+            tertial_reports::status.eq(row.status),
             tertial_reports::version.eq(row.version),
             tertial_reports::published_at.eq(row.published_at),
             tertial_reports::published_by.eq(&row.published_by),
@@ -751,7 +752,10 @@ pub fn overview(
     let mut studies_total = FundedStudies::default();
     for (s, cycle, n) in crate::store::decisions::studies_funded_in(conn, year)? {
         studies_total.total += n;
-        *studies_total.by_status.entry(s).or_default() += n;
+        *studies_total
+            .by_status
+            .entry(s.as_str().to_owned())
+            .or_default() += n;
         *studies_total.by_cycle.entry(cycle.to_string()).or_default() += n;
     }
     let mut needs_total = Counts::default();
