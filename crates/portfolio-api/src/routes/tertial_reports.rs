@@ -2,6 +2,7 @@
 //! `/api/v1/portfolio/overview`: the cheap dashboard numbers of a year.
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use portfolio_domain::tertial::Tertial;
@@ -628,11 +629,13 @@ pub async fn overview(
             // Benefit health is derived as of today: a new day is a new key.
             cache.get_or_compute(conn, format!("overview:{year}:{today}"), |conn| {
                 let o: Overview = tertial::overview(conn, year, today)?;
-                serde_json::to_vec(&o).map_err(ApiError::internal)
+                serde_json::to_vec(&o)
+                    .map(Bytes::from)
+                    .map_err(ApiError::internal)
             })
         })
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(body))
+        .body(Bytes::clone(&body)))
 }
