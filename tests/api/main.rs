@@ -12,6 +12,7 @@ mod certificates;
 mod change_log;
 mod contract;
 mod contract_conformance;
+mod contract_examples;
 mod contract_truth;
 mod crash_idempotency;
 mod crash_restart;

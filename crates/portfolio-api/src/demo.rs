@@ -91,6 +91,8 @@ pub fn load(db: &Db) -> Result<String, String> {
                 crate::store::cycles::create_cycle(conn, &Actor::system("demo"), OPEN_YEAR)?;
                 service_area_owners(conn)?;
                 additional_study(conn)?;
+                // Something for every operation of the contract to act on.
+                crate::demo_examples::load(conn)?;
                 // A signed checkpoint of the demo's audit chain (`verify?against=latest`).
                 crate::store::checkpoints::publish(conn)?;
                 // Last, so every id created before it stays what the contract's examples name.

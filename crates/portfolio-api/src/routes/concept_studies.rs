@@ -215,7 +215,7 @@ pub async fn list_studies(
 /// With links to its need and concept. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "concept studies",
-    params(("id" = Uuid, Path, description = "Study id")),
+    params(("id" = Uuid, Path, description = "Study id", example = "29f6b686-0443-eb3b-c889-1a2753a11a59")),
     responses(
         (status = 200, description = "The study", body = Study, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such study", body = crate::error::Problem, content_type = "application/problem+json")
@@ -282,7 +282,7 @@ pub struct StudyReport {
 #[utoipa::path(
     tag = "concept studies",
     params(
-        ("id" = Uuid, Path, description = "Study id"),
+        ("id" = Uuid, Path, description = "Study id", example = "29f6b686-0443-eb3b-c889-1a2753a11a59"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = StudyReport,
@@ -376,7 +376,7 @@ pub struct StudyTransition {
 #[utoipa::path(
     tag = "concept studies",
     params(
-        ("id" = Uuid, Path, description = "Study id"),
+        ("id" = Uuid, Path, description = "Study id", example = "918a3ef3-ecaf-63c2-27c5-19098b34ae28"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = StudyTransition,
@@ -528,7 +528,7 @@ pub async fn list_concepts(
 /// Needs `portfolio:read`.
 #[utoipa::path(
     tag = "concept studies",
-    params(("id" = Uuid, Path, description = "Concept id")),
+    params(("id" = Uuid, Path, description = "Concept id", example = "a356d04b-b469-fcdf-db6b-a69980e03b79")),
     responses(
         (status = 200, description = "The concept", body = Concept, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such concept", body = crate::error::Problem, content_type = "application/problem+json")
@@ -570,7 +570,7 @@ pub struct Lineage {
 /// need → concept study → concept → benefits, in one response. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "concept studies",
-    params(("id" = Uuid, Path, description = "Need id")),
+    params(("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff")),
     responses(
         (status = 200, description = "The lineage", body = Lineage),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")

@@ -262,7 +262,7 @@ impl From<Criterion> for CriterionDto {
 #[schema(example = json!({"criteria": [
     {"code": "STRATEGI", "name": "Strategisk forankring", "description": "Støtter regional strategi (bestått/ikke bestått)", "kind": "screening", "scale_labels": []},
     {"code": "PASIENTNYTTE", "name": "Pasientnytte", "description": "", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5, "scale_labels": [{"value": 1, "label": "Liten"}, {"value": 5, "label": "Svært stor"}]},
-    {"code": "GEVINST", "name": "Økonomisk gevinst", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
+    {"code": "EFFEKTIVITET", "name": "Effektivisering", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
 ]}))]
 pub struct CriteriaSetInput {
     #[validate(nested, length(max = 100))]
@@ -276,7 +276,7 @@ pub struct CriteriaSetInput {
     "criteria": [
         {"code": "STRATEGI", "name": "Strategisk forankring", "description": "Støtter regional strategi (bestått/ikke bestått)", "kind": "screening", "scale_labels": []},
         {"code": "PASIENTNYTTE", "name": "Pasientnytte", "description": "", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5, "scale_labels": [{"value": 1, "label": "Liten"}, {"value": 5, "label": "Svært stor"}]},
-        {"code": "GEVINST", "name": "Økonomisk gevinst", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
+        {"code": "EFFEKTIVITET", "name": "Effektivisering", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
     ],
     "adopted_at": "2022-02-01T10:00:00Z", "adopted_by": "kari.nordmann", "version": 3
 }))]
@@ -407,7 +407,7 @@ pub async fn create_cycle(
 #[utoipa::path(
     tag = "cycles",
     params(
-        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("year" = i32, Path, description = "Cycle year", example = 2023),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = PhaseChangeRequest,
@@ -477,7 +477,7 @@ pub async fn get_criteria_set(
 #[utoipa::path(
     tag = "cycles",
     params(
-        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("year" = i32, Path, description = "Cycle year", example = 2023),
         ("If-Match" = Option<String>, Header, description = "The ETag of the draft being replaced (required when one exists; omit when creating)", example = "\"v1\"")
     ),
     request_body = CriteriaSetInput,
@@ -535,7 +535,7 @@ pub async fn put_criteria_set(
 #[utoipa::path(
     tag = "cycles",
     params(
-        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("year" = i32, Path, description = "Cycle year", example = 2023),
         ("If-Match" = String, Header, description = "The ETag the adoption is based on", example = "\"v2\"")
     ),
     responses(

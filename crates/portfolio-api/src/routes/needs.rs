@@ -587,7 +587,7 @@ pub async fn list_needs(
 /// Needs `portfolio:read`.
 #[utoipa::path(
     tag = "needs",
-    params(("id" = Uuid, Path, description = "Need id")),
+    params(("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff")),
     responses(
         (status = 200, description = "The need", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")
@@ -647,7 +647,7 @@ pub async fn get_need_by_reference(
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "54e68e5a-6d6e-2224-1bf0-3372a3de64d0"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = NeedPatch,
@@ -698,7 +698,7 @@ pub async fn edit_need(
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "5d8e7e7f-9d26-5e2f-0803-f419347db894"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = WithdrawRequest,
@@ -743,7 +743,7 @@ pub async fn withdraw_need(
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "80310745-c752-cc99-d6c9-c4e3e00ba9eb"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = AssessmentRequest,
@@ -806,7 +806,7 @@ pub async fn assess_need(
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "80310745-c752-cc99-d6c9-c4e3e00ba9eb"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v2\"")
     ),
     request_body = ReopenRequest,

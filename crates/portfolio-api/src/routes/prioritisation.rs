@@ -53,7 +53,7 @@ pub struct CriterionScore {
 /// A trust's scores for one need: one value per prioritisation criterion.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"scores": [{"code": "PASIENTNYTTE", "value": 4}, {"code": "GEVINST", "value": 5}], "comment": "Stor nytte for fødeavdelingene"}))]
+#[schema(example = json!({"scores": [{"code": "PASIENTNYTTE", "value": 4}, {"code": "EFFEKTIVITET", "value": 5}], "comment": "Stor nytte for fødeavdelingene"}))]
 pub struct ScoreSheetInput {
     #[validate(nested, length(min = 1, max = 100))]
     pub scores: Vec<CriterionScore>,
@@ -64,7 +64,7 @@ pub struct ScoreSheetInput {
 
 /// One health trust's score sheet for a need.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"need_id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "org_number": "993467049", "scores": [{"code": "GEVINST", "value": 5}, {"code": "PASIENTNYTTE", "value": 4}], "comment": "Stor nytte for fødeavdelingene", "scored_by": "trust-scorer", "updated_at": "2022-05-02T12:00:00Z", "version": 1}))]
+#[schema(example = json!({"need_id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "org_number": "993467049", "scores": [{"code": "EFFEKTIVITET", "value": 5}, {"code": "PASIENTNYTTE", "value": 4}], "comment": "Stor nytte for fødeavdelingene", "scored_by": "trust-scorer", "updated_at": "2022-05-02T12:00:00Z", "version": 1}))]
 pub struct ScoreSheet {
     pub need_id: Uuid,
     /// The scoring health trust.
@@ -242,12 +242,12 @@ const TIE_BREAK: &str = "scored before unscored; higher overall; higher coverage
     "year": 2022, "aggregation": "mean", "frozen": false, "closed_at": null,
     "computed_at": "2022-05-10T12:00:00Z", "criteria_set_version": 2,
     "tie_break": TIE_BREAK,
-    "criteria": [{"code": "PASIENTNYTTE", "weight_share": 0.6}, {"code": "GEVINST", "weight_share": 0.4}],
+    "criteria": [{"code": "PASIENTNYTTE", "weight_share": 0.6}, {"code": "EFFEKTIVITET", "weight_share": 0.4}],
     "items": [{"rank": 1, "need_id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "reference": "B-2022-017",
                "title": "Tidlig ultralyd", "organisation_number": "993467049",
                "overall": 67.5, "mean": 67.5, "median": 67.5, "coverage": 2, "dispersion": 17.5,
                "trust_scores": [{"trust": "983971636", "score": 50.0}, {"trust": "993467049", "score": 85.0}],
-               "contributions": [{"code": "PASIENTNYTTE", "weight_share": 0.6, "contribution": 37.5}, {"code": "GEVINST", "weight_share": 0.4, "contribution": 30.0}]}]
+               "contributions": [{"code": "PASIENTNYTTE", "weight_share": 0.6, "contribution": 37.5}, {"code": "EFFEKTIVITET", "weight_share": 0.4, "contribution": 30.0}]}]
 }))]
 #[derive(Clone)]
 pub struct RankingResponse {
@@ -374,7 +374,7 @@ impl From<Neighbour> for NeighbourDto {
     "need": {"rank": 3, "need_id": "6f1c2a57-7d0e-4c4b-9a4f-0d2b5e8f9a11", "reference": "B-2022-017", "title": "Tidlig ultralyd",
              "organisation_number": "993467049", "overall": 67.5, "mean": 67.5, "median": 67.5, "coverage": 2, "dispersion": 17.5,
              "trust_scores": [{"trust": "983971636", "score": 50.0}, {"trust": "993467049", "score": 85.0}],
-             "contributions": [{"code": "PASIENTNYTTE", "weight_share": 0.6, "contribution": 37.5}, {"code": "GEVINST", "weight_share": 0.4, "contribution": 30.0}]},
+             "contributions": [{"code": "PASIENTNYTTE", "weight_share": 0.6, "contribution": 37.5}, {"code": "EFFEKTIVITET", "weight_share": 0.4, "contribution": 30.0}]},
     "above": {"reference": "B-2022-004", "rank": 2, "overall": 70.0, "coverage": 2, "dispersion": 5.0, "gap": 2.5, "decided_by": "overall"},
     "below": {"reference": "B-2022-021", "rank": 4, "overall": 67.5, "coverage": 1, "dispersion": 0.0, "gap": 0.0, "decided_by": "coverage"}
 }))]
@@ -534,7 +534,7 @@ pub async fn get_raters(
 #[utoipa::path(
     tag = "prioritisation",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff"),
         ("org_number" = String, Path, description = "The scoring health trust", example = "993467049"),
         ("If-Match" = Option<String>, Header, description = "Creating the trust's first sheet for this need: omit it (or send `*`); a version names a sheet that does not exist yet → 412. Replacing an existing sheet: required, the ETag of the sheet being replaced (missing → 428, stale → 412).", example = "\"v1\"")
     ),
@@ -598,7 +598,7 @@ pub async fn put_scores(
 #[utoipa::path(
     tag = "prioritisation",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff"),
         ("org_number" = String, Path, description = "The scoring health trust", example = "993467049")
     ),
     responses(
@@ -633,7 +633,7 @@ pub async fn get_score(
 /// Needs `portfolio:read`.
 #[utoipa::path(
     tag = "prioritisation",
-    params(("id" = Uuid, Path, description = "Need id")),
+    params(("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff")),
     responses(
         (status = 200, description = "The sheets", body = ScoreSheets),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")
@@ -754,7 +754,7 @@ pub async fn get_ranking(
 /// (scores compared on a grid of 2⁻²⁰ points, so floating-point noise never decides).
 #[utoipa::path(
     tag = "prioritisation",
-    params(("id" = Uuid, Path, description = "Need id"), RankingQuery),
+    params(("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff"), RankingQuery),
     responses(
         (status = 200, description = "The explanation", body = ScoreExplanation),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json"),

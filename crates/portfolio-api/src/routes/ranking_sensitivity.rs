@@ -231,11 +231,13 @@ pub async fn get_ranking_sensitivity(
             let key = format!("ranking-sensitivity:{year}:{aggregation:?}");
             cache.get_or_compute(conn, key, |conn| {
                 let s = ranking_sensitivity(conn, year, aggregation)?;
-                serde_json::to_vec(&response(s, year, aggregation)).map_err(ApiError::internal)
+                serde_json::to_vec(&response(s, year, aggregation))
+                    .map(web::Bytes::from)
+                    .map_err(ApiError::internal)
             })
         })
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(body))
+        .body(web::Bytes::clone(&body)))
 }

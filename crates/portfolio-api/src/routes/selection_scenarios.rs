@@ -25,7 +25,7 @@ use crate::store::sensitivity::ScenarioRobustness;
 /// A scenario to solve.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"title": "Forslag til porteføljestyret høsten 2022", "budget_nok": 10000000, "capacity_person_months": 40, "forced_in": [{"need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reason": "Lovkrav fra 2024"}], "forced_out": [], "variations_percent": [-20, 20]}))]
+#[schema(example = json!({"title": "Forslag til porteføljestyret høsten 2022", "budget_nok": 10000000, "capacity_person_months": 40, "forced_in": [{"need_id": "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff", "reason": "Lovkrav fra 2024"}], "forced_out": [], "variations_percent": [-20, 20]}))]
 pub struct NewScenario {
     #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 200)]
@@ -225,7 +225,7 @@ pub async fn create_scenario(
     tag = "selection scenarios",
     params(
         ("year" = i32, Path, description = "Cycle year", example = 2022),
-        ("id" = Uuid, Path, description = "Scenario id")
+        ("id" = Uuid, Path, description = "Scenario id", example = "b37d6938-e22e-591a-f072-7b573d94e0a7")
     ),
     responses(
         (status = 200, description = "The scenario", body = Scenario, headers(("ETag" = String, description = "Version of the representation"))),

@@ -297,7 +297,7 @@ pub async fn list_service_areas(
 /// Needs `portfolio:read`.
 #[utoipa::path(
     tag = "reference data",
-    params(("id" = Uuid, Path, description = "Service area id")),
+    params(("id" = Uuid, Path, description = "Service area id", example = "c4031f77-ebb3-4848-d6f7-e90a8da40cba")),
     responses(
         (status = 200, description = "The service area", body = ServiceArea, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such service area", body = crate::error::Problem, content_type = "application/problem+json")
@@ -374,7 +374,7 @@ pub async fn create_service_area(
 #[utoipa::path(
     tag = "reference data",
     params(
-        ("id" = Uuid, Path, description = "Service area id"),
+        ("id" = Uuid, Path, description = "Service area id", example = "c9a28937-c5ca-94ba-dfa3-387bf8f9ae33"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = ServiceAreaPatch,
@@ -428,7 +428,7 @@ pub async fn rename_service_area(
 #[utoipa::path(
     tag = "reference data",
     params(
-        ("id" = Uuid, Path, description = "Service area id"),
+        ("id" = Uuid, Path, description = "Service area id", example = "b8d52472-cc1b-6bdd-aa35-38458751e64b"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(

@@ -394,7 +394,7 @@ pub async fn list_reports(
 /// visible to `portfolio:manage` only.
 #[utoipa::path(
     tag = "tertial reports",
-    params(("id" = Uuid, Path, description = "Report id"), ReportQuery),
+    params(("id" = Uuid, Path, description = "Report id", example = "acd9c5cd-8330-589b-2c23-e2ae54b761d6"), ReportQuery),
     responses(
         (status = 200, description = "The report", body = TertialReport, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such report", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -450,7 +450,7 @@ pub async fn get_report(
 #[utoipa::path(
     tag = "tertial reports",
     operation_id = "get_report_csv",
-    params(("id" = Uuid, Path, description = "Report id"), ReportQuery),
+    params(("id" = Uuid, Path, description = "Report id", example = "acd9c5cd-8330-589b-2c23-e2ae54b761d6"), ReportQuery),
     responses(
         (status = 200, description = "The report as CSV, one row per measure", content(
             (String = "text/csv", example = json!("year,tertial,service_area,area_kind,partner_reference,title,status,rag,progress,forecast_date,late_milestones,previous_status,previous_rag,changed_since_previous\r\n2023,2,Mor og barn,clinical,SP-2023-0001,Digital svangerskapsoppfølging,in_delivery,yellow,40,2023-11-30,1,planned,green,true\r\n"))
@@ -533,7 +533,7 @@ pub async fn create_report(
 #[utoipa::path(
     tag = "tertial reports",
     params(
-        ("id" = Uuid, Path, description = "Report id"),
+        ("id" = Uuid, Path, description = "Report id", example = "24da0778-3066-9b3d-13b3-5ed9dd7174c6"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(
@@ -566,7 +566,7 @@ pub async fn refresh_report(
 #[utoipa::path(
     tag = "tertial reports",
     params(
-        ("id" = Uuid, Path, description = "Report id"),
+        ("id" = Uuid, Path, description = "Report id", example = "acd9c5cd-8330-589b-2c23-e2ae54b761d6"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(
