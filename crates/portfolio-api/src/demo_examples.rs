@@ -65,7 +65,89 @@ pub fn load(conn: &mut PgConnection) -> Result<(), ApiError> {
     )?;
     delivery_batch(conn, &actor)?;
     webhook(conn, &actor)?;
-    planned_benefit(conn, &actor)
+    planned_benefit(conn, &actor)?;
+    // Last, so the ids above stay what the examples name.
+    scoring_example_cycle(conn, &actor)
+}
+
+/// The year of the small cycle the score-sheet example is written for.
+pub const SCORING_EXAMPLE_YEAR: i32 = 2021;
+
+/// A small cycle in prioritisation, scored against the contract's own example criteria set
+/// (STRATEGI pass/fail, PASIENTNYTTE weight 3, EFFEKTIVITET weight 2), with one accepted need
+/// that no trust has scored yet: the score-sheet example (two criteria) runs as-is, which it
+/// cannot on the seed's 2022 cycle (eight criteria, all required).
+fn scoring_example_cycle(conn: &mut PgConnection, actor: &Actor) -> Result<(), ApiError> {
+    use portfolio_domain::criteria::{Criterion, CriterionKind, ScreeningResult};
+    use portfolio_domain::cycle::CyclePhase;
+    use portfolio_domain::need::{NeedStatus, Origin};
+    let year = SCORING_EXAMPLE_YEAR;
+    let scale = |code: &str, name: &str, weight: f64| Criterion {
+        code: code.into(),
+        name: name.into(),
+        description: String::new(),
+        kind: CriterionKind::Prioritisation,
+        weight,
+        scale_min: 1,
+        scale_max: 5,
+        scale_labels: Vec::new(),
+    };
+    store::cycles::create_cycle(conn, actor, year)?;
+    let criteria = vec![
+        Criterion::screening(
+            "STRATEGI",
+            "Strategisk forankring",
+            "Støtter regional strategi (bestått/ikke bestått)",
+        ),
+        scale("PASIENTNYTTE", "Pasientnytte", 3.0),
+        scale("EFFEKTIVITET", "Effektivisering", 2.0),
+    ];
+    store::cycles::put_criteria_set(conn, actor, year, &IfMatch::any(), criteria)?;
+    store::cycles::adopt_criteria_set(conn, actor, year, &IfMatch::any())?;
+    let need = store::needs::create_need(
+        conn,
+        actor,
+        year,
+        OUS,
+        store::needs::NeedFields {
+            title: "Demodata: behov til eksempelet på et poengark".into(),
+            description: "Demodata: et oppdiktet behov i en liten syklus som bruker kontraktens eksempelkriterier.".into(),
+            expected_benefit: "Viser hvordan et helseforetak gir poeng.".into(),
+            origin: Origin::ProfessionalCommunity,
+            service_area_id: None,
+            estimated_study_cost_nok: 800_000,
+            contact_name: None,
+            contact_email: None,
+            forwarded_by: None,
+        },
+    )?;
+    store::cycles::change_phase(
+        conn,
+        actor,
+        year,
+        &IfMatch::any(),
+        CyclePhase::FirstAssessment,
+    )?;
+    store::needs::assess_need(
+        conn,
+        actor,
+        need.id,
+        &IfMatch::any(),
+        store::needs::AssessmentInput {
+            decision: NeedStatus::Accepted,
+            reason: Some("Demodata: oppfyller kriteriene.".into()),
+            screening: vec![("STRATEGI".into(), ScreeningResult::Pass)],
+            override_reason: None,
+        },
+    )?;
+    store::cycles::change_phase(
+        conn,
+        actor,
+        year,
+        &IfMatch::any(),
+        CyclePhase::Prioritisation,
+    )?;
+    Ok(())
 }
 
 /// A benefit still only planned and never measured: one that may be deleted.

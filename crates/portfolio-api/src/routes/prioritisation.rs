@@ -534,7 +534,7 @@ pub async fn get_raters(
 #[utoipa::path(
     tag = "prioritisation",
     params(
-        ("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff"),
+        ("id" = Uuid, Path, description = "Need id (the example names the demo's need in the small 2021 cycle that is scored against the example criteria set)", example = "791fc80b-e254-43d5-b1f7-a0f4c1851e91"),
         ("org_number" = String, Path, description = "The scoring health trust", example = "993467049"),
         ("If-Match" = Option<String>, Header, description = "Creating the trust's first sheet for this need: omit it (or send `*`); a version names a sheet that does not exist yet → 412. Replacing an existing sheet: required, the ETag of the sheet being replaced (missing → 428, stale → 412).", example = "\"v1\"")
     ),
