@@ -250,8 +250,10 @@ pub fn lock_need(conn: &mut PgConnection, id: Uuid) -> Result<NeedRow, StoreErro
         .ok_or_else(|| StoreError::not_found(format!("need {id}")))
 }
 
-/// A partial edit of a submitted need (`None` = unchanged).
-#[derive(Debug, Clone, Default)]
+/// A partial edit of a submitted need (`None` = unchanged): diesel leaves a `None` column as it
+/// is, and `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = needs)]
 pub struct NeedEdit {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -285,24 +287,7 @@ pub fn edit_need(
     }
     let row = diesel::update(needs::table.find(id))
         .set((
-            needs::title.eq(edit.title.unwrap_or_else(|| before.title.clone())),
-            needs::description.eq(edit
-                .description
-                .unwrap_or_else(|| before.description.clone())),
-            needs::expected_benefit.eq(edit
-                .expected_benefit
-                .unwrap_or_else(|| before.expected_benefit.clone())),
-            needs::origin.eq(edit.origin.unwrap_or(before.origin)),
-            needs::service_area_id.eq(edit.service_area_id.unwrap_or(before.service_area_id)),
-            needs::estimated_study_cost_nok.eq(edit
-                .estimated_study_cost_nok
-                .unwrap_or(before.estimated_study_cost_nok)),
-            needs::contact_name.eq(edit
-                .contact_name
-                .unwrap_or_else(|| before.contact_name.clone())),
-            needs::contact_email.eq(edit
-                .contact_email
-                .unwrap_or_else(|| before.contact_email.clone())),
+            &edit,
             needs::version.eq(before.version + 1),
             needs::updated_at.eq(Utc::now()),
         ))
