@@ -15,7 +15,9 @@
 #   single read and the list page only.
 #   --json FILE: every figure (rows, baselines, batch, peak RSS) as JSON for other tools.
 #   --webhooks: adds the webhook row (10 subscriptions, receivers on 127.0.0.1, 100 committed
-#   changes/s for 30 s: commit → receipt p50/p99, lost, duplicated; bench/webhooks.py).
+#   changes/s for 30 s: commit → receipt p50/p99, lost, duplicated; bench/webhooks.py), and
+#   the read throughput of GET /needs/{id} alone, under the same 100 changes/s without
+#   subscriptions, and under them with the 10 subscriptions delivering (issue 15: within 10 %).
 #   --only-webhooks: that row alone (with the baselines).
 #   --profile DIR: records a system-wide `perf` profile (cpu-clock, call graphs) during each
 #   scale-1 read and writes the split by process and the hottest symbols into DIR.
@@ -231,6 +233,7 @@ for SCALE in $SCALES; do
   # Growth is about reads by key and by page; ranking and overview are measured at 1 and 100.
   [ "$SCALE" -ge 1000 ] && continue
   row "GET /api/v1/cycles/{year}/ranking" "$SCALE" 8 "$LE_READ_MODEL" "$base/cycles/$YEAR/ranking" >/dev/null
+  row "GET /api/v1/cycles/{year}/ranking?limit=25" "$SCALE" 8 "$LE_READ_MODEL" "$base/cycles/$YEAR/ranking?limit=25" >/dev/null
   row "GET /api/v1/portfolio/overview" "$SCALE" "$CONNS" "$LE_READ_MODEL" "$base/portfolio/overview?year=2023" >/dev/null
 done
 
@@ -290,8 +293,33 @@ if [ "$WEBHOOKS" = 1 ]; then
   stop_server
   export PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1
   start_server
-  WH=$(python3 bench/webhooks.py "http://127.0.0.1:$APIPORT" "$TOKEN" --subscriptions 10 --rate 100 --duration 30)
-  python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('webhooks', d['achieved_rate'], d['p50_ms'], d['p99_ms'], d['lost'], d['duplicated'], sep='\t')" "$WH" >>"$FIGURES"
+  if [ -z "${NEED_ID:-}" ]; then
+    "$BIN" generate --scale 1 --seed 1 --year 2022 >"$WORK/generate-wh.json"
+    NEED_ID=$(python3 -c "import json;print(json.load(open('$WORK/generate-wh.json'))['sample_need_id'])")
+  fi
+  read_url="http://127.0.0.1:$APIPORT/api/v1/needs/$NEED_ID"
+  # The same read, 20 s inside each 30 s window: alone, under 100 changes/s with nothing to
+  # deliver, and under 100 changes/s delivered to 10 subscriptions.
+  WH_OK=1
+  for spec in "alone|" "100 changes/s, no subscriptions|0" "100 changes/s, 10 subscriptions delivering|10"; do
+    IFS='|' read -r label subs <<<"$spec"
+    WH_PID=""
+    if [ -n "$subs" ]; then
+      python3 bench/webhooks.py "http://127.0.0.1:$APIPORT" "$TOKEN" --subscriptions "$subs" \
+        --rate 100 --duration 30 >"$WORK/wh-$subs.json" &
+      WH_PID=$!
+      sleep 5
+    fi
+    read -r r p50 p99 bad < <(CONNS=64 DURATION=20 load "$read_url")
+    printf 'wh_read\t%s\t%s\t%s\t%s\n' "$label" "$r" "$p50" "$p99" >>"$FIGURES"
+    if [ -n "$WH_PID" ]; then wait "$WH_PID" || WH_OK=0; fi
+  done
+  # A failed webhook row must not cost the figures measured before it.
+  if [ "$WH_OK" = 1 ] && WH=$(cat "$WORK/wh-10.json") && [ -n "$WH" ]; then
+    python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('webhooks', d['achieved_rate'], d['p50_ms'], d['p99_ms'], d['lost'], d['duplicated'], sep='\t')" "$WH" >>"$FIGURES"
+  else
+    echo "webhook row failed (see above); the other figures stand" >&2
+  fi
 fi
 RSS_MB=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status")
 
@@ -299,11 +327,14 @@ python3 - "$FIGURES" "$L" "$L_OLD" "$BCODE" "$BSECS" "$RSS_MB" "$CONNS" "$DURATI
 import json, sys
 figures, L, L_old, bcode, bsecs, rss, conns, duration, json_out = sys.argv[1:10]
 L, L_old = float(L), float(L_old)
-baselines, rows, webhooks = [], [], None
+baselines, rows, webhooks, wh_reads = [], [], None, []
 for line in open(figures):
     f = line.rstrip("\n").split("\t")
     if f[0] == "baseline":
         baselines.append({"name": f[1], "concurrency": f[2], "per_second": float(f[3])})
+    elif f[0] == "wh_read":
+        wh_reads.append({"name": "GET /api/v1/needs/{id} (c=64) " + f[1], "rps": float(f[2]),
+                         "p50_ms": float(f[3]), "p99_ms": float(f[4])})
     elif f[0] == "webhooks":
         webhooks = {"subscriptions": 10, "changes_per_second": float(f[1]), "p50_ms": float(f[2]),
                     "p99_ms": float(f[3]), "lost": int(f[4]), "duplicated": int(f[5])}
@@ -333,10 +364,14 @@ if webhooks:
     print(f"webhooks: 10 subscriptions × {webhooks['changes_per_second']:.0f} changes/s for 30 s: "
           f"commit → receipt p50 {webhooks['p50_ms']:.1f} ms, p99 {webhooks['p99_ms']:.1f} ms, "
           f"lost {webhooks['lost']}, duplicated {webhooks['duplicated']}")
+for r in wh_reads:
+    r["vs_alone"] = round(r["rps"] / wh_reads[0]["rps"], 3)
+    print(f"read during webhooks: {r['name']}: {r['rps']:,.0f} req/s (× {r['vs_alone']:.2f} of alone), "
+          f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
 print(f"peak server RSS: {rss} MB")
 if json_out:
     json.dump({"L": L, "L_old": L_old, "baselines": baselines, "rows": rows, "batch": batch,
-               "webhooks": webhooks,
+               "webhooks": webhooks, "reads_during_webhooks": wh_reads,
                "peak_rss_mb": float(rss), "wrk": {"threads": 2, "duration_s": int(duration)}},
               open(json_out, "w"), indent=2)
     print(f"figures written to {json_out}")

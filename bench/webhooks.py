@@ -4,6 +4,9 @@ stream of committed changes; reports commit → receipt latency (p50/p99), lost 
 
 Usage: bench/webhooks.py API_BASE TOKEN [--subscriptions 10] [--rate 100] [--duration 30]
 The server must run with PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1 (receivers are local).
+With --subscriptions 0 it only makes the changes (the same write load, nothing delivered):
+bench/run.sh --webhooks compares a read's throughput alone, under the changes, and under the
+changes with delivery.
 Latency is measured from the event's `occurred_at` (taken in the writing transaction, just
 before commit) to the receiver reading the request; same machine, same clock.
 """
@@ -51,19 +54,31 @@ def receiver(index):
     return srv
 
 
-def call(method, path, body=None):
+def request(method, path, body=None, headers=None):
     req = urllib.request.Request(a.base + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": "Bearer " + a.token, "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
+                                 headers={"Authorization": "Bearer " + a.token, "Content-Type": "application/json",
+                                          **(headers or {})})
+    return urllib.request.urlopen(req, timeout=30)
+
+
+def call(method, path, body=None):
+    with request(method, path, body) as r:
         return json.loads(r.read() or b"null")
+
+
+def delete(path):
+    """Deletes need the representation's ETag (lost-update protection)."""
+    with request("GET", path) as r:
+        etag = r.headers["ETag"]
+    request("DELETE", path, headers={"If-Match": etag}).close()
 
 
 servers = [receiver(i) for i in range(a.subscriptions)]
 subs = [call("POST", "/api/v1/webhook-subscriptions",
              {"url": f"http://127.0.0.1:{s.server_address[1]}/hook", "entity_types": ["service_area"],
               "description": f"bench {i}"}) for i, s in enumerate(servers)]
-start_seq = min(s["delivered_seq"] for s in subs)
+start_seq = min((s["delivered_seq"] for s in subs), default=0)
 
 run = int(time.time())
 total = a.rate * a.duration
@@ -81,6 +96,11 @@ with ThreadPoolExecutor(max_workers=8) as pool:
             time.sleep(delay)
         pool.submit(change, i)
 elapsed = time.time() - t0
+
+if not subs:
+    print(json.dumps({"changes": total, "achieved_rate": round(total / elapsed, 1), "deliveries": 0,
+                      "p50_ms": None, "p99_ms": None, "lost": 0, "duplicated": 0}))
+    raise SystemExit(0)
 
 # The events that must arrive: the feed after the subscriptions were made.
 expected = []
@@ -118,7 +138,7 @@ def pct(q):
 
 
 for s in subs:
-    call("DELETE", f"/api/v1/webhook-subscriptions/{s['id']}")
+    delete(f"/api/v1/webhook-subscriptions/{s['id']}")
 print(json.dumps({"changes": len(expected), "achieved_rate": round(len(expected) / elapsed, 1),
                   "deliveries": len(lat), "p50_ms": round(pct(0.5), 1), "p99_ms": round(pct(0.99), 1),
                   "lost": lost, "duplicated": dup}))

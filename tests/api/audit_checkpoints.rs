@@ -292,3 +292,82 @@ async fn a_published_tertial_report_carries_a_checkpoint_of_the_chain() {
     assert_eq!(report["against"]["result"], "valid", "{report}");
     assert_eq!(&report["against"]["checkpoint"], cp);
 }
+
+/// The real binary serving the test's database with a short checkpoint period.
+/// Dropping the answer stops the server (also when an assertion fails first).
+fn serve_with_checkpoints_every(app: &TestApp, minutes: &str) -> crate::binary::Server {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_portfolio-api"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &app.url)
+        // The test database is reached as the cluster's superuser; a test, not a deployment.
+        .env("PORTFOLIO_ALLOW_SUPERUSER", "1")
+        .env("PORTFOLIO_AUDIT_KEY", KEY)
+        .env("PORTFOLIO_AUDIT_CHECKPOINT_MINUTES", minutes)
+        .env("PORTFOLIO_BIND", "127.0.0.1:0")
+        .env("PORTFOLIO_WORKERS", "1")
+        .env("PORTFOLIO_WEBHOOK_WORKERS", "0")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the server binary");
+    crate::binary::Server {
+        child,
+        addr: String::new(),
+    }
+}
+
+async fn checkpoints(app: &TestApp) -> Vec<Value> {
+    let page = app
+        .get("/api/v1/audit/checkpoints")
+        .auth(MANAGE, Some(HSO))
+        .send()
+        .await
+        .assert_status(200)
+        .json();
+    page["items"].as_array().expect("items").clone()
+}
+
+/// Polls (bounded) until there are `n` checkpoints; returns them, newest first.
+async fn wait_for_checkpoints(app: &TestApp, n: usize) -> Vec<Value> {
+    for _ in 0..150 {
+        let list = checkpoints(app).await;
+        if list.len() >= n {
+            return list;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no {n} checkpoint(s) within 15 s: {:?}",
+        checkpoints(app).await
+    );
+}
+
+#[actix_web::test]
+async fn the_server_publishes_a_checkpoint_on_its_own_whenever_the_head_moved() {
+    let app = keyed_app().await;
+    create_area(&app, "A").await;
+    create_area(&app, "B").await;
+    // Every 0.6 s, so the test sees several periods pass.
+    let server = serve_with_checkpoints_every(&app, "0.01");
+
+    let first = wait_for_checkpoints(&app, 1).await;
+    assert_eq!(first[0]["seq"], 2, "the head at the time: {first:?}");
+    assert_eq!(first[0]["key_id"], "prod-1");
+    // Periods pass while the head stands still: nothing new is published.
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(2000)).await;
+    assert_eq!(
+        checkpoints(&app).await.len(),
+        1,
+        "no checkpoint for an unmoved head"
+    );
+
+    create_area(&app, "C").await;
+    let both = wait_for_checkpoints(&app, 2).await;
+    drop(server);
+    assert_eq!(both[0]["seq"], 3, "{both:?}");
+    let report = verify_against(&app, "latest").await;
+    assert_eq!(report["against"]["result"], "valid", "{report}");
+}

@@ -370,10 +370,11 @@ async fn demo_benefits_show_in_lineage_overview_and_a_frozen_tertial_report() {
         .assert_status(200)
         .json();
     let block = &overview["benefits"];
-    assert_eq!(block["total"], 4, "{block}");
+    // Four with histories, and the planned one the contract's delete example removes.
+    assert_eq!(block["total"], 5, "{block}");
     assert_eq!(
         block["by_status"],
-        json!({"in_realisation": 3, "planned": 1})
+        json!({"in_realisation": 3, "planned": 2})
     );
     assert_eq!(block["by_rag"]["yellow"], 2, "{block}");
     assert_eq!(block["stale"], 1, "{block}");
@@ -393,7 +394,7 @@ async fn demo_benefits_show_in_lineage_overview_and_a_frozen_tertial_report() {
         report["content"]["benefits"]["benefits"]
             .as_array()
             .map(Vec::len),
-        Some(4)
+        Some(5)
     );
     let path = format!(
         "/api/v1/tertial-reports/{}",
@@ -417,7 +418,7 @@ async fn demo_benefits_show_in_lineage_overview_and_a_frozen_tertial_report() {
     let text = csv.text();
     assert_eq!(
         text.lines().count(),
-        5,
+        6,
         "header + one row per benefit:\n{text}"
     );
     assert!(text.starts_with("year,tertial,benefit_id,title"), "{text}");

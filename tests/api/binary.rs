@@ -20,6 +20,11 @@ pub fn free_addr() -> String {
 /// Starts `portfolio-api serve` with `env` (nothing inherited from the test's `DATABASE_URL`
 /// or token settings); its log goes to `log`.
 pub fn start(addr: &str, env: &[(&str, &str)], log: &Path) -> Server {
+    start_with(addr, &[], env, log)
+}
+
+/// [`start`] with more arguments after `serve` (e.g. `--demo`).
+pub fn start_with(addr: &str, args: &[&str], env: &[(&str, &str)], log: &Path) -> Server {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -27,6 +32,7 @@ pub fn start(addr: &str, env: &[(&str, &str)], log: &Path) -> Server {
         .expect("log file");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portfolio-api"));
     cmd.arg("serve")
+        .args(args)
         .env_remove("DATABASE_URL")
         .env_remove("PORTFOLIO_MIGRATION_DATABASE_URL")
         .env_remove("PORTFOLIO_JWT_SECRET")
@@ -103,13 +109,32 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String, String) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    let (status, head, body) = http_with(addr, method, path, &headers, body);
+    (status, head.to_ascii_lowercase(), body)
+}
+
+/// One HTTP/1.1 request with these headers; returns the status, the head as sent (names and
+/// values keep their case: ETags are compared exactly) and the body.
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> (u16, String, String) {
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
         return (0, String::new(), String::new());
     };
     s.set_read_timeout(Some(Duration::from_secs(30))).ok();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
     }
     let body = body.unwrap_or("");
     if !body.is_empty() {
@@ -128,7 +153,7 @@ pub fn http(
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (status, head.to_ascii_lowercase(), body.to_owned())
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// A development token (the binary runs with the built-in development secret).

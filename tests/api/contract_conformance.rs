@@ -119,7 +119,7 @@ async fn a_withdrawn_need_without_screening_matches_the_declared_assessment() {
         .await;
     assert_eq!(w["assessment"]["screening"], Value::Null);
     // The contract's Assessment allows exactly that: screening is optional and nullable, and
-    // otherwise maps criterion codes to integers.
+    // otherwise maps criterion codes to pass or fail.
     let api = contract();
     let assessment = &api["components"]["schemas"]["Assessment"];
     let required = assessment["required"]
@@ -307,7 +307,7 @@ async fn declared_array_limits_are_small_enough_to_be_refused_field_by_field() {
     let need = report(&app, OUS, &need_body(2022, "Mange screeningsvar")).await;
     let url = format!("/api/v1/needs/{}/assessment", id_of(&need));
     let screening: Vec<Value> = (0..101)
-        .map(|i| json!({"code": format!("{:0>16}", i), "value": 1}))
+        .map(|i| json!({"code": format!("{:0>16}", i), "result": "pass"}))
         .collect();
     let p = app
         .post(&url)

@@ -143,8 +143,9 @@ async fn criteria_set_is_editable_while_draft_and_frozen_once_adopted() {
         .put(url)
         .auth(OFFICE, Some(HSO))
         .json(&json!({"criteria": [
-            {"code": "S", "name": "Screening", "kind": "screening", "weight": 1.0, "scale_min": 0, "scale_max": 1}]}))
-        .returns(201).await;
+            {"code": "S", "name": "Screening", "kind": "screening"}]}))
+        .returns(201)
+        .await;
     assert_eq!(set["status"], "draft");
     // Adopting without a prioritisation criterion is refused.
     app.post(&format!("{url}/adopt"))
@@ -554,19 +555,19 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
     // Bad input: missing reason, blank reason, NUL, oversize, screening errors.
     for (body, pointer) in [
         (
-            json!({"decision": "rejected", "screening": [{"code": "STRATEGI", "value": 0}]}),
+            json!({"decision": "rejected", "screening": [{"code": "STRATEGI", "result": "fail"}]}),
             "/reason",
         ),
         (
-            json!({"decision": "rejected", "reason": "  ", "screening": [{"code": "STRATEGI", "value": 0}]}),
+            json!({"decision": "rejected", "reason": "  ", "screening": [{"code": "STRATEGI", "result": "fail"}]}),
             "/reason",
         ),
         (
-            json!({"decision": "rejected", "reason": "a\u{0}", "screening": [{"code": "STRATEGI", "value": 0}]}),
+            json!({"decision": "rejected", "reason": "a\u{0}", "screening": [{"code": "STRATEGI", "result": "fail"}]}),
             "/reason",
         ),
         (
-            json!({"decision": "rejected", "reason": "x".repeat(2001), "screening": [{"code": "STRATEGI", "value": 0}]}),
+            json!({"decision": "rejected", "reason": "x".repeat(2001), "screening": [{"code": "STRATEGI", "result": "fail"}]}),
             "/reason",
         ),
         (json!({"decision": "maybe"}), "/decision"),
@@ -576,14 +577,14 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         ),
         (
             json!({"decision": "accepted", "screening": [{"code": "STRATEGI", "value": 2}]}),
-            "/screening/0",
+            "/screening/0/value",
         ),
         (
-            json!({"decision": "accepted", "screening": [{"code": "STRATEGI", "value": 1}, {"code": "NYTTE", "value": 1}]}),
+            json!({"decision": "accepted", "screening": [{"code": "STRATEGI", "result": "pass"}, {"code": "NYTTE", "result": "pass"}]}),
             "/screening/1",
         ),
         (
-            json!({"decision": "accepted", "screening": [{"code": "UKJENT", "value": 1}]}),
+            json!({"decision": "accepted", "screening": [{"code": "UKJENT", "result": "pass"}]}),
             "/screening/0",
         ),
     ] {
@@ -607,12 +608,12 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
 
     let accepted = assess(&app, &needs[0], &accept_body()).await;
     assert_eq!(accepted["status"], "accepted");
-    assert_eq!(accepted["assessment"]["screening"]["STRATEGI"], 1);
+    assert_eq!(accepted["assessment"]["screening"]["STRATEGI"], "pass");
     assert_eq!(accepted["assessment"]["assessed_by"], "test-user");
     let rejected = assess(
         &app,
         &needs[1],
-        &json!({"decision": "rejected", "reason": "Dekkes av eksisterende løsning", "screening": [{"code": "STRATEGI", "value": 0}]}),
+        &json!({"decision": "rejected", "reason": "Dekkes av eksisterende løsning", "screening": [{"code": "STRATEGI", "result": "fail"}]}),
     )
     .await;
     assert_eq!(rejected["status"], "rejected");
@@ -625,7 +626,7 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .post(&url(&accepted))
         .auth(OFFICE, Some(HSO))
         .header("If-Match", &etag_of(&accepted))
-        .json(&json!({"decision": "rejected", "reason": "Ombestemt", "screening": [{"code": "STRATEGI", "value": 0}]}))
+        .json(&json!({"decision": "rejected", "reason": "Ombestemt", "screening": [{"code": "STRATEGI", "result": "fail"}]}))
         .send()
         .await
         .problem_saying(409, "reopen");
@@ -677,7 +678,7 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
     let rejected_again = assess(
         &app,
         &reopened,
-        &json!({"decision": "rejected", "reason": "Utenfor mandat", "screening": [{"code": "STRATEGI", "value": 0}]}),
+        &json!({"decision": "rejected", "reason": "Utenfor mandat", "screening": [{"code": "STRATEGI", "result": "fail"}]}),
     )
     .await;
     assert_eq!(rejected_again["status"], "rejected");
@@ -734,7 +735,7 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
     let rejected = assess(
         &app,
         &needs[3],
-        &json!({"decision": "rejected", "reason": "Nei", "screening": [{"code": "STRATEGI", "value": 0}]}),
+        &json!({"decision": "rejected", "reason": "Nei", "screening": [{"code": "STRATEGI", "result": "fail"}]}),
     )
     .await;
     // Scoring before prioritisation: wrong phase.
@@ -1019,7 +1020,7 @@ async fn the_2022_funnel_forty_reported_twenty_seven_accepted() {
             assess(
                 &app,
                 n,
-                &json!({"decision": "rejected", "reason": "Ikke prioritert", "screening": [{"code": "STRATEGI", "value": 0}]}),
+                &json!({"decision": "rejected", "reason": "Ikke prioritert", "screening": [{"code": "STRATEGI", "result": "fail"}]}),
             )
             .await;
         }

@@ -17,13 +17,12 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts publishing every `minutes` (0: not at all, `None`).
-    pub fn start(db: Db, minutes: u64) -> Option<Checkpointer> {
-        if minutes == 0 {
+    /// Starts publishing `every` so often (`None`: not at all, and no thread either).
+    pub fn start(db: Db, every: Option<Duration>) -> Option<Checkpointer> {
+        let Some(every) = every else {
             log::info!("PORTFOLIO_AUDIT_CHECKPOINT_MINUTES=0: no periodic audit checkpoints");
             return None;
-        }
-        let every = Duration::from_secs(minutes.saturating_mul(60));
+        };
         let (stop, stopped) = channel::<()>();
         let thread = std::thread::Builder::new()
             .name("audit-checkpoints".into())

@@ -18,8 +18,9 @@ pub struct Config {
     /// The keys of the audit trail's chain (`PORTFOLIO_AUDIT_KEY`, `…_KEYS_RETIRED`).
     pub audit_keys: crate::audit_key::AuditKeys,
     /// Publish a signed audit checkpoint this often when the chain's head moved
-    /// (`PORTFOLIO_AUDIT_CHECKPOINT_MINUTES`, default 60; 0 turns it off).
-    pub audit_checkpoint_minutes: u64,
+    /// (`PORTFOLIO_AUDIT_CHECKPOINT_MINUTES`, default 60; fractions allowed, so `0.05` is
+    /// every 3 s; 0 turns it off: `None`).
+    pub audit_checkpoint_every: Option<std::time::Duration>,
     pub bind: String,
     pub data_dir: PathBuf,
     pub jwt: JwtConfig,
@@ -211,7 +212,11 @@ impl Config {
                 get("PORTFOLIO_AUDIT_KEYS_RETIRED").as_deref(),
             )
             .map_err(ConfigError)?,
-            audit_checkpoint_minutes: parse_num(&get, "PORTFOLIO_AUDIT_CHECKPOINT_MINUTES", 60)?,
+            audit_checkpoint_every: parse_minutes(
+                &get,
+                "PORTFOLIO_AUDIT_CHECKPOINT_MINUTES",
+                60.0,
+            )?,
             bind: get("PORTFOLIO_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
             data_dir: get("PORTFOLIO_DATA_DIR")
                 .map(PathBuf::from)
@@ -280,6 +285,21 @@ fn parse_seconds_list(list: &str) -> Option<Vec<std::time::Duration>> {
         .collect()
 }
 
+/// A period in (possibly fractional) minutes; 0 means "never" (`None`).
+fn parse_minutes(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+    default: f64,
+) -> Result<Option<std::time::Duration>, ConfigError> {
+    let minutes: f64 = parse_num(get, key, default)?;
+    if !minutes.is_finite() || !(0.0..=525_600.0).contains(&minutes) {
+        return Err(ConfigError(format!(
+            "{key}={minutes} must be between 0 and 525600 minutes (one year)"
+        )));
+    }
+    Ok((minutes > 0.0).then(|| std::time::Duration::from_secs_f64(minutes * 60.0)))
+}
+
 fn parse_num<T: std::str::FromStr>(
     get: &impl Fn(&str) -> Option<String>,
     key: &str,
@@ -290,5 +310,39 @@ fn parse_num<T: std::str::FromStr>(
         Some(v) => v
             .parse()
             .map_err(|_| ConfigError(format!("{key}={v:?} is not a valid number"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn checkpoint_period(value: &str) -> Result<Option<Duration>, ConfigError> {
+        let env = |k: &str| (k == "PORTFOLIO_AUDIT_CHECKPOINT_MINUTES").then(|| value.to_owned());
+        Config::from_lookup(env).map(|c| c.audit_checkpoint_every)
+    }
+
+    #[test]
+    fn the_checkpoint_period_is_in_minutes_fractions_allowed_and_zero_turns_it_off() {
+        assert_eq!(
+            checkpoint_period("60").expect("valid"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            checkpoint_period("0.05").expect("valid"),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(checkpoint_period("0").expect("valid"), None);
+        for bad in ["-1", "NaN", "inf", "soon", "600000"] {
+            assert!(checkpoint_period(bad).is_err(), "{bad} must be refused");
+        }
+        assert_eq!(
+            Config::from_lookup(|_| None)
+                .expect("valid")
+                .audit_checkpoint_every,
+            Some(Duration::from_secs(3600)),
+            "the default is hourly"
+        );
     }
 }

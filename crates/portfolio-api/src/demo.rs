@@ -12,7 +12,9 @@
 //! the demo is loaded so the picture holds whenever it is run.
 //!
 //! Amounts per study are not public: the demo gives each regional study 1.5 MNOK and the
-//! interregional ones 2 MNOK from an 8 MNOK interregional frame.
+//! interregional ones 2 MNOK from an 8 MNOK interregional frame, raised by 1.5 MNOK in 2023 for
+//! one study the board started in addition to the needs. The service areas' system owners and
+//! system responsibles are invented names.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -87,8 +89,14 @@ pub fn load(db: &Db) -> Result<String, String> {
                 capacities_and_dependencies(conn)?;
                 // The next year's cycle, open for new needs (the 2022 one is past intake).
                 crate::store::cycles::create_cycle(conn, &Actor::system("demo"), OPEN_YEAR)?;
+                service_area_owners(conn)?;
+                additional_study(conn)?;
+                // Something for every operation of the contract to act on.
+                crate::demo_examples::load(conn)?;
                 // A signed checkpoint of the demo's audit chain (`verify?against=latest`).
                 crate::store::checkpoints::publish(conn)?;
+                // Last, so every id created before it stays what the contract's examples name.
+                capacity_scenario(conn)?;
                 Ok::<_, ApiError>(out)
             })?;
             Ok(Some(out))
@@ -97,7 +105,7 @@ pub fn load(db: &Db) -> Result<String, String> {
     Ok(match summary {
         None => format!("the {DEMO_YEAR} demo portfolio is already loaded"),
         Some(s) => format!(
-            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies, 2 concepts, 4 benefits with measurement histories (invented); the {OPEN_YEAR} cycle is open for new needs; a signed audit checkpoint",
+            "{} needs reported for {DEMO_YEAR}, {} accepted, {} score sheets, {} measures, the 2023 concept-study frame of 10 000 000 NOK, 8 concept studies from the needs and 1 interregional study in addition, 2 concepts, 4 benefits with measurement histories (invented); the {OPEN_YEAR} cycle is open for new needs (one forwarded by a service area's system owner); system owners and system responsibles for the {OPEN_YEAR} service areas; a signed audit checkpoint; a selection scenario with a capacity limit and its robustness",
             s["needs"], s["accepted"], s["score_sheets"], s["measures"]
         ),
     })
@@ -122,6 +130,7 @@ fn deterministic_ids(conn: &mut PgConnection) -> Result<(), ApiError> {
 }
 
 const HSO: &str = "991324968"; // Helse Sør-Øst RHF, whose page the seed is
+const IT_PARTNER: &str = "914637651"; // Sykehuspartner HF
 const REGIONAL: [&str; 4] = [
     "Automatisert overføring av data til kvalitetsregistre",
     "Tidlig ultralyd",
@@ -344,5 +353,138 @@ fn capacities_and_dependencies(conn: &mut PgConnection) -> Result<(), ApiError> 
             dependencies,
         )?;
     }
+    Ok(())
+}
+
+/// A selection scenario over the 2022 needs still waiting for the board, with a capacity limit
+/// (so the dependencies and capacities above matter) and its robustness: the stability radius
+/// and what it would take to bring each left-out need in.
+fn capacity_scenario(conn: &mut PgConnection) -> Result<(), ApiError> {
+    crate::store::selection::create_scenario(
+        conn,
+        &Actor::system("demo"),
+        DEMO_YEAR,
+        crate::store::selection::ScenarioInput {
+            title: "Demo: 10 MNOK og 40 månedsverk hos IT-partneren".into(),
+            budget_nok: Some(10_000_000),
+            forced_in: Vec::new(),
+            forced_out: Vec::new(),
+            variations_percent: vec![-20, 20],
+            capacity_person_months: Some(40),
+        },
+    )?;
+    Ok(())
+}
+
+/// Invented names, labelled as such: each 2023 service area's regional system owner (at a
+/// health trust) and system responsible (at the IT partner), and one need of the open 2023
+/// cycle that the system owner of "Mor og barn" forwarded, so `GET /needs?service_area_id=…`
+/// and `forwarded_by` have something to show.
+fn service_area_owners(conn: &mut PgConnection) -> Result<(), ApiError> {
+    use crate::db::schema::service_areas;
+    use crate::store::needs::{create_need, NeedFields};
+    use crate::store::reference::{edit_service_area, ServiceAreaChanges, ServiceAreaEdit};
+    use portfolio_domain::organisation::OrgNumber;
+    use portfolio_domain::service_area::{ForwardingRole, Party};
+    let actor = Actor::system("demo");
+    let trusts: Vec<String> = organisations::table
+        .filter(organisations::kind.eq("health_trust"))
+        .order(organisations::org_number)
+        .select(organisations::org_number)
+        .load(conn)?;
+    let areas: Vec<(Uuid, String)> = service_areas::table
+        .filter(service_areas::year.eq(OPEN_YEAR))
+        .order(service_areas::name)
+        .select((service_areas::id, service_areas::name))
+        .load(conn)?;
+    let party = |org: &str, name: String| -> Result<Party, ApiError> {
+        let org = OrgNumber::parse(org).map_err(ApiError::internal)?;
+        Ok(Party::new("demo", org, &name)?)
+    };
+    let mut mor_og_barn = None;
+    for (i, (id, name)) in areas.iter().enumerate() {
+        let changes = ServiceAreaChanges {
+            name: None,
+            system_owner: Some(Some(party(
+                &trusts[i % trusts.len()],
+                format!("Regional systemeier for {name} (demo)"),
+            )?)),
+            system_responsible: Some(Some(party(
+                IT_PARTNER,
+                format!("Systemansvarlig for {name} (demo)"),
+            )?)),
+        };
+        edit_service_area(
+            conn,
+            &actor,
+            *id,
+            &IfMatch::any(),
+            ServiceAreaEdit::Change(changes),
+        )?;
+        if name == "Mor og barn" {
+            mor_og_barn = Some(*id);
+        }
+    }
+    let fields = NeedFields {
+        title: "Digital svangerskapsoppfølging".into(),
+        description: "Svangerskapsoppfølgingen dokumenteres i dag på papir og i flere systemer."
+            .into(),
+        expected_benefit: "Sammenhengende oppfølging og færre manuelle overføringer (demo).".into(),
+        origin: portfolio_domain::need::Origin::ProfessionalCommunity,
+        service_area_id: mor_og_barn,
+        estimated_study_cost_nok: 1_200_000,
+        contact_name: None,
+        contact_email: None,
+        forwarded_by: Some(ForwardingRole::SystemOwner),
+    };
+    create_need(conn, &actor, OPEN_YEAR, HSO, fields)?;
+    Ok(())
+}
+
+/// "I tillegg gjennomfører Helse Sør-Øst enkelte konseptutredninger på vegne av de fire
+/// regionene": a study the board starts in addition to the cycle's needs, run by Helse Sør-Øst
+/// on behalf of the four regions and funded from the interregional frame. Its title and purpose
+/// are invented for the demo.
+fn additional_study(conn: &mut PgConnection) -> Result<(), ApiError> {
+    let actor = Actor::system("demo");
+    let frame = crate::store::budget::find_frame_for(
+        conn,
+        2023,
+        portfolio_domain::budget::SubPortfolio::Interregional,
+    )?
+    .ok_or_else(|| ApiError::internal("the demo's interregional frame is missing"))?;
+    // The four interregional studies of autumn 2022 used the whole frame: it is raised first,
+    // recorded in its history like any change of amount.
+    let frame = crate::store::budget::change_amount(
+        conn,
+        &actor,
+        frame.id,
+        &IfMatch::any(),
+        frame.amount_nok + 1_500_000,
+        "Demo: økt for en interregional konseptutredning i tillegg til behovene",
+    )?;
+    let regions: Vec<String> = organisations::table
+        .filter(organisations::kind.eq("regional_health_authority"))
+        .order(organisations::org_number)
+        .select(organisations::org_number)
+        .load(conn)?;
+    board_approves(
+        conn,
+        &actor,
+        date(2023, 2, 16),
+        "Interregional konseptutredning i tillegg til behovene",
+        "PS-sak 8/2023",
+        vec![ItemProposal::StartAdditionalStudy {
+            frame_id: frame.id,
+            budget_nok: 1_500_000,
+            title: "Felles regionalt bildearkiv (demo)".into(),
+            purpose: "Utrede et felles bildearkiv for de fire regionene; ikke meldt inn som behov (demo)."
+                .into(),
+            responsible_org: HSO.into(),
+            interregional: true,
+            on_behalf_of: regions,
+            expected_completion: None,
+        }],
+    )?;
     Ok(())
 }

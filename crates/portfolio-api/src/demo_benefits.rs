@@ -32,7 +32,7 @@ fn months_ahead(today: NaiveDate, n: u32) -> NaiveDate {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn plan(
+pub(crate) fn plan(
     title: &str,
     description: &str,
     category: BenefitCategory,

@@ -82,8 +82,9 @@ pub fn criteria_json() -> Value {
                    "scale_min": 1, "scale_max": 5, "scale_labels": [{"value": 1, "label": "lav"}, {"value": 5, "label": "høy"}]})
         })
         .collect();
+    // Pass/fail: stored with the neutral weight and scale of `Criterion::screening`.
     all.push(json!({"code": "STRATEGI", "name": "Støtter regional utviklingsplan", "description": "", "kind": "screening",
-                    "weight": 1.0, "scale_min": 0, "scale_max": 1, "scale_labels": []}));
+                    "weight": 0.0, "scale_min": 0, "scale_max": 1, "scale_labels": []}));
     Value::Array(all)
 }
 
@@ -166,9 +167,12 @@ pub fn generate(conn: &mut PgConnection, o: &Options) -> QueryResult<Value> {
             diesel::sql_query(
                 "INSERT INTO needs (id, cycle_year, seq, reference, title, description, expected_benefit, origin,
                      organisation_number, service_area_id, estimated_study_cost_nok, status, assessment_reason,
-                     assessed_at, assessed_by, reported_by)
+                     screening, assessed_at, assessed_by, reported_by)
                  SELECT id, $1, seq, ref, title, descr, 'Bedre pasientbehandling og mer effektiv drift', origin, org, area, cost,
-                     status, reason, CASE WHEN status IN ('accepted','rejected') THEN now() END,
+                     status, reason,
+                     CASE status WHEN 'accepted' THEN jsonb_build_object('STRATEGI', 'pass')
+                                 WHEN 'rejected' THEN jsonb_build_object('STRATEGI', 'fail') END,
+                     CASE WHEN status IN ('accepted','rejected') THEN now() END,
                      CASE WHEN status IN ('accepted','rejected') THEN 'generator' END, 'generator'
                  FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::uuid[],
                              $10::bigint[], $11::text[], $12::text[])
@@ -191,6 +195,16 @@ pub fn generate(conn: &mut PgConnection, o: &Options) -> QueryResult<Value> {
 
         // Every trust scores every accepted need on every prioritisation criterion.
         let accepted: Vec<Uuid> = ids.iter().zip(&status).filter(|(_, s)| *s == "accepted").map(|(id, _)| *id).collect();
+        // The last accepted need failed screening and was accepted with a recorded override.
+        if let Some(last) = accepted.last() {
+            diesel::sql_query(
+                "UPDATE needs SET screening = jsonb_build_object('STRATEGI', 'fail'),
+                     screening_override_reason = 'Nytt lovkrav; utredes selv om behovet ikke står i utviklingsplanen'
+                 WHERE id = $1",
+            )
+            .bind::<SqlUuid, _>(*last)
+            .execute(conn)?;
+        }
         let (mut s_need, mut s_org, mut s_scores) = (vec![], vec![], vec![]);
         for need in &accepted {
             let base = rng.below(5) as i64;

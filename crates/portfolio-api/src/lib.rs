@@ -11,6 +11,7 @@ pub mod dates;
 pub mod db;
 pub mod demo;
 pub mod demo_benefits;
+pub mod demo_examples;
 pub mod denied;
 pub mod error;
 pub mod etag;

@@ -146,7 +146,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     };
     // Periodic signed checkpoints of the audit chain; stopped after the server.
     let checkpointer =
-        crate::audit_checkpointer::Checkpointer::start(db.clone(), config.audit_checkpoint_minutes);
+        crate::audit_checkpointer::Checkpointer::start(db.clone(), config.audit_checkpoint_every);
     let state = AppState::new(db, config)?;
     let metrics_db = state.db.clone();
 

@@ -1,12 +1,12 @@
 //! The year's criteria set: what needs are screened and scored on.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DomainError, FieldPath};
 use crate::macros::wire_enum;
-use crate::need::validate_text;
+use crate::need::{validate_optional_text, validate_text, NeedStatus, REASON_MAX};
 
 /// Longest criterion code, in characters.
 pub const CODE_MAX: usize = 16;
@@ -18,7 +18,7 @@ pub const DESCRIPTION_MAX: usize = 4_000;
 wire_enum! {
     /// What a criterion is used for.
     pub enum CriterionKind {
-        /// Used by the portfolio office at first assessment.
+        /// Pass/fail, judged by the portfolio office at first assessment; no weight, no scale.
         Screening => "screening",
         /// Scored by every health trust; the only kind that feeds the ranking.
         Prioritisation => "prioritisation",
@@ -76,7 +76,30 @@ pub struct ScaleStep {
     pub label: String,
 }
 
+wire_enum! {
+    /// The result of screening a need against one screening criterion.
+    pub enum ScreeningResult {
+        /// The need meets the criterion.
+        Pass => "pass",
+        /// The need does not meet the criterion.
+        Fail => "fail",
+    }
+}
+
+/// The screening results of a first assessment: criterion code → pass or fail.
+pub type Screening = BTreeMap<String, ScreeningResult>;
+
+/// The weight a screening criterion is stored with: it has none, and nothing reads it.
+pub const SCREENING_WEIGHT: f64 = 0.0;
+/// The scale a screening criterion is stored with (`0..=1`): it has none, and nothing reads it.
+pub const SCREENING_SCALE: (i32, i32) = (0, 1);
+
 /// One criterion of a criteria set.
+///
+/// `weight` and the scale belong to prioritisation criteria. A screening criterion is
+/// pass/fail: it has neither, and is stored with [`SCREENING_WEIGHT`] and
+/// [`SCREENING_SCALE`] (built by [`Criterion::screening`]), which no rule reads — scoring
+/// and ranking use prioritisation criteria only.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Criterion {
     /// Short stable code, `A-Z`, `0-9`, `_`, 1 to 16 characters (e.g. `PATIENT_SAFETY`).
@@ -98,11 +121,53 @@ pub struct Criterion {
 }
 
 impl Criterion {
+    /// A pass/fail screening criterion.
+    pub fn screening(code: &str, name: &str, description: &str) -> Self {
+        Self {
+            code: code.to_owned(),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            kind: CriterionKind::Screening,
+            weight: SCREENING_WEIGHT,
+            scale_min: SCREENING_SCALE.0,
+            scale_max: SCREENING_SCALE.1,
+            scale_labels: Vec::new(),
+        }
+    }
+
     /// Checks one criterion; field names in errors are relative (`weight`, ...).
     pub fn validate(&self) -> Result<(), DomainError> {
         validate_code("code", &self.code)?;
         validate_text("name", &self.name, NAME_MAX, true)?;
         validate_text("description", &self.description, DESCRIPTION_MAX, false)?;
+        match self.kind {
+            CriterionKind::Screening => self.validate_pass_fail(),
+            CriterionKind::Prioritisation => self.validate_scale(),
+        }
+    }
+
+    /// A screening criterion has no weight and no scale.
+    fn validate_pass_fail(&self) -> Result<(), DomainError> {
+        let no = |field: &str, what: &str| {
+            DomainError::invalid(
+                field,
+                format!("a screening criterion is pass/fail and has no {what}"),
+            )
+        };
+        if self.weight != SCREENING_WEIGHT {
+            return Err(no("weight", "weight"));
+        }
+        if (self.scale_min, self.scale_max) != SCREENING_SCALE {
+            return Err(no("scale_min", "scale"));
+        }
+        if !self.scale_labels.is_empty() {
+            return Err(no("scale_labels", "scale"));
+        }
+        Ok(())
+    }
+
+    /// A prioritisation criterion's weight and scale.
+    fn validate_scale(&self) -> Result<(), DomainError> {
         if !self.weight.is_finite() || self.weight <= 0.0 {
             return Err(DomainError::invalid(
                 "weight",
@@ -197,18 +262,18 @@ pub fn validate_criteria(criteria: &[Criterion]) -> Result<(), DomainError> {
 }
 
 /// Checks the screening results of a first assessment against a set: every screening
-/// criterion of the set exactly once, each value on its scale; prioritisation criteria and
-/// unknown codes are refused. Errors name the entry (`screening[i]`) or `screening` for a
-/// missing criterion.
+/// criterion of the set exactly once, each pass or fail; prioritisation criteria and unknown
+/// codes are refused. Errors name the entry (`screening[i]`) or `screening` for a missing
+/// criterion.
 pub fn validate_screening<'a, I>(
     criteria: &[Criterion],
     values: I,
-) -> Result<std::collections::BTreeMap<String, i32>, DomainError>
+) -> Result<Screening, DomainError>
 where
-    I: IntoIterator<Item = (&'a str, i32)>,
+    I: IntoIterator<Item = (&'a str, ScreeningResult)>,
 {
-    let mut out = std::collections::BTreeMap::new();
-    for (i, (code, value)) in values.into_iter().enumerate() {
+    let mut out = Screening::new();
+    for (i, (code, result)) in values.into_iter().enumerate() {
         let field = format!("screening[{i}]");
         let c = criteria
             .iter()
@@ -220,16 +285,7 @@ where
                 format!("criterion {code} is a prioritisation criterion; it is scored by the trusts, not screened"),
             ));
         }
-        if !c.in_scale(value) {
-            return Err(DomainError::invalid(
-                &field,
-                format!(
-                    "{value} is outside the scale {}..={} of criterion {code}",
-                    c.scale_min, c.scale_max
-                ),
-            ));
-        }
-        if out.insert(code.to_string(), value).is_some() {
+        if out.insert(code.to_string(), result).is_some() {
             return Err(DomainError::invalid(
                 &field,
                 format!("criterion {code} is given more than once"),
@@ -248,6 +304,38 @@ where
     Ok(out)
 }
 
+/// The override rule of a first assessment: accepting a need that fails a screening
+/// criterion needs a written reason (`override_reason`), so the exception is on record; a
+/// reason where nothing is overridden (a rejection, or every criterion passed) is refused so
+/// the record never claims an override that did not happen.
+pub fn check_override(
+    decision: NeedStatus,
+    screening: &Screening,
+    override_reason: Option<&str>,
+) -> Result<(), DomainError> {
+    validate_optional_text("override_reason", override_reason, REASON_MAX)?;
+    let failed: Vec<&str> = screening
+        .iter()
+        .filter(|(_, r)| **r == ScreeningResult::Fail)
+        .map(|(code, _)| code.as_str())
+        .collect();
+    let overrides = decision == NeedStatus::Accepted && !failed.is_empty();
+    match (overrides, override_reason) {
+        (true, None) => Err(DomainError::invalid(
+            "override_reason",
+            format!(
+                "the need fails screening criterion {}; accepting it needs an override reason",
+                failed.join(", ")
+            ),
+        )),
+        (false, Some(_)) => Err(DomainError::invalid(
+            "override_reason",
+            "only accepting a need that fails a screening criterion takes an override reason",
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn criterion(
     code: &str,
@@ -256,6 +344,9 @@ pub(crate) fn criterion(
     min: i32,
     max: i32,
 ) -> Criterion {
+    if kind == CriterionKind::Screening {
+        return Criterion::screening(code, &format!("Criterion {code}"), "");
+    }
     Criterion {
         code: code.to_string(),
         name: format!("Criterion {code}"),
@@ -366,38 +457,89 @@ mod tests {
     }
 
     #[test]
-    fn screening_results() {
+    fn screening_results_are_pass_or_fail() {
+        use ScreeningResult::{Fail, Pass};
         let set = [
             criterion("P", CriterionKind::Prioritisation, 1.0, 0, 4),
-            criterion("S", CriterionKind::Screening, 1.0, 0, 1),
-            criterion("T", CriterionKind::Screening, 1.0, 1, 3),
+            Criterion::screening("S", "Strategi", ""),
+            Criterion::screening("T", "Teknologi", ""),
         ];
-        let ok = validate_screening(&set, [("S", 1), ("T", 3)]).expect("valid");
-        assert_eq!(ok.len(), 2);
-        let f = |r: Result<std::collections::BTreeMap<String, i32>, DomainError>| {
-            field_of(r.expect_err("invalid"))
-        };
-        assert_eq!(f(validate_screening(&set, [("S", 1)])), "screening");
+        let ok = validate_screening(&set, [("S", Pass), ("T", Fail)]).expect("valid");
+        assert_eq!(ok.get("T"), Some(&Fail));
+        let f = |r: Result<Screening, DomainError>| field_of(r.expect_err("invalid"));
+        assert_eq!(f(validate_screening(&set, [("S", Pass)])), "screening");
         assert_eq!(
-            f(validate_screening(&set, [("S", 2), ("T", 1)])),
-            "screening[0]"
-        );
-        assert_eq!(
-            f(validate_screening(&set, [("S", 1), ("P", 1)])),
+            f(validate_screening(&set, [("S", Pass), ("P", Pass)])),
             "screening[1]"
         );
         assert_eq!(
-            f(validate_screening(&set, [("S", 1), ("X", 1)])),
+            f(validate_screening(&set, [("S", Pass), ("X", Pass)])),
             "screening[1]"
         );
         assert_eq!(
-            f(validate_screening(&set, [("S", 1), ("T", 1), ("S", 0)])),
+            f(validate_screening(
+                &set,
+                [("S", Pass), ("T", Pass), ("S", Fail)]
+            )),
             "screening[2]"
         );
         let none = [criterion("P", CriterionKind::Prioritisation, 1.0, 0, 4)];
         assert!(validate_screening(&none, [])
             .expect("nothing to screen")
             .is_empty());
+    }
+
+    #[test]
+    fn a_screening_criterion_has_no_weight_and_no_scale() {
+        let s = Criterion::screening("S", "Strategi", "");
+        assert!(s.validate().is_ok());
+        let weighted = Criterion {
+            weight: 2.0,
+            ..s.clone()
+        };
+        assert_eq!(field_of(weighted.validate().expect_err("weight")), "weight");
+        let scaled = Criterion {
+            scale_max: 5,
+            ..s.clone()
+        };
+        assert_eq!(field_of(scaled.validate().expect_err("scale")), "scale_min");
+        let labelled = Criterion {
+            scale_labels: vec![ScaleStep {
+                value: 1,
+                label: "Ja".into(),
+            }],
+            ..s
+        };
+        assert_eq!(
+            field_of(labelled.validate().expect_err("labels")),
+            "scale_labels"
+        );
+    }
+
+    #[test]
+    fn accepting_a_failed_need_needs_an_override_reason() {
+        use ScreeningResult::{Fail, Pass};
+        let failed: Screening = [("S".to_owned(), Fail), ("T".to_owned(), Pass)].into();
+        let passed: Screening = [("S".to_owned(), Pass)].into();
+        let accepted = NeedStatus::Accepted;
+        let rejected = NeedStatus::Rejected;
+        let e = check_override(accepted, &failed, None).expect_err("no reason");
+        assert_eq!(field_of(e.clone()), "override_reason");
+        assert!(e.to_string().contains('S'), "{e}");
+        assert_eq!(
+            field_of(check_override(accepted, &failed, Some(" ")).expect_err("blank")),
+            "override_reason"
+        );
+        assert!(check_override(accepted, &failed, Some("Lovkrav")).is_ok());
+        // Nothing to override: a reason would claim an exception that did not happen.
+        for (decision, screening) in [(accepted, &passed), (rejected, &failed)] {
+            assert_eq!(
+                field_of(check_override(decision, screening, Some("x")).expect_err("nothing")),
+                "override_reason"
+            );
+            assert!(check_override(decision, screening, None).is_ok());
+        }
+        assert!(check_override(accepted, &Screening::new(), None).is_ok());
     }
 
     #[test]
@@ -408,7 +550,7 @@ mod tests {
         let e = validate_criteria(&[p.clone(), s.clone(), p.clone()]).expect_err("duplicate");
         assert_eq!(field_of(e), "criteria[2].code");
         let bad = Criterion {
-            weight: 0.0,
+            weight: 1.0,
             ..s.clone()
         };
         assert_eq!(

@@ -15,6 +15,9 @@ wire_enum! {
     pub enum DecisionItemKind {
         /// Start a concept study for an accepted need, with a budget (BP1).
         StartStudy => "start_study",
+        /// Start a concept study that does not come from the cycle's needs (e.g. an
+        /// interregional study run "in addition"), with a budget (BP1).
+        StartAdditionalStudy => "start_additional_study",
         /// Pause a study.
         PauseStudy => "pause_study",
         /// Resume a paused study.
@@ -75,6 +78,14 @@ pub enum DecisionAction<F> {
         /// Budget in NOK.
         budget: i64,
     },
+    /// Start a study that no need asked for, allocating `budget` NOK (> 0) from `frame`.
+    /// It acts on no existing need, study or concept, so several may share an item target.
+    StartAdditionalStudy {
+        /// Frame to allocate from.
+        frame: F,
+        /// Budget in NOK.
+        budget: i64,
+    },
     /// Pause a study.
     PauseStudy {
         /// Its current status.
@@ -123,6 +134,7 @@ impl<F> DecisionAction<F> {
     pub const fn kind(&self) -> DecisionItemKind {
         match self {
             Self::StartStudy { .. } => DecisionItemKind::StartStudy,
+            Self::StartAdditionalStudy { .. } => DecisionItemKind::StartAdditionalStudy,
             Self::PauseStudy { .. } => DecisionItemKind::PauseStudy,
             Self::ResumeStudy { .. } => DecisionItemKind::ResumeStudy,
             Self::CancelStudy { .. } => DecisionItemKind::CancelStudy,
@@ -157,7 +169,8 @@ pub enum Change<F> {
         /// New status.
         to: NeedStatus,
     },
-    /// Create a `not_started` study for the target need and allocate `budget` from `frame`.
+    /// Create a `not_started` study — for the target need, or (an additional study) for no
+    /// need — and allocate `budget` from `frame`.
     CreateStudy {
         /// Frame to allocate from.
         frame: F,
@@ -210,11 +223,48 @@ pub struct ItemFailure {
     pub reason: DomainError,
 }
 
+/// Reserves a study's `budget` (> 0) from what `frame` has left after the approved starts
+/// before it in the same decision.
+fn fit_budget<'a, F>(
+    index: usize,
+    frame: &'a F,
+    budget: i64,
+    remaining: &HashMap<F, i64>,
+    used: &mut HashMap<&'a F, i64>,
+) -> Result<(), DomainError>
+where
+    F: Eq + Hash + fmt::Display,
+{
+    if budget <= 0 {
+        return Err(DomainError::invalid(
+            format!("items[{index}].budget"),
+            "a study budget must be greater than 0",
+        ));
+    }
+    let available = *remaining.get(frame).ok_or_else(|| {
+        DomainError::invalid(
+            format!("items[{index}].frame"),
+            format!("unknown budget frame {frame}"),
+        )
+    })?;
+    let so_far = used.entry(frame).or_insert(0);
+    let left = available.saturating_sub(*so_far);
+    if budget > left {
+        return Err(DomainError::BudgetExceeded {
+            requested: budget,
+            remaining: left,
+        });
+    }
+    *so_far += budget;
+    Ok(())
+}
+
 /// Plans a board decision all-or-nothing: either every approved or amended item is
 /// valid and the returned effects can all be applied, or nothing is.
 ///
 /// Checks, in item order: each transition is allowed from the current state; no
-/// target is acted on twice; start budgets are > 0; and per frame, the sum of
+/// target is acted on twice (additional studies act on none); start budgets are > 0;
+/// and per frame, the sum of
 /// approved start budgets fits `remaining` (money released by cancellations in
 /// the same decision is not counted, so the outcome does not depend on item
 /// order). Rejected items produce no effects and are not checked.
@@ -234,7 +284,8 @@ where
             continue;
         }
         let fail = |reason: DomainError| ItemFailure { index, reason };
-        if !targets.insert(&item.target) {
+        let acts_on_target = !matches!(item.action, DecisionAction::StartAdditionalStudy { .. });
+        if acts_on_target && !targets.insert(&item.target) {
             return Err(fail(DomainError::conflict(format!(
                 "{} is acted on by more than one approved item",
                 item.target
@@ -254,28 +305,15 @@ where
                 budget,
             } => {
                 let to = need.transition(NeedStatus::StudyStarted).map_err(fail)?;
-                if *budget <= 0 {
-                    return Err(fail(DomainError::invalid(
-                        format!("items[{index}].budget"),
-                        "a study budget must be greater than 0",
-                    )));
-                }
-                let available = *remaining.get(frame).ok_or_else(|| {
-                    fail(DomainError::invalid(
-                        format!("items[{index}].frame"),
-                        format!("unknown budget frame {frame}"),
-                    ))
-                })?;
-                let so_far = used.entry(frame).or_insert(0);
-                let left = available.saturating_sub(*so_far);
-                if *budget > left {
-                    return Err(fail(DomainError::BudgetExceeded {
-                        requested: *budget,
-                        remaining: left,
-                    }));
-                }
-                *so_far += budget;
+                fit_budget(index, frame, *budget, remaining, &mut used).map_err(fail)?;
                 push(Change::NeedStatus { from: *need, to });
+                push(Change::CreateStudy {
+                    frame: frame.clone(),
+                    budget: *budget,
+                });
+            }
+            DecisionAction::StartAdditionalStudy { frame, budget } => {
+                fit_budget(index, frame, *budget, remaining, &mut used).map_err(fail)?;
                 push(Change::CreateStudy {
                     frame: frame.clone(),
                     budget: *budget,
@@ -687,5 +725,53 @@ mod tests {
         let err = plan_decision(&items, &frames(0)).expect_err("twice");
         assert_eq!(err.index, 1);
         assert!(matches!(err.reason, DomainError::Conflict(_)));
+    }
+
+    #[test]
+    fn an_additional_study_needs_no_need_and_shares_the_frame() {
+        let additional = |target: &str, budget: i64| {
+            item(
+                target,
+                DecisionAction::StartAdditionalStudy {
+                    frame: "F2023",
+                    budget,
+                },
+                ItemOutcome::Approved,
+            )
+        };
+        // Two additional studies may name the same target (their frame): they act on nothing.
+        let items = vec![
+            start("N1", 4_000_000),
+            additional("F2023", 3_000_000),
+            additional("F2023", 2_000_000),
+        ];
+        let effects = plan_decision(&items, &frames(10_000_000)).expect("fits");
+        let changes: Vec<(usize, &Change<&str>)> =
+            effects.iter().map(|e| (e.index, &e.change)).collect();
+        assert_eq!(changes.len(), 4, "need status + study, then one study each");
+        assert_eq!(
+            changes[2],
+            (
+                1,
+                &Change::CreateStudy {
+                    frame: "F2023",
+                    budget: 3_000_000
+                }
+            )
+        );
+        assert!(!effects[2..]
+            .iter()
+            .any(|e| matches!(e.change, Change::NeedStatus { .. })));
+        // The same budget rules as any study: within the frame, counted with the others.
+        let over = vec![start("N1", 6_000_000), additional("F2023", 4_000_001)];
+        let err = plan_decision(&over, &frames(10_000_000)).expect_err("over budget");
+        assert_eq!(err.index, 1);
+        assert!(matches!(err.reason, DomainError::BudgetExceeded { .. }));
+        let zero = plan_decision(&[additional("F2023", 0)], &frames(10)).expect_err("zero");
+        assert!(matches!(zero.reason, DomainError::Invalid { .. }));
+        assert_eq!(
+            items[1].action.kind(),
+            DecisionItemKind::StartAdditionalStudy
+        );
     }
 }

@@ -21,6 +21,7 @@ pub mod ranking;
 pub mod scoring;
 pub mod selection;
 pub mod sensitivity;
+pub mod service_area;
 mod sql;
 pub mod state;
 pub mod study;

@@ -335,6 +335,27 @@ mod tests {
     }
 
     #[test]
+    fn screening_criteria_do_not_change_the_ranking() {
+        let mut rng = Rng::new(13);
+        let c = criteria(3, &mut rng);
+        let needs = random_needs(&mut rng, &c, 25, 6);
+        let mut screened = c.clone();
+        screened.insert(
+            1,
+            Criterion::screening("STRATEGI", "Strategisk forankring", ""),
+        );
+        for agg in [
+            Aggregation::Mean,
+            Aggregation::Median,
+            Aggregation::Calibrated,
+        ] {
+            let plain = rank(&needs, &c, agg).expect("ranked");
+            let with_screening = rank(&needs, &screened, agg).expect("ranked");
+            assert_eq!(format!("{plain:?}"), format!("{with_screening:?}"), "{agg}");
+        }
+    }
+
+    #[test]
     fn unscored_is_reported_and_last() {
         let mut rng = Rng::new(7);
         let c = criteria(4, &mut rng);

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::error::DomainError;
+use crate::error::{DomainError, FieldIssue, FieldPath};
 use crate::macros::wire_enum;
 use crate::state::StateMachine;
 
@@ -207,6 +207,49 @@ impl StudyBudget {
     }
 }
 
+/// Most regional authorities an interregional study is run on behalf of.
+pub const ON_BEHALF_OF_MAX: usize = 10;
+
+/// Who a study is run for: its own region, or — an interregional study (interregional
+/// konseptutredning) — one region on behalf of several, named in `on_behalf_of` (each once,
+/// at most [`ON_BEHALF_OF_MAX`]). Every problem, with fields relative to the study
+/// (`on_behalf_of`, `on_behalf_of[2]`). Whether the organisations are regional health
+/// authorities needs the register and is the caller's check.
+pub fn interregional_issues<T: PartialEq>(
+    interregional: bool,
+    on_behalf_of: &[T],
+) -> Vec<FieldIssue> {
+    let mut out = Vec::new();
+    let field = || FieldPath::from("on_behalf_of");
+    if !interregional && !on_behalf_of.is_empty() {
+        out.push(FieldIssue::new(
+            field(),
+            "only an interregional study is run on behalf of other regions",
+        ));
+    }
+    if interregional && on_behalf_of.is_empty() {
+        out.push(FieldIssue::new(
+            field(),
+            "an interregional study names the regional authorities it is run on behalf of",
+        ));
+    }
+    if on_behalf_of.len() > ON_BEHALF_OF_MAX {
+        out.push(FieldIssue::new(
+            field(),
+            format!("must have at most {ON_BEHALF_OF_MAX} items"),
+        ));
+    }
+    for (j, o) in on_behalf_of.iter().enumerate() {
+        if on_behalf_of[..j].contains(o) {
+            out.push(FieldIssue::new(
+                field().index(j),
+                "is listed more than once",
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,5 +321,31 @@ mod tests {
         assert!(b.record_spent(0).is_err());
         assert!(StudyBudget::new(-1).is_err());
         assert!(StudyBudget::from_parts(10, 11).is_err());
+    }
+
+    #[test]
+    fn interregional_status_names_the_regions() {
+        let four = ["991324968", "983658725", "983658776", "883658752"];
+        assert!(interregional_issues(true, &four).is_empty());
+        assert!(interregional_issues::<&str>(false, &[]).is_empty());
+        let fields = |issues: Vec<FieldIssue>| -> Vec<String> {
+            issues.into_iter().map(|i| i.field.to_string()).collect()
+        };
+        assert_eq!(
+            fields(interregional_issues::<&str>(true, &[])),
+            ["on_behalf_of"]
+        );
+        assert_eq!(fields(interregional_issues(false, &four)), ["on_behalf_of"]);
+        assert_eq!(
+            fields(interregional_issues(
+                true,
+                &["991324968", "983658725", "991324968"]
+            )),
+            ["on_behalf_of[2]"]
+        );
+        assert_eq!(
+            fields(interregional_issues(true, &[0; ON_BEHALF_OF_MAX + 1]))[0],
+            "on_behalf_of"
+        );
     }
 }

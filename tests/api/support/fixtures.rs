@@ -62,11 +62,11 @@ pub async fn advance(app: &TestApp, year: i32, to: &str) -> Value {
         .json()
 }
 
-/// One screening criterion (STRATEGI 0–1) and two prioritisation criteria (NYTTE ×3 on 1–5,
+/// One screening criterion (STRATEGI, pass/fail) and two prioritisation criteria (NYTTE ×3 on 1–5,
 /// GEVINST ×1 on 0–10).
 pub fn criteria_body() -> Value {
     json!({"criteria": [
-        {"code": "STRATEGI", "name": "Strategisk forankring", "kind": "screening", "weight": 1.0, "scale_min": 0, "scale_max": 1},
+        {"code": "STRATEGI", "name": "Strategisk forankring", "kind": "screening"},
         {"code": "NYTTE", "name": "Pasientnytte", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5,
          "scale_labels": [{"value": 1, "label": "Liten"}, {"value": 5, "label": "Svært stor"}]},
         {"code": "GEVINST", "name": "Økonomisk gevinst", "kind": "prioritisation", "weight": 1.0, "scale_min": 0, "scale_max": 10}
@@ -132,7 +132,7 @@ pub async fn assess(app: &TestApp, need: &Value, body: &Value) -> Value {
 
 /// Accepts with the screening criterion met.
 pub fn accept_body() -> Value {
-    json!({"decision": "accepted", "screening": [{"code": "STRATEGI", "value": 1}]})
+    json!({"decision": "accepted", "screening": [{"code": "STRATEGI", "result": "pass"}]})
 }
 
 /// `n` new accepted needs of `year` with an estimated study cost of 1 MNOK: (id, reference).

@@ -23,6 +23,10 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        system_owner_org -> Nullable<Text>,
+        system_owner_name -> Nullable<Text>,
+        system_responsible_org -> Nullable<Text>,
+        system_responsible_name -> Nullable<Text>,
     }
 }
 
@@ -192,6 +196,10 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        forwarded_by_role -> Nullable<Text>,
+        forwarded_by_org -> Nullable<Text>,
+        forwarded_by_name -> Nullable<Text>,
+        screening_override_reason -> Nullable<Text>,
     }
 }
 
@@ -385,7 +393,7 @@ diesel::table! {
 diesel::table! {
     concept_studies (id) {
         id -> Uuid,
-        need_id -> Uuid,
+        need_id -> Nullable<Uuid>,
         cycle_year -> Int4,
         title -> Text,
         responsible_org -> Text,
@@ -403,6 +411,7 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        purpose -> Nullable<Text>,
     }
 }
 
@@ -410,7 +419,7 @@ diesel::table! {
     concepts (id) {
         id -> Uuid,
         study_id -> Uuid,
-        need_id -> Uuid,
+        need_id -> Nullable<Uuid>,
         title -> Text,
         description -> Text,
         status -> Text,

@@ -485,7 +485,7 @@ pub struct BenefitStatusChange {
 /// A new measurement, or a correction of an earlier one (`corrects`).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"measured_on": "2024-06-01", "value": 55.0, "source": "Uttrekk fra registeret (demodata)"}))]
+#[schema(example = json!({"measured_on": "2026-11-15", "value": 55.0, "source": "Uttrekk fra registeret (demodata)"}))]
 pub struct NewBenefitMeasurement {
     /// When the value was measured: not before the baseline date, not in the future.
     pub measured_on: NaiveDate,
@@ -555,7 +555,7 @@ pub async fn list_benefits(
 /// `portfolio:read`.
 #[utoipa::path(
     tag = "benefits realisation",
-    params(("id" = Uuid, Path, description = "Benefit id")),
+    params(("id" = Uuid, Path, description = "Benefit id", example = "cdcabee4-fb82-ed58-ce15-b784497a144e")),
     responses(
         (status = 200, description = "The benefit", body = Benefit, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such benefit", body = crate::error::Problem, content_type = "application/problem+json")
@@ -642,7 +642,7 @@ pub async fn create_benefit(
 #[utoipa::path(
     tag = "benefits realisation",
     params(
-        ("id" = Uuid, Path, description = "Benefit id"),
+        ("id" = Uuid, Path, description = "Benefit id", example = "cdcabee4-fb82-ed58-ce15-b784497a144e"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = EditBenefit,
@@ -688,7 +688,7 @@ pub async fn edit_benefit(
 #[utoipa::path(
     tag = "benefits realisation",
     params(
-        ("id" = Uuid, Path, description = "Benefit id"),
+        ("id" = Uuid, Path, description = "Benefit id", example = "1d753061-579c-e9d1-86af-6d1ce0a2513c"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(
@@ -722,7 +722,7 @@ pub async fn delete_benefit(
 #[utoipa::path(
     tag = "benefits realisation",
     params(
-        ("id" = Uuid, Path, description = "Benefit id"),
+        ("id" = Uuid, Path, description = "Benefit id", example = "c0f45fcd-505f-2d20-5ca5-18aa61f961d6"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = BenefitStatusChange,
@@ -759,7 +759,7 @@ pub async fn change_benefit_status(
 /// their correction. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "benefits realisation",
-    params(("id" = Uuid, Path, description = "Benefit id"), PageQuery),
+    params(("id" = Uuid, Path, description = "Benefit id", example = "cdcabee4-fb82-ed58-ce15-b784497a144e"), PageQuery),
     responses(
         (status = 200, description = "A page of measurements", body = BenefitMeasurementPage),
         (status = 404, description = "No such benefit", body = crate::error::Problem, content_type = "application/problem+json")
@@ -804,7 +804,7 @@ pub async fn list_measurements(
 /// organisation gets 403. Not for a cancelled benefit (409).
 #[utoipa::path(
     tag = "benefits realisation",
-    params(("id" = Uuid, Path, description = "Benefit id")),
+    params(("id" = Uuid, Path, description = "Benefit id", example = "cdcabee4-fb82-ed58-ce15-b784497a144e")),
     request_body = NewBenefitMeasurement,
     responses(
         (status = 201, description = "Recorded", body = BenefitMeasurement, headers(("Location" = String, description = "The benefit's measurements"))),

@@ -243,7 +243,7 @@ pub struct FrameQuery {
 /// A new budget frame.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"year": 2023, "sub_portfolio": "concept_studies", "amount_nok": 10000000, "reason": "Vedtatt budsjett 2023"}))]
+#[schema(example = json!({"year": 2024, "sub_portfolio": "concept_studies", "amount_nok": 10000000, "reason": "Vedtatt budsjett 2024"}))]
 pub struct NewFrame {
     #[validate(range(min = 2000, max = 2100))]
     #[schema(minimum = 2000, maximum = 2100)]
@@ -345,7 +345,7 @@ pub async fn list_frames(
 /// Amount, allocated, remaining and spent, read in one consistent snapshot. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "budget frames",
-    params(("id" = Uuid, Path, description = "Budget frame id")),
+    params(("id" = Uuid, Path, description = "Budget frame id", example = "2c1c389d-1150-638f-aefd-a407e286f431")),
     responses(
         (status = 200, description = "The frame", body = Frame, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such frame", body = crate::error::Problem, content_type = "application/problem+json")
@@ -422,7 +422,7 @@ pub async fn create_frame(
 #[utoipa::path(
     tag = "budget frames",
     params(
-        ("id" = Uuid, Path, description = "Budget frame id"),
+        ("id" = Uuid, Path, description = "Budget frame id", example = "2c1c389d-1150-638f-aefd-a407e286f431"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = ChangeFrameAmount,
@@ -473,7 +473,7 @@ pub async fn change_frame(
 /// decisions the same way. Needs `portfolio:manage`.
 #[utoipa::path(
     tag = "budget frames",
-    params(("id" = Uuid, Path, description = "Budget frame id")),
+    params(("id" = Uuid, Path, description = "Budget frame id", example = "2c1c389d-1150-638f-aefd-a407e286f431")),
     request_body = NewAllocation,
     responses(
         (status = 201, description = "Allocated", body = Allocation, headers(("ETag" = String, description = "Version of the representation"), ("Location" = String, description = "The new allocation"))),
@@ -511,7 +511,7 @@ pub async fn create_allocation(
 /// Oldest first. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "budget frames",
-    params(("id" = Uuid, Path, description = "Budget frame id"), PageQuery),
+    params(("id" = Uuid, Path, description = "Budget frame id", example = "2c1c389d-1150-638f-aefd-a407e286f431"), PageQuery),
     responses(
         (status = 200, description = "A page of allocations", body = AllocationPage),
         (status = 404, description = "No such frame", body = crate::error::Problem, content_type = "application/problem+json")
@@ -550,8 +550,8 @@ pub async fn list_allocations(
 #[utoipa::path(
     tag = "budget frames",
     params(
-        ("id" = Uuid, Path, description = "Budget frame id"),
-        ("allocation_id" = Uuid, Path, description = "Allocation id")
+        ("id" = Uuid, Path, description = "Budget frame id", example = "2c1c389d-1150-638f-aefd-a407e286f431"),
+        ("allocation_id" = Uuid, Path, description = "Allocation id", example = "78a8b9aa-3561-3be3-02a2-82e12567219c")
     ),
     responses(
         (status = 200, description = "The allocation", body = Allocation, headers(("ETag" = String, description = "Version of the representation"))),
@@ -587,8 +587,8 @@ pub async fn get_allocation(
 #[utoipa::path(
     tag = "budget frames",
     params(
-        ("id" = Uuid, Path, description = "Budget frame id"),
-        ("allocation_id" = Uuid, Path, description = "Allocation id"),
+        ("id" = Uuid, Path, description = "Budget frame id", example = "2c1c389d-1150-638f-aefd-a407e286f431"),
+        ("allocation_id" = Uuid, Path, description = "Allocation id", example = "78a8b9aa-3561-3be3-02a2-82e12567219c"),
         ("If-Match" = String, Header, description = "The allocation's ETag the change is based on", example = "\"v1\"")
     ),
     request_body = ReleaseAllocation,
@@ -628,7 +628,7 @@ pub async fn release_allocation(
 /// numbers after it — oldest first. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "budget frames",
-    params(("id" = Uuid, Path, description = "Budget frame id"), PageQuery),
+    params(("id" = Uuid, Path, description = "Budget frame id", example = "2c1c389d-1150-638f-aefd-a407e286f431"), PageQuery),
     responses(
         (status = 200, description = "A page of history entries", body = FrameHistoryPage),
         (status = 404, description = "No such frame", body = crate::error::Problem, content_type = "application/problem+json")

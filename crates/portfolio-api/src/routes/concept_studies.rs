@@ -22,8 +22,8 @@ use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
 use crate::store::decisions::ExpectedCompletion;
 use crate::store::studies::{
-    self, ConceptFilter, ConceptRow, ConceptStatusName, NeedRef, StudyEdit, StudyFilter, StudyRow,
-    StudyStatusName,
+    self, ConceptFilter, ConceptRow, ConceptStatusName, InterregionalEdit, NeedRef, StudyEdit,
+    StudyFilter, StudyRow, StudyStatusName,
 };
 
 /// The need a study or concept came from.
@@ -51,11 +51,15 @@ impl From<&NeedRef> for NeedLink {
 
 /// A concept study (konseptutredning).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": "a356d04b-b469-fcdf-db6b-a69980e03b79", "need": {"id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reference": "B-2022-017", "cycle_year": 2022, "status": "study_started"}, "cycle_year": 2022, "title": "Nasjonalt genomsenter", "responsible_org": "991324968", "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "frame_id": "6f1c2a4e-2b7d-4c55-9d0e-3a8b9c1d2e3f", "allocated_nok": 1500000, "spent_nok": 400000, "unspent_nok": 1100000, "status": "in_progress", "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}, "decision_case_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "concept_id": null, "version": 3, "created_at": "2022-10-20T12:00:00Z", "updated_at": "2023-03-01T09:00:00Z"}))]
+#[schema(example = json!({"id": "a356d04b-b469-fcdf-db6b-a69980e03b79", "need": {"id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reference": "B-2022-017", "cycle_year": 2022, "status": "study_started"}, "purpose": null, "cycle_year": 2022, "title": "Nasjonalt genomsenter", "responsible_org": "991324968", "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "frame_id": "6f1c2a4e-2b7d-4c55-9d0e-3a8b9c1d2e3f", "allocated_nok": 1500000, "spent_nok": 400000, "unspent_nok": 1100000, "status": "in_progress", "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}, "decision_case_id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "concept_id": null, "version": 3, "created_at": "2022-10-20T12:00:00Z", "updated_at": "2023-03-01T09:00:00Z"}))]
 pub struct Study {
     pub id: Uuid,
-    /// The need the study is for.
-    pub need: NeedLink,
+    /// The need the study is for; `null` for a study the board started in addition to the
+    /// cycle's needs (see `purpose`).
+    pub need: Option<NeedLink>,
+    /// What a study started in addition to the cycle's needs is for (`null` for a study of a
+    /// need, which says it).
+    pub purpose: Option<String>,
     /// The needs cycle the study belongs to.
     pub cycle_year: i32,
     pub title: String,
@@ -97,12 +101,15 @@ fn study(r: StudyRow, need: Option<&NeedRef>, concept_id: Option<Uuid>) -> Study
     };
     Study {
         id: r.id,
-        need: need.map(NeedLink::from).unwrap_or(NeedLink {
-            id: r.need_id,
-            reference: String::new(),
-            cycle_year: r.cycle_year,
-            status: String::new(),
+        need: r.need_id.map(|id| {
+            need.map(NeedLink::from).unwrap_or(NeedLink {
+                id,
+                reference: String::new(),
+                cycle_year: r.cycle_year,
+                status: String::new(),
+            })
         }),
+        purpose: r.purpose.clone(),
         cycle_year: r.cycle_year,
         title: r.title,
         responsible_org: r.responsible_org.into(),
@@ -124,7 +131,7 @@ fn study(r: StudyRow, need: Option<&NeedRef>, concept_id: Option<Uuid>) -> Study
 
 /// Studies with their need and concept links, loaded with one query per table.
 fn with_links(conn: &mut PgConnection, rows: Vec<StudyRow>) -> Result<Vec<Study>, ApiError> {
-    let need_ids: Vec<Uuid> = rows.iter().map(|r| r.need_id).collect();
+    let need_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.need_id).collect();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let needs: HashMap<Uuid, NeedRef> = studies::needs_by_id(conn, &need_ids, false)?
         .into_iter()
@@ -137,7 +144,7 @@ fn with_links(conn: &mut PgConnection, rows: Vec<StudyRow>) -> Result<Vec<Study>
     Ok(rows
         .into_iter()
         .map(|r| {
-            let n = needs.get(&r.need_id);
+            let n = r.need_id.and_then(|id| needs.get(&id));
             let c = concepts.get(&r.id).copied();
             study(r, n, c)
         })
@@ -208,7 +215,7 @@ pub async fn list_studies(
 /// With links to its need and concept. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "concept studies",
-    params(("id" = Uuid, Path, description = "Study id")),
+    params(("id" = Uuid, Path, description = "Study id", example = "29f6b686-0443-eb3b-c889-1a2753a11a59")),
     responses(
         (status = 200, description = "The study", body = Study, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such study", body = crate::error::Problem, content_type = "application/problem+json")
@@ -234,10 +241,15 @@ pub async fn get_study(
     Ok(json_with_etag(HttpResponse::Ok(), &s, version))
 }
 
+/// Each entry an organisation number's shape (nine digits).
+fn org_numbers(list: &[String]) -> Result<(), validator::ValidationError> {
+    list.iter().try_for_each(|o| crate::extract::nine_digits(o))
+}
+
 /// The portfolio office's report on a study.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"spent_to_date_nok": 400000, "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}, "reason": "Tertialrapport 1/2023"}))]
+#[schema(example = json!({"spent_to_date_nok": 400000, "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}, "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "reason": "Tertialrapport 1/2023; utredningen kjøres på vegne av de fire regionene"}))]
 pub struct StudyReport {
     /// Total spent to date in NOK: never less than before, never above what is allocated
     /// (more money needs a board decision).
@@ -246,6 +258,15 @@ pub struct StudyReport {
     pub spent_to_date_nok: Option<i64>,
     /// A new expected completion.
     pub expected_completion: Option<ExpectedCompletion>,
+    /// A correction of the study's interregional status: `true` when it is run by one region
+    /// on behalf of several (then its responsible organisation must be a regional health
+    /// authority), `false` when it is not (its `on_behalf_of` is then cleared).
+    pub interregional: Option<bool>,
+    /// With `interregional`: the regional authorities the study is run on behalf of
+    /// (organisation numbers, each once, at most 10). Absent keeps the ones already named.
+    #[validate(length(max = 10), custom(function = "org_numbers"))]
+    #[schema(max_items = 10, example = json!(["991324968", "983658725", "983658776", "883658752"]))]
+    pub on_behalf_of: Option<Vec<String>>,
     /// Why (kept in the budget frame's history with the spending).
     #[validate(length(min = 1, max = 2000), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 2000)]
@@ -255,18 +276,21 @@ pub struct StudyReport {
 /// Report on a study
 ///
 /// Reports spent-to-date (a new total, never above what is allocated) and/or a new
-/// expected completion. Needs `portfolio:manage` and `If-Match`.
+/// expected completion, and/or corrects whether the study is interregional (run by one
+/// region on behalf of the regions in `on_behalf_of`). Needs `portfolio:manage` and
+/// `If-Match`.
 #[utoipa::path(
     tag = "concept studies",
     params(
-        ("id" = Uuid, Path, description = "Study id"),
+        ("id" = Uuid, Path, description = "Study id", example = "29f6b686-0443-eb3b-c889-1a2753a11a59"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = StudyReport,
     responses(
         (status = 200, description = "Updated", body = Study, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such study", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Spent would exceed the allocation or go down", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "Spent would exceed the allocation or go down", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid, e.g. `on_behalf_of` names an organisation that is not a regional health authority", body = crate::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
@@ -281,10 +305,17 @@ pub async fn report_study(
     caller.require(Permission::Manage)?;
     let id = path.into_inner();
     let r = body.0;
-    if r.spent_to_date_nok.is_none() && r.expected_completion.is_none() {
+    if r.on_behalf_of.is_some() && r.interregional.is_none() {
+        return Err(ApiError::invalid(
+            "/interregional",
+            "is required with on_behalf_of (true: the study is run on behalf of those regions)",
+        ));
+    }
+    if r.spent_to_date_nok.is_none() && r.expected_completion.is_none() && r.interregional.is_none()
+    {
         return Err(ApiError::invalid(
             "",
-            "report spent_to_date_nok, expected_completion or both",
+            "report spent_to_date_nok, expected_completion or interregional",
         ));
     }
     let mut expected = None;
@@ -309,6 +340,10 @@ pub async fn report_study(
     let edit = StudyEdit {
         spent_to_date_nok: r.spent_to_date_nok,
         expected,
+        interregional: r.interregional.map(|interregional| InterregionalEdit {
+            interregional,
+            on_behalf_of: r.on_behalf_of,
+        }),
         reason: r.reason.trim().to_owned(),
     };
     let actor = Actor::of(&caller);
@@ -341,7 +376,7 @@ pub struct StudyTransition {
 #[utoipa::path(
     tag = "concept studies",
     params(
-        ("id" = Uuid, Path, description = "Study id"),
+        ("id" = Uuid, Path, description = "Study id", example = "918a3ef3-ecaf-63c2-27c5-19098b34ae28"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = StudyTransition,
@@ -384,8 +419,9 @@ pub struct Concept {
     pub status: ConceptStatusName,
     /// The completed study it came from.
     pub study_id: Uuid,
-    /// The need the study was for.
-    pub need: NeedLink,
+    /// The need the study was for; `null` when the study was started in addition to the
+    /// cycle's needs.
+    pub need: Option<NeedLink>,
     /// The decision that recorded it.
     pub decision_case_id: Uuid,
     /// Version of this representation (also its ETag).
@@ -403,11 +439,13 @@ fn concept(r: ConceptRow, need: Option<&NeedRef>) -> Concept {
         description: r.description,
         status: ConceptStatusName::of(r.status),
         study_id: r.study_id,
-        need: need.map(NeedLink::from).unwrap_or(NeedLink {
-            id: r.need_id,
-            reference: String::new(),
-            cycle_year: 0,
-            status: String::new(),
+        need: r.need_id.map(|id| {
+            need.map(NeedLink::from).unwrap_or(NeedLink {
+                id,
+                reference: String::new(),
+                cycle_year: 0,
+                status: String::new(),
+            })
         }),
         decision_case_id: r.decision_case_id,
         version: r.version,
@@ -420,7 +458,7 @@ fn concepts_with_links(
     conn: &mut PgConnection,
     rows: Vec<ConceptRow>,
 ) -> Result<Vec<Concept>, ApiError> {
-    let need_ids: Vec<Uuid> = rows.iter().map(|r| r.need_id).collect();
+    let need_ids: Vec<Uuid> = rows.iter().filter_map(|r| r.need_id).collect();
     let needs: HashMap<Uuid, NeedRef> = studies::needs_by_id(conn, &need_ids, false)?
         .into_iter()
         .map(|n| (n.id, n))
@@ -428,7 +466,7 @@ fn concepts_with_links(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let n = needs.get(&r.need_id);
+            let n = r.need_id.and_then(|id| needs.get(&id));
             concept(r, n)
         })
         .collect())
@@ -490,7 +528,7 @@ pub async fn list_concepts(
 /// Needs `portfolio:read`.
 #[utoipa::path(
     tag = "concept studies",
-    params(("id" = Uuid, Path, description = "Concept id")),
+    params(("id" = Uuid, Path, description = "Concept id", example = "a356d04b-b469-fcdf-db6b-a69980e03b79")),
     responses(
         (status = 200, description = "The concept", body = Concept, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such concept", body = crate::error::Problem, content_type = "application/problem+json")
@@ -532,7 +570,7 @@ pub struct Lineage {
 /// need → concept study → concept → benefits, in one response. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "concept studies",
-    params(("id" = Uuid, Path, description = "Need id")),
+    params(("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff")),
     responses(
         (status = 200, description = "The lineage", body = Lineage),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")

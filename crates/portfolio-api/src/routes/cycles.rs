@@ -12,7 +12,7 @@ use validator::Validate;
 use crate::auth::{Caller, Permission};
 use crate::changes::Actor;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
@@ -26,7 +26,7 @@ crate::enum_schema!(
 crate::enum_schema!(
     criterion_kind_schema,
     CriterionKind,
-    "`screening` (first assessment) or `prioritisation` (scored by the trusts)."
+    "`screening` (pass/fail at first assessment; no weight, no scale) or `prioritisation` (scored by the trusts on a weighted scale)."
 );
 
 /// One recorded phase change.
@@ -151,50 +151,99 @@ pub struct CriterionDto {
     pub description: String,
     #[schema(schema_with = criterion_kind_schema)]
     pub kind: CriterionKind,
-    /// Relative weight (> 0); only ratios matter.
-    #[schema(example = 3.0, exclusive_minimum = 0.0)]
-    pub weight: f64,
-    #[schema(example = 1)]
-    pub scale_min: i32,
-    #[schema(example = 5)]
-    pub scale_max: i32,
+    /// Relative weight (> 0) of a prioritisation criterion; only ratios matter. Absent for a
+    /// screening criterion, which is pass/fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = f64, required = false, example = 3.0, exclusive_minimum = 0.0)]
+    pub weight: Option<f64>,
+    /// Lowest scale value of a prioritisation criterion; absent for a screening criterion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i32, required = false, example = 1)]
+    pub scale_min: Option<i32>,
+    /// Highest scale value of a prioritisation criterion; absent for a screening criterion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i32, required = false, example = 5)]
+    pub scale_max: Option<i32>,
+    /// Labels of scale values (prioritisation criteria only).
     #[serde(default)]
     #[validate(nested, length(max = 100))]
     pub scale_labels: Vec<ScaleLabel>,
 }
 
-impl From<CriterionDto> for Criterion {
-    fn from(c: CriterionDto) -> Self {
-        Criterion {
-            code: c.code,
-            name: c.name,
-            description: c.description,
-            kind: c.kind,
-            weight: c.weight,
-            scale_min: c.scale_min,
-            scale_max: c.scale_max,
-            scale_labels: c
-                .scale_labels
-                .into_iter()
-                .map(|s| ScaleStep {
-                    value: s.value,
-                    label: s.label,
-                })
-                .collect(),
+impl CriterionDto {
+    /// The domain criterion. A screening criterion is pass/fail and takes no weight or scale;
+    /// a prioritisation criterion needs both. Problems go to `errors` (`/criteria/{i}/…`).
+    fn into_domain(self, i: usize, errors: &mut Vec<FieldError>) -> Option<Criterion> {
+        let at = |field: &str| format!("/criteria/{i}/{field}");
+        let fields = [
+            ("weight", self.weight.is_some()),
+            ("scale_min", self.scale_min.is_some()),
+            ("scale_max", self.scale_max.is_some()),
+            ("scale_labels", !self.scale_labels.is_empty()),
+        ];
+        let before = errors.len();
+        match self.kind {
+            CriterionKind::Screening => {
+                for (field, given) in fields {
+                    if given {
+                        errors.push(FieldError::new(
+                            at(field),
+                            "a screening criterion is pass/fail; it has no weight and no scale",
+                        ));
+                    }
+                }
+            }
+            CriterionKind::Prioritisation => {
+                for (field, given) in &fields[..3] {
+                    if !given {
+                        errors.push(FieldError::new(
+                            at(field),
+                            "is required for a prioritisation criterion",
+                        ));
+                    }
+                }
+            }
         }
+        if errors.len() > before {
+            return None;
+        }
+        Some(match self.kind {
+            CriterionKind::Screening => {
+                Criterion::screening(&self.code, &self.name, &self.description)
+            }
+            CriterionKind::Prioritisation => Criterion {
+                code: self.code,
+                name: self.name,
+                description: self.description,
+                kind: self.kind,
+                weight: self.weight.unwrap_or_default(),
+                scale_min: self.scale_min.unwrap_or_default(),
+                scale_max: self.scale_max.unwrap_or_default(),
+                scale_labels: self
+                    .scale_labels
+                    .into_iter()
+                    .map(|s| ScaleStep {
+                        value: s.value,
+                        label: s.label,
+                    })
+                    .collect(),
+            },
+        })
     }
 }
 
 impl From<Criterion> for CriterionDto {
     fn from(c: Criterion) -> Self {
+        // A screening criterion shows no weight and no scale: it is pass/fail.
+        let prioritised = c.kind == CriterionKind::Prioritisation;
         CriterionDto {
             code: c.code,
             name: c.name,
             description: c.description,
             kind: c.kind,
-            weight: c.weight,
-            scale_min: c.scale_min,
-            scale_max: c.scale_max,
+            weight: prioritised.then_some(c.weight),
+            scale_min: prioritised.then_some(c.scale_min),
+            scale_max: prioritised.then_some(c.scale_max),
             scale_labels: c
                 .scale_labels
                 .into_iter()
@@ -211,9 +260,9 @@ impl From<Criterion> for CriterionDto {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"criteria": [
-    {"code": "STRATEGI", "name": "Strategisk forankring", "description": "Støtter regional strategi", "kind": "screening", "weight": 1.0, "scale_min": 0, "scale_max": 1, "scale_labels": [{"value": 0, "label": "Nei"}, {"value": 1, "label": "Ja"}]},
+    {"code": "STRATEGI", "name": "Strategisk forankring", "description": "Støtter regional strategi (bestått/ikke bestått)", "kind": "screening", "scale_labels": []},
     {"code": "PASIENTNYTTE", "name": "Pasientnytte", "description": "", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5, "scale_labels": [{"value": 1, "label": "Liten"}, {"value": 5, "label": "Svært stor"}]},
-    {"code": "GEVINST", "name": "Økonomisk gevinst", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
+    {"code": "EFFEKTIVITET", "name": "Effektivisering", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
 ]}))]
 pub struct CriteriaSetInput {
     #[validate(nested, length(max = 100))]
@@ -225,9 +274,9 @@ pub struct CriteriaSetInput {
 #[schema(example = json!({
     "cycle_year": 2022, "status": "adopted",
     "criteria": [
-        {"code": "STRATEGI", "name": "Strategisk forankring", "description": "Støtter regional strategi", "kind": "screening", "weight": 1.0, "scale_min": 0, "scale_max": 1, "scale_labels": [{"value": 0, "label": "Nei"}, {"value": 1, "label": "Ja"}]},
+        {"code": "STRATEGI", "name": "Strategisk forankring", "description": "Støtter regional strategi (bestått/ikke bestått)", "kind": "screening", "scale_labels": []},
         {"code": "PASIENTNYTTE", "name": "Pasientnytte", "description": "", "kind": "prioritisation", "weight": 3.0, "scale_min": 1, "scale_max": 5, "scale_labels": [{"value": 1, "label": "Liten"}, {"value": 5, "label": "Svært stor"}]},
-        {"code": "GEVINST", "name": "Økonomisk gevinst", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
+        {"code": "EFFEKTIVITET", "name": "Effektivisering", "description": "", "kind": "prioritisation", "weight": 2.0, "scale_min": 1, "scale_max": 5, "scale_labels": []}
     ],
     "adopted_at": "2022-02-01T10:00:00Z", "adopted_by": "kari.nordmann", "version": 3
 }))]
@@ -358,7 +407,7 @@ pub async fn create_cycle(
 #[utoipa::path(
     tag = "cycles",
     params(
-        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("year" = i32, Path, description = "Cycle year", example = 2023),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = PhaseChangeRequest,
@@ -389,7 +438,7 @@ pub async fn change_phase(
 
 /// Get the criteria set of a cycle
 ///
-/// Screening and prioritisation criteria with weights and scales. Needs `portfolio:read`; a draft set is found (else 404) only with `portfolio:manage` or `portfolio:decide`.
+/// Pass/fail screening criteria (no weight, no scale) and prioritisation criteria with weights and scales. Needs `portfolio:read`; a draft set is found (else 404) only with `portfolio:manage` or `portfolio:decide`.
 #[utoipa::path(
     tag = "cycles",
     params(("year" = i32, Path, description = "Cycle year", example = 2022)),
@@ -428,7 +477,7 @@ pub async fn get_criteria_set(
 #[utoipa::path(
     tag = "cycles",
     params(
-        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("year" = i32, Path, description = "Cycle year", example = 2023),
         ("If-Match" = Option<String>, Header, description = "The ETag of the draft being replaced (required when one exists; omit when creating)", example = "\"v1\"")
     ),
     request_body = CriteriaSetInput,
@@ -450,7 +499,17 @@ pub async fn put_criteria_set(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Manage)?;
     let year = path.into_inner();
-    let criteria: Vec<Criterion> = body.0.criteria.into_iter().map(Criterion::from).collect();
+    let mut errors = Vec::new();
+    let criteria: Vec<Criterion> = body
+        .0
+        .criteria
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.into_domain(i, &mut errors))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
     let actor = Actor::of(&caller);
     let (row, created) = db
         .transaction(move |conn| store::put_criteria_set(conn, &actor, year, &if_match, criteria))
@@ -476,7 +535,7 @@ pub async fn put_criteria_set(
 #[utoipa::path(
     tag = "cycles",
     params(
-        ("year" = i32, Path, description = "Cycle year", example = 2022),
+        ("year" = i32, Path, description = "Cycle year", example = 2023),
         ("If-Match" = String, Header, description = "The ETag the adoption is based on", example = "\"v2\"")
     ),
     responses(

@@ -85,7 +85,7 @@ pub struct CaseItem {
     /// For an amended study start: the budget decided.
     pub amended_budget_nok: Option<i64>,
     pub outcome_note: Option<String>,
-    /// The study (start_study) or concept (record_concept) the decision created.
+    /// The study (start_study, start_additional_study) or concept (record_concept) the decision created.
     pub created_id: Option<Uuid>,
 }
 
@@ -161,7 +161,7 @@ crate::page_type!(
 /// A decision case as prepared by the portfolio office.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"meeting_date": "2022-10-20", "title": "Oppstart av konseptutredninger 2023", "background": "Prioriterte behov fra 2022.", "items": [{"kind": "start_study", "need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "frame_id": "6f1c2a4e-2b7d-4c55-9d0e-3a8b9c1d2e3f", "budget_nok": 1500000, "title": "Prehospital journal", "responsible_org": "991324968", "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}}, {"kind": "defer_need", "need_id": "8e7d6c5b-4a39-4281-9f0e-1d2c3b4a5f6e"}]}))]
+#[schema(example = json!({"meeting_date": "2022-10-20", "title": "Oppstart av konseptutredninger 2023", "background": "Prioriterte behov fra 2022.", "items": [{"kind": "start_study", "need_id": "66e69be8-6b29-4eee-9170-a9c53d67f396", "frame_id": "2c1c389d-1150-638f-aefd-a407e286f431", "budget_nok": 1500000, "title": "Felles legemiddelliste", "responsible_org": "991324968", "interregional": false, "on_behalf_of": [], "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}}, {"kind": "defer_need", "need_id": "41d61f2a-147b-49ce-907b-4eb8b8a34c08"}]}))]
 pub struct NewCase {
     /// RFC 3339 full-date (YYYY-MM-DD), years 2000–2100.
     #[serde(deserialize_with = "crate::dates::strict")]
@@ -200,7 +200,7 @@ impl NewCase {
 #[schema(example = json!({"outcome": "amended", "amended_budget_nok": 1200000, "note": "Redusert ramme"}))]
 pub struct OutcomeBody {
     pub outcome: OutcomeName,
-    /// Only for an amended `start_study` item: the budget decided (> 0).
+    /// Only for an amended `start_study` or `start_additional_study` item: the budget decided (> 0).
     pub amended_budget_nok: Option<i64>,
     #[validate(length(min = 1, max = 2000), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 2000)]
@@ -297,7 +297,7 @@ pub async fn list_cases(
 /// Needs `portfolio:read`; a draft is found (else 404) only with `portfolio:manage` or `portfolio:decide`.
 #[utoipa::path(
     tag = "decision cases",
-    params(("id" = Uuid, Path, description = "Decision case id")),
+    params(("id" = Uuid, Path, description = "Decision case id", example = "1c98379f-e9cb-8ed9-71d3-3bb275d79011")),
     responses(
         (status = 200, description = "The case", body = Case, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such case", body = crate::error::Problem, content_type = "application/problem+json")
@@ -353,7 +353,7 @@ pub struct CertificateQuery {
 /// (not decided, or it starts no study). Needs `portfolio:read`.
 #[utoipa::path(
     tag = "decision cases",
-    params(("id" = Uuid, Path, description = "Decision case id"), CertificateQuery),
+    params(("id" = Uuid, Path, description = "Decision case id", example = "1c98379f-e9cb-8ed9-71d3-3bb275d79011"), CertificateQuery),
     responses(
         (status = 200, description = "The certificate", body = Certificate, content(
             (Certificate = "application/json"),
@@ -422,7 +422,7 @@ pub async fn create_case(
 #[utoipa::path(
     tag = "decision cases",
     params(
-        ("id" = Uuid, Path, description = "Decision case id"),
+        ("id" = Uuid, Path, description = "Decision case id", example = "f6c33fb2-698d-1228-46a6-69af1d4b0c3d"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = NewCase,
@@ -464,7 +464,7 @@ pub async fn replace_case(
 #[utoipa::path(
     tag = "decision cases",
     params(
-        ("id" = Uuid, Path, description = "Decision case id"),
+        ("id" = Uuid, Path, description = "Decision case id", example = "f6c33fb2-698d-1228-46a6-69af1d4b0c3d"),
         ("If-Match" = String, Header, description = "The ETag the decision is based on", example = "\"v1\"")
     ),
     request_body = DecideBody,

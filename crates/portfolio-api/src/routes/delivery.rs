@@ -42,7 +42,7 @@ crate::enum_schema!(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
-    "reference": "SP-2023-0042", "progress": 40, "rag": "yellow", "forecast_date": "2024-03-01",
+    "reference": "SP-2022-2022-000001", "progress": 40, "rag": "yellow", "forecast_date": "2024-03-01",
     "milestones": [{"name": "Pilot på Ahus", "planned_date": "2024-01-15", "done_date": null}],
     "comment": "Forsinket leveranse fra underleverandør", "reported_by": "Sykehuspartner HF",
     "source_timestamp": "2023-11-20T08:00:00Z"
@@ -80,7 +80,7 @@ pub struct SyncItem {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"items": [{
-    "reference": "SP-2023-0042", "progress": 40, "rag": "yellow", "forecast_date": "2024-03-01",
+    "reference": "SP-2022-2022-000001", "progress": 40, "rag": "yellow", "forecast_date": "2024-03-01",
     "milestones": [{"name": "Pilot på Ahus", "planned_date": "2024-01-15", "done_date": null}],
     "comment": "Forsinket leveranse fra underleverandør", "reported_by": "Sykehuspartner HF",
     "source_timestamp": "2023-11-20T08:00:00Z"
@@ -108,7 +108,7 @@ pub struct SyncItemResult {
     "submitted_org": "914637651", "submitted_at": "2023-11-20T08:00:03Z",
     "item_count": 2, "applied": 1, "unchanged": 0, "stale": 1,
     "items": [
-        {"index": 0, "reference": "SP-2023-0042", "measure_id": "6a1f0e6c-0d7b-4f55-9d2a-2c4b7f9f3a10", "outcome": "applied"},
+        {"index": 0, "reference": "SP-2022-2022-000001", "measure_id": "d77e302f-ec96-4b70-9af4-78919d069485", "outcome": "applied"},
         {"index": 1, "reference": "SP-2023-0043", "measure_id": "7b2a1f7d-1e8c-4a66-8e3b-3d5c8a0a4b21", "outcome": "stale"}
     ],
     "version": 1
@@ -343,7 +343,7 @@ pub async fn sync_batch(
 /// `portfolio:sync` or `portfolio:read`.
 #[utoipa::path(
     tag = "delivery status sync",
-    params(("id" = Uuid, Path, description = "Batch id")),
+    params(("id" = Uuid, Path, description = "Batch id", example = "103a50a3-18ab-6276-1c02-db267868751c")),
     responses(
         (status = 200, description = "The batch", body = DeliveryBatch, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such batch", body = crate::error::Problem, content_type = "application/problem+json")

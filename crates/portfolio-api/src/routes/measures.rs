@@ -436,7 +436,7 @@ pub async fn list_measures(
 /// The measure with its suppliers and current delivery status. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "improvement portfolio",
-    params(("id" = Uuid, Path, description = "Measure id")),
+    params(("id" = Uuid, Path, description = "Measure id", example = "d77e302f-ec96-4b70-9af4-78919d069485")),
     responses(
         (status = 200, description = "The measure", body = Measure, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such measure", body = crate::error::Problem, content_type = "application/problem+json")
@@ -520,7 +520,7 @@ pub async fn create_measure(
 #[utoipa::path(
     tag = "improvement portfolio",
     params(
-        ("id" = Uuid, Path, description = "Measure id"),
+        ("id" = Uuid, Path, description = "Measure id", example = "d77e302f-ec96-4b70-9af4-78919d069485"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = EditMeasure,
@@ -592,7 +592,7 @@ pub async fn edit_measure(
 #[utoipa::path(
     tag = "improvement portfolio",
     params(
-        ("id" = Uuid, Path, description = "Measure id"),
+        ("id" = Uuid, Path, description = "Measure id", example = "c2ac25d4-7469-4f4a-bfe6-74d88fd185b1"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = MeasureStatusChange,
@@ -635,7 +635,7 @@ pub async fn change_measure_status(
 /// Every delivery status stored for the measure, newest first. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "improvement portfolio",
-    params(("id" = Uuid, Path, description = "Measure id"), PageQuery),
+    params(("id" = Uuid, Path, description = "Measure id", example = "d77e302f-ec96-4b70-9af4-78919d069485"), PageQuery),
     responses(
         (status = 200, description = "A page of the history", body = DeliveryHistoryPage),
         (status = 404, description = "No such measure", body = crate::error::Problem, content_type = "application/problem+json")

@@ -14,6 +14,7 @@ pub mod need_dependencies;
 pub mod needs;
 pub mod organisations;
 pub mod prioritisation;
+pub mod ranking_sensitivity;
 pub mod selection_scenarios;
 pub mod service_areas;
 pub mod tertial_reports;
@@ -123,6 +124,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(selection_scenarios::create_scenario)
             .service(selection_scenarios::get_scenario)
             .service(prioritisation::get_ranking)
+            .service(ranking_sensitivity::get_ranking_sensitivity)
             .service(prioritisation::get_raters)
             .service(prioritisation::close_prioritisation)
             .service(prioritisation::get_funnel),

@@ -18,7 +18,7 @@ use crate::store::dependencies::{self, NeedDependency, NeedLinks};
 /// A need's capacity estimate and dependencies (replaces both).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"estimated_capacity_person_months": 6, "dependencies": [{"kind": "requires", "other_need_id": "00000000-0000-4000-8000-000000000202"}]}))]
+#[schema(example = json!({"estimated_capacity_person_months": 7, "dependencies": [{"kind": "requires", "other_need_id": "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff"}]}))]
 pub struct DependenciesRequest {
     /// Estimated IT-partner capacity the need takes, person-months a year; null when unknown
     /// (counts as 0 in a selection with a capacity limit).
@@ -34,6 +34,9 @@ pub struct DependenciesRequest {
 
 /// A need's capacity estimate and dependencies.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"need_id": "1cc116a3-6810-4c4a-8e9d-921f2612b30b", "reference": "B-2022-015", "cycle_year": 2022,
+    "estimated_capacity_person_months": 7,
+    "dependencies": [{"kind": "requires", "other_need_id": "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff"}], "version": 2}))]
 pub struct NeedDependencies {
     pub need_id: Uuid,
     pub reference: String,
@@ -63,7 +66,7 @@ fn respond(builder: actix_web::HttpResponseBuilder, l: NeedLinks) -> HttpRespons
 /// Needs `portfolio:read`.
 #[utoipa::path(
     tag = "needs",
-    params(("id" = Uuid, Path, description = "Need id", example = "00000000-0000-4000-8000-000000000201")),
+    params(("id" = Uuid, Path, description = "Need id", example = "1cc116a3-6810-4c4a-8e9d-921f2612b30b")),
     responses(
         (status = 200, description = "The need's capacity and dependencies", body = NeedDependencies, headers(("ETag" = String, description = "Version of the need"))),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")
@@ -95,8 +98,8 @@ pub async fn get_dependencies(
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id", example = "00000000-0000-4000-8000-000000000201"),
-        ("If-Match" = String, Header, description = "The need's ETag the change is based on", example = "\"v1\"")
+        ("id" = Uuid, Path, description = "Need id", example = "1cc116a3-6810-4c4a-8e9d-921f2612b30b"),
+        ("If-Match" = String, Header, description = "The need's ETag the change is based on", example = "\"v2\"")
     ),
     request_body = DependenciesRequest,
     responses(

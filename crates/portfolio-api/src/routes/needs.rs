@@ -2,7 +2,9 @@
 
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use portfolio_domain::criteria::ScreeningResult as Outcome;
 use portfolio_domain::need::{NeedReference, NeedStatus, Origin, LONG_TEXT_MAX, REASON_MAX};
+use portfolio_domain::service_area::ForwardingRole;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -11,13 +13,36 @@ use validator::Validate;
 use crate::auth::{Caller, Permission};
 use crate::changes::Actor;
 use crate::db::Db;
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{nine_digits, no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
+use crate::store::dependencies::{dependencies_of, NeedDependency};
 use crate::store::needs::{self as store, NeedEdit, NeedFields, NeedFilter, NeedRow};
 
 crate::enum_schema!(origin_schema, Origin, "Where the need comes from.");
+crate::enum_schema!(
+    screening_outcome_schema,
+    Outcome,
+    "The result of screening a need against one screening criterion."
+);
+crate::enum_schema!(
+    forwarding_role_schema,
+    ForwardingRole,
+    "Which of the service area's parties forwarded the need: its regional system owner (systemeier) or its system responsible (systemansvarlig)."
+);
+
+/// Who forwarded a need to the portfolio: the service area's system owner or system
+/// responsible, as they were when the need was reported or edited.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"role": "system_owner", "org_number": "991324968", "name": "Fagdirektør, Helse Sør-Øst RHF"}))]
+pub struct ForwardedBy {
+    #[schema(schema_with = forwarding_role_schema)]
+    pub role: String,
+    pub org_number: String,
+    /// Role or person name.
+    pub name: String,
+}
 crate::enum_schema!(
     need_status_schema,
     NeedStatus,
@@ -29,10 +54,12 @@ crate::enum_schema!(
 pub struct Assessment {
     /// Why (mandatory for a rejection).
     pub reason: Option<String>,
-    /// Screening results: criterion code → value on its scale (`null` when the need left
+    /// Screening results: criterion code → `pass` or `fail` (`null` when the need left
     /// the first assessment without one, e.g. it was withdrawn).
-    #[schema(value_type = Option<std::collections::BTreeMap<String, i32>>, example = json!({"STRATEGI": 1}))]
+    #[schema(value_type = Option<std::collections::BTreeMap<String, String>>, example = json!({"STRATEGI": "pass"}))]
     pub screening: Option<serde_json::Value>,
+    /// Why the need was accepted although it fails a screening criterion (`null` otherwise).
+    pub override_reason: Option<String>,
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub assessed_at: Option<DateTime<Utc>>,
     pub assessed_by: Option<String>,
@@ -47,9 +74,11 @@ pub struct Assessment {
     "expected_benefit": "Mindre dobbeltregistrering og bedre datakvalitet.",
     "origin": "professional_community", "organisation_number": "993467049",
     "service_area_id": null, "estimated_study_cost_nok": 1500000,
+    "estimated_capacity_person_months": 6,
+    "dependencies": [{"kind": "requires", "other_need_id": "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff"}],
     "contact_name": "Ola Nordmann", "contact_email": "ola.nordmann@example.org",
-    "status": "accepted",
-    "assessment": {"reason": null, "screening": {"STRATEGI": 1}, "assessed_at": "2022-03-15T10:00:00Z", "assessed_by": "kari.nordmann"},
+    "status": "accepted", "forwarded_by": null,
+    "assessment": {"reason": null, "screening": {"STRATEGI": "pass"}, "override_reason": null, "assessed_at": "2022-03-15T10:00:00Z", "assessed_by": "kari.nordmann"},
     "reported_by": "ola.nordmann", "created_at": "2022-02-01T09:00:00Z", "updated_at": "2022-03-15T10:00:00Z", "version": 2
 }))]
 pub struct Need {
@@ -68,10 +97,18 @@ pub struct Need {
     pub service_area_id: Option<Uuid>,
     /// Estimated cost of a concept study, in NOK.
     pub estimated_study_cost_nok: i64,
+    /// Estimated IT-partner capacity the need takes, person-months a year; null when not
+    /// estimated. Set with `PUT /needs/{id}/dependencies`.
+    pub estimated_capacity_person_months: Option<i64>,
+    /// The need's dependencies on other needs of its cycle (`requires` / `excludes`), by the
+    /// other need's id. Set with `PUT /needs/{id}/dependencies`.
+    pub dependencies: Vec<NeedDependency>,
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
     #[schema(schema_with = need_status_schema)]
     pub status: NeedStatus,
+    /// Who forwarded the need through its service area; `null` when reported directly.
+    pub forwarded_by: Option<ForwardedBy>,
     /// Present once the need has been assessed (or withdrawn with a reason).
     pub assessment: Option<Assessment>,
     /// Subject of the token that reported it.
@@ -83,19 +120,26 @@ pub struct Need {
     pub version: i32,
 }
 
-impl From<NeedRow> for Need {
-    fn from(r: NeedRow) -> Self {
+impl Need {
+    /// The representation of a stored need with its dependencies.
+    fn new(r: NeedRow, dependencies: Vec<NeedDependency>) -> Result<Self, ApiError> {
+        let forwarded_by = r.forwarded_by()?.map(|(role, p)| ForwardedBy {
+            role: role.as_str().to_owned(),
+            org_number: p.org_number.to_string(),
+            name: p.name,
+        });
         let assessment = if r.assessed_at.is_some() || r.assessment_reason.is_some() {
             Some(Assessment {
                 reason: r.assessment_reason,
                 screening: r.screening,
+                override_reason: r.screening_override_reason,
                 assessed_at: r.assessed_at,
                 assessed_by: r.assessed_by,
             })
         } else {
             None
         };
-        Need {
+        Ok(Need {
             id: r.id,
             cycle_year: r.cycle_year,
             reference: r.reference,
@@ -106,15 +150,18 @@ impl From<NeedRow> for Need {
             organisation_number: r.organisation_number.into(),
             service_area_id: r.service_area_id,
             estimated_study_cost_nok: r.estimated_study_cost_nok,
+            estimated_capacity_person_months: r.estimated_capacity_person_months,
+            dependencies,
             contact_name: r.contact_name,
             contact_email: r.contact_email,
             status: r.status,
+            forwarded_by,
             assessment,
             reported_by: r.reported_by,
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
-        }
+        })
     }
 }
 
@@ -144,6 +191,8 @@ fn not_blank(s: &str) -> Result<(), validator::ValidationError> {
     "expected_benefit": "Mindre dobbeltregistrering og bedre datakvalitet.",
     "origin": "professional_community",
     "organisation_number": "993467049",
+    "service_area_id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba",
+    "forwarded_by": "system_owner",
     "estimated_study_cost_nok": 1500000,
     "contact_name": "Ola Nordmann",
     "contact_email": "ola.nordmann@example.org"
@@ -179,6 +228,10 @@ pub struct NewNeed {
     #[validate(email, length(max = 254))]
     #[schema(max_length = 254, format = "email")]
     pub contact_email: Option<String>,
+    /// Which of the service area's parties forwarded the need (needs `service_area_id`, and
+    /// the area must have that party); the need records that party as it is now.
+    #[schema(schema_with = forwarding_role_schema)]
+    pub forwarded_by: Option<ForwardingRole>,
 }
 
 /// Distinguishes an absent field (unchanged) from `null` (cleared).
@@ -219,6 +272,10 @@ pub struct NeedPatch {
     #[validate(email, length(max = 254))]
     #[schema(value_type = Option<String>, max_length = 254)]
     pub contact_email: Option<Option<String>>,
+    /// Which of the service area's parties forwarded the need; `null` clears it.
+    #[serde(default, deserialize_with = "some_option")]
+    #[schema(schema_with = forwarding_role_schema)]
+    pub forwarded_by: Option<Option<ForwardingRole>>,
 }
 
 /// Filters of the need list.
@@ -244,7 +301,9 @@ pub struct NeedQuery {
     )]
     #[validate(custom(function = "nine_digits"))]
     pub organisation: Option<String>,
-    /// Only needs in this service area (the name every list uses for this filter).
+    /// Only needs in this service area (the name every list uses for this filter): the
+    /// needs its system owner and system responsible handle.
+    #[param(example = "c4031f77-ebb3-4848-d6f7-e90a8da40cba")]
     pub service_area_id: Option<Uuid>,
     /// The old name of `service_area_id`, still accepted; `service_area_id` wins when both
     /// are given.
@@ -274,7 +333,7 @@ pub enum AssessmentDecision {
     Rejected,
 }
 
-/// One screening result.
+/// One screening result: pass or fail.
 #[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScreeningResult {
@@ -282,26 +341,66 @@ pub struct ScreeningResult {
     #[validate(length(min = 1, max = 16))]
     #[schema(example = "STRATEGI", min_length = 1, max_length = 16)]
     pub code: String,
-    /// A value on its scale.
-    #[schema(example = 1)]
-    pub value: i32,
+    /// Whether the need meets the criterion. Required (unless the deprecated `value` is given).
+    #[schema(schema_with = screening_outcome_schema)]
+    pub result: Option<Outcome>,
+    /// The 0.1.0 form of `result`: 1 = pass, 0 = fail.
+    #[deprecated = "give result (pass or fail)"]
+    #[schema(minimum = 0, maximum = 1)]
+    pub value: Option<i32>,
+}
+
+impl ScreeningResult {
+    /// The result, from `result` or the deprecated `value`; problems go to `errors`.
+    #[allow(deprecated)] // reads the 0.1.0 field on purpose
+    fn outcome(&self, i: usize, errors: &mut Vec<FieldError>) -> Option<Outcome> {
+        let at = |field: &str| format!("/screening/{i}/{field}");
+        match (self.result, self.value) {
+            (Some(r), None) => Some(r),
+            (None, Some(1)) => Some(Outcome::Pass),
+            (None, Some(0)) => Some(Outcome::Fail),
+            (None, Some(_)) => {
+                errors.push(FieldError::new(
+                    at("value"),
+                    "is 1 (pass) or 0 (fail); give result instead",
+                ));
+                None
+            }
+            (None, None) => {
+                errors.push(FieldError::new(at("result"), "is required: pass or fail"));
+                None
+            }
+            (Some(_), Some(_)) => {
+                errors.push(FieldError::new(
+                    at("value"),
+                    "give result or the deprecated value, not both",
+                ));
+                None
+            }
+        }
+    }
 }
 
 /// The first assessment of a need.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"decision": "rejected", "reason": "Dekkes av eksisterende løsning i regionen", "screening": [{"code": "STRATEGI", "value": 0}]}))]
+#[schema(example = json!({"decision": "accepted", "screening": [{"code": "STRATEGI", "result": "fail"}], "override_reason": "Nytt lovkrav fra 2024; må utredes selv om behovet ikke står i utviklingsplanen"}))]
 pub struct AssessmentRequest {
     pub decision: AssessmentDecision,
     /// Mandatory when rejecting.
     #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
     #[schema(max_length = 2000)]
     pub reason: Option<String>,
-    /// One result per screening criterion of the adopted set.
+    /// One result (pass or fail) per screening criterion of the adopted set.
     #[serde(default)]
     #[validate(nested, length(max = 100))]
     #[schema(max_items = 100)]
     pub screening: Vec<ScreeningResult>,
+    /// Why the need is accepted although it fails a screening criterion: required then,
+    /// refused otherwise (there is nothing to override).
+    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[schema(max_length = 2000)]
+    pub override_reason: Option<String>,
 }
 
 /// Why a first assessment is undone.
@@ -343,9 +442,30 @@ impl Editor {
     }
 }
 
-fn need_response(builder: actix_web::HttpResponseBuilder, row: NeedRow) -> HttpResponse {
+fn need_response(
+    builder: actix_web::HttpResponseBuilder,
+    row: NeedRow,
+    dependencies: Vec<NeedDependency>,
+) -> Result<HttpResponse, ApiError> {
     let version = row.version;
-    json_with_etag(builder, &Need::from(row), version)
+    Ok(json_with_etag(
+        builder,
+        &Need::new(row, dependencies)?,
+        version,
+    ))
+}
+
+/// The need with its dependencies (one query for them, after the read or change that
+/// returned the row).
+async fn with_dependencies(
+    db: &Db,
+    builder: actix_web::HttpResponseBuilder,
+    row: NeedRow,
+) -> Result<HttpResponse, ApiError> {
+    let id = row.id;
+    let mut links = db.run(move |conn| dependencies_of(conn, &[id])).await?;
+    let dependencies = links.remove(&id).unwrap_or_default();
+    need_response(builder, row, dependencies)
 }
 
 const _: () = assert!(LONG_TEXT_MAX == 10_000 && REASON_MAX == 2_000);
@@ -397,6 +517,7 @@ pub async fn create_need(
         estimated_study_cost_nok: n.estimated_study_cost_nok,
         contact_name: n.contact_name,
         contact_email: n.contact_email,
+        forwarded_by: n.forwarded_by,
     };
     let year = n.cycle_year;
     let actor = Actor::of(&caller);
@@ -404,7 +525,8 @@ pub async fn create_need(
         .transaction(move |conn| store::create_need(conn, &actor, year, &org, fields))
         .await?;
     let resp = crate::etag::created_at(format!("/api/v1/needs/{}", row.id));
-    Ok(need_response(resp, row))
+    // A new need has no dependencies yet.
+    need_response(resp, row, Vec::new())
 }
 
 /// List needs
@@ -439,12 +561,23 @@ pub async fn list_needs(
         service_area_id: f.service_area_id.or(f.service_area),
         q: f.q,
     };
-    let rows = db
-        .run(move |conn| store::list_needs(conn, filter, after, limit))
+    // The page's dependencies in one query, not one per need.
+    let (rows, mut links) = db
+        .run(move |conn| {
+            let rows = store::list_needs(conn, filter, after, limit)?;
+            let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+            Ok::<_, ApiError>((rows, dependencies_of(conn, &ids)?))
+        })
         .await?;
     let (rows, next_cursor) = paginate(rows, limit, |r| (r.cycle_year, r.seq));
     Ok(web::Json(NeedPage {
-        items: rows.into_iter().map(Need::from).collect(),
+        items: rows
+            .into_iter()
+            .map(|r| {
+                let d = links.remove(&r.id).unwrap_or_default();
+                Need::new(r, d)
+            })
+            .collect::<Result<_, _>>()?,
         next_cursor,
     }))
 }
@@ -454,7 +587,7 @@ pub async fn list_needs(
 /// Needs `portfolio:read`.
 #[utoipa::path(
     tag = "needs",
-    params(("id" = Uuid, Path, description = "Need id")),
+    params(("id" = Uuid, Path, description = "Need id", example = "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff")),
     responses(
         (status = 200, description = "The need", body = Need, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such need", body = crate::error::Problem, content_type = "application/problem+json")
@@ -473,7 +606,7 @@ pub async fn get_need(
         .run(move |conn| store::find_need(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {id}")))?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Get a need by its reference
@@ -504,7 +637,7 @@ pub async fn get_need_by_reference(
         .run(move |conn| store::find_need_by_reference(conn, &text))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {reference}")))?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Edit a submitted need
@@ -514,7 +647,7 @@ pub async fn get_need_by_reference(
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "54e68e5a-6d6e-2224-1bf0-3372a3de64d0"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = NeedPatch,
@@ -545,6 +678,7 @@ pub async fn edit_need(
         estimated_study_cost_nok: p.estimated_study_cost_nok,
         contact_name: p.contact_name,
         contact_email: p.contact_email,
+        forwarded_by: p.forwarded_by,
     };
     let editor = editor(&caller);
     let actor = Actor::of(&caller);
@@ -554,7 +688,7 @@ pub async fn edit_need(
             Ok::<_, ApiError>(store::edit_need(conn, &actor, before, &if_match, edit)?)
         })
         .await?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Withdraw a need
@@ -564,7 +698,7 @@ pub async fn edit_need(
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "5d8e7e7f-9d26-5e2f-0803-f419347db894"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = WithdrawRequest,
@@ -596,19 +730,20 @@ pub async fn withdraw_need(
             )?)
         })
         .await?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Assess a need (first assessment)
 ///
 /// The portfolio office accepts the need into the needs portfolio or rejects it (a reason
-/// is mandatory), recording one screening result per screening criterion of the adopted
-/// set. Only in the `first_assessment` phase; an assessed need must be reopened before it
+/// is mandatory), recording one screening result (`pass` or `fail`) per screening criterion
+/// of the adopted set. Accepting a need that fails a screening criterion needs an
+/// `override_reason` (422 naming it otherwise). Only in the `first_assessment` phase; an assessed need must be reopened before it
 /// is assessed again. Needs `portfolio:manage` and `If-Match`.
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "80310745-c752-cc99-d6c9-c4e3e00ba9eb"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = AssessmentRequest,
@@ -634,22 +769,33 @@ pub async fn assess_need(
         AssessmentDecision::Accepted => NeedStatus::Accepted,
         AssessmentDecision::Rejected => NeedStatus::Rejected,
     };
+    let mut errors = Vec::new();
     if decision == NeedStatus::Rejected && a.reason.is_none() {
-        return Err(ApiError::invalid(
+        errors.push(FieldError::new(
             "/reason",
             "a reason is required when a need is rejected",
         ));
     }
-    let screening: Vec<(String, i32)> =
-        a.screening.into_iter().map(|s| (s.code, s.value)).collect();
-    let reason = a.reason;
+    let screening: Vec<(String, Outcome)> = a
+        .screening
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((s.code.clone(), s.outcome(i, &mut errors)?)))
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let assessment = store::AssessmentInput {
+        decision,
+        reason: a.reason,
+        screening,
+        override_reason: a.override_reason,
+    };
     let actor = Actor::of(&caller);
     let row = db
-        .transaction(move |conn| {
-            store::assess_need(conn, &actor, id, &if_match, decision, reason, screening)
-        })
+        .transaction(move |conn| store::assess_need(conn, &actor, id, &if_match, assessment))
         .await?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }
 
 /// Reopen a need's first assessment
@@ -660,7 +806,7 @@ pub async fn assess_need(
 #[utoipa::path(
     tag = "needs",
     params(
-        ("id" = Uuid, Path, description = "Need id"),
+        ("id" = Uuid, Path, description = "Need id", example = "80310745-c752-cc99-d6c9-c4e3e00ba9eb"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v2\"")
     ),
     request_body = ReopenRequest,
@@ -686,5 +832,5 @@ pub async fn reopen_need(
     let row = db
         .transaction(move |conn| store::reopen_need(conn, &actor, id, &if_match, reason))
         .await?;
-    Ok(need_response(HttpResponse::Ok(), row))
+    with_dependencies(&db, HttpResponse::Ok(), row).await
 }

@@ -20,11 +20,12 @@ use crate::store::selection::{
     self, Answer, ForcedNeed, NotCandidate, ScenarioDependency, ScenarioInput, ScenarioRow,
     StoredResult,
 };
+use crate::store::sensitivity::ScenarioRobustness;
 
 /// A scenario to solve.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"title": "Forslag til porteføljestyret høsten 2022", "budget_nok": 10000000, "capacity_person_months": 40, "forced_in": [{"need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "reason": "Lovkrav fra 2024"}], "forced_out": [], "variations_percent": [-20, 20]}))]
+#[schema(example = json!({"title": "Forslag til porteføljestyret høsten 2022", "budget_nok": 10000000, "capacity_person_months": 40, "forced_in": [{"need_id": "9c4d865d-5c2a-4ab0-aece-0c0fc778ddff", "reason": "Lovkrav fra 2024"}], "forced_out": [], "variations_percent": [-20, 20]}))]
 pub struct NewScenario {
     #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 200)]
@@ -74,6 +75,11 @@ pub struct Scenario {
     pub variations: Vec<Answer>,
     /// Accepted needs that could not be candidates, and why.
     pub not_candidates: Vec<NotCandidate>,
+    /// How robust the selection at the scenario's budget is: its stability radius and, per
+    /// candidate left out, what it would take to bring it in. Null when the selection is not
+    /// proven optimal or infeasible, with more than 40 candidates, or for scenarios stored
+    /// before this existed.
+    pub robustness: Option<ScenarioRobustness>,
     /// Time the solver took for all budgets, in microseconds.
     pub solve_micros: i64,
     pub created_by: String,
@@ -102,6 +108,7 @@ impl TryFrom<ScenarioRow> for Scenario {
             result: s.result,
             variations: s.variations,
             not_candidates: s.not_candidates,
+            robustness: s.robustness,
             solve_micros: r.solve_micros,
             created_by: r.created_by,
             created_at: r.created_at,
@@ -133,6 +140,19 @@ crate::page_type!(
 /// linear-programming bounds, exact unless its deadline of 2 seconds per budget is reached —
 /// then the answer carries the best selection found, `proven_optimal: false` and `gap`
 /// (the bound minus its total priority).
+///
+/// **Robustness.** Stored with the scenario (`robustness`), computed exactly by the same
+/// domain functions as a decision's certificate, on the mean ranking's per-criterion values
+/// at 10⁻⁶-point resolution, with forced needs kept forced: the stability radius — the
+/// smallest change of one criterion's weight (the selection's total is linear in the
+/// criterion's weight share, so thresholds are found by re-solving at the lines' crossing
+/// points), of one trust's score for one need (the need's score moves by the change divided
+/// by its coverage; it enters or leaves exactly when that exceeds the optimum's total minus
+/// the best total with it forced the other way), or of the budget (binary search over whole
+/// kroner) — that changes the selected set; and per left-out candidate, the overall-score
+/// increase and the budget increase that would bring it in. An analysed threshold is exact
+/// for the rounded scores; against unrounded scores a set's total is off by at most
+/// n·0.5·10⁻⁶ points.
 #[utoipa::path(
     tag = "selection scenarios",
     params(("year" = i32, Path, description = "Cycle year", example = 2022)),
@@ -205,7 +225,7 @@ pub async fn create_scenario(
     tag = "selection scenarios",
     params(
         ("year" = i32, Path, description = "Cycle year", example = 2022),
-        ("id" = Uuid, Path, description = "Scenario id")
+        ("id" = Uuid, Path, description = "Scenario id", example = "b37d6938-e22e-591a-f072-7b573d94e0a7")
     ),
     responses(
         (status = 200, description = "The scenario", body = Scenario, headers(("ETag" = String, description = "Version of the representation"))),

@@ -12,10 +12,13 @@ use crate::auth::{Caller, Permission};
 use crate::changes::Actor;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::error::FieldError;
 use crate::etag::{json_with_etag, IfMatch};
-use crate::extract::{no_nul, ValidJson};
+use crate::extract::{nine_digits, no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
-use crate::store::reference::{self, ServiceAreaEdit, ServiceAreaRow};
+use crate::store::reference::{self, ServiceAreaChanges, ServiceAreaEdit, ServiceAreaRow};
+use portfolio_domain::organisation::OrgNumber;
+use portfolio_domain::service_area::{Owners, Party};
 
 /// `clinical` or `administrative`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
@@ -43,9 +46,66 @@ impl ServiceAreaKind {
     }
 }
 
+/// A system owner or system responsible of a service area: an organisation and a role or
+/// person name.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"org_number": "991324968", "name": "Fagdirektør, Helse Sør-Øst RHF"}))]
+pub struct SystemParty {
+    /// A registered organisation.
+    #[validate(custom(function = "nine_digits"))]
+    #[schema(
+        min_length = 9,
+        max_length = 9,
+        pattern = "^[0-9]{9}$",
+        example = "991324968"
+    )]
+    pub org_number: String,
+    /// Role or person name.
+    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        example = "Fagdirektør, Helse Sør-Øst RHF"
+    )]
+    pub name: String,
+}
+
+impl From<Party> for SystemParty {
+    fn from(p: Party) -> Self {
+        SystemParty {
+            org_number: p.org_number.to_string(),
+            name: p.name,
+        }
+    }
+}
+
+impl SystemParty {
+    /// The domain party; `field` names it in errors (`system_owner`).
+    fn to_party(&self, field: &str, errors: &mut Vec<FieldError>) -> Option<Party> {
+        let org = OrgNumber::parse(&self.org_number)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    format!("/{field}/org_number"),
+                    e.to_string(),
+                ))
+            })
+            .ok()?;
+        Party::new(field, org, &self.name)
+            .map_err(|e| {
+                if let ApiError::Validation { errors: es, .. } = ApiError::from(e) {
+                    errors.extend(es);
+                }
+            })
+            .ok()
+    }
+}
+
 /// A service area (tjenesteområde) of one year.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba", "year": 2023, "name": "Mor og barn", "kind": "clinical", "retired_at": null, "version": 1}))]
+#[schema(example = json!({"id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba", "year": 2023, "name": "Mor og barn", "kind": "clinical", "retired_at": null, "version": 2,
+    "system_owner": {"org_number": "991324968", "name": "Fagdirektør, Helse Sør-Øst RHF"},
+    "system_responsible": {"org_number": "993467049", "name": "Klinikkleder, Kvinne- og barneklinikken"}}))]
 pub struct ServiceArea {
     pub id: Uuid,
     #[schema(example = 2023)]
@@ -58,19 +118,50 @@ pub struct ServiceArea {
     pub retired_at: Option<DateTime<Utc>>,
     /// Version of this representation (also its ETag).
     pub version: i32,
+    /// The regional system owner (systemeier), who handles the area's needs and forwards
+    /// them; `null` until appointed.
+    pub system_owner: Option<SystemParty>,
+    /// The system responsible (systemansvarlig); `null` until appointed.
+    pub system_responsible: Option<SystemParty>,
 }
 
-impl From<ServiceAreaRow> for ServiceArea {
-    fn from(r: ServiceAreaRow) -> Self {
-        ServiceArea {
+impl TryFrom<ServiceAreaRow> for ServiceArea {
+    type Error = ApiError;
+
+    fn try_from(r: ServiceAreaRow) -> Result<Self, ApiError> {
+        let owners = r.owners()?;
+        Ok(ServiceArea {
             id: r.id,
             year: r.year,
             name: r.name,
             kind: ServiceAreaKind::of(r.kind),
             retired_at: r.retired_at,
             version: r.version,
-        }
+            system_owner: owners.system_owner.map(SystemParty::from),
+            system_responsible: owners.system_responsible.map(SystemParty::from),
+        })
     }
+}
+
+fn area_response(
+    builder: actix_web::HttpResponseBuilder,
+    row: ServiceAreaRow,
+) -> Result<HttpResponse, ApiError> {
+    let version = row.version;
+    Ok(json_with_etag(
+        builder,
+        &ServiceArea::try_from(row)?,
+        version,
+    ))
+}
+
+/// Distinguishes an absent field (unchanged) from `null` (removed).
+fn some_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 crate::page_type!(
@@ -95,7 +186,9 @@ pub struct ServiceAreaQuery {
 /// A new service area for a year.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"year": 2024, "name": "Mor og barn", "kind": "clinical"}))]
+#[schema(example = json!({"year": 2024, "name": "Mor og barn", "kind": "clinical",
+    "system_owner": {"org_number": "991324968", "name": "Fagdirektør, Helse Sør-Øst RHF"},
+    "system_responsible": {"org_number": "993467049", "name": "Klinikkleder, Kvinne- og barneklinikken"}}))]
 pub struct NewServiceArea {
     #[validate(range(min = 2000, max = 2100))]
     #[schema(minimum = 2000, maximum = 2100)]
@@ -104,16 +197,53 @@ pub struct NewServiceArea {
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub kind: ServiceAreaKind,
+    /// The regional system owner (optional; may be appointed later).
+    #[validate(nested)]
+    pub system_owner: Option<SystemParty>,
+    /// The system responsible (optional; may be appointed later).
+    #[validate(nested)]
+    pub system_responsible: Option<SystemParty>,
 }
 
-/// A new name for a service area.
+/// Changes to a service area: a new name, system owner or system responsible. Absent fields
+/// stay as they are; `null` removes a party.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "Kurve og medikasjon"}))]
-pub struct RenameServiceArea {
+#[schema(example = json!({"system_responsible": {"org_number": "983971636", "name": "Kari Nordmann, seksjonsleder"}}))]
+pub struct ServiceAreaPatch {
     #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
     #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
+    pub name: Option<String>,
+    /// The regional system owner; `null` removes it. (Checked when converted to the
+    /// domain's party, like every party.)
+    #[serde(default, deserialize_with = "some_option")]
+    #[schema(value_type = Option<SystemParty>)]
+    pub system_owner: Option<Option<SystemParty>>,
+    /// The system responsible; `null` removes it.
+    #[serde(default, deserialize_with = "some_option")]
+    #[schema(value_type = Option<SystemParty>)]
+    pub system_responsible: Option<Option<SystemParty>>,
+}
+
+/// A party change: `None` unchanged, `Some(None)` removed, `Some(Some(_))` appointed.
+type PartyChange = Option<Option<Party>>;
+
+/// The domain parties of a request, every bad field at once.
+fn parties(
+    owner: Option<Option<&SystemParty>>,
+    responsible: Option<Option<&SystemParty>>,
+) -> Result<(PartyChange, PartyChange), ApiError> {
+    let mut errors = Vec::new();
+    let mut convert = |field: &str, p: Option<Option<&SystemParty>>| {
+        p.map(|p| p.and_then(|p| p.to_party(field, &mut errors)))
+    };
+    let owner = convert("system_owner", owner);
+    let responsible = convert("system_responsible", responsible);
+    if errors.is_empty() {
+        Ok((owner, responsible))
+    } else {
+        Err(ApiError::validation(errors))
+    }
 }
 
 /// List service areas
@@ -154,7 +284,10 @@ pub async fn list_service_areas(
         (r.year, r.kind.as_str().to_owned(), r.name.clone(), r.id)
     });
     Ok(web::Json(ServiceAreaPage {
-        items: rows.into_iter().map(ServiceArea::from).collect(),
+        items: rows
+            .into_iter()
+            .map(ServiceArea::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor,
     }))
 }
@@ -164,7 +297,7 @@ pub async fn list_service_areas(
 /// Needs `portfolio:read`.
 #[utoipa::path(
     tag = "reference data",
-    params(("id" = Uuid, Path, description = "Service area id")),
+    params(("id" = Uuid, Path, description = "Service area id", example = "c4031f77-ebb3-4848-d6f7-e90a8da40cba")),
     responses(
         (status = 200, description = "The service area", body = ServiceArea, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such service area", body = crate::error::Problem, content_type = "application/problem+json")
@@ -183,17 +316,14 @@ pub async fn get_service_area(
         .run(move |conn| reference::find_service_area(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("service area {id}")))?;
-    let version = row.version;
-    Ok(json_with_etag(
-        HttpResponse::Ok(),
-        &ServiceArea::from(row),
-        version,
-    ))
+    area_response(HttpResponse::Ok(), row)
 }
 
 /// Create a service area
 ///
-/// Adds a service area to a year. Names are unique within a year. Needs `portfolio:manage`.
+/// Adds a service area to a year, optionally with its regional system owner and system
+/// responsible (registered organisations). Names are unique within a year. Needs
+/// `portfolio:manage`.
 #[utoipa::path(
     tag = "reference data",
     request_body = NewServiceArea,
@@ -211,6 +341,14 @@ pub async fn create_service_area(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Manage)?;
     let new = body.0;
+    let (owner, responsible) = parties(
+        Some(new.system_owner.as_ref()),
+        Some(new.system_responsible.as_ref()),
+    )?;
+    let owners = Owners {
+        system_owner: owner.flatten(),
+        system_responsible: responsible.flatten(),
+    };
     let actor = Actor::of(&caller);
     let row = db
         .transaction(move |conn| {
@@ -220,28 +358,31 @@ pub async fn create_service_area(
                 new.year,
                 new.name.trim(),
                 new.kind.domain(),
+                &owners,
             )
         })
         .await?;
-    let version = row.version;
     let resp = crate::etag::created_at(format!("/api/v1/service-areas/{}", row.id));
-    Ok(json_with_etag(resp, &ServiceArea::from(row), version))
+    area_response(resp, row)
 }
 
-/// Rename a service area
+/// Change a service area
 ///
-/// Needs `portfolio:manage` and `If-Match` with the current ETag.
+/// Renames it or appoints (or removes, with `null`) its regional system owner and system
+/// responsible; absent fields stay as they are. Needs `portfolio:manage` and `If-Match` with
+/// the current ETag.
 #[utoipa::path(
     tag = "reference data",
     params(
-        ("id" = Uuid, Path, description = "Service area id"),
+        ("id" = Uuid, Path, description = "Service area id", example = "c9a28937-c5ca-94ba-dfa3-387bf8f9ae33"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
-    request_body = RenameServiceArea,
+    request_body = ServiceAreaPatch,
     responses(
-        (status = 200, description = "Renamed", body = ServiceArea, headers(("ETag" = String, description = "Version of the representation"))),
+        (status = 200, description = "Changed", body = ServiceArea, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such service area", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The year already has an area of that name", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The year already has an area of that name", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid, e.g. a party's organisation is not registered", body = crate::error::Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = ["portfolio:manage"]))
 )]
@@ -251,23 +392,33 @@ pub async fn rename_service_area(
     db: web::Data<Db>,
     path: web::Path<Uuid>,
     if_match: IfMatch,
-    body: ValidJson<RenameServiceArea>,
+    body: ValidJson<ServiceAreaPatch>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Manage)?;
     let id = path.into_inner();
-    let name = body.0.name.trim().to_owned();
+    let p = body.0;
+    let (system_owner, system_responsible) = parties(
+        p.system_owner.as_ref().map(Option::as_ref),
+        p.system_responsible.as_ref().map(Option::as_ref),
+    )?;
+    let changes = ServiceAreaChanges {
+        name: p.name.map(|n| n.trim().to_owned()),
+        system_owner,
+        system_responsible,
+    };
     let actor = Actor::of(&caller);
     let row = db
         .transaction(move |conn| {
-            reference::edit_service_area(conn, &actor, id, &if_match, ServiceAreaEdit::Rename(name))
+            reference::edit_service_area(
+                conn,
+                &actor,
+                id,
+                &if_match,
+                ServiceAreaEdit::Change(changes),
+            )
         })
         .await?;
-    let version = row.version;
-    Ok(json_with_etag(
-        HttpResponse::Ok(),
-        &ServiceArea::from(row),
-        version,
-    ))
+    area_response(HttpResponse::Ok(), row)
 }
 
 /// Retire a service area
@@ -277,7 +428,7 @@ pub async fn rename_service_area(
 #[utoipa::path(
     tag = "reference data",
     params(
-        ("id" = Uuid, Path, description = "Service area id"),
+        ("id" = Uuid, Path, description = "Service area id", example = "b8d52472-cc1b-6bdd-aa35-38458751e64b"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(
@@ -302,10 +453,5 @@ pub async fn retire_service_area(
             reference::edit_service_area(conn, &actor, id, &if_match, ServiceAreaEdit::Retire)
         })
         .await?;
-    let version = row.version;
-    Ok(json_with_etag(
-        HttpResponse::Ok(),
-        &ServiceArea::from(row),
-        version,
-    ))
+    area_response(HttpResponse::Ok(), row)
 }

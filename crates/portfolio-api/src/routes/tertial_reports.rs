@@ -2,6 +2,7 @@
 //! `/api/v1/portfolio/overview`: the cheap dashboard numbers of a year.
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use portfolio_domain::tertial::Tertial;
@@ -393,7 +394,7 @@ pub async fn list_reports(
 /// visible to `portfolio:manage` only.
 #[utoipa::path(
     tag = "tertial reports",
-    params(("id" = Uuid, Path, description = "Report id"), ReportQuery),
+    params(("id" = Uuid, Path, description = "Report id", example = "acd9c5cd-8330-589b-2c23-e2ae54b761d6"), ReportQuery),
     responses(
         (status = 200, description = "The report", body = TertialReport, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such report", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -449,7 +450,7 @@ pub async fn get_report(
 #[utoipa::path(
     tag = "tertial reports",
     operation_id = "get_report_csv",
-    params(("id" = Uuid, Path, description = "Report id"), ReportQuery),
+    params(("id" = Uuid, Path, description = "Report id", example = "acd9c5cd-8330-589b-2c23-e2ae54b761d6"), ReportQuery),
     responses(
         (status = 200, description = "The report as CSV, one row per measure", content(
             (String = "text/csv", example = json!("year,tertial,service_area,area_kind,partner_reference,title,status,rag,progress,forecast_date,late_milestones,previous_status,previous_rag,changed_since_previous\r\n2023,2,Mor og barn,clinical,SP-2023-0001,Digital svangerskapsoppfølging,in_delivery,yellow,40,2023-11-30,1,planned,green,true\r\n"))
@@ -532,7 +533,7 @@ pub async fn create_report(
 #[utoipa::path(
     tag = "tertial reports",
     params(
-        ("id" = Uuid, Path, description = "Report id"),
+        ("id" = Uuid, Path, description = "Report id", example = "24da0778-3066-9b3d-13b3-5ed9dd7174c6"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(
@@ -565,7 +566,7 @@ pub async fn refresh_report(
 #[utoipa::path(
     tag = "tertial reports",
     params(
-        ("id" = Uuid, Path, description = "Report id"),
+        ("id" = Uuid, Path, description = "Report id", example = "acd9c5cd-8330-589b-2c23-e2ae54b761d6"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(
@@ -628,11 +629,13 @@ pub async fn overview(
             // Benefit health is derived as of today: a new day is a new key.
             cache.get_or_compute(conn, format!("overview:{year}:{today}"), |conn| {
                 let o: Overview = tertial::overview(conn, year, today)?;
-                serde_json::to_vec(&o).map_err(ApiError::internal)
+                serde_json::to_vec(&o)
+                    .map(Bytes::from)
+                    .map_err(ApiError::internal)
             })
         })
         .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(body))
+        .body(Bytes::clone(&body)))
 }

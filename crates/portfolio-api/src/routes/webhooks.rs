@@ -335,7 +335,7 @@ pub async fn create_subscription(
 /// Needs `portfolio:read`; another organisation's subscription is not found.
 #[utoipa::path(
     tag = "webhooks",
-    params(("id" = Uuid, Path, description = "Subscription id")),
+    params(("id" = Uuid, Path, description = "Subscription id", example = "46296fff-d59c-c90f-47c5-49411c7389f2")),
     responses(
         (status = 200, description = "The subscription (without its secret)", body = WebhookSubscription, headers(("ETag" = String, description = "Version of the representation"))),
         (status = 404, description = "No such subscription of the caller's organisation", body = crate::error::Problem, content_type = "application/problem+json")
@@ -361,7 +361,7 @@ pub async fn get_subscription(
 #[utoipa::path(
     tag = "webhooks",
     params(
-        ("id" = Uuid, Path, description = "Subscription id"),
+        ("id" = Uuid, Path, description = "Subscription id", example = "46296fff-d59c-c90f-47c5-49411c7389f2"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     request_body = WebhookSubscriptionEdit,
@@ -407,7 +407,7 @@ pub async fn update_subscription(
 #[utoipa::path(
     tag = "webhooks",
     params(
-        ("id" = Uuid, Path, description = "Subscription id"),
+        ("id" = Uuid, Path, description = "Subscription id", example = "46296fff-d59c-c90f-47c5-49411c7389f2"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(
@@ -439,7 +439,7 @@ pub async fn delete_subscription(
 #[utoipa::path(
     tag = "webhooks",
     params(
-        ("id" = Uuid, Path, description = "Subscription id"),
+        ("id" = Uuid, Path, description = "Subscription id", example = "46296fff-d59c-c90f-47c5-49411c7389f2"),
         ("If-Match" = String, Header, description = "The ETag the change is based on", example = "\"v1\"")
     ),
     responses(
@@ -473,9 +473,10 @@ pub async fn rotate_secret(
 #[into_params(parameter_in = Path)]
 pub struct DeliveryPath {
     /// Subscription id
+    #[param(example = "46296fff-d59c-c90f-47c5-49411c7389f2")]
     pub id: Uuid,
     /// Delivery attempt id
-    #[param(minimum = 1, maximum = 9007199254740991_i64)]
+    #[param(minimum = 1, maximum = 9007199254740991_i64, example = 1)]
     pub delivery_id: i64,
 }
 
@@ -485,7 +486,7 @@ pub struct DeliveryPath {
 /// attempt number, time, HTTP status or error, duration. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "webhooks",
-    params(("id" = Uuid, Path, description = "Subscription id"), PageQuery),
+    params(("id" = Uuid, Path, description = "Subscription id", example = "46296fff-d59c-c90f-47c5-49411c7389f2"), PageQuery),
     responses(
         (status = 200, description = "A page of attempts", body = WebhookDeliveryPage),
         (status = 404, description = "No such subscription of the caller's organisation", body = crate::error::Problem, content_type = "application/problem+json")
@@ -549,7 +550,7 @@ pub async fn redeliver(
 /// subscription too, to check a receiver before resuming. Needs `portfolio:read`.
 #[utoipa::path(
     tag = "webhooks",
-    params(("id" = Uuid, Path, description = "Subscription id")),
+    params(("id" = Uuid, Path, description = "Subscription id", example = "46296fff-d59c-c90f-47c5-49411c7389f2")),
     responses(
         (status = 202, description = "Queued", body = QueuedDelivery),
         (status = 404, description = "No such subscription of the caller's organisation", body = crate::error::Problem, content_type = "application/problem+json")

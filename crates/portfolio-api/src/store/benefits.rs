@@ -271,12 +271,12 @@ fn resolve_parent(
     let need: Option<Option<Uuid>> = match kind {
         ParentKind::ConceptStudy => concept_studies::table
             .find(id)
-            .select(concept_studies::need_id.nullable())
+            .select(concept_studies::need_id)
             .first(conn)
             .optional()?,
         ParentKind::Concept => concepts::table
             .find(id)
-            .select(concepts::need_id.nullable())
+            .select(concepts::need_id)
             .first(conn)
             .optional()?,
         ParentKind::Measure => measures::table

@@ -203,6 +203,8 @@ pub fn compute(
         budget,
         capacity: None,
         dependencies: Vec::new(),
+        forced_in: Vec::new(),
+        forced_out: Vec::new(),
     };
     let cert = certify(&problem).map_err(|e| StoreError::corrupt(format!("certificate: {e}")))?;
     let priority = |c: &RobustCandidate<String>| c.summary.overall.unwrap_or(0.0);

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::budget::{AllocationKind, SubPortfolio};
@@ -47,7 +47,7 @@ pub struct ExpectedCompletion {
 }
 
 /// Most regional authorities an interregional study is run on behalf of (declared as `maxItems`).
-pub const ON_BEHALF_OF_MAX: usize = 10;
+pub const ON_BEHALF_OF_MAX: usize = portfolio_domain::study::ON_BEHALF_OF_MAX;
 
 /// One item of a decision case, as proposed. `kind` says what the board is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -64,6 +64,33 @@ pub enum ItemProposal {
         /// The study's name.
         #[schema(min_length = 1, max_length = 200)]
         title: String,
+        /// Organisation number of the organisation responsible for the study.
+        #[schema(example = "991324968")]
+        responsible_org: String,
+        /// Run by one region on behalf of several (then `responsible_org` is a regional authority).
+        #[serde(default)]
+        interregional: bool,
+        /// For interregional studies: the regional authorities it is run on behalf of
+        /// (organisation numbers, at most 10).
+        #[serde(default)]
+        #[schema(max_items = 10)]
+        on_behalf_of: Vec<String>,
+        expected_completion: Option<ExpectedCompletion>,
+    },
+    /// Start a concept study that does not come from the cycle's needs — e.g. an interregional
+    /// study run "in addition" on behalf of the four regions — with a budget from a frame
+    /// (BP1). The same budget rules as any study.
+    StartAdditionalStudy {
+        /// The frame the budget comes from (`concept_studies` or `interregional`).
+        frame_id: Uuid,
+        /// Whole NOK, > 0.
+        budget_nok: i64,
+        /// The study's name.
+        #[schema(min_length = 1, max_length = 200)]
+        title: String,
+        /// What the study is for (there is no need to say it).
+        #[schema(min_length = 1, max_length = 10000)]
+        purpose: String,
         /// Organisation number of the organisation responsible for the study.
         #[schema(example = "991324968")]
         responsible_org: String,
@@ -109,12 +136,15 @@ pub enum Target {
     Need(Uuid),
     Study(Uuid),
     Concept(Uuid),
+    /// An additional study acts on no existing need, study or concept: only on the frame its
+    /// money comes from.
+    Frame(Uuid),
 }
 
 impl Target {
     pub fn id(self) -> Uuid {
         match self {
-            Target::Need(id) | Target::Study(id) | Target::Concept(id) => id,
+            Target::Need(id) | Target::Study(id) | Target::Concept(id) | Target::Frame(id) => id,
         }
     }
 
@@ -124,6 +154,7 @@ impl Target {
             Target::Need(_) => "need_id",
             Target::Study(_) => "study_id",
             Target::Concept(_) => "concept_id",
+            Target::Frame(_) => "frame_id",
         }
     }
 
@@ -133,8 +164,20 @@ impl Target {
             Target::Need(_) => "need",
             Target::Study(_) => "study",
             Target::Concept(_) => "concept",
+            Target::Frame(_) => "budget frame",
         }
     }
+}
+
+/// The fields every study start has, for a need or in addition.
+pub struct StudyStart<'a> {
+    pub frame_id: Uuid,
+    pub budget_nok: i64,
+    pub title: &'a str,
+    pub responsible_org: &'a String,
+    pub interregional: bool,
+    pub on_behalf_of: &'a [String],
+    pub expected_completion: Option<&'a ExpectedCompletion>,
 }
 
 /// The ids of the needs, studies and concepts that `proposals` act on.
@@ -145,6 +188,7 @@ fn target_ids(proposals: &[ItemProposal]) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
             Target::Need(id) => needs.push(id),
             Target::Study(id) => studies.push(id),
             Target::Concept(id) => concepts.push(id),
+            Target::Frame(_) => {}
         }
     }
     (needs, studies, concepts)
@@ -154,6 +198,7 @@ impl ItemProposal {
     pub fn kind(&self) -> DecisionItemKind {
         match self {
             Self::StartStudy { .. } => DecisionItemKind::StartStudy,
+            Self::StartAdditionalStudy { .. } => DecisionItemKind::StartAdditionalStudy,
             Self::PauseStudy { .. } => DecisionItemKind::PauseStudy,
             Self::ResumeStudy { .. } => DecisionItemKind::ResumeStudy,
             Self::CancelStudy { .. } => DecisionItemKind::CancelStudy,
@@ -175,6 +220,42 @@ impl ItemProposal {
             | Self::CancelStudy { study_id }
             | Self::RecordConcept { study_id, .. } => Target::Study(*study_id),
             Self::ChangeConceptStatus { concept_id, .. } => Target::Concept(*concept_id),
+            Self::StartAdditionalStudy { frame_id, .. } => Target::Frame(*frame_id),
+        }
+    }
+
+    /// The study this item starts, for a need or in addition (`None` for other kinds).
+    pub fn study_start(&self) -> Option<StudyStart<'_>> {
+        match self {
+            Self::StartStudy {
+                frame_id,
+                budget_nok,
+                title,
+                responsible_org,
+                interregional,
+                on_behalf_of,
+                expected_completion,
+                ..
+            }
+            | Self::StartAdditionalStudy {
+                frame_id,
+                budget_nok,
+                title,
+                responsible_org,
+                interregional,
+                on_behalf_of,
+                expected_completion,
+                ..
+            } => Some(StudyStart {
+                frame_id: *frame_id,
+                budget_nok: *budget_nok,
+                title,
+                responsible_org,
+                interregional: *interregional,
+                on_behalf_of,
+                expected_completion: expected_completion.as_ref(),
+            }),
+            _ => None,
         }
     }
 
@@ -190,60 +271,37 @@ impl ItemProposal {
                 ));
             }
         };
+        if let Some(start) = self.study_start() {
+            if start.budget_nok <= 0 {
+                out.push(FieldIssue::new(
+                    field("budget_nok"),
+                    "must be greater than 0",
+                ));
+            }
+            text("title", start.title, 1, 200, out);
+            out.extend(
+                portfolio_domain::study::interregional_issues(
+                    start.interregional,
+                    start.on_behalf_of,
+                )
+                .into_iter()
+                .map(|i| FieldIssue::new(at.clone().join(i.field), i.message)),
+            );
+            if let Some(e) = start.expected_completion {
+                if DateRange::new(e.from, e.to).is_err() {
+                    out.push(FieldIssue::new(
+                        field("expected_completion.to"),
+                        "is before `from`",
+                    ));
+                }
+                if let Some(l) = &e.label {
+                    text("expected_completion.label", l, 1, 200, out);
+                }
+            }
+        }
         match self {
-            Self::StartStudy {
-                budget_nok,
-                title,
-                interregional,
-                on_behalf_of,
-                expected_completion,
-                ..
-            } => {
-                if *budget_nok <= 0 {
-                    out.push(FieldIssue::new(
-                        field("budget_nok"),
-                        "must be greater than 0",
-                    ));
-                }
-                text("title", title, 1, 200, out);
-                if !interregional && !on_behalf_of.is_empty() {
-                    out.push(FieldIssue::new(
-                        field("on_behalf_of"),
-                        "only an interregional study is run on behalf of other regions",
-                    ));
-                }
-                if *interregional && on_behalf_of.is_empty() {
-                    out.push(FieldIssue::new(
-                        field("on_behalf_of"),
-                        "an interregional study names the regional authorities it is run on behalf of",
-                    ));
-                }
-                if on_behalf_of.len() > ON_BEHALF_OF_MAX {
-                    out.push(FieldIssue::new(
-                        field("on_behalf_of"),
-                        format!("must have at most {ON_BEHALF_OF_MAX} items"),
-                    ));
-                }
-                let mut seen = std::collections::HashSet::new();
-                for (j, o) in on_behalf_of.iter().enumerate() {
-                    if !seen.insert(o) {
-                        out.push(FieldIssue::new(
-                            field("on_behalf_of").index(j),
-                            "is listed more than once",
-                        ));
-                    }
-                }
-                if let Some(e) = expected_completion {
-                    if DateRange::new(e.from, e.to).is_err() {
-                        out.push(FieldIssue::new(
-                            field("expected_completion.to"),
-                            "is before `from`",
-                        ));
-                    }
-                    if let Some(l) = &e.label {
-                        text("expected_completion.label", l, 1, 200, out);
-                    }
-                }
+            Self::StartAdditionalStudy { purpose, .. } => {
+                text("purpose", purpose, 1, 10_000, out);
             }
             Self::RecordConcept {
                 title, description, ..
@@ -335,18 +393,10 @@ impl Referenced {
         let (need_ids, study_ids, concept_ids) = target_ids(items);
         let mut frame_ids = Vec::new();
         let mut orgs = Vec::new();
-        for p in items {
-            if let ItemProposal::StartStudy {
-                frame_id,
-                responsible_org,
-                on_behalf_of,
-                ..
-            } = p
-            {
-                frame_ids.push(*frame_id);
-                orgs.push(responsible_org.clone());
-                orgs.extend(on_behalf_of.iter().cloned());
-            }
+        for start in items.iter().filter_map(ItemProposal::study_start) {
+            frame_ids.push(start.frame_id);
+            orgs.push(start.responsible_org.clone());
+            orgs.extend(start.on_behalf_of.iter().cloned());
         }
         Ok(Referenced {
             needs: studies::needs_by_id(conn, &need_ids, false)?
@@ -376,6 +426,8 @@ impl Referenced {
             Target::Need(id) => self.needs.contains(&id),
             Target::Study(id) => self.studies.contains(&id),
             Target::Concept(id) => self.concepts.contains(&id),
+            // The frame is checked with the study start's other fields (`check_start`).
+            Target::Frame(_) => true,
         }
     }
 
@@ -386,17 +438,17 @@ impl Referenced {
         at: impl Fn(&str) -> FieldPath,
         errors: &mut Vec<FieldIssue>,
     ) {
-        let ItemProposal::StartStudy {
+        let Some(StudyStart {
             frame_id,
             responsible_org,
             interregional,
             on_behalf_of,
             ..
-        } = p
+        }) = p.study_start()
         else {
             return;
         };
-        match self.frames.get(frame_id).map(|f| f.sub_portfolio) {
+        match self.frames.get(&frame_id).map(|f| f.sub_portfolio) {
             None => errors.push(FieldIssue::new(at("frame_id"), "no such budget frame")),
             Some(SubPortfolio::ConceptStudies | SubPortfolio::Interregional) => {}
             Some(other) => errors.push(FieldIssue::new(
@@ -411,7 +463,7 @@ impl Referenced {
                 at("responsible_org"),
                 "is not a registered organisation",
             )),
-            Some(k) if *interregional && *k != RHA => errors.push(FieldIssue::new(
+            Some(k) if interregional && *k != RHA => errors.push(FieldIssue::new(
                 at("responsible_org"),
                 "an interregional study is run by a regional health authority",
             )),
@@ -773,14 +825,16 @@ fn load_proposals(
 fn check_outcomes(proposals: &[ItemProposal], outcomes: &[OutcomeInput]) -> Result<(), StoreError> {
     let mut errors = Vec::new();
     for (i, (p, o)) in proposals.iter().zip(outcomes).enumerate() {
-        let start = matches!(p, ItemProposal::StartStudy { .. });
+        let start = p.study_start().is_some();
         let problem = match (o.outcome, o.amended_budget_nok, start) {
             (ItemOutcome::Amended, None, true) => {
                 Some("an amended study start names the budget decided")
             }
             (ItemOutcome::Amended, Some(b), true) if b <= 0 => Some("must be greater than 0"),
             (ItemOutcome::Amended, Some(_), true) | (_, None, _) => None,
-            (_, Some(_), _) => Some("only an amended start_study item carries a budget"),
+            (_, Some(_), _) => Some(
+                "only an amended study start (start_study, start_additional_study) carries a budget",
+            ),
         };
         if let Some(message) = problem {
             errors.push(FieldIssue::new(
@@ -818,10 +872,7 @@ impl Locked {
             .map(|s| s.frame_id);
         let mut frame_ids: Vec<Uuid> = proposals
             .iter()
-            .filter_map(|p| match p {
-                ItemProposal::StartStudy { frame_id, .. } => Some(*frame_id),
-                _ => None,
-            })
+            .filter_map(|p| Some(p.study_start()?.frame_id))
             .chain(study_frames)
             .collect();
         frame_ids.sort();
@@ -870,6 +921,11 @@ impl Locked {
                     .map(|c| format!("{:?}", c.title))
                     .unwrap_or_else(|| t.to_string())
             ),
+            // Only an additional study targets a frame: it is named by its title.
+            Target::Frame(t) => match p.study_start() {
+                Some(s) => format!("{:?}, in addition to the cycle's needs", s.title.trim()),
+                None => format!("from budget frame {t}"),
+            },
         }
     }
 
@@ -897,6 +953,14 @@ impl Locked {
                 ..
             } => DecisionAction::StartStudy {
                 need: need(need_id)?,
+                frame: *frame_id,
+                budget: o.amended_budget_nok.unwrap_or(*budget_nok),
+            },
+            ItemProposal::StartAdditionalStudy {
+                frame_id,
+                budget_nok,
+                ..
+            } => DecisionAction::StartAdditionalStudy {
                 frame: *frame_id,
                 budget: o.amended_budget_nok.unwrap_or(*budget_nok),
             },
@@ -944,8 +1008,8 @@ impl Locked {
     /// The 409 of item `i`, which the domain refused (naming the frame a budget exceeds).
     fn refusal(&self, i: usize, p: &ItemProposal, reason: DomainError) -> StoreError {
         let mut reason = reason.to_string();
-        if let ItemProposal::StartStudy { frame_id, .. } = p {
-            if let Some(f) = self.frames.get(frame_id) {
+        if let Some(start) = p.study_start() {
+            if let Some(f) = self.frames.get(&start.frame_id) {
                 reason = format!("{reason} in budget frame {}", f.label());
             }
         }
@@ -984,6 +1048,13 @@ fn plan(
             ..e
         })
         .collect())
+}
+
+/// Where a started study belongs (see `Apply::study_origin`).
+struct Origin<'a> {
+    need_id: Option<Uuid>,
+    cycle_year: i32,
+    purpose: Option<&'a str>,
 }
 
 /// Writes the planned effects in item order and collects the changes to record.
@@ -1057,40 +1128,51 @@ impl<'a> Apply<'a> {
         Ok(())
     }
 
+    /// Where a started study belongs: a study for a need belongs to the need's cycle; one in
+    /// addition to the needs (its target is its frame) to the cycle of the board meeting that
+    /// starts it, with its own purpose.
+    fn study_origin(&self, p: &'a ItemProposal, target: Uuid) -> Result<Origin<'a>, StoreError> {
+        if let ItemProposal::StartAdditionalStudy { purpose, .. } = p {
+            return Ok(Origin {
+                need_id: None,
+                cycle_year: self.case.meeting_date.year(),
+                purpose: Some(purpose.trim()),
+            });
+        }
+        let need = self
+            .state
+            .needs
+            .get(&target)
+            .ok_or_else(|| StoreError::corrupt("need vanished"))?;
+        Ok(Origin {
+            need_id: Some(target),
+            cycle_year: need.cycle_year,
+            purpose: None,
+        })
+    }
+
+    /// Allocates the study's budget from its frame and creates the `not_started` study.
     fn create_study(
         &mut self,
         i: usize,
-        need_id: Uuid,
+        target: Uuid,
         frame: Uuid,
         budget: i64,
     ) -> Result<(), StoreError> {
         let proposals = self.proposals;
-        let ItemProposal::StartStudy {
-            title,
-            responsible_org,
-            interregional,
-            on_behalf_of,
-            expected_completion,
-            ..
-        } = &proposals[i]
-        else {
+        let Some(start) = proposals[i].study_start() else {
             return Err(StoreError::corrupt("a study start from another item kind"));
         };
+        let origin = self.study_origin(&proposals[i], target)?;
         let frame_row = self
             .state
             .frames
             .get(&frame)
             .cloned()
             .ok_or_else(|| StoreError::corrupt("frame vanished"))?;
-        let cycle_year = self
-            .state
-            .needs
-            .get(&need_id)
-            .map(|n| n.cycle_year)
-            .ok_or_else(|| StoreError::corrupt("need vanished"))?;
-        let purpose = format!(
-            "Konseptutredning: {} (beslutningssak {:?})",
-            title.trim(),
+        let title = start.title.trim();
+        let allocation_purpose = format!(
+            "Konseptutredning: {title} (beslutningssak {:?})",
             self.case.title
         );
         let (frame_after, allocation, c) = budget::allocate_locked(
@@ -1099,19 +1181,20 @@ impl<'a> Apply<'a> {
             &frame_row,
             AllocationKind::Study,
             budget,
-            &purpose,
+            &allocation_purpose,
         )?;
         self.changes.extend(c);
         self.state.frames.insert(frame, frame_after);
-        let expected = expected_completion.as_ref();
+        let expected = start.expected_completion;
         let study: StudyRow = diesel::insert_into(concept_studies::table)
             .values((
-                concept_studies::need_id.eq(need_id),
-                concept_studies::cycle_year.eq(cycle_year),
-                concept_studies::title.eq(title.trim()),
-                concept_studies::responsible_org.eq(responsible_org),
-                concept_studies::interregional.eq(interregional),
-                concept_studies::on_behalf_of.eq(on_behalf_of),
+                concept_studies::need_id.eq(origin.need_id),
+                concept_studies::cycle_year.eq(origin.cycle_year),
+                concept_studies::purpose.eq(origin.purpose),
+                concept_studies::title.eq(title),
+                concept_studies::responsible_org.eq(start.responsible_org),
+                concept_studies::interregional.eq(start.interregional),
+                concept_studies::on_behalf_of.eq(start.on_behalf_of),
                 concept_studies::frame_id.eq(frame),
                 concept_studies::allocation_id.eq(allocation.id),
                 concept_studies::allocated_nok.eq(budget),

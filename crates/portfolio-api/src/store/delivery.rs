@@ -98,7 +98,7 @@ pub fn apply_batch(
         return Err(StoreError::Invalid(unknown));
     }
 
-    let batch_id = Uuid::new_v4();
+    let batch_id = crate::store::new_id(conn)?;
     let mut results = Vec::with_capacity(items.len());
     let mut applied: Vec<(&MeasureRow, Option<DeliveryStatus>, &DeliveryStatus)> = Vec::new();
     let (mut n_applied, mut n_unchanged, mut n_stale) = (0i32, 0i32, 0i32);

@@ -2,15 +2,14 @@
 //! reopening. Status changes go through `portfolio_domain::need::NeedStatus` so every module
 //! that moves a need (first assessment here, board decisions elsewhere) agrees on the rules.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
-use portfolio_domain::criteria::validate_screening;
+use portfolio_domain::criteria::{check_override, validate_screening, ScreeningResult};
 use portfolio_domain::cycle::CyclePhase;
 use portfolio_domain::need::{NeedReference, NeedStatus, Origin};
 use portfolio_domain::organisation::OrgNumber;
+use portfolio_domain::service_area::{check_forwarding, ForwardingRole, Party};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -34,6 +33,8 @@ pub struct NeedRow {
     pub organisation_number: OrgNumber,
     pub service_area_id: Option<Uuid>,
     pub estimated_study_cost_nok: i64,
+    /// IT-partner capacity estimate, person-months a year (`PUT /needs/{id}/dependencies`).
+    pub estimated_capacity_person_months: Option<i64>,
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
     pub status: NeedStatus,
@@ -48,6 +49,37 @@ pub struct NeedRow {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
+    pub forwarded_by_role: Option<String>,
+    pub forwarded_by_org: Option<String>,
+    pub forwarded_by_name: Option<String>,
+    pub screening_override_reason: Option<String>,
+}
+
+impl NeedRow {
+    /// Who forwarded the need (the service area's system owner or system responsible, as
+    /// they were then).
+    pub fn forwarded_by(&self) -> Result<Option<(ForwardingRole, Party)>, StoreError> {
+        let corrupt = |e: String| StoreError::corrupt(format!("need {}: {e}", self.id));
+        match (
+            &self.forwarded_by_role,
+            &self.forwarded_by_org,
+            &self.forwarded_by_name,
+        ) {
+            (Some(role), Some(org), Some(name)) => {
+                let role = role.parse().map_err(|e| corrupt(format!("{e}")))?;
+                let org_number =
+                    OrgNumber::parse(org).map_err(|e| corrupt(format!("{org:?}: {e}")))?;
+                Ok(Some((
+                    role,
+                    Party {
+                        org_number,
+                        name: name.clone(),
+                    },
+                )))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// The fields a reporter gives (already validated for shape and length).
@@ -61,6 +93,8 @@ pub struct NeedFields {
     pub estimated_study_cost_nok: i64,
     pub contact_name: Option<String>,
     pub contact_email: Option<String>,
+    /// Which of the service area's parties forwarded the need.
+    pub forwarded_by: Option<ForwardingRole>,
 }
 
 /// Filters of the need list.
@@ -102,6 +136,35 @@ fn check_service_area(
     }
 }
 
+/// The party of `service_area` in `role`, as recorded on a need (`None` when not forwarded).
+fn forwarder(
+    conn: &mut PgConnection,
+    service_area: Option<Uuid>,
+    role: Option<ForwardingRole>,
+) -> Result<Option<(ForwardingRole, Party)>, StoreError> {
+    check_forwarding(service_area.map(|_| ""), role)?;
+    let (Some(area), Some(role)) = (service_area, role) else {
+        return Ok(None);
+    };
+    let row = crate::store::reference::find_service_area(conn, area)?
+        .ok_or_else(|| StoreError::invalid("service_area_id", "is not a known service area"))?;
+    let party = row.owners()?.forwarder("forwarded_by", &row.name, role)?;
+    Ok(Some((role, party)))
+}
+
+fn forwarded_columns(
+    f: &Option<(ForwardingRole, Party)>,
+) -> (Option<&'static str>, Option<String>, Option<String>) {
+    match f {
+        Some((role, party)) => (
+            Some(role.as_str()),
+            Some(party.org_number.to_string()),
+            Some(party.name.clone()),
+        ),
+        None => (None, None, None),
+    }
+}
+
 /// Reports a need during intake. The reference comes from the cycle's counter, incremented
 /// under the cycle's row lock in this transaction: concurrent reports queue on the lock, a
 /// failed report rolls its number back, so references are consecutive and never reused.
@@ -125,6 +188,8 @@ pub fn create_need(
         ));
     }
     check_service_area(conn, fields.service_area_id, year)?;
+    let forwarded = forwarder(conn, fields.service_area_id, fields.forwarded_by)?;
+    let (fw_role, fw_org, fw_name) = forwarded_columns(&forwarded);
     let seq = cycle.last_need_seq + 1;
     let reference = NeedReference::new(year, seq as u32)?;
     diesel::update(cycles::table.find(year))
@@ -145,6 +210,9 @@ pub fn create_need(
             needs::contact_name.eq(&fields.contact_name),
             needs::contact_email.eq(&fields.contact_email),
             needs::reported_by.eq(&actor.subject),
+            needs::forwarded_by_role.eq(fw_role),
+            needs::forwarded_by_org.eq(fw_org),
+            needs::forwarded_by_name.eq(fw_name),
         ))
         .returning(NeedRow::as_returning())
         .get_result(conn)?;
@@ -264,6 +332,10 @@ pub struct NeedEdit {
     pub estimated_study_cost_nok: Option<i64>,
     pub contact_name: Option<Option<String>>,
     pub contact_email: Option<Option<String>>,
+    /// `Some(None)` clears who forwarded the need. Not a column: the role is resolved to the
+    /// service area's party, whose three columns `edit_need` sets.
+    #[diesel(skip_update)]
+    pub forwarded_by: Option<Option<ForwardingRole>>,
 }
 
 /// Edits a submitted need, locked by the caller (who has checked that the caller may).
@@ -285,9 +357,25 @@ pub fn edit_need(
     if let Some(sa) = edit.service_area_id {
         check_service_area(conn, sa, before.cycle_year)?;
     }
+    // Who forwarded the need is looked up again only when the area or the role changes;
+    // otherwise the recorded party stays as it was.
+    let forwarded = if edit.service_area_id.is_some() || edit.forwarded_by.is_some() {
+        let area = edit.service_area_id.unwrap_or(before.service_area_id);
+        let role = match edit.forwarded_by {
+            Some(role) => role,
+            None => before.forwarded_by()?.map(|(role, _)| role),
+        };
+        forwarder(conn, area, role)?
+    } else {
+        before.forwarded_by()?
+    };
+    let (fw_role, fw_org, fw_name) = forwarded_columns(&forwarded);
     let row = diesel::update(needs::table.find(id))
         .set((
             &edit,
+            needs::forwarded_by_role.eq(fw_role),
+            needs::forwarded_by_org.eq(fw_org),
+            needs::forwarded_by_name.eq(fw_name),
             needs::version.eq(before.version + 1),
             needs::updated_at.eq(Utc::now()),
         ))
@@ -304,20 +392,34 @@ pub fn edit_need(
     Ok(row)
 }
 
+/// What a status change records of the first assessment (all `None` to clear it).
+#[derive(Default)]
+struct Recorded<'a> {
+    reason: Option<&'a str>,
+    screening: Option<&'a serde_json::Value>,
+    override_reason: Option<&'a str>,
+    assessed: Option<&'a Actor>,
+}
+
 fn set_status(
     conn: &mut PgConnection,
     before: &NeedRow,
     to: NeedStatus,
-    reason: Option<&str>,
-    screening: Option<&serde_json::Value>,
-    assessed: Option<&Actor>,
+    recorded: Recorded<'_>,
 ) -> Result<NeedRow, StoreError> {
     let now = Utc::now();
+    let Recorded {
+        reason,
+        screening,
+        override_reason,
+        assessed,
+    } = recorded;
     Ok(diesel::update(needs::table.find(before.id))
         .set((
             needs::status.eq(to),
             needs::assessment_reason.eq(reason),
             needs::screening.eq(screening),
+            needs::screening_override_reason.eq(override_reason),
             needs::assessed_at.eq(assessed.map(|_| now)),
             needs::assessed_by.eq(assessed.map(|a| a.subject.as_str())),
             needs::version.eq(before.version + 1),
@@ -344,9 +446,10 @@ pub fn withdraw_need(
         conn,
         &before,
         NeedStatus::Withdrawn,
-        reason.as_deref(),
-        None,
-        None,
+        Recorded {
+            reason: reason.as_deref(),
+            ..Recorded::default()
+        },
     )?;
     changes::record(
         conn,
@@ -359,21 +462,34 @@ pub fn withdraw_need(
     Ok(row)
 }
 
-/// The first assessment: accepted or rejected (reason mandatory), with the screening results
-/// against the adopted set's screening criteria. Only in the first-assessment phase.
+/// A first assessment as the portfolio office gives it.
+#[derive(Debug, Clone)]
+pub struct AssessmentInput {
+    /// `accepted` or `rejected`.
+    pub decision: NeedStatus,
+    /// Why (mandatory for a rejection).
+    pub reason: Option<String>,
+    /// Pass or fail per screening criterion of the adopted set.
+    pub screening: Vec<(String, ScreeningResult)>,
+    /// Why a need that fails screening is accepted all the same.
+    pub override_reason: Option<String>,
+}
+
+/// The first assessment: accepted or rejected (reason mandatory), with a pass/fail result
+/// per screening criterion of the adopted set; accepting a need that fails one needs an
+/// override reason. Only in the first-assessment phase.
 pub fn assess_need(
     conn: &mut PgConnection,
     actor: &Actor,
     id: Uuid,
     if_match: &IfMatch,
-    decision: NeedStatus,
-    reason: Option<String>,
-    screening: Vec<(String, i32)>,
+    a: AssessmentInput,
 ) -> Result<NeedRow, StoreError> {
     let before = lock_need(conn, id)?;
     if_match.check(before.version)?;
     let cycle = share_cycle(conn, before.cycle_year)?;
     cycle.require_phase(CyclePhase::FirstAssessment)?;
+    let decision = a.decision;
     if !matches!(decision, NeedStatus::Accepted | NeedStatus::Rejected) {
         return Err(StoreError::invalid(
             "decision",
@@ -387,18 +503,21 @@ pub fn assess_need(
             before.reference, before.id
         )));
     }
-    current.transition_with_reason(decision, reason.as_deref())?;
+    current.transition_with_reason(decision, a.reason.as_deref())?;
     let (_, criteria) = adopted_criteria(conn, before.cycle_year)?;
-    let results: BTreeMap<String, i32> =
-        validate_screening(&criteria, screening.iter().map(|(c, v)| (c.as_str(), *v)))?;
+    let results = validate_screening(&criteria, a.screening.iter().map(|(c, r)| (c.as_str(), *r)))?;
+    check_override(decision, &results, a.override_reason.as_deref())?;
     let screening = serde_json::to_value(&results).map_err(StoreError::corrupt)?;
     let row = set_status(
         conn,
         &before,
         decision,
-        reason.as_deref(),
-        Some(&screening),
-        Some(actor),
+        Recorded {
+            reason: a.reason.as_deref(),
+            screening: Some(&screening),
+            override_reason: a.override_reason.as_deref(),
+            assessed: Some(actor),
+        },
     )?;
     changes::record(
         conn,
@@ -425,7 +544,7 @@ pub fn reopen_need(
     let cycle = share_cycle(conn, before.cycle_year)?;
     cycle.require_phase(CyclePhase::FirstAssessment)?;
     let to = before.status.reopen()?;
-    let row = set_status(conn, &before, to, None, None, None)?;
+    let row = set_status(conn, &before, to, Recorded::default())?;
     changes::record(
         conn,
         actor,

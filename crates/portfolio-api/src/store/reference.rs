@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::measure::ServiceAreaKind;
 use portfolio_domain::organisation::{OrgNumber, OrganisationKind};
+use portfolio_domain::service_area::{Owners, Party};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -33,6 +34,65 @@ pub struct ServiceAreaRow {
     #[serde(serialize_with = "crate::timestamp::serialize_option")]
     pub retired_at: Option<DateTime<Utc>>,
     pub version: i32,
+    pub system_owner_org: Option<String>,
+    pub system_owner_name: Option<String>,
+    pub system_responsible_org: Option<String>,
+    pub system_responsible_name: Option<String>,
+}
+
+impl ServiceAreaRow {
+    /// The area's system owner and system responsible.
+    pub fn owners(&self) -> Result<Owners, StoreError> {
+        let party = |org: &Option<String>, name: &Option<String>| match (org, name) {
+            (Some(o), Some(n)) => OrgNumber::parse(o)
+                .map(|org_number| {
+                    Some(Party {
+                        org_number,
+                        name: n.clone(),
+                    })
+                })
+                .map_err(|e| {
+                    StoreError::corrupt(format!("service area {} names {o:?}: {e}", self.id))
+                }),
+            _ => Ok(None),
+        };
+        Ok(Owners {
+            system_owner: party(&self.system_owner_org, &self.system_owner_name)?,
+            system_responsible: party(&self.system_responsible_org, &self.system_responsible_name)?,
+        })
+    }
+}
+
+/// Refuses parties whose organisation is not registered (every such field at once).
+fn check_parties(
+    conn: &mut PgConnection,
+    parties: &[(&str, Option<&Party>)],
+) -> Result<(), StoreError> {
+    let wanted: Vec<&str> = parties
+        .iter()
+        .filter_map(|(_, p)| p.map(|p| p.org_number.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<String> = organisations::table
+        .filter(organisations::org_number.eq_any(&wanted))
+        .select(organisations::org_number)
+        .load(conn)?;
+    StoreError::check(
+        parties
+            .iter()
+            .filter_map(|(field, p)| {
+                let p = (*p)?;
+                (!known.iter().any(|k| k == p.org_number.as_str())).then(|| {
+                    portfolio_domain::FieldIssue::new(
+                        format!("{field}.org_number"),
+                        format!("{} is not a registered organisation", p.org_number),
+                    )
+                })
+            })
+            .collect(),
+    )
 }
 
 pub fn list_organisations(
@@ -164,7 +224,15 @@ pub fn create_service_area(
     year: i32,
     name: &str,
     kind: ServiceAreaKind,
+    owners: &Owners,
 ) -> Result<ServiceAreaRow, StoreError> {
+    check_parties(
+        conn,
+        &[
+            ("system_owner", owners.system_owner.as_ref()),
+            ("system_responsible", owners.system_responsible.as_ref()),
+        ],
+    )?;
     let exists = service_areas::table
         .filter(
             service_areas::year
@@ -183,6 +251,10 @@ pub fn create_service_area(
             service_areas::year.eq(year),
             service_areas::name.eq(name),
             service_areas::kind.eq(kind),
+            service_areas::system_owner_org.eq(org_of(&owners.system_owner)),
+            service_areas::system_owner_name.eq(name_of(&owners.system_owner)),
+            service_areas::system_responsible_org.eq(org_of(&owners.system_responsible)),
+            service_areas::system_responsible_name.eq(name_of(&owners.system_responsible)),
         ))
         .returning(ServiceAreaRow::as_returning())
         .get_result(conn)?;
@@ -196,9 +268,26 @@ pub fn create_service_area(
     Ok(row)
 }
 
+fn org_of(p: &Option<Party>) -> Option<&str> {
+    p.as_ref().map(|p| p.org_number.as_str())
+}
+
+fn name_of(p: &Option<Party>) -> Option<&str> {
+    p.as_ref().map(|p| p.name.as_str())
+}
+
+/// Changes to a service area's name and parties (`None` = unchanged; `Some(None)` removes a
+/// party).
+#[derive(Debug, Clone, Default)]
+pub struct ServiceAreaChanges {
+    pub name: Option<String>,
+    pub system_owner: Option<Option<Party>>,
+    pub system_responsible: Option<Option<Party>>,
+}
+
 /// What can change on a service area.
 pub enum ServiceAreaEdit {
-    Rename(String),
+    Change(ServiceAreaChanges),
     Retire,
 }
 
@@ -219,32 +308,14 @@ pub fn edit_service_area(
     if_match.check(before.version)?;
     let now = Utc::now();
     let (action, row) = match edit {
-        ServiceAreaEdit::Rename(name) => {
-            if name != before.name {
-                let clash = service_areas::table
-                    .filter(
-                        service_areas::year
-                            .eq(before.year)
-                            .and(service_areas::name.eq(&name)),
-                    )
-                    .count()
-                    .get_result::<i64>(conn)?;
-                if clash > 0 {
-                    return Err(StoreError::Conflict(format!(
-                        "{} already has a service area named {name:?}",
-                        before.year
-                    )));
-                }
-            }
-            let row = diesel::update(service_areas::table.find(id))
-                .set((
-                    service_areas::name.eq(name),
-                    service_areas::version.eq(before.version + 1),
-                    service_areas::updated_at.eq(now),
-                ))
-                .returning(ServiceAreaRow::as_returning())
-                .get_result(conn)?;
-            ("renamed", row)
+        ServiceAreaEdit::Change(c) => {
+            // A change of name only keeps its own action in the feed (`renamed`).
+            let action = if c.system_owner.is_none() && c.system_responsible.is_none() {
+                "renamed"
+            } else {
+                "updated"
+            };
+            (action, change_service_area(conn, &before, c, now)?)
         }
         ServiceAreaEdit::Retire => {
             if before.retired_at.is_some() {
@@ -272,4 +343,57 @@ pub fn edit_service_area(
             .after(&row)],
     )?;
     Ok(row)
+}
+
+fn change_service_area(
+    conn: &mut PgConnection,
+    before: &ServiceAreaRow,
+    c: ServiceAreaChanges,
+    now: DateTime<Utc>,
+) -> Result<ServiceAreaRow, StoreError> {
+    check_parties(
+        conn,
+        &[
+            (
+                "system_owner",
+                c.system_owner.as_ref().and_then(Option::as_ref),
+            ),
+            (
+                "system_responsible",
+                c.system_responsible.as_ref().and_then(Option::as_ref),
+            ),
+        ],
+    )?;
+    let name = c.name.unwrap_or_else(|| before.name.clone());
+    if name != before.name {
+        let clash = service_areas::table
+            .filter(
+                service_areas::year
+                    .eq(before.year)
+                    .and(service_areas::name.eq(&name)),
+            )
+            .count()
+            .get_result::<i64>(conn)?;
+        if clash > 0 {
+            return Err(StoreError::Conflict(format!(
+                "{} already has a service area named {name:?}",
+                before.year
+            )));
+        }
+    }
+    let owners = before.owners()?;
+    let owner = c.system_owner.unwrap_or(owners.system_owner);
+    let responsible = c.system_responsible.unwrap_or(owners.system_responsible);
+    Ok(diesel::update(service_areas::table.find(before.id))
+        .set((
+            service_areas::name.eq(name),
+            service_areas::system_owner_org.eq(org_of(&owner)),
+            service_areas::system_owner_name.eq(name_of(&owner)),
+            service_areas::system_responsible_org.eq(org_of(&responsible)),
+            service_areas::system_responsible_name.eq(name_of(&responsible)),
+            service_areas::version.eq(before.version + 1),
+            service_areas::updated_at.eq(now),
+        ))
+        .returning(ServiceAreaRow::as_returning())
+        .get_result(conn)?)
 }

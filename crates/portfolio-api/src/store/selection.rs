@@ -20,6 +20,9 @@ use uuid::Uuid;
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::selection_scenarios;
 use crate::store::budget;
+use crate::store::sensitivity::{
+    scenario_robustness, ScenarioCandidate, ScenarioInputs, ScenarioRobustness,
+};
 use crate::store::StoreError;
 use portfolio_domain::{FieldIssue, FieldPath};
 
@@ -149,6 +152,9 @@ pub struct StoredResult {
     pub result: Answer,
     pub variations: Vec<Answer>,
     pub not_candidates: Vec<NotCandidate>,
+    /// Absent from scenarios stored before robustness existed, and when not computed.
+    #[serde(default)]
+    pub robustness: Option<ScenarioRobustness>,
 }
 
 /// A dependency between two candidates, as the solver saw it.
@@ -180,6 +186,8 @@ struct Ranked {
     load: i64,
     rank: Option<usize>,
     priority: Option<f64>,
+    /// Its numbers in the mean ranking (for the robustness analysis); `None` when unscored.
+    summary: Option<portfolio_domain::scoring::NeedSummary>,
 }
 
 /// The needs of a cycle still `accepted` (not yet decided by the board), with their place in
@@ -187,10 +195,10 @@ struct Ranked {
 /// closed, otherwise computed now; mean over the trusts that scored).
 fn ranked_accepted_needs(conn: &mut PgConnection, year: i32) -> Result<Vec<Ranked>, StoreError> {
     let (ranking, _frozen) = crate::store::prioritisation::ranking(conn, year)?;
-    let by_ref: HashMap<String, (usize, Option<f64>)> = ranking
+    let by_ref: HashMap<String, &portfolio_domain::ranking::RankedNeed> = ranking
         .ranked(Aggregation::Mean)
         .iter()
-        .map(|r| (r.summary.reference.to_string(), (r.rank, r.summary.overall)))
+        .map(|r| (r.summary.reference.to_string(), r))
         .collect();
     let needs: Vec<AcceptedNeed> = diesel::sql_query(
         "SELECT id, reference, estimated_study_cost_nok, estimated_capacity_person_months \
@@ -202,14 +210,17 @@ fn ranked_accepted_needs(conn: &mut PgConnection, year: i32) -> Result<Vec<Ranke
     Ok(needs
         .into_iter()
         .map(|n| {
-            let (rank, priority) = by_ref.get(&n.reference).copied().unwrap_or((0, None));
+            let scored = by_ref
+                .get(&n.reference)
+                .filter(|r| r.summary.overall.is_some());
             Ranked {
                 id: n.id,
-                reference: n.reference,
                 cost: n.estimated_study_cost_nok,
                 load: n.estimated_capacity_person_months.unwrap_or(0),
-                rank: priority.map(|_| rank),
-                priority,
+                rank: scored.map(|r| r.rank),
+                priority: scored.and_then(|r| r.summary.overall),
+                summary: scored.map(|r| r.summary.clone()),
+                reference: n.reference,
             }
         })
         .collect())
@@ -470,6 +481,34 @@ pub fn create_scenario(
         variations.push(answer(p, b, solve_by_deadline(&problem, b), &index)?);
     }
     let solve_micros = started.elapsed().as_micros() as i64;
+    let robustness = if main.feasible && main.proven_optimal {
+        scenario_robustness(
+            conn,
+            &ScenarioInputs {
+                year,
+                candidates: problem
+                    .candidates
+                    .iter()
+                    .filter_map(|c| index.get(&c.id))
+                    .map(|n| ScenarioCandidate {
+                        id: n.id,
+                        reference: &n.reference,
+                        cost: n.cost,
+                        load: n.load,
+                        summary: n.summary.as_ref(),
+                    })
+                    .collect(),
+                budget: budget_nok,
+                capacity: input.capacity_person_months,
+                dependencies: problem.dependencies.clone(),
+                forced_in: input.forced_in.iter().map(|f| f.need_id).collect(),
+                forced_out: input.forced_out.iter().map(|f| f.need_id).collect(),
+                selected: main.selected.clone(),
+            },
+        )?
+    } else {
+        None
+    };
     let stored = StoredResult {
         frame_id,
         capacity_person_months: input.capacity_person_months,
@@ -479,6 +518,7 @@ pub fn create_scenario(
         result: main,
         variations,
         not_candidates,
+        robustness,
     };
     let row = diesel::insert_into(selection_scenarios::table)
         .values((

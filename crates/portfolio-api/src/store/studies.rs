@@ -23,7 +23,9 @@ use crate::store::StoreError;
 #[diesel(table_name = concept_studies)]
 pub struct StudyRow {
     pub id: Uuid,
-    pub need_id: Uuid,
+    /// The need the study is for; `None` for a study started in addition to the cycle's
+    /// needs (then `purpose` says why).
+    pub need_id: Option<Uuid>,
     pub cycle_year: i32,
     pub title: String,
     pub responsible_org: OrgNumber,
@@ -43,6 +45,8 @@ pub struct StudyRow {
     pub created_at: DateTime<Utc>,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     pub updated_at: DateTime<Utc>,
+    /// What a study without a need is for.
+    pub purpose: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -50,7 +54,8 @@ pub struct StudyRow {
 pub struct ConceptRow {
     pub id: Uuid,
     pub study_id: Uuid,
-    pub need_id: Uuid,
+    /// The need of the study it came from (`None` for an additional study's concept).
+    pub need_id: Option<Uuid>,
     pub title: String,
     pub description: String,
     pub status: ConceptStatus,
@@ -258,7 +263,70 @@ pub struct StudyEdit {
     /// Spent-to-date in NOK (a new total; never less than before, never above allocated).
     pub spent_to_date_nok: Option<i64>,
     pub expected: Option<(NaiveDate, NaiveDate, Option<String>)>,
+    /// A correction of whether the study is interregional and for whom.
+    pub interregional: Option<InterregionalEdit>,
     pub reason: String,
+}
+
+/// A corrected interregional status: `on_behalf_of` absent keeps the regions already named
+/// (for an interregional study) or clears them (for one that no longer is).
+#[derive(Debug, Clone)]
+pub struct InterregionalEdit {
+    pub interregional: bool,
+    pub on_behalf_of: Option<Vec<String>>,
+}
+
+/// The study's interregional status after `edit`, checked: the shape by the domain, and
+/// that the responsible organisation and every region named are regional health authorities.
+fn corrected_interregional(
+    conn: &mut PgConnection,
+    before: &StudyRow,
+    edit: &InterregionalEdit,
+) -> Result<(bool, Vec<OrgNumber>), StoreError> {
+    use crate::db::schema::organisations;
+    const RHA: &str = "regional_health_authority";
+    let on_behalf_of: Vec<String> = match (&edit.on_behalf_of, edit.interregional) {
+        (Some(list), _) => list.clone(),
+        (None, true) => before.on_behalf_of.iter().map(|o| o.to_string()).collect(),
+        (None, false) => Vec::new(),
+    };
+    let mut issues =
+        portfolio_domain::study::interregional_issues(edit.interregional, &on_behalf_of);
+    let responsible = before.responsible_org.to_string();
+    let named: Vec<&str> = on_behalf_of
+        .iter()
+        .map(String::as_str)
+        .chain([responsible.as_str()])
+        .collect();
+    let authorities: Vec<String> = organisations::table
+        .filter(organisations::org_number.eq_any(named))
+        .filter(organisations::kind.eq(RHA))
+        .select(organisations::org_number)
+        .load(conn)?;
+    for (j, o) in on_behalf_of.iter().enumerate() {
+        if !authorities.contains(o) {
+            issues.push(portfolio_domain::FieldIssue::new(
+                portfolio_domain::FieldPath::from("on_behalf_of").index(j),
+                "is not a registered regional health authority",
+            ));
+        }
+    }
+    if edit.interregional && !authorities.contains(&responsible) {
+        issues.push(portfolio_domain::FieldIssue::new(
+            "interregional",
+            format!(
+                "an interregional study is run by a regional health authority; this one is run by {responsible}"
+            ),
+        ));
+    }
+    StoreError::check(issues)?;
+    // Every number is a registered regional authority's by now.
+    let on_behalf_of = on_behalf_of
+        .iter()
+        .map(|o| OrgNumber::parse(o))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StoreError::corrupt)?;
+    Ok((edit.interregional, on_behalf_of))
 }
 
 pub fn edit_study(
@@ -279,6 +347,10 @@ pub fn edit_study(
         .for_update()
         .first(conn)?;
     if_match.check(before.version)?;
+    let (interregional, on_behalf_of) = match &edit.interregional {
+        Some(e) => corrected_interregional(conn, &before, e)?,
+        None => (before.interregional, before.on_behalf_of.clone()),
+    };
     let mut changes = Vec::new();
     let mut spent = before.spent_nok;
     if let Some(total) = edit.spent_to_date_nok {
@@ -324,6 +396,8 @@ pub fn edit_study(
             concept_studies::expected_from.eq(from),
             concept_studies::expected_to.eq(to),
             concept_studies::expected_label.eq(label),
+            concept_studies::interregional.eq(interregional),
+            concept_studies::on_behalf_of.eq(on_behalf_of),
             concept_studies::version.eq(before.version + 1),
             concept_studies::updated_at.eq(Utc::now()),
         ))

@@ -209,7 +209,7 @@ fn capture_concept_studies(
     #[allow(clippy::type_complexity)]
     let rows: Vec<(
         Uuid,
-        String,
+        Option<String>,
         String,
         i32,
         String,
@@ -220,12 +220,13 @@ fn capture_concept_studies(
         Option<chrono::NaiveDate>,
         Option<String>,
     )> = cs::table
-        .inner_join(n::table.on(n::id.eq(cs::need_id)))
+        // A study started in addition to the needs has none (its `need_reference` is null).
+        .left_join(n::table.on(n::id.nullable().eq(cs::need_id)))
         .filter(cs::cycle_year.between(year - 1, year))
-        .order((cs::cycle_year, n::reference, cs::id))
+        .order((cs::cycle_year, n::reference.nullable(), cs::id))
         .select((
             cs::id,
-            n::reference,
+            n::reference.nullable(),
             cs::title,
             cs::cycle_year,
             cs::status,

@@ -124,7 +124,7 @@ pub fn create(
             "an organisation may hold at most {MAX_PER_ORGANISATION} webhook subscriptions; delete one first"
         )));
     }
-    let id = Uuid::new_v4();
+    let id = crate::store::new_id(conn)?;
     let row = diesel::insert_into(webhook_subscriptions::table)
         .values((
             webhook_subscriptions::id.eq(id),

@@ -1,0 +1,12 @@
+ALTER TABLE needs
+    DROP CONSTRAINT needs_forwarded_by_complete,
+    DROP COLUMN forwarded_by_name,
+    DROP COLUMN forwarded_by_org,
+    DROP COLUMN forwarded_by_role;
+ALTER TABLE service_areas
+    DROP CONSTRAINT service_areas_system_responsible_complete,
+    DROP CONSTRAINT service_areas_system_owner_complete,
+    DROP COLUMN system_responsible_name,
+    DROP COLUMN system_responsible_org,
+    DROP COLUMN system_owner_name,
+    DROP COLUMN system_owner_org;
