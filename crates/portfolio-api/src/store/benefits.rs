@@ -304,25 +304,45 @@ fn check_owner(conn: &mut PgConnection, org: &str) -> Result<(), StoreError> {
 }
 
 /// The plan's columns, for both the insert and the update (one list, so they never drift).
-macro_rules! plan_columns {
-    ($p:expr) => {
-        (
-            benefits::title.eq($p.title.trim().to_owned()),
-            benefits::description.eq($p.description.clone()),
-            benefits::category.eq($p.category),
-            benefits::owner_org.eq($p.owner.org_number.clone()),
-            benefits::owner_role.eq($p.owner.role.trim().to_owned()),
-            benefits::indicator_name.eq($p.indicator.name.trim().to_owned()),
-            benefits::indicator_unit.eq($p.indicator.unit.trim().to_owned()),
-            benefits::direction.eq($p.indicator.direction),
-            benefits::baseline_value.eq($p.baseline.value),
-            benefits::baseline_date.eq($p.baseline.date),
-            benefits::baseline_method.eq($p.baseline.method.clone()),
-            benefits::target_value.eq($p.target.value),
-            benefits::target_date.eq($p.target.date),
-            benefits::yearly_value_nok.eq($p.yearly_value_nok),
-        )
-    };
+/// Every column is written, a `None` value as NULL (clearing the NOK value).
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = benefits, treat_none_as_null = true)]
+struct PlanColumns<'a> {
+    title: &'a str,
+    description: &'a str,
+    category: BenefitCategory,
+    owner_org: &'a str,
+    owner_role: &'a str,
+    indicator_name: &'a str,
+    indicator_unit: &'a str,
+    direction: Direction,
+    baseline_value: f64,
+    baseline_date: NaiveDate,
+    baseline_method: &'a str,
+    target_value: f64,
+    target_date: NaiveDate,
+    yearly_value_nok: Option<i64>,
+}
+
+impl<'a> PlanColumns<'a> {
+    fn of(p: &'a BenefitPlan) -> Self {
+        PlanColumns {
+            title: p.title.trim(),
+            description: &p.description,
+            category: p.category,
+            owner_org: &p.owner.org_number,
+            owner_role: p.owner.role.trim(),
+            indicator_name: p.indicator.name.trim(),
+            indicator_unit: p.indicator.unit.trim(),
+            direction: p.indicator.direction,
+            baseline_value: p.baseline.value,
+            baseline_date: p.baseline.date,
+            baseline_method: &p.baseline.method,
+            target_value: p.target.value,
+            target_date: p.target.date,
+            yearly_value_nok: p.yearly_value_nok,
+        }
+    }
 }
 
 pub fn create(
@@ -347,7 +367,7 @@ pub fn create(
             benefits::measure_id.eq(pick(ParentKind::Measure)),
             benefits::need_id.eq(need_id),
             benefits::status.eq(BenefitStatus::Planned),
-            plan_columns!(plan),
+            PlanColumns::of(&plan),
         ))
         .returning(BenefitRow::as_returning())
         .get_result(conn)?;
@@ -370,7 +390,7 @@ fn write_plan(
 ) -> QueryResult<BenefitRow> {
     diesel::update(benefits::table.find(id))
         .set((
-            plan_columns!(p),
+            PlanColumns::of(p),
             benefits::version.eq(version),
             benefits::updated_at.eq(Utc::now()),
         ))

@@ -2,7 +2,7 @@
 //! and applied all-or-nothing in one transaction through
 //! `portfolio_domain::decision::plan_decision`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -10,11 +10,12 @@ use diesel::PgConnection;
 use portfolio_domain::budget::{AllocationKind, SubPortfolio};
 use portfolio_domain::decision::{
     plan_decision, CaseStatus, Change as Effect, DecisionAction, DecisionItem, DecisionItemKind,
-    ItemOutcome,
+    ItemOutcome, PlannedEffect,
 };
 use portfolio_domain::need::NeedStatus;
 use portfolio_domain::organisation::OrganisationKind;
-use portfolio_domain::study::{DateRange, StudyStatus};
+use portfolio_domain::study::{ConceptStatus, DateRange, StudyStatus};
+use portfolio_domain::DomainError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -376,6 +377,109 @@ pub struct CaseDraft {
     pub items: Vec<ItemProposal>,
 }
 
+/// What the items of a draft refer to, read without locks (one query per table).
+struct Referenced {
+    needs: HashSet<Uuid>,
+    studies: HashSet<Uuid>,
+    concepts: HashSet<Uuid>,
+    frames: HashMap<Uuid, FrameRow>,
+    org_kinds: HashMap<String, OrganisationKind>,
+}
+
+const RHA: OrganisationKind = OrganisationKind::RegionalHealthAuthority;
+
+impl Referenced {
+    fn load(conn: &mut PgConnection, items: &[ItemProposal]) -> Result<Referenced, StoreError> {
+        let (need_ids, study_ids, concept_ids) = target_ids(items);
+        let mut frame_ids = Vec::new();
+        let mut orgs = Vec::new();
+        for start in items.iter().filter_map(ItemProposal::study_start) {
+            frame_ids.push(start.frame_id);
+            orgs.push(start.responsible_org.clone());
+            orgs.extend(start.on_behalf_of.iter().cloned());
+        }
+        Ok(Referenced {
+            needs: studies::needs_by_id(conn, &need_ids, false)?
+                .into_iter()
+                .map(|n| n.id)
+                .collect(),
+            studies: studies::studies_by_id(conn, &study_ids, false)?
+                .into_iter()
+                .map(|s| s.id)
+                .collect(),
+            concepts: studies::concepts_by_id(conn, &concept_ids, false)?
+                .into_iter()
+                .map(|c| c.id)
+                .collect(),
+            frames: by_id(budget::frames_by_id(conn, &frame_ids)?, |f| f.id),
+            org_kinds: organisations::table
+                .filter(organisations::org_number.eq_any(&orgs))
+                .select((organisations::org_number, organisations::kind))
+                .load::<(String, OrganisationKind)>(conn)?
+                .into_iter()
+                .collect(),
+        })
+    }
+
+    fn exists(&self, target: Target) -> bool {
+        match target {
+            Target::Need(id) => self.needs.contains(&id),
+            Target::Study(id) => self.studies.contains(&id),
+            Target::Concept(id) => self.concepts.contains(&id),
+            // The frame is checked with the study start's other fields (`check_start`).
+            Target::Frame(_) => true,
+        }
+    }
+
+    /// A study start's frame and organisations, as issues of the fields `at` names.
+    fn check_start(
+        &self,
+        p: &ItemProposal,
+        at: impl Fn(&str) -> FieldPath,
+        errors: &mut Vec<FieldIssue>,
+    ) {
+        let Some(StudyStart {
+            frame_id,
+            responsible_org,
+            interregional,
+            on_behalf_of,
+            ..
+        }) = p.study_start()
+        else {
+            return;
+        };
+        match self.frames.get(&frame_id).map(|f| f.sub_portfolio) {
+            None => errors.push(FieldIssue::new(at("frame_id"), "no such budget frame")),
+            Some(SubPortfolio::ConceptStudies | SubPortfolio::Interregional) => {}
+            Some(other) => errors.push(FieldIssue::new(
+                at("frame_id"),
+                format!(
+                    "studies are funded from a concept_studies or interregional frame, not {other}"
+                ),
+            )),
+        }
+        match self.org_kinds.get(responsible_org) {
+            None => errors.push(FieldIssue::new(
+                at("responsible_org"),
+                "is not a registered organisation",
+            )),
+            Some(k) if interregional && *k != RHA => errors.push(FieldIssue::new(
+                at("responsible_org"),
+                "an interregional study is run by a regional health authority",
+            )),
+            Some(_) => {}
+        }
+        for (j, o) in on_behalf_of.iter().enumerate() {
+            if self.org_kinds.get(o) != Some(&RHA) {
+                errors.push(FieldIssue::new(
+                    at("on_behalf_of").index(j),
+                    "is not a registered regional health authority",
+                ));
+            }
+        }
+    }
+}
+
 /// Checks that everything the items refer to exists (one query per table), as 422s
 /// pointing at the item's field.
 fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), StoreError> {
@@ -383,111 +487,17 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
     for (i, p) in draft.items.iter().enumerate() {
         p.check(&FieldPath::from("items").index(i), &mut errors);
     }
-    let (need_ids, study_ids, concept_ids) = target_ids(&draft.items);
-    let frame_ids: Vec<Uuid> = draft
-        .items
-        .iter()
-        .filter_map(|p| Some(p.study_start()?.frame_id))
-        .collect();
-    let orgs: Vec<String> = draft
-        .items
-        .iter()
-        .filter_map(|p| {
-            let s = p.study_start()?;
-            Some(std::iter::once(s.responsible_org).chain(s.on_behalf_of.iter()))
-        })
-        .flatten()
-        .cloned()
-        .collect();
-    let needs: HashMap<Uuid, NeedRef> = studies::needs_by_id(conn, &need_ids, false)?
-        .into_iter()
-        .map(|n| (n.id, n))
-        .collect();
-    let found_studies: HashMap<Uuid, StudyRow> = studies::studies_by_id(conn, &study_ids, false)?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let found_concepts: HashMap<Uuid, ConceptRow> =
-        studies::concepts_by_id(conn, &concept_ids, false)?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-    let frames: HashMap<Uuid, FrameRow> = budget::frames_by_id(conn, &frame_ids)?
-        .into_iter()
-        .map(|f| (f.id, f))
-        .collect();
-    let org_kinds: HashMap<String, OrganisationKind> = organisations::table
-        .filter(organisations::org_number.eq_any(&orgs))
-        .select((organisations::org_number, organisations::kind))
-        .load::<(String, OrganisationKind)>(conn)?
-        .into_iter()
-        .collect();
-    const RHA: OrganisationKind = OrganisationKind::RegionalHealthAuthority;
+    let found = Referenced::load(conn, &draft.items)?;
     for (i, p) in draft.items.iter().enumerate() {
         let at = |name: &str| FieldPath::from("items").index(i).key(name);
         let target = p.target();
-        let exists = match target {
-            Target::Need(id) => needs.contains_key(&id),
-            Target::Study(id) => found_studies.contains_key(&id),
-            Target::Concept(id) => found_concepts.contains_key(&id),
-            // Checked below with the study start's other fields.
-            Target::Frame(_) => true,
-        };
-        if !exists {
+        if !found.exists(target) {
             errors.push(FieldIssue::new(
                 at(target.field()),
                 format!("no such {}", target.noun()),
             ));
         }
-        if let Some(StudyStart {
-            frame_id,
-            responsible_org,
-            interregional,
-            on_behalf_of,
-            ..
-        }) = p.study_start()
-        {
-            match frames.get(&frame_id) {
-                None => errors.push(FieldIssue::new(
-                    at("frame_id"),
-                    "no such budget frame",
-                )),
-                Some(f)
-                    if !matches!(
-                        f.sub_portfolio,
-                        SubPortfolio::ConceptStudies | SubPortfolio::Interregional
-                    ) =>
-                {
-                    errors.push(FieldIssue::new(
-                        at("frame_id"),
-                        format!(
-                            "studies are funded from a concept_studies or interregional frame, not {}",
-                            f.sub_portfolio
-                        ),
-                    ))
-                }
-                Some(_) => {}
-            }
-            match org_kinds.get(responsible_org) {
-                None => errors.push(FieldIssue::new(
-                    at("responsible_org"),
-                    "is not a registered organisation",
-                )),
-                Some(k) if interregional && *k != RHA => errors.push(FieldIssue::new(
-                    at("responsible_org"),
-                    "an interregional study is run by a regional health authority",
-                )),
-                Some(_) => {}
-            }
-            for (j, o) in on_behalf_of.iter().enumerate() {
-                if org_kinds.get(o) != Some(&RHA) {
-                    errors.push(FieldIssue::new(
-                        at("on_behalf_of").index(j),
-                        "is not a registered regional health authority",
-                    ));
-                }
-            }
-        }
+        found.check_start(p, at, &mut errors);
     }
     if let Some(s) = draft.scenario_id {
         use crate::db::schema::selection_scenarios;
@@ -499,11 +509,7 @@ fn check_references(conn: &mut PgConnection, draft: &CaseDraft) -> Result<(), St
             errors.push(FieldIssue::new("scenario_id", "no such selection scenario"));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(errors))
-    }
+    StoreError::check(errors)
 }
 
 fn insert_items(
@@ -754,8 +760,10 @@ fn freeze_certificate(
 }
 
 /// Decides a case: records the outcome per item and applies every approved or amended item,
-/// all-or-nothing, in the caller's transaction. Frames are locked FOR UPDATE first, then
-/// needs, studies and concepts; every current state is read under those locks.
+/// all-or-nothing, in the caller's transaction. The steps: lock the case and check its
+/// version; check the outcomes against its items; lock and read what the items act on
+/// (frames first, then needs, studies, concepts); plan in the domain; freeze the
+/// certificate; apply each effect; record the outcomes and the decided case.
 pub fn decide(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -768,140 +776,183 @@ pub fn decide(
     if case.status == CaseStatus::Decided {
         return Err(immutable(&case));
     }
-    let item_rows = load_items(conn, &[id])?;
-    if input.outcomes.len() != item_rows.len() {
+    let proposals = load_proposals(conn, id, input.outcomes.len())?;
+    check_outcomes(&proposals, &input.outcomes)?;
+    let state = Locked::load(conn, &proposals)?;
+    let effects = plan(&state, &proposals, &input.outcomes)?;
+    freeze_certificate(conn, id, &proposals, &input.outcomes, &state.remaining())?;
+    let mut apply = Apply::new(conn, actor, &case, &proposals, state);
+    for e in effects {
+        apply.effect(e)?;
+    }
+    let Apply {
+        mut changes,
+        created,
+        ..
+    } = apply;
+    record_outcomes(conn, id, &input.outcomes, &created)?;
+    let out = mark_decided(conn, actor, &case, &input)?;
+    changes.push(
+        Change::new("decision_case", id, "decided")
+            .version(out.case.version)
+            .before(&case)
+            .after(&out),
+    );
+    changes::record(conn, actor, &changes)?;
+    Ok(out)
+}
+
+/// The case's items as proposals; the board gives exactly one outcome per item.
+fn load_proposals(
+    conn: &mut PgConnection,
+    id: Uuid,
+    outcomes: usize,
+) -> Result<Vec<ItemProposal>, StoreError> {
+    let rows = load_items(conn, &[id])?;
+    if outcomes != rows.len() {
         return Err(StoreError::invalid(
             "outcomes",
             format!(
                 "must give exactly one outcome per item: the case has {} items",
-                item_rows.len()
+                rows.len()
             ),
         ));
     }
-    let proposals: Vec<ItemProposal> = item_rows
-        .iter()
-        .map(ItemRow::proposal)
-        .collect::<Result<_, _>>()?;
+    rows.iter().map(ItemRow::proposal).collect()
+}
+
+/// An amended study start names the budget decided (> 0); no other outcome carries one.
+fn check_outcomes(proposals: &[ItemProposal], outcomes: &[OutcomeInput]) -> Result<(), StoreError> {
     let mut errors = Vec::new();
-    for (i, (p, o)) in proposals.iter().zip(&input.outcomes).enumerate() {
+    for (i, (p, o)) in proposals.iter().zip(outcomes).enumerate() {
         let start = p.study_start().is_some();
-        match (o.outcome, o.amended_budget_nok, start) {
-            (ItemOutcome::Amended, None, true) => errors.push(FieldIssue::new(
-                FieldPath::from("outcomes")
-                    .index(i)
-                    .key("amended_budget_nok"),
-                "an amended study start names the budget decided",
-            )),
-            (ItemOutcome::Amended, Some(b), true) if b <= 0 => errors.push(FieldIssue::new(
-                FieldPath::from("outcomes")
-                    .index(i)
-                    .key("amended_budget_nok"),
-                "must be greater than 0",
-            )),
-            (ItemOutcome::Amended, Some(_), true) | (_, None, _) => {}
-            (_, Some(_), _) => errors.push(FieldIssue::new(
-                FieldPath::from("outcomes")
-                    .index(i)
-                    .key("amended_budget_nok"),
+        let problem = match (o.outcome, o.amended_budget_nok, start) {
+            (ItemOutcome::Amended, None, true) => {
+                Some("an amended study start names the budget decided")
+            }
+            (ItemOutcome::Amended, Some(b), true) if b <= 0 => Some("must be greater than 0"),
+            (ItemOutcome::Amended, Some(_), true) | (_, None, _) => None,
+            (_, Some(_), _) => Some(
                 "only an amended study start (start_study, start_additional_study) carries a budget",
-            )),
+            ),
+        };
+        if let Some(message) = problem {
+            errors.push(FieldIssue::new(
+                FieldPath::from("outcomes")
+                    .index(i)
+                    .key("amended_budget_nok"),
+                message,
+            ));
         }
     }
-    if !errors.is_empty() {
-        return Err(StoreError::Invalid(errors));
+    StoreError::check(errors)
+}
+
+fn by_id<T>(rows: Vec<T>, id: impl Fn(&T) -> Uuid) -> HashMap<Uuid, T> {
+    rows.into_iter().map(|r| (id(&r), r)).collect()
+}
+
+/// What a decision acts on, locked for the rest of the transaction and read under the locks
+/// (one query per table).
+struct Locked {
+    frames: HashMap<Uuid, FrameRow>,
+    needs: HashMap<Uuid, NeedRef>,
+    studies: HashMap<Uuid, StudyRow>,
+    concepts: HashMap<Uuid, ConceptRow>,
+    /// The studies that already have a concept.
+    with_concept: HashSet<Uuid>,
+}
+
+impl Locked {
+    /// Frames are locked first (in id order), then needs, studies and concepts.
+    fn load(conn: &mut PgConnection, proposals: &[ItemProposal]) -> Result<Locked, StoreError> {
+        let (need_ids, study_ids, concept_ids) = target_ids(proposals);
+        let study_frames = studies::studies_by_id(conn, &study_ids, false)?
+            .into_iter()
+            .map(|s| s.frame_id);
+        let mut frame_ids: Vec<Uuid> = proposals
+            .iter()
+            .filter_map(|p| Some(p.study_start()?.frame_id))
+            .chain(study_frames)
+            .collect();
+        frame_ids.sort();
+        frame_ids.dedup();
+        Ok(Locked {
+            frames: by_id(budget::lock_frames(conn, &frame_ids)?, |f| f.id),
+            needs: by_id(studies::needs_by_id(conn, &need_ids, true)?, |n| n.id),
+            studies: by_id(studies::studies_by_id(conn, &study_ids, true)?, |s| s.id),
+            concepts: by_id(studies::concepts_by_id(conn, &concept_ids, true)?, |c| c.id),
+            with_concept: studies::concepts_of_studies(conn, &study_ids)?
+                .into_iter()
+                .map(|c| c.study_id)
+                .collect(),
+        })
     }
 
-    // Current state, under locks: frames, then needs, studies, concepts.
-    let (need_ids, study_ids, concept_ids) = target_ids(&proposals);
-    let study_frames: Vec<Uuid> = studies::studies_by_id(conn, &study_ids, false)?
-        .into_iter()
-        .map(|s| s.frame_id)
-        .collect();
-    let mut frame_ids: Vec<Uuid> = proposals
-        .iter()
-        .filter_map(|p| Some(p.study_start()?.frame_id))
-        .chain(study_frames)
-        .collect();
-    frame_ids.sort();
-    frame_ids.dedup();
-    let mut frames: HashMap<Uuid, FrameRow> = budget::lock_frames(conn, &frame_ids)?
-        .into_iter()
-        .map(|f| (f.id, f))
-        .collect();
-    let mut needs: HashMap<Uuid, NeedRef> = studies::needs_by_id(conn, &need_ids, true)?
-        .into_iter()
-        .map(|n| (n.id, n))
-        .collect();
-    let mut study_rows: HashMap<Uuid, StudyRow> = studies::studies_by_id(conn, &study_ids, true)?
-        .into_iter()
-        .map(|s| (s.id, s))
-        .collect();
-    let mut concept_rows: HashMap<Uuid, ConceptRow> =
-        studies::concepts_by_id(conn, &concept_ids, true)?
-            .into_iter()
-            .map(|c| (c.id, c))
-            .collect();
-    let with_concept: std::collections::HashSet<Uuid> =
-        studies::concepts_of_studies(conn, &study_ids)?
-            .into_iter()
-            .map(|c| c.study_id)
-            .collect();
+    /// What each frame has left to allocate.
+    fn remaining(&self) -> HashMap<Uuid, i64> {
+        self.frames
+            .values()
+            .map(|f| (f.id, f.amount_nok - f.allocated_nok))
+            .collect()
+    }
 
-    let describe = |p: &ItemProposal| -> String {
+    /// The item's target in messages: `for need B-2023-004`, `of study "…"`.
+    fn describe(&self, p: &ItemProposal) -> String {
         match p.target() {
             Target::Need(t) => format!(
                 "for need {}",
-                needs
+                self.needs
                     .get(&t)
                     .map(|n| n.reference.clone())
                     .unwrap_or_else(|| t.to_string())
             ),
             Target::Study(t) => format!(
                 "of study {}",
-                study_rows
+                self.studies
                     .get(&t)
                     .map(|s| format!("{:?}", s.title))
                     .unwrap_or_else(|| t.to_string())
             ),
             Target::Concept(t) => format!(
                 "of concept {}",
-                concept_rows
+                self.concepts
                     .get(&t)
                     .map(|c| format!("{:?}", c.title))
                     .unwrap_or_else(|| t.to_string())
             ),
-            Target::Frame(_) => match p {
-                ItemProposal::StartAdditionalStudy { title, .. } => {
-                    format!("{:?}, in addition to the cycle's needs", title.trim())
-                }
-                _ => String::new(),
+            // Only an additional study targets a frame: it is named by its title.
+            Target::Frame(t) => match p.study_start() {
+                Some(s) => format!("{:?}, in addition to the cycle's needs", s.title.trim()),
+                None => format!("from budget frame {t}"),
             },
         }
-    };
+    }
 
-    let mut items = Vec::with_capacity(proposals.len());
-    for (i, (p, o)) in proposals.iter().zip(&input.outcomes).enumerate() {
-        let missing =
-            |what: &str| item_failure(i, p, &describe(p), format!("the {what} no longer exists"));
-        let need_status = |n: Uuid| -> Result<NeedStatus, StoreError> {
-            Ok(needs.get(&n).ok_or_else(|| missing("need"))?.status)
+    /// Effective item `i` as the domain sees it: what it does, with its target's current state.
+    fn action(
+        &self,
+        i: usize,
+        p: &ItemProposal,
+        o: &OutcomeInput,
+    ) -> Result<DecisionAction<Uuid>, StoreError> {
+        let refuse = |why: &str| item_failure(i, p, &self.describe(p), why);
+        let missing = |what: &str| refuse(&format!("the {what} no longer exists"));
+        let need = |id: &Uuid| {
+            self.needs
+                .get(id)
+                .map(|n| n.status)
+                .ok_or_else(|| missing("need"))
         };
-        let study = |s: Uuid| study_rows.get(&s).ok_or_else(|| missing("study"));
-        let effective = o.outcome.takes_effect();
-        let action = match p {
-            _ if !effective => {
-                // Rejected items are neither checked nor applied; any placeholder will do.
-                DecisionAction::DeferNeed {
-                    need: NeedStatus::Accepted,
-                }
-            }
+        let study = |id: &Uuid| self.studies.get(id).ok_or_else(|| missing("study"));
+        Ok(match p {
             ItemProposal::StartStudy {
                 need_id,
                 frame_id,
                 budget_nok,
                 ..
             } => DecisionAction::StartStudy {
-                need: need_status(*need_id)?,
+                need: need(need_id)?,
                 frame: *frame_id,
                 budget: o.amended_budget_nok.unwrap_or(*budget_nok),
             },
@@ -914,13 +965,13 @@ pub fn decide(
                 budget: o.amended_budget_nok.unwrap_or(*budget_nok),
             },
             ItemProposal::PauseStudy { study_id } => DecisionAction::PauseStudy {
-                study: study(*study_id)?.status,
+                study: study(study_id)?.status,
             },
             ItemProposal::ResumeStudy { study_id } => DecisionAction::ResumeStudy {
-                study: study(*study_id)?.status,
+                study: study(study_id)?.status,
             },
             ItemProposal::CancelStudy { study_id } => {
-                let s = study(*study_id)?;
+                let s = study(study_id)?;
                 DecisionAction::CancelStudy {
                     study: s.status,
                     frame: s.frame_id,
@@ -928,278 +979,390 @@ pub fn decide(
                 }
             }
             ItemProposal::RecordConcept { study_id, .. } => {
-                if with_concept.contains(study_id) {
-                    return Err(item_failure(
-                        i,
-                        p,
-                        &describe(p),
-                        "the study already has a concept",
-                    ));
+                if self.with_concept.contains(study_id) {
+                    return Err(refuse("the study already has a concept"));
                 }
                 DecisionAction::RecordConcept {
-                    study: study(*study_id)?.status,
+                    study: study(study_id)?.status,
                 }
             }
             ItemProposal::ChangeConceptStatus { concept_id, to } => {
-                let c = concept_rows
-                    .get(concept_id)
-                    .ok_or_else(|| missing("concept"))?;
                 DecisionAction::ChangeConceptStatus {
-                    concept: c.status,
+                    concept: self
+                        .concepts
+                        .get(concept_id)
+                        .ok_or_else(|| missing("concept"))?
+                        .status,
                     to: to.domain(),
                 }
             }
             ItemProposal::DeferNeed { need_id } => DecisionAction::DeferNeed {
-                need: need_status(*need_id)?,
+                need: need(need_id)?,
             },
             ItemProposal::DeclineNeed { need_id } => DecisionAction::DeclineNeed {
-                need: need_status(*need_id)?,
+                need: need(need_id)?,
             },
-        };
-        items.push(DecisionItem {
-            target: p.target().id(),
-            action,
-            outcome: o.outcome,
-        });
+        })
     }
-    let remaining: HashMap<Uuid, i64> = frames
-        .values()
-        .map(|f| (f.id, f.amount_nok - f.allocated_nok))
-        .collect();
-    let effects = plan_decision(&items, &remaining).map_err(|f| {
-        let p = &proposals[f.index];
-        let mut reason = f.reason.to_string();
+
+    /// The 409 of item `i`, which the domain refused (naming the frame a budget exceeds).
+    fn refusal(&self, i: usize, p: &ItemProposal, reason: DomainError) -> StoreError {
+        let mut reason = reason.to_string();
         if let Some(start) = p.study_start() {
-            if let Some(fr) = frames.get(&start.frame_id) {
-                reason = format!("{reason} in budget frame {}", fr.label());
+            if let Some(f) = self.frames.get(&start.frame_id) {
+                reason = format!("{reason} in budget frame {}", f.label());
             }
         }
-        item_failure(f.index, p, &describe(p), reason)
+        item_failure(i, p, &self.describe(p), reason)
+    }
+}
+
+/// The domain's plan for the approved and amended items, each effect carrying the item's
+/// position in the case. Rejected items are neither checked nor applied, so they are not
+/// handed to the domain at all. One refused item refuses the whole decision.
+fn plan(
+    state: &Locked,
+    proposals: &[ItemProposal],
+    outcomes: &[OutcomeInput],
+) -> Result<Vec<PlannedEffect<Uuid, Uuid>>, StoreError> {
+    let mut positions = Vec::new();
+    let mut items = Vec::new();
+    for (i, (p, o)) in proposals.iter().zip(outcomes).enumerate() {
+        if o.outcome.takes_effect() {
+            items.push(DecisionItem {
+                target: p.target().id(),
+                action: state.action(i, p, o)?,
+                outcome: o.outcome,
+            });
+            positions.push(i);
+        }
+    }
+    let effects = plan_decision(&items, &state.remaining()).map_err(|f| {
+        let i = positions[f.index];
+        state.refusal(i, &proposals[i], f.reason)
     })?;
+    Ok(effects
+        .into_iter()
+        .map(|e| PlannedEffect {
+            index: positions[e.index],
+            ..e
+        })
+        .collect())
+}
 
-    freeze_certificate(conn, id, &proposals, &input.outcomes, &remaining)?;
+/// Where a started study belongs (see `Apply::study_origin`).
+struct Origin<'a> {
+    need_id: Option<Uuid>,
+    cycle_year: i32,
+    purpose: Option<&'a str>,
+}
 
-    let descriptions: Vec<String> = proposals.iter().map(describe).collect();
-    // Apply, in item order.
-    let mut changes = Vec::new();
-    let mut created: Vec<Option<Uuid>> = vec![None; proposals.len()];
-    for e in effects {
-        let i = e.index;
-        let p = &proposals[i];
-        let fail = |err: StoreError| match err {
+/// Writes the planned effects in item order and collects the changes to record.
+struct Apply<'a> {
+    conn: &'a mut PgConnection,
+    actor: &'a Actor,
+    case: &'a CaseRow,
+    proposals: &'a [ItemProposal],
+    /// How each item is named in a refusal (read before anything changed).
+    descriptions: Vec<String>,
+    state: Locked,
+    changes: Vec<Change>,
+    /// The study or concept each item created.
+    created: Vec<Option<Uuid>>,
+}
+
+impl<'a> Apply<'a> {
+    fn new(
+        conn: &'a mut PgConnection,
+        actor: &'a Actor,
+        case: &'a CaseRow,
+        proposals: &'a [ItemProposal],
+        state: Locked,
+    ) -> Self {
+        Apply {
+            descriptions: proposals.iter().map(|p| state.describe(p)).collect(),
+            created: vec![None; proposals.len()],
+            changes: Vec::new(),
+            conn,
+            actor,
+            case,
+            proposals,
+            state,
+        }
+    }
+
+    fn effect(&mut self, e: PlannedEffect<Uuid, Uuid>) -> Result<(), StoreError> {
+        let (i, target) = (e.index, e.target);
+        let applied = match e.change {
+            Effect::NeedStatus { to, .. } => self.need_status(target, to),
+            Effect::CreateStudy { frame, budget } => self.create_study(i, target, frame, budget),
+            Effect::StudyStatus { to, .. } => self.study_status(target, to),
+            Effect::Release { frame, .. } => self.release(target, frame),
+            Effect::CreateConcept => self.create_concept(i, target),
+            Effect::ConceptStatus { to, .. } => self.concept_status(target, to),
+        };
+        // A conflict while applying (e.g. a frame that cannot take the budget) names the item.
+        applied.map_err(|err| match err {
             StoreError::Conflict(m) | StoreError::NotFound(m) => {
-                item_failure(i, p, &descriptions[i], m)
+                item_failure(i, &self.proposals[i], &self.descriptions[i], m)
             }
             other => other,
-        };
-        match e.change {
-            Effect::NeedStatus { to, .. } => {
-                let before = needs
-                    .get(&e.target)
-                    .cloned()
-                    .ok_or_else(|| StoreError::corrupt("need vanished"))?;
-                let after = set_need_status(conn, e.target, to).map_err(|er| fail(er.into()))?;
-                changes.push(
-                    Change::new("need", e.target, to.as_str())
-                        .version(after.version)
-                        .before(&before)
-                        .after(&after),
-                );
-                needs.insert(e.target, after);
-            }
-            Effect::CreateStudy { frame, budget } => {
-                let Some(start) = p.study_start() else {
-                    return Err(StoreError::corrupt("a study start from another item kind"));
-                };
-                let frame_row = frames
-                    .get(&frame)
-                    .cloned()
-                    .ok_or_else(|| StoreError::corrupt("frame vanished"))?;
-                // A study for a need belongs to the need's cycle; one in addition to the
-                // needs, to the cycle of the board meeting that starts it.
-                let (need_id, cycle_year, purpose) = match p {
-                    ItemProposal::StartAdditionalStudy { purpose, .. } => {
-                        (None, case.meeting_date.year(), Some(purpose.trim()))
-                    }
-                    _ => {
-                        let need = needs
-                            .get(&e.target)
-                            .ok_or_else(|| StoreError::corrupt("need vanished"))?;
-                        (Some(e.target), need.cycle_year, None)
-                    }
-                };
-                let title = start.title.trim();
-                let expected_completion = start.expected_completion;
-                let allocation_purpose = format!(
-                    "Konseptutredning: {title} (beslutningssak {:?})",
-                    case.title
-                );
-                let (frame_after, allocation, c) = budget::allocate_locked(
-                    conn,
-                    actor,
-                    &frame_row,
-                    AllocationKind::Study,
-                    budget,
-                    &allocation_purpose,
-                )
-                .map_err(fail)?;
-                changes.extend(c);
-                frames.insert(frame, frame_after);
-                let study: StudyRow = diesel::insert_into(concept_studies::table)
-                    .values((
-                        concept_studies::need_id.eq(need_id),
-                        concept_studies::cycle_year.eq(cycle_year),
-                        concept_studies::purpose.eq(purpose),
-                        concept_studies::title.eq(title),
-                        concept_studies::responsible_org.eq(start.responsible_org),
-                        concept_studies::interregional.eq(start.interregional),
-                        concept_studies::on_behalf_of.eq(start.on_behalf_of),
-                        concept_studies::frame_id.eq(frame),
-                        concept_studies::allocation_id.eq(allocation.id),
-                        concept_studies::allocated_nok.eq(budget),
-                        concept_studies::expected_from.eq(expected_completion.map(|x| x.from)),
-                        concept_studies::expected_to.eq(expected_completion.map(|x| x.to)),
-                        concept_studies::expected_label
-                            .eq(expected_completion.and_then(|x| x.label.clone())),
-                        concept_studies::decision_case_id.eq(id),
-                    ))
-                    .returning(StudyRow::as_returning())
-                    .get_result(conn)
-                    .map_err(|er| fail(er.into()))?;
-                changes.push(
-                    Change::new("concept_study", study.id, "created")
-                        .version(study.version)
-                        .after(&study),
-                );
-                created[i] = Some(study.id);
-            }
-            Effect::StudyStatus { to, .. } => {
-                let before = study_rows
-                    .get(&e.target)
-                    .cloned()
-                    .ok_or_else(|| StoreError::corrupt("study vanished"))?;
-                let after: StudyRow = diesel::update(concept_studies::table.find(e.target))
-                    .set((
-                        concept_studies::status.eq(to),
-                        concept_studies::version.eq(before.version + 1),
-                        concept_studies::updated_at.eq(Utc::now()),
-                    ))
-                    .returning(StudyRow::as_returning())
-                    .get_result(conn)
-                    .map_err(|er| fail(er.into()))?;
-                changes.push(
-                    Change::new("concept_study", e.target, to.as_str())
-                        .version(after.version)
-                        .before(&before)
-                        .after(&after),
-                );
-                study_rows.insert(e.target, after);
-            }
-            Effect::Release { frame, .. } => {
-                let s = study_rows
-                    .get(&e.target)
-                    .cloned()
-                    .ok_or_else(|| StoreError::corrupt("study vanished"))?;
-                let frame_row = frames
-                    .get(&frame)
-                    .cloned()
-                    .ok_or_else(|| StoreError::corrupt("frame vanished"))?;
-                let reason = format!(
-                    "Konseptutredning {:?} avbrutt (beslutningssak {:?})",
-                    s.title, case.title
-                );
-                let (frame_after, _, c) =
-                    budget::release_locked(conn, actor, &frame_row, s.allocation_id, &reason)
-                        .map_err(fail)?;
-                changes.extend(c);
-                frames.insert(frame, frame_after);
-            }
-            Effect::CreateConcept => {
-                let ItemProposal::RecordConcept {
-                    title, description, ..
-                } = p
-                else {
-                    return Err(StoreError::corrupt("a concept from another item kind"));
-                };
-                let s = study_rows
-                    .get(&e.target)
-                    .cloned()
-                    .ok_or_else(|| StoreError::corrupt("study vanished"))?;
-                let concept: ConceptRow = diesel::insert_into(concepts::table)
-                    .values((
-                        concepts::study_id.eq(s.id),
-                        concepts::need_id.eq(s.need_id),
-                        concepts::title.eq(title.trim()),
-                        concepts::description.eq(description),
-                        concepts::decision_case_id.eq(id),
-                    ))
-                    .returning(ConceptRow::as_returning())
-                    .get_result(conn)
-                    .map_err(|er| fail(er.into()))?;
-                changes.push(
-                    Change::new("concept", concept.id, "created")
-                        .version(concept.version)
-                        .after(&concept),
-                );
-                created[i] = Some(concept.id);
-            }
-            Effect::ConceptStatus { to, .. } => {
-                let before = concept_rows
-                    .get(&e.target)
-                    .cloned()
-                    .ok_or_else(|| StoreError::corrupt("concept vanished"))?;
-                let after: ConceptRow = diesel::update(concepts::table.find(e.target))
-                    .set((
-                        concepts::status.eq(to),
-                        concepts::version.eq(before.version + 1),
-                        concepts::updated_at.eq(Utc::now()),
-                    ))
-                    .returning(ConceptRow::as_returning())
-                    .get_result(conn)
-                    .map_err(|er| fail(er.into()))?;
-                changes.push(
-                    Change::new("concept", e.target, to.as_str())
-                        .version(after.version)
-                        .before(&before)
-                        .after(&after),
-                );
-                concept_rows.insert(e.target, after);
-            }
-        }
+        })
     }
 
-    // The outcomes, in one statement.
-    let positions: Vec<i32> = (0..proposals.len() as i32).collect();
-    let outcomes: Vec<String> = input
-        .outcomes
+    fn need_status(&mut self, id: Uuid, to: NeedStatus) -> Result<(), StoreError> {
+        let before = self
+            .state
+            .needs
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::corrupt("need vanished"))?;
+        let after = set_need_status(self.conn, id, to)?;
+        self.changes.push(
+            Change::new("need", id, to.as_str())
+                .version(after.version)
+                .before(&before)
+                .after(&after),
+        );
+        self.state.needs.insert(id, after);
+        Ok(())
+    }
+
+    /// Where a started study belongs: a study for a need belongs to the need's cycle; one in
+    /// addition to the needs (its target is its frame) to the cycle of the board meeting that
+    /// starts it, with its own purpose.
+    fn study_origin(&self, p: &'a ItemProposal, target: Uuid) -> Result<Origin<'a>, StoreError> {
+        if let ItemProposal::StartAdditionalStudy { purpose, .. } = p {
+            return Ok(Origin {
+                need_id: None,
+                cycle_year: self.case.meeting_date.year(),
+                purpose: Some(purpose.trim()),
+            });
+        }
+        let need = self
+            .state
+            .needs
+            .get(&target)
+            .ok_or_else(|| StoreError::corrupt("need vanished"))?;
+        Ok(Origin {
+            need_id: Some(target),
+            cycle_year: need.cycle_year,
+            purpose: None,
+        })
+    }
+
+    /// Allocates the study's budget from its frame and creates the `not_started` study.
+    fn create_study(
+        &mut self,
+        i: usize,
+        target: Uuid,
+        frame: Uuid,
+        budget: i64,
+    ) -> Result<(), StoreError> {
+        let proposals = self.proposals;
+        let Some(start) = proposals[i].study_start() else {
+            return Err(StoreError::corrupt("a study start from another item kind"));
+        };
+        let origin = self.study_origin(&proposals[i], target)?;
+        let frame_row = self
+            .state
+            .frames
+            .get(&frame)
+            .cloned()
+            .ok_or_else(|| StoreError::corrupt("frame vanished"))?;
+        let title = start.title.trim();
+        let allocation_purpose = format!(
+            "Konseptutredning: {title} (beslutningssak {:?})",
+            self.case.title
+        );
+        let (frame_after, allocation, c) = budget::allocate_locked(
+            self.conn,
+            self.actor,
+            &frame_row,
+            AllocationKind::Study,
+            budget,
+            &allocation_purpose,
+        )?;
+        self.changes.extend(c);
+        self.state.frames.insert(frame, frame_after);
+        let expected = start.expected_completion;
+        let study: StudyRow = diesel::insert_into(concept_studies::table)
+            .values((
+                concept_studies::need_id.eq(origin.need_id),
+                concept_studies::cycle_year.eq(origin.cycle_year),
+                concept_studies::purpose.eq(origin.purpose),
+                concept_studies::title.eq(title),
+                concept_studies::responsible_org.eq(start.responsible_org),
+                concept_studies::interregional.eq(start.interregional),
+                concept_studies::on_behalf_of.eq(start.on_behalf_of),
+                concept_studies::frame_id.eq(frame),
+                concept_studies::allocation_id.eq(allocation.id),
+                concept_studies::allocated_nok.eq(budget),
+                concept_studies::expected_from.eq(expected.map(|x| x.from)),
+                concept_studies::expected_to.eq(expected.map(|x| x.to)),
+                concept_studies::expected_label.eq(expected.and_then(|x| x.label.clone())),
+                concept_studies::decision_case_id.eq(self.case.id),
+            ))
+            .returning(StudyRow::as_returning())
+            .get_result(self.conn)?;
+        self.changes.push(
+            Change::new("concept_study", study.id, "created")
+                .version(study.version)
+                .after(&study),
+        );
+        self.created[i] = Some(study.id);
+        Ok(())
+    }
+
+    fn study_status(&mut self, id: Uuid, to: StudyStatus) -> Result<(), StoreError> {
+        let before = self
+            .state
+            .studies
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::corrupt("study vanished"))?;
+        let after: StudyRow = diesel::update(concept_studies::table.find(id))
+            .set((
+                concept_studies::status.eq(to),
+                concept_studies::version.eq(before.version + 1),
+                concept_studies::updated_at.eq(Utc::now()),
+            ))
+            .returning(StudyRow::as_returning())
+            .get_result(self.conn)?;
+        self.changes.push(
+            Change::new("concept_study", id, to.as_str())
+                .version(after.version)
+                .before(&before)
+                .after(&after),
+        );
+        self.state.studies.insert(id, after);
+        Ok(())
+    }
+
+    /// A cancelled study's unspent money goes back to its frame.
+    fn release(&mut self, study_id: Uuid, frame: Uuid) -> Result<(), StoreError> {
+        let (title, allocation_id) = self
+            .state
+            .studies
+            .get(&study_id)
+            .map(|s| (s.title.clone(), s.allocation_id))
+            .ok_or_else(|| StoreError::corrupt("study vanished"))?;
+        let frame_row = self
+            .state
+            .frames
+            .get(&frame)
+            .cloned()
+            .ok_or_else(|| StoreError::corrupt("frame vanished"))?;
+        let reason = format!(
+            "Konseptutredning {title:?} avbrutt (beslutningssak {:?})",
+            self.case.title
+        );
+        let (frame_after, _, c) =
+            budget::release_locked(self.conn, self.actor, &frame_row, allocation_id, &reason)?;
+        self.changes.extend(c);
+        self.state.frames.insert(frame, frame_after);
+        Ok(())
+    }
+
+    fn create_concept(&mut self, i: usize, study_id: Uuid) -> Result<(), StoreError> {
+        let proposals = self.proposals;
+        let ItemProposal::RecordConcept {
+            title, description, ..
+        } = &proposals[i]
+        else {
+            return Err(StoreError::corrupt("a concept from another item kind"));
+        };
+        let need_id = self
+            .state
+            .studies
+            .get(&study_id)
+            .map(|s| s.need_id)
+            .ok_or_else(|| StoreError::corrupt("study vanished"))?;
+        let concept: ConceptRow = diesel::insert_into(concepts::table)
+            .values((
+                concepts::study_id.eq(study_id),
+                concepts::need_id.eq(need_id),
+                concepts::title.eq(title.trim()),
+                concepts::description.eq(description),
+                concepts::decision_case_id.eq(self.case.id),
+            ))
+            .returning(ConceptRow::as_returning())
+            .get_result(self.conn)?;
+        self.changes.push(
+            Change::new("concept", concept.id, "created")
+                .version(concept.version)
+                .after(&concept),
+        );
+        self.created[i] = Some(concept.id);
+        Ok(())
+    }
+
+    fn concept_status(&mut self, id: Uuid, to: ConceptStatus) -> Result<(), StoreError> {
+        let before = self
+            .state
+            .concepts
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| StoreError::corrupt("concept vanished"))?;
+        let after: ConceptRow = diesel::update(concepts::table.find(id))
+            .set((
+                concepts::status.eq(to),
+                concepts::version.eq(before.version + 1),
+                concepts::updated_at.eq(Utc::now()),
+            ))
+            .returning(ConceptRow::as_returning())
+            .get_result(self.conn)?;
+        self.changes.push(
+            Change::new("concept", id, to.as_str())
+                .version(after.version)
+                .before(&before)
+                .after(&after),
+        );
+        self.state.concepts.insert(id, after);
+        Ok(())
+    }
+}
+
+/// The board's outcome of every item, in one statement.
+fn record_outcomes(
+    conn: &mut PgConnection,
+    id: Uuid,
+    outcomes: &[OutcomeInput],
+    created: &[Option<Uuid>],
+) -> QueryResult<usize> {
+    use diesel::sql_types::{Array, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
+    let positions: Vec<i32> = (0..outcomes.len() as i32).collect();
+    let names: Vec<String> = outcomes
         .iter()
         .map(|o| o.outcome.as_str().to_owned())
         .collect();
-    let amended: Vec<Option<i64>> = input
-        .outcomes
-        .iter()
-        .map(|o| o.amended_budget_nok)
-        .collect();
-    let notes: Vec<Option<String>> = input.outcomes.iter().map(|o| o.note.clone()).collect();
-    {
-        use diesel::sql_types::{Array, Int4, Int8, Nullable, Text, Uuid as SqlUuid};
-        diesel::sql_query(
-            "UPDATE decision_items d SET outcome = u.outcome, amended_budget_nok = u.amended, \
-             outcome_note = u.note, created_id = u.created \
-             FROM unnest($2::int4[], $3::text[], $4::int8[], $5::text[], $6::uuid[]) \
-                  AS u(position, outcome, amended, note, created) \
-             WHERE d.case_id = $1 AND d.position = u.position",
-        )
-        .bind::<SqlUuid, _>(id)
-        .bind::<Array<Int4>, _>(&positions)
-        .bind::<Array<Text>, _>(&outcomes)
-        .bind::<Array<Nullable<Int8>>, _>(&amended)
-        .bind::<Array<Nullable<Text>>, _>(&notes)
-        .bind::<Array<Nullable<SqlUuid>>, _>(&created)
-        .execute(conn)?;
-    }
+    let amended: Vec<Option<i64>> = outcomes.iter().map(|o| o.amended_budget_nok).collect();
+    let notes: Vec<Option<String>> = outcomes.iter().map(|o| o.note.clone()).collect();
+    diesel::sql_query(
+        "UPDATE decision_items d SET outcome = u.outcome, amended_budget_nok = u.amended, \
+         outcome_note = u.note, created_id = u.created \
+         FROM unnest($2::int4[], $3::text[], $4::int8[], $5::text[], $6::uuid[]) \
+              AS u(position, outcome, amended, note, created) \
+         WHERE d.case_id = $1 AND d.position = u.position",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Array<Int4>, _>(&positions)
+    .bind::<Array<Text>, _>(&names)
+    .bind::<Array<Nullable<Int8>>, _>(&amended)
+    .bind::<Array<Nullable<Text>>, _>(&notes)
+    .bind::<Array<Nullable<SqlUuid>>, _>(created)
+    .execute(conn)
+}
+
+/// The case becomes decided, with the board's rationale; returned with its items.
+fn mark_decided(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    case: &CaseRow,
+    input: &DecisionInput,
+) -> Result<CaseWithItems, StoreError> {
     let now = Utc::now();
-    let decided = diesel::update(decision_cases::table.find(id))
+    let decided = diesel::update(decision_cases::table.find(case.id))
         .set((
             decision_cases::status.eq(CaseStatus::Decided),
             decision_cases::rationale.eq(input.rationale.trim()),
@@ -1211,18 +1374,10 @@ pub fn decide(
         ))
         .returning(CaseRow::as_returning())
         .get_result(conn)?;
-    let out = CaseWithItems {
-        items: load_items(conn, &[id])?,
+    Ok(CaseWithItems {
+        items: load_items(conn, &[case.id])?,
         case: decided,
-    };
-    changes.push(
-        Change::new("decision_case", id, "decided")
-            .version(out.case.version)
-            .before(&case)
-            .after(&out),
-    );
-    changes::record(conn, actor, &changes)?;
-    Ok(out)
+    })
 }
 
 fn set_need_status(conn: &mut PgConnection, id: Uuid, to: NeedStatus) -> QueryResult<NeedRef> {

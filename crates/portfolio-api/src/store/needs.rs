@@ -318,8 +318,10 @@ pub fn lock_need(conn: &mut PgConnection, id: Uuid) -> Result<NeedRow, StoreErro
         .ok_or_else(|| StoreError::not_found(format!("need {id}")))
 }
 
-/// A partial edit of a submitted need (`None` = unchanged).
-#[derive(Debug, Clone, Default)]
+/// A partial edit of a submitted need (`None` = unchanged): diesel leaves a `None` column as it
+/// is, and `Some(None)` clears a nullable one.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = needs)]
 pub struct NeedEdit {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -330,7 +332,9 @@ pub struct NeedEdit {
     pub estimated_study_cost_nok: Option<i64>,
     pub contact_name: Option<Option<String>>,
     pub contact_email: Option<Option<String>>,
-    /// `Some(None)` clears who forwarded the need.
+    /// `Some(None)` clears who forwarded the need. Not a column: the role is resolved to the
+    /// service area's party, whose three columns `edit_need` sets.
+    #[diesel(skip_update)]
     pub forwarded_by: Option<Option<ForwardingRole>>,
 }
 
@@ -368,24 +372,7 @@ pub fn edit_need(
     let (fw_role, fw_org, fw_name) = forwarded_columns(&forwarded);
     let row = diesel::update(needs::table.find(id))
         .set((
-            needs::title.eq(edit.title.unwrap_or_else(|| before.title.clone())),
-            needs::description.eq(edit
-                .description
-                .unwrap_or_else(|| before.description.clone())),
-            needs::expected_benefit.eq(edit
-                .expected_benefit
-                .unwrap_or_else(|| before.expected_benefit.clone())),
-            needs::origin.eq(edit.origin.unwrap_or(before.origin)),
-            needs::service_area_id.eq(edit.service_area_id.unwrap_or(before.service_area_id)),
-            needs::estimated_study_cost_nok.eq(edit
-                .estimated_study_cost_nok
-                .unwrap_or(before.estimated_study_cost_nok)),
-            needs::contact_name.eq(edit
-                .contact_name
-                .unwrap_or_else(|| before.contact_name.clone())),
-            needs::contact_email.eq(edit
-                .contact_email
-                .unwrap_or_else(|| before.contact_email.clone())),
+            &edit,
             needs::forwarded_by_role.eq(fw_role),
             needs::forwarded_by_org.eq(fw_org),
             needs::forwarded_by_name.eq(fw_name),
