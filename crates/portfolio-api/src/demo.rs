@@ -322,7 +322,7 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
 /// still waiting for the board, and two dependencies between them, so a selection scenario
 /// with `capacity_person_months` and the needs' `dependencies` has something to respect.
 fn capacities_and_dependencies(conn: &mut PgConnection) -> Result<(), ApiError> {
-    use crate::store::dependencies::{set_links, NeedDependency};
+    use crate::store::dependencies::{set_links, Dependency};
     use portfolio_domain::selection::DependencyKind;
     let actor = Actor::system("demo");
     let waiting: Vec<Uuid> = needs::table
@@ -333,11 +333,11 @@ fn capacities_and_dependencies(conn: &mut PgConnection) -> Result<(), ApiError> 
         .load(conn)?;
     for (i, id) in waiting.iter().enumerate() {
         let dependencies = match i {
-            1 => vec![NeedDependency {
+            1 => vec![Dependency {
                 kind: DependencyKind::Requires,
                 other_need_id: waiting[0],
             }],
-            3 => vec![NeedDependency {
+            3 => vec![Dependency {
                 kind: DependencyKind::Excludes,
                 other_need_id: waiting[2],
             }],

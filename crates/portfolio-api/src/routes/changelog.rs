@@ -13,7 +13,7 @@ use crate::db::Db;
 use crate::error::{ApiError, FieldError};
 use crate::pagination::{paginate, PageQuery};
 use crate::store::changelog::{self, AuditRow, EventRow};
-use crate::store::checkpoints::{self, Checkpoint, Outcome};
+use crate::store::checkpoints::{self, Checkpoint};
 
 /// Who made a change: the token's subject and the caller's organisation.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -470,7 +470,7 @@ fn checked_against(
     Ok((
         r.chain,
         Some(CheckpointVerdict {
-            result: r.outcome,
+            result: r.outcome.into(),
             first_bad_seq: r.first_bad_seq,
             reason: r.reason,
             checkpoint: cp,
@@ -533,4 +533,29 @@ pub async fn list_checkpoints(
         items: rows,
         next_cursor,
     }))
+}
+
+/// What the chain looks like against a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The chain is intact and still contains the checkpoint's head.
+    Valid,
+    /// The chain ends before the checkpoint's head, or that entry is gone.
+    Truncated,
+    /// The entry at the checkpoint's head has another hash, or the chain breaks.
+    Rewritten,
+    /// The checkpoint's signature does not verify: it cannot be trusted.
+    ForgedCheckpoint,
+}
+
+impl From<checkpoints::Outcome> for Outcome {
+    fn from(o: checkpoints::Outcome) -> Self {
+        match o {
+            checkpoints::Outcome::Valid => Outcome::Valid,
+            checkpoints::Outcome::Truncated => Outcome::Truncated,
+            checkpoints::Outcome::Rewritten => Outcome::Rewritten,
+            checkpoints::Outcome::ForgedCheckpoint => Outcome::ForgedCheckpoint,
+        }
+    }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
+use portfolio_domain::study::StudyStatus;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -23,7 +24,7 @@ use crate::pagination::{paginate, PageQuery};
 use crate::store::decisions::ExpectedCompletion;
 use crate::store::studies::{
     self, ConceptFilter, ConceptRow, ConceptStatusName, InterregionalEdit, NeedRef, StudyEdit,
-    StudyFilter, StudyRow, StudyStatusName,
+    StudyFilter, StudyRow,
 };
 
 /// The need a study or concept came from.
@@ -601,4 +602,36 @@ pub async fn need_lineage(
         })
         .await?;
     Ok(web::Json(l))
+}
+
+/// A concept study's status on the wire (the domain's `StudyStatus`).
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StudyStatusName {
+    NotStarted,
+    InProgress,
+    Paused,
+    Completed,
+    Cancelled,
+}
+
+impl StudyStatusName {
+    pub fn domain(self) -> StudyStatus {
+        match self {
+            Self::NotStarted => StudyStatus::NotStarted,
+            Self::InProgress => StudyStatus::InProgress,
+            Self::Paused => StudyStatus::Paused,
+            Self::Completed => StudyStatus::Completed,
+            Self::Cancelled => StudyStatus::Cancelled,
+        }
+    }
+    pub fn of(s: StudyStatus) -> Self {
+        match s {
+            StudyStatus::NotStarted => Self::NotStarted,
+            StudyStatus::InProgress => Self::InProgress,
+            StudyStatus::Paused => Self::Paused,
+            StudyStatus::Completed => Self::Completed,
+            StudyStatus::Cancelled => Self::Cancelled,
+        }
+    }
 }

@@ -4,6 +4,7 @@
 use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use portfolio_domain::decision::{self as domain, ItemOutcome};
+use portfolio_domain::sensitivity::{StabilityRadius, WhatItWouldTake};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -16,7 +17,7 @@ use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
-use crate::store::certificates::{self, Certificate};
+use crate::store::certificates;
 use crate::store::decisions::{
     self, CaseDraft, CaseWithItems, DecisionInput, ItemProposal, OutcomeInput,
 };
@@ -377,7 +378,7 @@ pub async fn get_certificate(
         .await?
         .ok_or_else(|| ApiError::not_found(format!("certificate of decision case {id}")))?;
     Ok(match query.format.unwrap_or_default() {
-        CertificateFormat::Json => HttpResponse::Ok().json(cert),
+        CertificateFormat::Json => HttpResponse::Ok().json(Certificate::from(cert)),
         CertificateFormat::Csv => HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .body(certificates::to_csv(&cert)),
@@ -504,4 +505,123 @@ pub async fn decide_case(
         .transaction(move |conn| decisions::decide(conn, &actor, id, &if_match, input))
         .await?;
     respond(HttpResponse::Ok(), c)
+}
+
+/// A need in the ranking the decision relied on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RankedEntry {
+    pub reference: String,
+    pub rank: usize,
+    /// Mean overall score, 0–100; null when unscored.
+    pub overall: Option<f64>,
+    pub coverage: usize,
+}
+
+/// A candidate of the certified selection problem.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CertifiedNeed {
+    pub need_id: Uuid,
+    pub reference: String,
+    /// Priority used: the mean overall score (0 when unscored).
+    pub priority: f64,
+    /// The decided study budget for needs the case starts; the estimated study cost otherwise.
+    pub cost_nok: i64,
+    /// Started by this decision.
+    pub board_selected: bool,
+    /// In the optimal selection for the same inputs.
+    pub optimal_selected: bool,
+}
+
+/// The frozen certificate.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "case_id": "7d4c1c56-3f0e-4a8e-9d55-0b9b8f4f2f10", "year": 2022, "criteria_set_version": 1,
+    "inputs_hash": "5f1d0c0e8b1f4a7e9c2d3b4a5f6e7d8c9b0a1f2e3d4c5b6a79880716253443ab",
+    "computed_at": "2022-10-20T10:00:00Z", "budget_nok": 18000000, "capacity": null,
+    "agrees_with_optimum": false, "board_total_priority": 402.1, "optimal_total_priority": 455.7,
+    "stability_radius": {"weight": {"criterion": "NYTTE", "weight_from": 3.0, "weight_to": 2.41, "change": -0.59},
+        "weights": [], "score_sheet": {"need": "B-2022-007", "trust": "983974899", "direction": "increase", "points": 4.2},
+        "budget": {"decrease": 150001, "increase": 320000}},
+    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000}],
+    "ranking": [], "needs": []
+}))]
+pub struct Certificate {
+    pub case_id: Uuid,
+    pub year: i32,
+    pub criteria_set_version: i32,
+    /// SHA-256 (hex) of the inputs: the prioritisation criteria (code, weight, scale) and every
+    /// score sheet, in canonical order (needs by reference, trusts by organisation number,
+    /// criteria by code). Recompute it to check that the inputs are the ones certified.
+    pub inputs_hash: String,
+    #[serde(serialize_with = "crate::timestamp::serialize")]
+    pub computed_at: DateTime<Utc>,
+    /// Money available: what the frames the case draws on had left before the decision.
+    pub budget_nok: i64,
+    /// Capacity limit (person-months a year); null: none.
+    pub capacity: Option<i64>,
+    /// Whether the board's selection is the optimal one for these inputs.
+    pub agrees_with_optimum: bool,
+    pub board_total_priority: f64,
+    pub optimal_total_priority: f64,
+    /// The smallest single changes that would change the optimal selection: a criterion
+    /// weight (`weight`, and per criterion `weights` with the thresholds up and down), one
+    /// trust's score for one need (`score_sheet`, in 0–100 points of that trust's score), or
+    /// the budget (`budget.decrease` / `budget.increase`, NOK). Exact up to the solver's
+    /// 10⁻⁶-point resolution; null where no change of that kind changes the selection.
+    #[schema(value_type = Object)]
+    pub stability_radius: StabilityRadius<String>,
+    /// Per need left out of the optimal selection: the overall-score increase (points) beyond
+    /// which it comes in, and the budget increase (NOK) at which a selection containing it is
+    /// as good as today's.
+    #[schema(value_type = Vec<Object>)]
+    pub what_it_would_take: Vec<WhatItWouldTake<String>>,
+    /// The mean ranking relied on.
+    pub ranking: Vec<RankedEntry>,
+    /// The candidates of the certified problem.
+    pub needs: Vec<CertifiedNeed>,
+}
+
+impl From<certificates::RankedEntry> for RankedEntry {
+    fn from(e: certificates::RankedEntry) -> Self {
+        RankedEntry {
+            reference: e.reference,
+            rank: e.rank,
+            overall: e.overall,
+            coverage: e.coverage,
+        }
+    }
+}
+
+impl From<certificates::CertifiedNeed> for CertifiedNeed {
+    fn from(n: certificates::CertifiedNeed) -> Self {
+        CertifiedNeed {
+            need_id: n.need_id,
+            reference: n.reference,
+            priority: n.priority,
+            cost_nok: n.cost_nok,
+            board_selected: n.board_selected,
+            optimal_selected: n.optimal_selected,
+        }
+    }
+}
+
+impl From<certificates::Certificate> for Certificate {
+    fn from(c: certificates::Certificate) -> Self {
+        Certificate {
+            case_id: c.case_id,
+            year: c.year,
+            criteria_set_version: c.criteria_set_version,
+            inputs_hash: c.inputs_hash,
+            computed_at: c.computed_at,
+            budget_nok: c.budget_nok,
+            capacity: c.capacity,
+            agrees_with_optimum: c.agrees_with_optimum,
+            board_total_priority: c.board_total_priority,
+            optimal_total_priority: c.optimal_total_priority,
+            stability_radius: c.stability_radius,
+            what_it_would_take: c.what_it_would_take,
+            ranking: c.ranking.into_iter().map(RankedEntry::from).collect(),
+            needs: c.needs.into_iter().map(CertifiedNeed::from).collect(),
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! dependencies on other needs of the cycle, read by selection scenarios.
 
 use actix_web::{get, put, web, HttpResponse};
+use portfolio_domain::selection::DependencyKind;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -13,7 +14,42 @@ use crate::db::Db;
 use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::ValidJson;
-use crate::store::dependencies::{self, NeedDependency, NeedLinks};
+use crate::store::dependencies::{self, Dependency, NeedLinks};
+
+crate::enum_schema!(
+    dependency_kind_schema,
+    DependencyKind,
+    "`requires`: the need can only be chosen together with the other; `excludes`: the two are never both chosen."
+);
+
+/// One dependency of a need on another need of the same cycle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeedDependency {
+    /// `requires` (the need can only be chosen with the other) or `excludes` (never both).
+    #[schema(schema_with = dependency_kind_schema)]
+    pub kind: DependencyKind,
+    /// The other need (same cycle, not the need itself).
+    pub other_need_id: Uuid,
+}
+
+impl From<Dependency> for NeedDependency {
+    fn from(d: Dependency) -> Self {
+        NeedDependency {
+            kind: d.kind,
+            other_need_id: d.other_need_id,
+        }
+    }
+}
+
+impl From<NeedDependency> for Dependency {
+    fn from(d: NeedDependency) -> Self {
+        Dependency {
+            kind: d.kind,
+            other_need_id: d.other_need_id,
+        }
+    }
+}
 
 /// A need's capacity estimate and dependencies (replaces both).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -54,7 +90,11 @@ fn respond(builder: actix_web::HttpResponseBuilder, l: NeedLinks) -> HttpRespons
         reference: l.need.reference,
         cycle_year: l.need.cycle_year,
         estimated_capacity_person_months: l.estimated_capacity_person_months,
-        dependencies: l.dependencies,
+        dependencies: l
+            .dependencies
+            .into_iter()
+            .map(NeedDependency::from)
+            .collect(),
         version: l.need.version,
     };
     let v = body.version;
@@ -128,7 +168,7 @@ pub async fn put_dependencies(
                 id,
                 &if_match,
                 b.estimated_capacity_person_months,
-                b.dependencies,
+                b.dependencies.into_iter().map(Dependency::from).collect(),
             )
         })
         .await?;

@@ -17,7 +17,8 @@ use crate::error::{ApiError, FieldError};
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{nine_digits, no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
-use crate::store::dependencies::{dependencies_of, NeedDependency};
+use crate::routes::need_dependencies::NeedDependency;
+use crate::store::dependencies::{dependencies_of, Dependency};
 use crate::store::needs::{self as store, NeedEdit, NeedFields, NeedFilter, NeedRow};
 
 crate::enum_schema!(origin_schema, Origin, "Where the need comes from.");
@@ -122,7 +123,7 @@ pub struct Need {
 
 impl Need {
     /// The representation of a stored need with its dependencies.
-    fn new(r: NeedRow, dependencies: Vec<NeedDependency>) -> Result<Self, ApiError> {
+    fn new(r: NeedRow, dependencies: Vec<Dependency>) -> Result<Self, ApiError> {
         let forwarded_by = r.forwarded_by()?.map(|(role, p)| ForwardedBy {
             role: role.as_str().to_owned(),
             org_number: p.org_number.to_string(),
@@ -151,7 +152,7 @@ impl Need {
             service_area_id: r.service_area_id,
             estimated_study_cost_nok: r.estimated_study_cost_nok,
             estimated_capacity_person_months: r.estimated_capacity_person_months,
-            dependencies,
+            dependencies: dependencies.into_iter().map(NeedDependency::from).collect(),
             contact_name: r.contact_name,
             contact_email: r.contact_email,
             status: r.status,
@@ -445,7 +446,7 @@ impl Editor {
 fn need_response(
     builder: actix_web::HttpResponseBuilder,
     row: NeedRow,
-    dependencies: Vec<NeedDependency>,
+    dependencies: Vec<Dependency>,
 ) -> Result<HttpResponse, ApiError> {
     let version = row.version;
     Ok(json_with_etag(

@@ -16,11 +16,10 @@ use crate::error::ApiError;
 use crate::etag::json_with_etag;
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
-use crate::store::selection::{
-    self, Answer, ForcedNeed, NotCandidate, ScenarioDependency, ScenarioInput, ScenarioRow,
-    StoredResult,
-};
-use crate::store::sensitivity::ScenarioRobustness;
+use crate::store::selection::{self, ScenarioInput, ScenarioRow, StoredResult};
+
+mod wire;
+pub use wire::{Answer, ForcedNeed, NotCandidate, ScenarioDependency, ScenarioRobustness, Verdict};
 
 /// A scenario to solve.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -102,13 +101,13 @@ impl TryFrom<ScenarioRow> for Scenario {
             budget_source: r.budget_source.as_str().to_owned(),
             frame_id: s.frame_id,
             capacity_person_months: s.capacity_person_months,
-            dependencies: s.dependencies,
-            forced_in: s.forced_in,
-            forced_out: s.forced_out,
-            result: s.result,
-            variations: s.variations,
-            not_candidates: s.not_candidates,
-            robustness: s.robustness,
+            dependencies: wire::all(s.dependencies),
+            forced_in: wire::all(s.forced_in),
+            forced_out: wire::all(s.forced_out),
+            result: s.result.into(),
+            variations: wire::all(s.variations),
+            not_candidates: wire::all(s.not_candidates),
+            robustness: s.robustness.map(ScenarioRobustness::from),
             solve_micros: r.solve_micros,
             created_by: r.created_by,
             created_at: r.created_at,
@@ -200,8 +199,8 @@ pub async fn create_scenario(
     let input = ScenarioInput {
         title: b.title,
         budget_nok: b.budget_nok,
-        forced_in: b.forced_in,
-        forced_out: b.forced_out,
+        forced_in: wire::all(b.forced_in),
+        forced_out: wire::all(b.forced_out),
         variations_percent: variations,
         capacity_person_months: b.capacity_person_months,
     };

@@ -28,7 +28,7 @@ use crate::store::prioritisation::scoring_inputs;
 use crate::store::StoreError;
 
 /// A need in the ranking the decision relied on.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RankedEntry {
     pub reference: String,
     pub rank: usize,
@@ -38,7 +38,7 @@ pub struct RankedEntry {
 }
 
 /// A candidate of the certified selection problem.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CertifiedNeed {
     pub need_id: Uuid,
     pub reference: String,
@@ -53,18 +53,7 @@ pub struct CertifiedNeed {
 }
 
 /// The frozen certificate.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({
-    "case_id": "7d4c1c56-3f0e-4a8e-9d55-0b9b8f4f2f10", "year": 2022, "criteria_set_version": 1,
-    "inputs_hash": "5f1d0c0e8b1f4a7e9c2d3b4a5f6e7d8c9b0a1f2e3d4c5b6a79880716253443ab",
-    "computed_at": "2022-10-20T10:00:00Z", "budget_nok": 18000000, "capacity": null,
-    "agrees_with_optimum": false, "board_total_priority": 402.1, "optimal_total_priority": 455.7,
-    "stability_radius": {"weight": {"criterion": "NYTTE", "weight_from": 3.0, "weight_to": 2.41, "change": -0.59},
-        "weights": [], "score_sheet": {"need": "B-2022-007", "trust": "983974899", "direction": "increase", "points": 4.2},
-        "budget": {"decrease": 150001, "increase": 320000}},
-    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000}],
-    "ranking": [], "needs": []
-}))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Certificate {
     pub case_id: Uuid,
     pub year: i32,
@@ -88,12 +77,10 @@ pub struct Certificate {
     /// trust's score for one need (`score_sheet`, in 0–100 points of that trust's score), or
     /// the budget (`budget.decrease` / `budget.increase`, NOK). Exact up to the solver's
     /// 10⁻⁶-point resolution; null where no change of that kind changes the selection.
-    #[schema(value_type = Object)]
     pub stability_radius: StabilityRadius<String>,
     /// Per need left out of the optimal selection: the overall-score increase (points) beyond
     /// which it comes in, and the budget increase (NOK) at which a selection containing it is
     /// as good as today's.
-    #[schema(value_type = Vec<Object>)]
     pub what_it_would_take: Vec<WhatItWouldTake<String>>,
     /// The mean ranking relied on.
     pub ranking: Vec<RankedEntry>,

@@ -165,8 +165,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> StoreResult<Checkpoint> {
 }
 
 /// What the chain looks like against a checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The chain is intact and still contains the checkpoint's head.
     Valid,

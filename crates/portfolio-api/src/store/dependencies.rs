@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::selection::DependencyKind;
 use portfolio_domain::{FieldIssue, FieldPath};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
@@ -16,18 +16,10 @@ use crate::etag::IfMatch;
 use crate::store::needs::{lock_need, NeedRow};
 use crate::store::StoreError;
 
-crate::enum_schema!(
-    dependency_kind_schema,
-    DependencyKind,
-    "`requires`: the need can only be chosen together with the other; `excludes`: the two are never both chosen."
-);
-
 /// One dependency of a need on another need of the same cycle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NeedDependency {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dependency {
     /// `requires` (the need can only be chosen with the other) or `excludes` (never both).
-    #[schema(schema_with = dependency_kind_schema)]
     pub kind: DependencyKind,
     /// The other need (same cycle, not the need itself).
     pub other_need_id: Uuid,
@@ -38,14 +30,14 @@ pub struct NeedDependency {
 pub struct NeedLinks {
     pub need: NeedRow,
     pub estimated_capacity_person_months: Option<i64>,
-    pub dependencies: Vec<NeedDependency>,
+    pub dependencies: Vec<Dependency>,
 }
 
 /// The dependencies of the given needs, in one query, by need.
 pub fn dependencies_of(
     conn: &mut PgConnection,
     ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<NeedDependency>>, StoreError> {
+) -> Result<HashMap<Uuid, Vec<Dependency>>, StoreError> {
     let rows: Vec<(Uuid, Uuid, DependencyKind)> = need_dependencies::table
         .filter(need_dependencies::need_id.eq_any(ids))
         .order((need_dependencies::need_id, need_dependencies::other_need_id))
@@ -55,9 +47,9 @@ pub fn dependencies_of(
             need_dependencies::kind,
         ))
         .load(conn)?;
-    let mut by_need: HashMap<Uuid, Vec<NeedDependency>> = HashMap::new();
+    let mut by_need: HashMap<Uuid, Vec<Dependency>> = HashMap::new();
     for (need, other, kind) in rows {
-        by_need.entry(need).or_default().push(NeedDependency {
+        by_need.entry(need).or_default().push(Dependency {
             kind,
             other_need_id: other,
         });
@@ -95,7 +87,7 @@ pub fn set_links(
     id: Uuid,
     if_match: &IfMatch,
     capacity: Option<i64>,
-    dependencies: Vec<NeedDependency>,
+    dependencies: Vec<Dependency>,
 ) -> Result<NeedLinks, StoreError> {
     let before = lock_need(conn, id)?;
     if_match.check(before.version)?;

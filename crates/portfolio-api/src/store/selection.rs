@@ -26,12 +26,6 @@ use crate::store::sensitivity::{
 use crate::store::StoreError;
 use portfolio_domain::{FieldIssue, FieldPath};
 
-crate::enum_schema!(
-    selection_reason_schema,
-    SelectionReason,
-    "Why a need is in or out: `forced_in`, `forced_out`, `selected_optimal`, `does_not_fit` (costs more than the budget left after forced-in needs), `excluded_by_optimum` (fits, but the optimal set gives more total priority without it)."
-);
-
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = selection_scenarios)]
 pub struct ScenarioRow {
@@ -50,12 +44,11 @@ pub struct ScenarioRow {
 }
 
 /// A need forced in or out, with the reason.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForcedNeed {
     pub need_id: Uuid,
     /// Why (shown back with the verdict); 1–2000 characters.
-    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 
@@ -77,7 +70,7 @@ pub struct ScenarioInput {
 pub const SOLVE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// One need's verdict at one budget.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verdict {
     pub need_id: Uuid,
     pub reference: String,
@@ -91,7 +84,6 @@ pub struct Verdict {
     #[serde(default)]
     pub load_person_months: i64,
     pub selected: bool,
-    #[schema(schema_with = selection_reason_schema)]
     pub reason: SelectionReason,
     /// The reason given for forcing it in or out.
     pub note: Option<String>,
@@ -101,7 +93,7 @@ pub struct Verdict {
 }
 
 /// The answer at one budget.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Answer {
     /// 0 for the scenario's budget, otherwise the change in percent.
     pub variation_percent: i64,
@@ -130,7 +122,7 @@ fn proven() -> bool {
 }
 
 /// An accepted need that cannot be a candidate.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotCandidate {
     pub need_id: Uuid,
     pub reference: String,
@@ -138,7 +130,7 @@ pub struct NotCandidate {
 }
 
 /// What is stored as the scenario's result.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredResult {
     pub frame_id: Option<Uuid>,
     /// The capacity limit, person-months a year; absent for none.
@@ -158,10 +150,9 @@ pub struct StoredResult {
 }
 
 /// A dependency between two candidates, as the solver saw it.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioDependency {
     pub need_id: Uuid,
-    #[schema(schema_with = crate::store::dependencies::dependency_kind_schema)]
     pub kind: portfolio_domain::selection::DependencyKind,
     pub other_need_id: Uuid,
 }
@@ -242,7 +233,7 @@ fn solve_by_deadline(
 /// candidates go to the solver: excluding a non-candidate changes nothing.
 fn candidates_of(
     ranked: &[Ranked],
-    links: &HashMap<Uuid, Vec<crate::store::dependencies::NeedDependency>>,
+    links: &HashMap<Uuid, Vec<crate::store::dependencies::Dependency>>,
 ) -> (
     Vec<Candidate<Uuid>>,
     Vec<ScenarioDependency>,

@@ -63,15 +63,7 @@ pub fn ranking_sensitivity(
 pub const ROBUSTNESS_MAX_CANDIDATES: usize = 40;
 
 /// How robust a scenario's selection is (stored with the scenario, never recomputed).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(example = json!({
-    "agrees_with_result": true, "optimal_total_priority": 455.7,
-    "stability_radius": {"weight": {"criterion": "NYTTE", "weight_from": 3.0, "weight_to": 2.41, "change": -0.59},
-        "weights": [{"criterion": "NYTTE", "weight": 3.0, "up_to": null, "down_to": 2.41}],
-        "score_sheet": {"need": "B-2022-007", "trust": "983974899", "direction": "increase", "points": 4.2},
-        "budget": {"decrease": 150001, "increase": 320000}},
-    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000}]
-}))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioRobustness {
     /// Whether the selection analysed (the optimum on scores at 10⁻⁶-point resolution) is
     /// the scenario's `result.selected` (solved at 0.01-point resolution); they differ only
@@ -84,12 +76,10 @@ pub struct ScenarioRobustness {
     /// score for one need (`score_sheet`, points of that trust's 0–100 score), or the budget
     /// (`budget.decrease` / `budget.increase`, NOK). Forced needs stay forced. Null where no
     /// change of that kind changes the selection.
-    #[schema(value_type = Object)]
     pub stability_radius: StabilityRadius<String>,
     /// Per candidate left out (by reference): the overall-score increase (points) beyond which
     /// it comes in, and the budget increase (NOK) at which a selection containing it is as
     /// good as the chosen one; both null for a need forced out.
-    #[schema(value_type = Vec<Object>)]
     pub what_it_would_take: Vec<WhatItWouldTake<String>>,
 }
 

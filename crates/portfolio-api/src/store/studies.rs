@@ -485,38 +485,6 @@ pub fn lineage(conn: &mut PgConnection, need_id: Uuid) -> Result<Lineage, StoreE
     })
 }
 
-/// A concept study's status on the wire (the domain's `StudyStatus`).
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum StudyStatusName {
-    NotStarted,
-    InProgress,
-    Paused,
-    Completed,
-    Cancelled,
-}
-
-impl StudyStatusName {
-    pub fn domain(self) -> StudyStatus {
-        match self {
-            Self::NotStarted => StudyStatus::NotStarted,
-            Self::InProgress => StudyStatus::InProgress,
-            Self::Paused => StudyStatus::Paused,
-            Self::Completed => StudyStatus::Completed,
-            Self::Cancelled => StudyStatus::Cancelled,
-        }
-    }
-    pub fn of(s: StudyStatus) -> Self {
-        match s {
-            StudyStatus::NotStarted => Self::NotStarted,
-            StudyStatus::InProgress => Self::InProgress,
-            StudyStatus::Paused => Self::Paused,
-            StudyStatus::Completed => Self::Completed,
-            StudyStatus::Cancelled => Self::Cancelled,
-        }
-    }
-}
-
 /// A concept's status on the wire (the domain's `ConceptStatus`).
 #[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
