@@ -77,7 +77,7 @@ pub struct Scenario {
     pub not_candidates: Vec<NotCandidate>,
     /// How robust the selection at the scenario's budget is: its stability radius and, per
     /// candidate left out, what it would take to bring it in. Null when the selection is not
-    /// proven optimal or infeasible, with more than 300 candidates, or for scenarios stored
+    /// proven optimal or infeasible, with more than 40 candidates, or for scenarios stored
     /// before this existed.
     pub robustness: Option<ScenarioRobustness>,
     /// Time the solver took for all budgets, in microseconds.
@@ -154,7 +154,7 @@ crate::page_type!(
 /// (today's total + 1 unit for `budget.increase`; today's total with the need in for its
 /// `budget_increase`), found exactly by one branch and bound with the same LP bounds, not by
 /// searching over the budget: a certificate costs 1 + n selection solves plus one per
-/// left-out need and a few per criterion, at most 300 candidates. An analysed threshold is exact
+/// left-out need and a few per criterion, at most 40 candidates. An analysed threshold is exact
 /// for the rounded scores; against unrounded scores a set's total is off by at most
 /// n·0.5·10⁻⁶ points.
 #[utoipa::path(
