@@ -284,7 +284,7 @@ async fn the_demo_shows_pair_sensitivity_and_a_scenario_with_its_radius() {
     );
 }
 
-/// 40 candidates (the most a scenario is analysed for) with a capacity limit: how long the
+/// 40 candidates with a capacity limit: how long the
 /// solve plus the robustness analysis takes. Run with
 /// `cargo test -p portfolio-api --test api sensitivity::forty -- --ignored --nocapture`.
 #[actix_web::test]

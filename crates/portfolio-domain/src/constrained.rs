@@ -105,6 +105,10 @@ struct Search<'a> {
     nodes: u64,
     deadline: Option<Instant>,
     stopped: bool,
+    /// `Some(p)`: find the cheapest set with profit ≥ p instead (see [`cheapest`]);
+    /// each set found lowers `budget` to its cost − 1, so the bounds then ask
+    /// "can a cheaper set still reach p?".
+    target: Option<i64>,
 }
 
 impl Search<'_> {
@@ -271,7 +275,7 @@ impl Search<'_> {
     /// bound when taken is below P is in no optimal set (leave it), and one whose
     /// bound when left is below P is in every optimal set (take it).
     fn reduce(&mut self) -> bool {
-        let Some(best) = self.best.as_ref().map(|b| b.0) else {
+        let Some(best) = self.target.or_else(|| self.best.as_ref().map(|b| b.0)) else {
             return true;
         };
         for k in 0..self.order.len() {
@@ -311,13 +315,19 @@ impl Search<'_> {
     }
 
     fn record(&mut self) {
-        let better = match &self.best {
-            None => true,
-            Some((p, c, _, _)) => self.profit > *p || (self.profit == *p && self.cost < *c),
+        let better = match (self.target, &self.best) {
+            (Some(t), _) if self.profit < t => false,
+            (_, None) => true,
+            (Some(_), Some((_, c, _, _))) => self.cost < *c,
+            (None, Some((p, c, _, _))) => self.profit > *p || (self.profit == *p && self.cost < *c),
         };
         if better {
             let chosen = self.state.iter().map(|&s| s == IN).collect();
             self.best = Some((self.profit, self.cost, self.load, chosen));
+            if self.target.is_some() {
+                // From now on only a strictly cheaper set is of interest.
+                self.budget = self.cost - 1;
+            }
         }
     }
 
@@ -336,13 +346,23 @@ impl Search<'_> {
                 }
             }
         }
+        if self.target.is_some_and(|t| self.profit >= t) {
+            return; // the target is reached: more items only cost more
+        }
         let Some(k) = (from..self.order.len()).find(|&k| self.state[self.order[k]] == FREE) else {
             return;
         };
-        let (bp, bc) = self.best.as_ref().map_or((0, 0), |b| (b.0, b.1));
         let ub = self.bound();
-        if ub < bp || (ub == bp && self.cost >= bc) {
-            return;
+        if let Some(t) = self.target {
+            // `bound` is within the lowered budget: can a cheaper set still reach t?
+            if ub < t {
+                return;
+            }
+        } else {
+            let (bp, bc) = self.best.as_ref().map_or((0, 0), |b| (b.0, b.1));
+            if ub < bp || (ub == bp && self.cost >= bc) {
+                return;
+            }
         }
         let i = self.order[k];
         for take in [true, false] {
@@ -379,6 +399,37 @@ pub fn optimise(
     limits: Limits,
     fixed: &[Option<bool>],
     deadline: Option<Instant>,
+) -> Option<Outcome> {
+    branch_and_bound(items, links, limits, fixed, deadline, None)
+}
+
+/// The cheapest set whose total profit is at least `target`, within the limits,
+/// respecting the links and the fixed items; `None` when no such set exists.
+/// Only its cost is a function of the input (among equally cheap sets the first
+/// found is returned).
+///
+/// This answers "what is the smallest budget at which `target` is reachable?" in
+/// one branch and bound, where a search over the budget would solve once per
+/// step: every set found lowers the budget to its cost − 1, so the same bounds
+/// as [`optimise`] (LP relaxations within the remaining budget and capacity)
+/// prune every node that cannot reach `target` more cheaply.
+pub fn cheapest(
+    items: &[Item],
+    links: &[Link],
+    limits: Limits,
+    fixed: &[Option<bool>],
+    target: i64,
+) -> Option<Outcome> {
+    branch_and_bound(items, links, limits, fixed, None, Some(target))
+}
+
+fn branch_and_bound(
+    items: &[Item],
+    links: &[Link],
+    limits: Limits,
+    fixed: &[Option<bool>],
+    deadline: Option<Instant>,
+    target: Option<i64>,
 ) -> Option<Outcome> {
     let n = items.len();
     let mut requires = vec![Vec::new(); n];
@@ -422,6 +473,7 @@ pub fn optimise(
         nodes: 0,
         deadline,
         stopped: false,
+        target,
     };
     for (i, f) in fixed.iter().enumerate() {
         if let Some(take) = *f {
@@ -445,12 +497,14 @@ pub fn optimise(
     search.order = order;
     let root_bound = search.bound();
     search.greedy();
-    if !search.reduce() {
+    if search.reduce() {
+        search.order.retain(|&i| search.state[i] == FREE);
+        search.dfs(0);
+    } else if target.is_none() {
         // Cannot happen (the greedy set proves feasibility); stay safe.
         return None;
     }
-    search.order.retain(|&i| search.state[i] == FREE);
-    search.dfs(0);
+    // With a target, a failed reduction means no cheaper set than the greedy one.
     let (profit, cost, load, chosen) = search.best.take()?;
     let proven = !search.stopped;
     Some(Outcome {
@@ -603,6 +657,73 @@ pub(crate) mod tests {
                 (None, None) => {}
                 other => panic!("seed {seed}: {other:?}"),
             }
+        }
+    }
+
+    /// Cost of the cheapest set with profit ≥ `target`, by trying every subset.
+    fn brute_cheapest(
+        items: &[Item],
+        links: &[Link],
+        limits: Limits,
+        fixed: &[Option<bool>],
+        target: i64,
+    ) -> Option<i64> {
+        let n = items.len();
+        (0u32..(1 << n))
+            .filter_map(|mask| {
+                let has = |i: usize| mask & (1 << i) != 0;
+                let fits_fixed = fixed
+                    .iter()
+                    .enumerate()
+                    .all(|(i, f)| f.is_none_or(|t| t == has(i)));
+                let fits_links = links.iter().all(|l| match *l {
+                    Link::Requires { need, on } => !has(need) || has(on),
+                    Link::Excludes(a, b) => !(has(a) && has(b)),
+                });
+                let set = || (0..n).filter(|&i| has(i)).map(|i| items[i]);
+                let (p, c, w) = set().fold((0, 0, 0), |(p, c, w), it| {
+                    (p + it.profit, c + it.cost, w + it.load)
+                });
+                let ok = fits_fixed
+                    && fits_links
+                    && p >= target
+                    && c <= limits.budget
+                    && limits.capacity.is_none_or(|cap| w <= cap);
+                ok.then_some(c)
+            })
+            .min()
+    }
+
+    #[test]
+    fn prop_cheapest_matches_brute_force() {
+        for seed in 1..=600 {
+            let mut rng = Rng::new(seed);
+            let n = rng.range(0, 14) as usize;
+            let n_links = rng.range(0, 6) as usize;
+            let (items, links, mut limits) = random_instance(&mut rng, n, n_links);
+            // Targets around what the budget reaches, and a budget that is only a cap.
+            let reach = brute_force(&items, &links, limits, &vec![None; n]).map_or(0, |b| b.0);
+            limits.budget = items.iter().map(|i| i.cost).sum::<i64>() * rng.range(1, 3) / 2;
+            let target = reach + rng.range(-2_000, 4_000);
+            let fixed: Vec<Option<bool>> = (0..n)
+                .map(|_| match rng.range(0, 14) {
+                    0 => Some(true),
+                    1 => Some(false),
+                    _ => None,
+                })
+                .collect();
+            let expected = brute_cheapest(&items, &links, limits, &fixed, target);
+            let got = cheapest(&items, &links, limits, &fixed, target);
+            if let Some(o) = &got {
+                check(&items, &links, limits, o);
+                assert!(o.profit >= target, "seed {seed}");
+                for (i, f) in fixed.iter().enumerate() {
+                    if let Some(t) = f {
+                        assert_eq!(o.chosen[i], *t, "seed {seed}");
+                    }
+                }
+            }
+            assert_eq!(got.map(|o| o.cost), expected, "seed {seed}");
         }
     }
 

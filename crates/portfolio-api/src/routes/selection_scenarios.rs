@@ -147,9 +147,13 @@ crate::page_type!(
 /// criterion's weight share, so thresholds are found by re-solving at the lines' crossing
 /// points), of one trust's score for one need (the need's score moves by the change divided
 /// by its coverage; it enters or leaves exactly when that exceeds the optimum's total minus
-/// the best total with it forced the other way), or of the budget (binary search over whole
-/// kroner) — that changes the selected set; and per left-out candidate, the overall-score
-/// increase and the budget increase that would bring it in. An analysed threshold is exact
+/// the best total with it forced the other way), or of the budget — that changes the selected
+/// set; and per left-out candidate, the overall-score increase and the budget increase that
+/// would bring it in. A budget threshold is the cost of the cheapest set reaching a total
+/// (today's total + 1 unit for `budget.increase`; today's total with the need in for its
+/// `budget_increase`), found exactly by one branch and bound with the same LP bounds, not by
+/// searching over the budget: a certificate costs 1 + n selection solves plus one per
+/// left-out need and a few per criterion, at most 40 candidates. An analysed threshold is exact
 /// for the rounded scores; against unrounded scores a set's total is off by at most
 /// n·0.5·10⁻⁶ points.
 #[utoipa::path(
