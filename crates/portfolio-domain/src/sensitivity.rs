@@ -999,13 +999,15 @@ mod tests {
         assert!(checked >= 50, "{checked}");
     }
 
-    /// 300 candidates with budget, capacity and 20 links: how long `certify`
+    /// 40 and 100 candidates with budget, capacity and 20 links: how long `certify`
     /// takes. Timing printed, not asserted:
-    /// `cargo test --release -p portfolio-domain certify_three_hundred -- --ignored --nocapture`
+    /// `cargo test --release -p portfolio-domain certify_timing -- --ignored --nocapture`
     #[test]
     #[ignore = "measurement; run in release"]
-    fn certify_three_hundred_timing() {
-        for (n, seed) in [(40, 1), (100, 2), (300, 3), (300, 4), (300, 5)] {
+    fn certify_timing() {
+        // 300 candidates do not finish yet (the cheapest-set search on near-equal value
+        // densities); the scenario cap stays at 40 until they do.
+        for (n, seed) in [(40, 1), (100, 2)] {
             let mut rng = Rng::new(seed);
             let criteria: Vec<Criterion> = (0..3)
                 .map(|i| {

@@ -60,7 +60,7 @@ pub fn ranking_sensitivity(
 /// solves the selection once per candidate and once more (cheapest set reaching today's
 /// total) per left-out one, inside the request that creates the scenario; each solve is a
 /// branch and bound, so the cap keeps a pathological input from holding the request
-/// (measured in release with the domain's `sensitivity::tests::certify_three_hundred_timing`:
+/// (measured in release with the domain's `sensitivity::tests::certify_timing`:
 /// 40 candidates 35 ms, 100 candidates 3.1 s — the per-candidate solves still dominate).
 pub const ROBUSTNESS_MAX_CANDIDATES: usize = 40;
 
