@@ -294,29 +294,15 @@ async fn a_published_tertial_report_carries_a_checkpoint_of_the_chain() {
 }
 
 /// The real binary serving the test's database with a short checkpoint period.
-/// Dropping the answer stops the server (also when an assertion fails first).
 fn serve_with_checkpoints_every(app: &TestApp, minutes: &str) -> crate::binary::Server {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_portfolio-api"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &app.url)
-        // The test database is reached as the cluster's superuser; a test, not a deployment.
-        .env("PORTFOLIO_ALLOW_SUPERUSER", "1")
-        .env("PORTFOLIO_AUDIT_KEY", KEY)
-        .env("PORTFOLIO_AUDIT_CHECKPOINT_MINUTES", minutes)
-        .env("PORTFOLIO_BIND", "127.0.0.1:0")
-        .env("PORTFOLIO_WORKERS", "1")
-        .env("PORTFOLIO_WEBHOOK_WORKERS", "0")
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the server binary");
-    crate::binary::Server {
-        child,
-        addr: String::new(),
-    }
+    crate::binary::serve_database(
+        &app.url,
+        &[
+            ("PORTFOLIO_AUDIT_KEY", KEY),
+            ("PORTFOLIO_AUDIT_CHECKPOINT_MINUTES", minutes),
+            ("PORTFOLIO_WEBHOOK_WORKERS", "0"),
+        ],
+    )
 }
 
 async fn checkpoints(app: &TestApp) -> Vec<Value> {

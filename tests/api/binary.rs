@@ -54,6 +54,31 @@ pub fn start_with(addr: &str, args: &[&str], env: &[(&str, &str)], log: &Path) -
     }
 }
 
+/// Starts `portfolio-api serve` on a test's own database (`url`, the owner's: a test, not a
+/// deployment, so serving as the superuser is allowed) on an ephemeral port, with nothing
+/// inherited from the environment but `PATH`, quiet logs, and `env` on top. Dropping the
+/// answer stops the server.
+pub fn serve_database(url: &str, env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portfolio-api"));
+    cmd.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", url)
+        .env("PORTFOLIO_ALLOW_SUPERUSER", "1")
+        .env("PORTFOLIO_BIND", "127.0.0.1:0")
+        .env("PORTFOLIO_WORKERS", "1")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Server {
+        child: cmd.spawn().expect("start the server binary"),
+        addr: String::new(),
+    }
+}
+
 impl Server {
     /// Waits until `/health/ready` answers 200; None when the process exited first.
     pub fn wait_ready(&mut self, timeout: Duration) -> Option<()> {

@@ -780,24 +780,15 @@ async fn two_replicas_deliver_every_event_once() {
 }
 
 /// The real binary, delivering from the test's database.
-fn spawn_server(app: &TestApp) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_portfolio-api"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", &app.url)
-        .env("PORTFOLIO_BIND", "127.0.0.1:0")
-        .env("PORTFOLIO_WORKERS", "1")
-        .env("PORTFOLIO_WEBHOOK_ALLOW_LOCAL", "1")
-        // The test database is reached as the cluster's superuser; a test, not a deployment.
-        .env("PORTFOLIO_ALLOW_SUPERUSER", "1")
-        .env("PORTFOLIO_WEBHOOK_POLL_MS", "20")
-        .env("PORTFOLIO_WEBHOOK_TIMEOUT_MS", "60000")
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the server binary")
+fn spawn_server(app: &TestApp) -> crate::binary::Server {
+    crate::binary::serve_database(
+        &app.url,
+        &[
+            ("PORTFOLIO_WEBHOOK_ALLOW_LOCAL", "1"),
+            ("PORTFOLIO_WEBHOOK_POLL_MS", "20"),
+            ("PORTFOLIO_WEBHOOK_TIMEOUT_MS", "60000"),
+        ],
+    )
 }
 
 #[actix_web::test]
@@ -823,8 +814,7 @@ async fn kill_9_mid_delivery_then_restart_still_delivers() {
     let mut server = spawn_server(&app);
     let got = rx.wait_for(1, Duration::from_secs(60)).await;
     assert_eq!(got.len(), 1, "the first attempt reached the receiver");
-    server.kill().expect("kill -9");
-    server.wait().expect("reaped");
+    server.kill9();
     // The cursor did not move: the delivery was never acknowledged.
     let s = app
         .get(&format!(
@@ -840,8 +830,7 @@ async fn kill_9_mid_delivery_then_restart_still_delivers() {
 
     let mut server = spawn_server(&app);
     let again = rx.wait_for(2, Duration::from_secs(60)).await;
-    let _ = server.kill();
-    let _ = server.wait();
+    server.kill9();
     assert_eq!(again.len(), 2, "delivered again after the restart");
     assert_eq!(again[1].header("webhook-id"), again[0].header("webhook-id"));
     assert_eq!(again[1].body, again[0].body);
