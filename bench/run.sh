@@ -325,8 +325,16 @@ if [ "$WEBHOOKS" = 1 ]; then
     cpu_snap() { python3 bench/cpu.py snap "$1" --server "$SERVER_PID" --postmaster "$POSTMASTER" \
       --pids-file "$WORK/wh-pids" --psql "$PGBIN/psql -h $WORK -p $PGPORT -U postgres -d portfolio"; }
     cpu_snap "$WORK/cpu-a.json"
+    # WH_PERF=DIR: a perf profile of the server's threads (by thread name) in each window.
+    PERF_PID=""
+    if [ -n "${WH_PERF:-}" ]; then
+      mkdir -p "$WH_PERF"
+      perf record -q -g -F 499 -p "$SERVER_PID" -o "$WH_PERF/wh-${subs:-none}${control:+-control}.perf" -- sleep 20 >/dev/null 2>&1 &
+      PERF_PID=$!
+    fi
     read -r r p50 p99 bad < <(CONNS=64 DURATION=20 load "$read_url")
     cpu_snap "$WORK/cpu-b.json"
+    [ -n "$PERF_PID" ] && { wait "$PERF_PID" || true; }
     printf 'wh_read\t%s\t%s\t%s\t%s\t%s\n' "$label" "$r" "$p50" "$p99" \
       "$(python3 bench/cpu.py diff "$WORK/cpu-a.json" "$WORK/cpu-b.json")" >>"$FIGURES"
     if [ -n "$WH_PID" ]; then wait "$WH_PID" || WH_OK=0; fi

@@ -414,6 +414,53 @@ async fn rotation_signs_with_both_secrets() {
 }
 
 #[actix_web::test]
+async fn an_idle_worker_is_woken_by_the_commit_and_its_threads_run_niced() {
+    let app = local_app().await;
+    let rx = Receiver::always(204);
+    subscribe(
+        &app,
+        OUS,
+        json!({"url": rx.url(), "entity_types": ["service_area"]}),
+    )
+    .await;
+    let _w = worker(&app, fast_config(&[0.05]));
+    // Let it find nothing and go to sleep: its safety-net poll is 10 minutes away.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    create_area(&app, "Wakes the worker").await;
+    let got = rx.wait_for(1, WAIT).await;
+    assert_eq!(got.len(), 1, "delivered without polling");
+    assert!(started.elapsed() < WAIT);
+    // Every delivery thread of this process (this test's and other tests') runs at nice 10;
+    // a thread another test has just spawned may not have lowered itself yet: look again.
+    let mut niced = Vec::new();
+    for _ in 0..20 {
+        niced = delivery_threads_nice();
+        if niced.iter().all(|(_, n)| *n == 10) {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(niced.len() >= 3, "two workers and a listener: {niced:?}");
+    assert!(niced.iter().all(|(_, n)| *n == 10), "{niced:?}");
+}
+
+/// (name, niceness) of this process's `webhook-*` threads, from /proc.
+fn delivery_threads_nice() -> Vec<(String, i64)> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            // Fields after the name: state is the 3rd of stat(5), nice the 19th.
+            let nice: i64 = rest.split(' ').nth(16)?.parse().ok()?;
+            name.starts_with("webhook-")
+                .then(|| (name.to_owned(), nice))
+        })
+        .collect()
+}
+
+#[actix_web::test]
 async fn retries_keep_the_webhook_id_and_feed_order() {
     let app = local_app().await;
     // 503 twice, then 200 for everything.

@@ -146,8 +146,14 @@ fn run(
 ) {
     priority::lower_this_thread(config.nice);
     let mut seen = wakeup.current();
+    // The earliest retry this thread scheduled and has not made yet. Kept across passes: a
+    // wake-up for other work must not make the thread forget it.
+    let mut next_retry: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
-        let next_retry = match pool.get() {
+        if next_retry.is_some_and(|at| at <= Instant::now()) {
+            next_retry = None; // this pass makes it
+        }
+        let scheduled = match pool.get() {
             Ok(mut conn) => drain(&mut conn, config, agent, stop).unwrap_or_else(|e| {
                 log::warn!("webhook delivery: {e}");
                 None
@@ -156,6 +162,10 @@ fn run(
                 log::warn!("webhook delivery: no database connection: {e}");
                 None
             }
+        };
+        next_retry = match (next_retry, scheduled) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         // Sleep until a notification, the earliest retry this thread scheduled, or the
         // safety-net poll (notifications lost while the listener reconnected; retries that
