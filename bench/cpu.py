@@ -2,7 +2,8 @@
 """Where the machine's CPU went during a measurement: /proc snapshots before and after.
 
     cpu.py snap FILE --server PID --postmaster PID [--pids-file F] [--psql "ARGS"]
-    cpu.py diff BEFORE AFTER        → JSON: CPU seconds per group over the interval
+    cpu.py diff BEFORE AFTER [WRK_TIME]  → JSON: CPU seconds per group over the interval
+                                    (WRK_TIME: time(1)'s "user system" of the wrk run)
 
 Groups: the server's threads by name (`webhook-*`, `db-*`, actix workers, …), PostgreSQL
 (backends serving the webhook worker's pool — application_name `portfolio-webhooks`, looked
@@ -78,9 +79,13 @@ def snap(server, postmaster, pids_file, psql):
     return {"at": time.time(), "ticks": groups}
 
 
-def diff(a, b):
+def diff(a, b, wrk_file=None):
     secs = b["at"] - a["at"]
     out = {k: round((v - a["ticks"].get(k, 0)) / TICK, 2) for k, v in b["ticks"].items()}
+    if wrk_file and os.path.exists(wrk_file):
+        # wrk has exited by the second snapshot: its CPU comes from time(1).
+        user, system = open(wrk_file).read().split()[-2:]
+        out["wrk"] = round(float(user) + float(system), 2)
     ours = sum(v for k, v in out.items() if k != "machine")
     out["other (not this bench)"] = round(out["machine"] - ours, 2)
     out["interval_s"] = round(secs, 2)
@@ -93,4 +98,5 @@ if __name__ == "__main__":
         s = snap(int(args["--server"]), int(args["--postmaster"]), args.get("--pids-file"), args.get("--psql"))
         json.dump(s, open(sys.argv[2], "w"))
     else:
-        print(json.dumps(diff(json.load(open(sys.argv[2])), json.load(open(sys.argv[3])))))
+        print(json.dumps(diff(json.load(open(sys.argv[2])), json.load(open(sys.argv[3])),
+                              sys.argv[4] if len(sys.argv) > 4 else None)))

@@ -130,7 +130,10 @@ load() {
   local url=$1
   local script=()
   [ -n "${WRK_SCRIPT:-}" ] && script=(-s "$WRK_SCRIPT")
-  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
+  # WRK_CPU=FILE: wrk's own CPU (user system seconds), which /proc loses when it exits.
+  local timed=()
+  [ -n "${WRK_CPU:-}" ] && timed=(/usr/bin/time -o "$WRK_CPU" -f "%U %S")
+  "${timed[@]}" wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
 import re, sys
 t = sys.stdin.read()
 def ms(key):
@@ -332,11 +335,11 @@ if [ "$WEBHOOKS" = 1 ]; then
       perf record -q -g -F 499 -p "$SERVER_PID" -o "$WH_PERF/wh-${subs:-none}${control:+-control}.perf" -- sleep 20 >/dev/null 2>&1 &
       PERF_PID=$!
     fi
-    read -r r p50 p99 bad < <(CONNS=64 DURATION=20 load "$read_url")
+    read -r r p50 p99 bad < <(CONNS=64 DURATION=20 WRK_CPU="$WORK/wrk-cpu" load "$read_url")
     cpu_snap "$WORK/cpu-b.json"
     [ -n "$PERF_PID" ] && { wait "$PERF_PID" || true; }
     printf 'wh_read\t%s\t%s\t%s\t%s\t%s\n' "$label" "$r" "$p50" "$p99" \
-      "$(python3 bench/cpu.py diff "$WORK/cpu-a.json" "$WORK/cpu-b.json")" >>"$FIGURES"
+      "$(python3 bench/cpu.py diff "$WORK/cpu-a.json" "$WORK/cpu-b.json" "$WORK/wrk-cpu")" >>"$FIGURES"
     if [ -n "$WH_PID" ]; then wait "$WH_PID" || WH_OK=0; fi
   done
   # A failed webhook row must not cost the figures measured before it.

@@ -10,9 +10,18 @@ BEGIN
 END
 $$;
 
--- New feed events.
+-- New feed events, when someone subscribes: without an enabled subscription a commit wakes
+-- nobody (the check reads a table of a few rows, once per statement).
+CREATE FUNCTION webhook_events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM webhook_subscriptions WHERE enabled) THEN
+        PERFORM pg_notify('webhook_work', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
 CREATE TRIGGER events_wake_webhooks AFTER INSERT ON events
-    FOR EACH STATEMENT EXECUTE FUNCTION webhook_work_notify();
+    FOR EACH STATEMENT EXECUTE FUNCTION webhook_events_notify();
 -- Pings and redeliveries.
 CREATE TRIGGER webhook_jobs_wake AFTER INSERT ON webhook_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION webhook_work_notify();

@@ -45,6 +45,8 @@ const BATCH: i64 = 100;
 const BATCH_TIME: Duration = Duration::from_secs(1);
 /// Response bytes read at most (then the connection is dropped).
 const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
+/// A pass that failed (database away, connection refused) is tried again after this long.
+const AFTER_ERROR: Duration = Duration::from_millis(500);
 /// A `Retry-After` longer than this is capped.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
@@ -146,21 +148,25 @@ fn run(
 ) {
     priority::lower_this_thread(config.nice);
     let mut seen = wakeup.current();
-    // The earliest retry this thread scheduled and has not made yet. Kept across passes: a
-    // wake-up for other work must not make the thread forget it.
+    // The earliest retry this thread scheduled and has not made yet. Kept across passes (a
+    // wake-up for other work must not make the thread forget it) and across failed passes.
     let mut next_retry: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
-        if next_retry.is_some_and(|at| at <= Instant::now()) {
-            next_retry = None; // this pass makes it
-        }
-        let scheduled = match pool.get() {
-            Ok(mut conn) => drain(&mut conn, config, agent, stop).unwrap_or_else(|e| {
-                log::warn!("webhook delivery: {e}");
-                None
-            }),
+        let started = Instant::now();
+        let pass = match pool.get() {
+            Ok(mut conn) => drain(&mut conn, config, agent, stop).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("no database connection: {e}")),
+        };
+        let scheduled = match pass {
+            // Retries due before this pass started were made by it.
+            Ok(scheduled) => {
+                next_retry = next_retry.filter(|at| *at > started);
+                scheduled
+            }
+            // The work is still there: try again soon, not only at the next wake-up.
             Err(e) => {
-                log::warn!("webhook delivery: no database connection: {e}");
-                None
+                log::warn!("webhook delivery: {e}");
+                Some(Instant::now() + AFTER_ERROR)
             }
         };
         next_retry = match (next_retry, scheduled) {
