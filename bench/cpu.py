@@ -7,7 +7,8 @@
 
 Groups: the server's threads by name (`webhook-*`, `db-*`, actix workers, …), PostgreSQL
 (backends serving the webhook worker's pool — application_name `portfolio-webhooks`, looked
-up with psql when --psql is given — apart from the others), wrk, the bench's Python
+up with psql when --psql is given — apart from the others; also the number of delivery
+attempts recorded in the interval), wrk, the bench's Python
 processes (receivers and plain sender from --pids-file, the change maker webhooks.py), and
 the whole machine (/proc/stat), so what other users of the machine took shows as `other`.
 """
@@ -52,10 +53,17 @@ def snap(server, postmaster, pids_file, psql):
         add("server " + re.sub(r"[\d\s:-]+$", "", comm), t)
     webhook_backends = set()
     if psql:
+        # Named sessions; for a build that does not name them, the sessions whose last
+        # statement touched the webhook tables (the API's sessions run reads meanwhile).
         out = subprocess.run(psql.split() + ["-At", "-c",
-                             "SELECT pid FROM pg_stat_activity WHERE application_name = 'portfolio-webhooks'"],
+                             "SELECT pid FROM pg_stat_activity WHERE application_name = 'portfolio-webhooks' "
+                             "OR (query LIKE '%webhook_cursors%' AND pid <> pg_backend_pid())"],
                              capture_output=True, text=True).stdout
         webhook_backends = {int(x) for x in out.split()}
+        out = subprocess.run(psql.split() + ["-At", "-c", "SELECT count(*) FROM webhook_deliveries"],
+                             capture_output=True, text=True).stdout.strip()
+        if out.isdigit():
+            groups["deliveries (count, not CPU)"] = int(out) * TICK
     bench_pids = set()
     if pids_file and os.path.exists(pids_file):
         bench_pids = {int(x) for x in open(pids_file).read().split()}
@@ -81,12 +89,12 @@ def snap(server, postmaster, pids_file, psql):
 
 def diff(a, b, wrk_file=None):
     secs = b["at"] - a["at"]
-    out = {k: round((v - a["ticks"].get(k, 0)) / TICK, 2) for k, v in b["ticks"].items()}
+    out = {k: round((v - a["ticks"].get(k, 0)) / TICK, 2) for k, v in b["ticks"].items() if k in a["ticks"]}
     if wrk_file and os.path.exists(wrk_file):
         # wrk has exited by the second snapshot: its CPU comes from time(1).
         user, system = open(wrk_file).read().split()[-2:]
         out["wrk"] = round(float(user) + float(system), 2)
-    ours = sum(v for k, v in out.items() if k != "machine")
+    ours = sum(v for k, v in out.items() if k != "machine" and not k.startswith("deliveries"))
     out["other (not this bench)"] = round(out["machine"] - ours, 2)
     out["interval_s"] = round(secs, 2)
     return out
