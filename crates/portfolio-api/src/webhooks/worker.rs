@@ -155,36 +155,32 @@ fn run(
 ) {
     priority::lower_this_thread(config.nice);
     let mut seen = wakeup.current();
-    // The earliest retry this thread scheduled and has not made yet. Kept across passes (a
-    // wake-up for other work must not make the thread forget it) and across failed passes.
-    let mut next_retry: Option<Instant> = None;
+    // When the retries this thread scheduled fall due (each is kept until a pass that started
+    // after it: a wake-up for other work, or an earlier retry, must not make it forget one),
+    // and when to try again after a failed pass.
+    let mut due: Vec<Instant> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         let pass = match pool.get() {
             Ok(mut conn) => drain(&mut conn, config, agent, stop).map_err(|e| e.to_string()),
             Err(e) => Err(format!("no database connection: {e}")),
         };
-        let scheduled = match pass {
-            // Retries due before this pass started were made by it.
+        match pass {
             Ok(scheduled) => {
-                next_retry = next_retry.filter(|at| *at > started);
-                scheduled
+                due.retain(|at| *at > started);
+                due.extend(scheduled);
             }
             // The work is still there: try again soon, not only at the next wake-up.
             Err(e) => {
                 log::warn!("webhook delivery: {e}");
-                Some(Instant::now() + AFTER_ERROR)
+                due.push(Instant::now() + AFTER_ERROR);
             }
-        };
-        next_retry = match (next_retry, scheduled) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        // Sleep until a notification, the earliest retry this thread scheduled, or the
-        // safety-net poll (notifications lost while the listener reconnected; retries that
-        // another replica scheduled and did not live to make).
+        }
+        // Sleep until a notification, the earliest of those, or the safety-net poll
+        // (notifications lost while the listener reconnected; retries that another replica
+        // scheduled and did not live to make).
         let mut timeout = config.poll_interval;
-        if let Some(at) = next_retry {
+        if let Some(at) = due.iter().min() {
             timeout = timeout.min(at.saturating_duration_since(Instant::now()));
         }
         seen = wakeup.wait(seen, timeout);
@@ -192,30 +188,28 @@ fn run(
 }
 
 /// Runs every pending one-off job, then delivers until no subscription is due. Returns when
-/// the earliest retry this pass scheduled falls due, if any.
+/// the retries this pass scheduled fall due.
 fn drain(
     conn: &mut PgConnection,
     config: &WebhookConfig,
     agent: &ureq::Agent,
     stop: &AtomicBool,
-) -> QueryResult<Option<Instant>> {
+) -> QueryResult<Vec<Instant>> {
     while !stop.load(Ordering::SeqCst) && jobs_pending(conn)? {
         if !conn.transaction(|conn| run_job(conn, agent))? {
             break;
         }
     }
-    let mut next_retry: Option<Instant> = None;
+    let mut retries = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         match conn.transaction(|conn| deliver_due(conn, config, agent))? {
             Claimed::Nothing => break,
             Claimed::Delivered => {}
-            Claimed::RetryIn(wait) => {
-                let at = Instant::now() + wait;
-                next_retry = Some(next_retry.map_or(at, |n| n.min(at)));
-            }
+            // Measured from after the commit: by then the cursor says the same or earlier.
+            Claimed::RetryIn(wait) => retries.push(Instant::now() + wait),
         }
     }
-    Ok(next_retry)
+    Ok(retries)
 }
 
 /// One cheap statement, so that a wake-up for feed events does not open a transaction to
