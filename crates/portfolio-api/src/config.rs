@@ -52,7 +52,8 @@ pub struct WebhookConfig {
     /// woken by a notification when events commit, and when a retry it scheduled falls due).
     pub poll_interval: std::time::Duration,
     /// Niceness of the delivery threads (0–19): background delivery yields the CPU to
-    /// request threads when both want it.
+    /// request threads when both want it. Off (0) by default: on a saturated machine a niced
+    /// worker falls behind without bound (bench/README.md, issue 15).
     pub nice: i32,
     /// Waits before the 2nd, 3rd, … attempt of one event; when they are used up, the
     /// subscription is disabled.
@@ -67,7 +68,7 @@ impl Default for WebhookConfig {
             allow_local: false,
             workers: 2,
             poll_interval: std::time::Duration::from_millis(1000),
-            nice: 10,
+            nice: 0,
             retry_schedule: DEFAULT_RETRY_SCHEDULE
                 .iter()
                 .map(|s| std::time::Duration::from_secs(*s))

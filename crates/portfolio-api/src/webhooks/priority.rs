@@ -2,9 +2,11 @@
 //!
 //! Delivery is background work: an event reaching a receiver some milliseconds later harms
 //! nobody, while the same CPU taken from the request threads slows every interactive read.
-//! So the delivery threads run niced (`PORTFOLIO_WEBHOOK_NICE`, default 10): when both want a
-//! core the kernel prefers the request threads; when the machine has idle time, delivery
-//! gets it at once. Linux applies niceness per thread, so this touches no other thread.
+//! So the delivery threads can run niced (`PORTFOLIO_WEBHOOK_NICE`): when both want a core the
+//! kernel prefers the request threads; when the machine has idle time, delivery gets it at
+//! once. Linux applies niceness per thread, so this touches no other thread. Off by default:
+//! measured on a saturated machine, nice 10 cut delivery to ~1/5 of the un-niced rate, so the
+//! backlog grew for as long as the saturation lasted (bench/README.md).
 
 #![allow(unsafe_code)] // setpriority(2) on this thread's id
 
