@@ -17,7 +17,10 @@
 #   --webhooks: adds the webhook row (10 subscriptions, receivers on 127.0.0.1, 100 committed
 #   changes/s for 30 s: commit → receipt p50/p99, lost, duplicated; bench/webhooks.py), and
 #   the read throughput of GET /needs/{id} alone, under the same 100 changes/s without
-#   subscriptions, and under them with the 10 subscriptions delivering (issue 15: within 10 %).
+#   subscriptions, under them with the ten receivers fed 1,000 req/s by a plain sender (the
+#   control: the bench's own cost), and under them with the 10 subscriptions delivering
+#   (issue 15: within 10 %); each window's CPU split by process and thread (bench/cpu.py).
+#   BENCH_BIN=path measures another build; WH_PERF=DIR records perf profiles of the server.
 #   --only-webhooks: that row alone (with the baselines).
 #   --profile DIR: records a system-wide `perf` profile (cpu-clock, call graphs) during each
 #   scale-1 read and writes the split by process and the hottest symbols into DIR.
