@@ -38,8 +38,8 @@ async def handle(index, log, reader, writer):
             occurred = datetime.datetime.fromisoformat(ev["occurred_at"].replace("Z", "+00:00")).timestamp()
             log.write(f"{index} {ev['seq']} {now - occurred:.6f}\n")
             writer.write(RESPONSE)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+        pass  # the sender hung up, or this process is stopping
     finally:
         writer.close()
 
@@ -64,6 +64,8 @@ async def serve(n, log_path):
     flusher = asyncio.create_task(flush())
     await until_stdin_closes()
     flusher.cancel()
+    for s in servers:
+        s.close()
     log.flush()
 
 
@@ -99,4 +101,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "serve":
         asyncio.run(serve(int(sys.argv[2]), sys.argv[3]))
     else:
-        asyncio.run(send(int(sys.argv[2]), [int(p) for p in sys.argv[3:]]))
+        try:
+            asyncio.run(send(int(sys.argv[2]), [int(p) for p in sys.argv[3:]]))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the receivers stopped first

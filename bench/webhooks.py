@@ -94,7 +94,7 @@ if a.pids:
 
 
 def stop_children():
-    for c in children:
+    for c in reversed(children):  # the sender before the receivers it sends to
         c.stdin.close()
         c.wait()
     try:
