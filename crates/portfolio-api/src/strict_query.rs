@@ -105,8 +105,9 @@ impl QueryTable {
     }
 }
 
-/// Percent-decodes a query name (`+` is a space); invalid escapes are kept as written.
-fn decode(raw: &str) -> String {
+/// Percent-decodes a query name or value (`+` is a space); invalid escapes are kept as
+/// written.
+pub(crate) fn decode(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
