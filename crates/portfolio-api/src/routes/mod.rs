@@ -13,6 +13,7 @@ pub mod measures;
 pub mod need_dependencies;
 pub mod needs;
 pub mod organisations;
+pub mod portfolio_overview;
 pub mod prioritisation;
 pub mod ranking_sensitivity;
 pub mod selection_scenarios;
@@ -98,7 +99,7 @@ pub fn configure_api(cfg: &mut ServiceConfig) {
             .service(tertial_reports::refresh_report)
             .service(tertial_reports::publish_report),
     );
-    cfg.service(scope("/portfolio").service(tertial_reports::overview));
+    cfg.service(scope("/portfolio").service(portfolio_overview::overview));
     cfg.service(
         scope("/budget-frames")
             .service(budget_frames::list_frames)

@@ -2,7 +2,7 @@
 //! (`portfolio_domain::benefit`); this module loads, locks, writes and records changes, each
 //! write in the caller's transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::sql;
@@ -23,6 +23,7 @@ use crate::changes::{self, Actor, Change};
 use crate::db::schema::{
     benefit_measurements, benefits, concept_studies, concepts, measures, organisations,
 };
+use crate::documents::tertial_report::BenefitTotals;
 use crate::etag::IfMatch;
 use crate::store::StoreError;
 use portfolio_domain::FieldIssue;
@@ -672,25 +673,6 @@ pub fn measurements(
         .filter_map(|(c, id)| c.map(|c| (c, id)))
         .collect();
     Ok(Some(MeasurementPage { rows, corrected_by }))
-}
-
-/// Counts and money of a set of benefits on a day: the overview's and the tertial
-/// report's benefits figures.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct BenefitTotals {
-    /// Number of benefits.
-    pub total: i64,
-    /// Benefits per status.
-    pub by_status: BTreeMap<String, i64>,
-    /// Benefits per RAG (`none` = cancelled, no longer followed up).
-    pub by_rag: BTreeMap<String, i64>,
-    /// Benefits in realisation with no measurement for more than six months.
-    pub stale: i64,
-    /// Priced benefits (not cancelled): yearly NOK value when fully realised.
-    pub priced_planned_nok_per_year: i64,
-    /// Priced benefits (not cancelled): yearly NOK value times realised share (pro rata
-    /// of the indicator's movement towards its target).
-    pub priced_realised_nok_per_year: i64,
 }
 
 /// Totals of `rows` on `today`.

@@ -484,34 +484,3 @@ pub fn lineage(conn: &mut PgConnection, need_id: Uuid) -> Result<Lineage, StoreE
         concepts,
     })
 }
-
-/// A concept's status on the wire (the domain's `ConceptStatus`).
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ConceptStatusName {
-    Active,
-    Paused,
-    Realised,
-    Discontinued,
-}
-
-impl ConceptStatusName {
-    pub fn domain(self) -> portfolio_domain::study::ConceptStatus {
-        use portfolio_domain::study::ConceptStatus as C;
-        match self {
-            Self::Active => C::Active,
-            Self::Paused => C::Paused,
-            Self::Realised => C::Realised,
-            Self::Discontinued => C::Discontinued,
-        }
-    }
-    pub fn of(s: portfolio_domain::study::ConceptStatus) -> Self {
-        use portfolio_domain::study::ConceptStatus as C;
-        match s {
-            C::Active => Self::Active,
-            C::Paused => Self::Paused,
-            C::Realised => Self::Realised,
-            C::Discontinued => Self::Discontinued,
-        }
-    }
-}
