@@ -15,7 +15,7 @@ use portfolio_domain::decision::{
 use portfolio_domain::need::NeedStatus;
 use portfolio_domain::organisation::OrganisationKind;
 use portfolio_domain::study::{ConceptStatus, DateRange, StudyStatus};
-use portfolio_domain::DomainError;
+use portfolio_domain::{DomainError, StateMachine};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -995,12 +995,12 @@ impl<'a> Apply<'a> {
     fn effect(&mut self, e: PlannedEffect<Uuid, Uuid>) -> Result<(), StoreError> {
         let (i, target) = (e.index, e.target);
         let applied = match e.change {
-            Effect::NeedStatus { to, .. } => self.need_status(target, to),
+            Effect::NeedStatus { to, .. } => self.status::<NeedRef>(target, to),
             Effect::CreateStudy { frame, budget } => self.create_study(i, target, frame, budget),
-            Effect::StudyStatus { to, .. } => self.study_status(target, to),
+            Effect::StudyStatus { to, .. } => self.status::<StudyRow>(target, to),
             Effect::Release { frame, .. } => self.release(target, frame),
             Effect::CreateConcept => self.create_concept(i, target),
-            Effect::ConceptStatus { to, .. } => self.concept_status(target, to),
+            Effect::ConceptStatus { to, .. } => self.status::<ConceptRow>(target, to),
         };
         // A conflict while applying (e.g. a frame that cannot take the budget) names the item.
         applied.map_err(|err| match err {
@@ -1011,21 +1011,21 @@ impl<'a> Apply<'a> {
         })
     }
 
-    fn need_status(&mut self, id: Uuid, to: NeedStatus) -> Result<(), StoreError> {
-        let before = self
-            .state
-            .needs
+    /// Sets the status of a locked need, study or concept: one update, one change entry, and
+    /// the locked copy replaced (a later item of the case sees the new status).
+    fn status<R: StatusTarget>(&mut self, id: Uuid, to: R::Status) -> Result<(), StoreError> {
+        let before = R::locked(&mut self.state)
             .get(&id)
             .cloned()
-            .ok_or_else(|| StoreError::corrupt("need vanished"))?;
-        let after = set_need_status(self.conn, id, to)?;
+            .ok_or_else(|| StoreError::corrupt(format!("{} vanished", R::Status::ENTITY)))?;
+        let after = R::set_status(self.conn, &before, id, to)?;
         self.changes.push(
-            Change::new("need", id, to.as_str())
-                .version(after.version)
+            Change::new(R::ENTITY, id, to.to_string())
+                .version(after.version())
                 .before(&before)
                 .after(&after),
         );
-        self.state.needs.insert(id, after);
+        R::locked(&mut self.state).insert(id, after);
         Ok(())
     }
 
@@ -1115,31 +1115,6 @@ impl<'a> Apply<'a> {
         Ok(())
     }
 
-    fn study_status(&mut self, id: Uuid, to: StudyStatus) -> Result<(), StoreError> {
-        let before = self
-            .state
-            .studies
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| StoreError::corrupt("study vanished"))?;
-        let after: StudyRow = diesel::update(concept_studies::table.find(id))
-            .set((
-                concept_studies::status.eq(to),
-                concept_studies::version.eq(before.version + 1),
-                concept_studies::updated_at.eq(Utc::now()),
-            ))
-            .returning(StudyRow::as_returning())
-            .get_result(self.conn)?;
-        self.changes.push(
-            Change::new("concept_study", id, to.as_str())
-                .version(after.version)
-                .before(&before)
-                .after(&after),
-        );
-        self.state.studies.insert(id, after);
-        Ok(())
-    }
-
     /// A cancelled study's unspent money goes back to its frame.
     fn release(&mut self, study_id: Uuid, frame: Uuid) -> Result<(), StoreError> {
         let (title, allocation_id) = self
@@ -1197,30 +1172,92 @@ impl<'a> Apply<'a> {
         self.created[i] = Some(concept.id);
         Ok(())
     }
+}
 
-    fn concept_status(&mut self, id: Uuid, to: ConceptStatus) -> Result<(), StoreError> {
-        let before = self
-            .state
-            .concepts
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| StoreError::corrupt("concept vanished"))?;
-        let after: ConceptRow = diesel::update(concepts::table.find(id))
+/// A row whose status a decision changes (need, study, concept): where the locked copy is
+/// kept, and the one update that sets the status and the next version.
+trait StatusTarget: Clone + Serialize {
+    type Status: StateMachine;
+    /// Its name in the audit trail and the feed.
+    const ENTITY: &'static str;
+    fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self>;
+    fn version(&self) -> i32;
+    fn set_status(
+        conn: &mut PgConnection,
+        before: &Self,
+        id: Uuid,
+        to: Self::Status,
+    ) -> QueryResult<Self>;
+}
+
+impl StatusTarget for NeedRef {
+    type Status = NeedStatus;
+    const ENTITY: &'static str = "need";
+    fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self> {
+        &mut state.needs
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn set_status(
+        conn: &mut PgConnection,
+        _: &Self,
+        id: Uuid,
+        to: NeedStatus,
+    ) -> QueryResult<Self> {
+        set_need_status(conn, id, to)
+    }
+}
+
+impl StatusTarget for StudyRow {
+    type Status = StudyStatus;
+    const ENTITY: &'static str = "concept_study";
+    fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self> {
+        &mut state.studies
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn set_status(
+        conn: &mut PgConnection,
+        before: &Self,
+        id: Uuid,
+        to: StudyStatus,
+    ) -> QueryResult<Self> {
+        diesel::update(concept_studies::table.find(id))
+            .set((
+                concept_studies::status.eq(to),
+                concept_studies::version.eq(before.version + 1),
+                concept_studies::updated_at.eq(Utc::now()),
+            ))
+            .returning(StudyRow::as_returning())
+            .get_result(conn)
+    }
+}
+
+impl StatusTarget for ConceptRow {
+    type Status = ConceptStatus;
+    const ENTITY: &'static str = "concept";
+    fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self> {
+        &mut state.concepts
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn set_status(
+        conn: &mut PgConnection,
+        before: &Self,
+        id: Uuid,
+        to: ConceptStatus,
+    ) -> QueryResult<Self> {
+        diesel::update(concepts::table.find(id))
             .set((
                 concepts::status.eq(to),
                 concepts::version.eq(before.version + 1),
                 concepts::updated_at.eq(Utc::now()),
             ))
             .returning(ConceptRow::as_returning())
-            .get_result(self.conn)?;
-        self.changes.push(
-            Change::new("concept", id, to.as_str())
-                .version(after.version)
-                .before(&before)
-                .after(&after),
-        );
-        self.state.concepts.insert(id, after);
-        Ok(())
+            .get_result(conn)
     }
 }
 
