@@ -1209,57 +1209,45 @@ impl StatusTarget for NeedRef {
     }
 }
 
-impl StatusTarget for StudyRow {
-    type Status = StudyStatus;
-    const ENTITY: &'static str = "concept_study";
-    fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self> {
-        &mut state.studies
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn set_status(
-        conn: &mut PgConnection,
-        before: &Self,
-        id: Uuid,
-        to: StudyStatus,
-    ) -> QueryResult<Self> {
-        diesel::update(concept_studies::table.find(id))
-            .set((
-                concept_studies::status.eq(to),
-                concept_studies::version.eq(before.version + 1),
-                concept_studies::updated_at.eq(Utc::now()),
-            ))
-            .returning(StudyRow::as_returning())
-            .get_result(conn)
-    }
+/// `StatusTarget` for the rows of a table with `status`, `version` and `updated_at`.
+macro_rules! status_target {
+    ($row:ty, $status:ty, $entity:literal, $locked:ident, $table:ident) => {
+        impl StatusTarget for $row {
+            type Status = $status;
+            const ENTITY: &'static str = $entity;
+            fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self> {
+                &mut state.$locked
+            }
+            fn version(&self) -> i32 {
+                self.version
+            }
+            fn set_status(
+                conn: &mut PgConnection,
+                before: &Self,
+                id: Uuid,
+                to: $status,
+            ) -> QueryResult<Self> {
+                diesel::update($table::table.find(id))
+                    .set((
+                        $table::status.eq(to),
+                        $table::version.eq(before.version + 1),
+                        $table::updated_at.eq(Utc::now()),
+                    ))
+                    .returning(<$row>::as_returning())
+                    .get_result(conn)
+            }
+        }
+    };
 }
 
-impl StatusTarget for ConceptRow {
-    type Status = ConceptStatus;
-    const ENTITY: &'static str = "concept";
-    fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self> {
-        &mut state.concepts
-    }
-    fn version(&self) -> i32 {
-        self.version
-    }
-    fn set_status(
-        conn: &mut PgConnection,
-        before: &Self,
-        id: Uuid,
-        to: ConceptStatus,
-    ) -> QueryResult<Self> {
-        diesel::update(concepts::table.find(id))
-            .set((
-                concepts::status.eq(to),
-                concepts::version.eq(before.version + 1),
-                concepts::updated_at.eq(Utc::now()),
-            ))
-            .returning(ConceptRow::as_returning())
-            .get_result(conn)
-    }
-}
+status_target!(
+    StudyRow,
+    StudyStatus,
+    "concept_study",
+    studies,
+    concept_studies
+);
+status_target!(ConceptRow, ConceptStatus, "concept", concepts, concepts);
 
 /// The board's outcome of every item, in one statement.
 fn record_outcomes(

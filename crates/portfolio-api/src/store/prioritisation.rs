@@ -98,10 +98,7 @@ pub fn put_scores(
         .for_update()
         .first(conn)
         .optional()?;
-    let row = match &existing {
-        None => insert_sheet(conn, &need, org_number, if_match, &sheet)?,
-        Some(before) => replace_sheet(conn, before, org_number, if_match, &sheet)?,
-    };
+    let row = write_sheet(conn, &need, org_number, existing.as_ref(), if_match, &sheet)?;
     let created = existing.is_none();
     let mut change = Change::new(
         "need_score",
@@ -148,42 +145,37 @@ struct SheetValues<'a> {
     scored_by: &'a str,
 }
 
-/// A trust's first sheet for the need; an `If-Match` naming a version is stale (there is none).
-fn insert_sheet(
+/// Inserts the trust's first sheet for the need (an `If-Match` naming a version is then
+/// stale: there is none), or replaces the existing one (locked by the caller) after the
+/// version check.
+fn write_sheet(
     conn: &mut PgConnection,
     need: &NeedRow,
     org_number: &str,
+    existing: Option<&ScoreRow>,
     if_match: &IfMatch,
     sheet: &SheetValues<'_>,
 ) -> Result<ScoreRow, StoreError> {
-    if if_match.present() && !if_match.is_any() {
-        return Err(StoreError::Stale(format!(
-            "trust {org_number} has no score sheet for need {} yet; omit If-Match to create it",
-            need.reference
-        )));
-    }
-    Ok(diesel::insert_into(need_scores::table)
-        .values((
-            need_scores::need_id.eq(need.id),
-            need_scores::org_number.eq(org_number),
-            need_scores::cycle_year.eq(need.cycle_year),
-            sheet,
-        ))
-        .returning(ScoreRow::as_returning())
-        .get_result(conn)?)
-}
-
-/// Replaces the trust's sheet (locked by the caller) after the version check.
-fn replace_sheet(
-    conn: &mut PgConnection,
-    before: &ScoreRow,
-    org_number: &str,
-    if_match: &IfMatch,
-    sheet: &SheetValues<'_>,
-) -> Result<ScoreRow, StoreError> {
+    let Some(before) = existing else {
+        if if_match.present() && !if_match.is_any() {
+            return Err(StoreError::Stale(format!(
+                "trust {org_number} has no score sheet for need {} yet; omit If-Match to create it",
+                need.reference
+            )));
+        }
+        return Ok(diesel::insert_into(need_scores::table)
+            .values((
+                need_scores::need_id.eq(need.id),
+                need_scores::org_number.eq(org_number),
+                need_scores::cycle_year.eq(need.cycle_year),
+                sheet,
+            ))
+            .returning(ScoreRow::as_returning())
+            .get_result(conn)?);
+    };
     if_match.check_or_any(before.version)?;
     Ok(
-        diesel::update(need_scores::table.find((before.need_id, org_number)))
+        diesel::update(need_scores::table.find((need.id, org_number)))
             .set((
                 sheet,
                 need_scores::version.eq(before.version + 1),
