@@ -26,13 +26,12 @@ use uuid::Uuid;
 use crate::changes::Actor;
 use crate::db::schema::{needs, organisations};
 use crate::db::Db;
+use crate::documents::decision_item::{ConceptStatusName, ExpectedCompletion, ItemProposal};
 use crate::error::ApiError;
 use crate::etag::IfMatch;
 use crate::generate::{generate, Options};
-use crate::store::decisions::{
-    create_case, decide, CaseDraft, DecisionInput, ExpectedCompletion, ItemProposal, OutcomeInput,
-};
-use crate::store::studies::{change_study_status, ConceptStatusName};
+use crate::store::decisions::{create_case, decide, CaseDraft, DecisionInput, OutcomeInput};
+use crate::store::studies::change_study_status;
 
 pub const DEMO_YEAR: i32 = 2022;
 /// The subcontractor the demo registers (the contract's examples name it).

@@ -19,10 +19,11 @@ use uuid::Uuid;
 
 use crate::changes::Actor;
 use crate::db::schema::{events, measures, needs};
+use crate::documents::decision_item::ItemProposal;
 use crate::error::ApiError;
 use crate::etag::IfMatch;
 use crate::store;
-use crate::store::decisions::{create_case, CaseDraft, ItemProposal};
+use crate::store::decisions::{create_case, CaseDraft};
 
 const HSO: &str = "991324968"; // Helse Sør-Øst RHF, home of the portfolio office
 const OUS: &str = "993467049"; // Oslo universitetssykehus HF

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod demo_benefits;
 pub mod demo_examples;
 pub mod denied;
+pub mod documents;
 pub mod error;
 pub mod etag;
 pub mod extract;

@@ -10,10 +10,11 @@ use validator::Validate;
 
 use crate::auth::{Caller, Permission};
 use crate::db::Db;
+use crate::documents::checkpoint::Checkpoint;
 use crate::error::{ApiError, FieldError};
 use crate::pagination::{paginate, PageQuery};
 use crate::store::changelog::{self, AuditRow, EventRow};
-use crate::store::checkpoints::{self, Checkpoint};
+use crate::store::checkpoints;
 
 /// Who made a change: the token's subject and the caller's organisation.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -17,14 +17,13 @@ use validator::Validate;
 use crate::auth::{Caller, Permission};
 use crate::changes::Actor;
 use crate::db::Db;
+use crate::documents::decision_item::{ConceptStatusName, ExpectedCompletion};
 use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
-use crate::store::decisions::ExpectedCompletion;
 use crate::store::studies::{
-    self, ConceptFilter, ConceptRow, ConceptStatusName, InterregionalEdit, NeedRef, StudyEdit,
-    StudyFilter, StudyRow,
+    self, ConceptFilter, ConceptRow, InterregionalEdit, NeedRef, StudyEdit, StudyFilter, StudyRow,
 };
 
 /// The need a study or concept came from.

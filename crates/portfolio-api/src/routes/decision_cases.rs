@@ -13,14 +13,13 @@ use validator::Validate;
 use crate::auth::{Caller, Permission};
 use crate::changes::Actor;
 use crate::db::Db;
+use crate::documents::decision_item::ItemProposal;
 use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
 use crate::store::certificates;
-use crate::store::decisions::{
-    self, CaseDraft, CaseWithItems, DecisionInput, ItemProposal, OutcomeInput,
-};
+use crate::store::decisions::{self, CaseDraft, CaseWithItems, DecisionInput, OutcomeInput};
 
 /// The board's answer to an item.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]

@@ -228,7 +228,7 @@ crate::page_type!(
 pub struct MeasureQuery {
     /// Only measures of this year's service areas.
     #[param(minimum = 2000, maximum = 2100, example = 2023)]
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     pub year: Option<i32>,
     /// Only measures of this service area.
     pub service_area_id: Option<Uuid>,

@@ -13,6 +13,7 @@ pub mod measures;
 pub mod need_dependencies;
 pub mod needs;
 pub mod organisations;
+pub mod portfolio_overview;
 pub mod prioritisation;
 pub mod ranking_sensitivity;
 pub mod selection_scenarios;
@@ -153,7 +154,7 @@ mod scopes {
     }
 
     pub(super) fn portfolio(cfg: &mut ServiceConfig) {
-        cfg.service(scope("/portfolio").service(tertial_reports::overview));
+        cfg.service(scope("/portfolio").service(portfolio_overview::overview));
     }
 
     pub(super) fn budget_frames(cfg: &mut ServiceConfig) {

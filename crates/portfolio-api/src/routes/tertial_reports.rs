@@ -1,8 +1,6 @@
-//! `/api/v1/tertial-reports`: frozen board reports per tertial, and
-//! `/api/v1/portfolio/overview`: the cheap dashboard numbers of a year.
+//! `/api/v1/tertial-reports`: frozen board reports per tertial.
 
 use actix_web::http::header;
-use actix_web::web::Bytes;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use portfolio_domain::tertial::Tertial;
@@ -14,11 +12,12 @@ use validator::Validate;
 use crate::auth::{Caller, Permission};
 use crate::changes::Actor;
 use crate::db::Db;
+use crate::documents::tertial_report::ReportContent;
 use crate::error::ApiError;
 use crate::etag::{etag, IfMatch};
 use crate::extract::ValidJson;
 use crate::pagination::{paginate, PageQuery};
-use crate::store::tertial::{self, Overview, Rendered, ReportContent, ReportRow};
+use crate::store::tertial::{self, Rendered, ReportRow};
 
 /// A tertial report: the captured improvement portfolio, budget frames (and concept studies).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -331,15 +330,6 @@ pub struct ReportQuery {
     pub section: Option<CsvSection>,
 }
 
-#[derive(Debug, Deserialize, IntoParams, Validate)]
-#[into_params(parameter_in = Query)]
-pub struct OverviewQuery {
-    /// The budget year.
-    #[param(minimum = 2000, maximum = 2100, example = 2023)]
-    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
-    pub year: i32,
-}
-
 /// List tertial reports
 ///
 /// Published reports; drafts too for `portfolio:manage`. Needs `portfolio:read` or
@@ -595,47 +585,4 @@ pub async fn publish_report(
         })
         .await?;
     respond(&row, false, CsvSection::Measures)
-}
-
-/// Portfolio overview of a budget year
-///
-/// `year` is the **budget year**: the year's budget frames and their use, the concept studies
-/// funded from those frames (counted by status and by the cycle year that proposed them —
-/// studies the board starts in autumn 2022 from the 2022 cycle are funded from, and counted
-/// in, 2023), the measures of the year's service areas with their RAG distribution, and the
-/// needs reported in the year's own cycle. A few aggregate queries, cheap to poll. Needs
-/// `portfolio:read`.
-#[utoipa::path(
-    tag = "portfolio overview",
-    params(OverviewQuery),
-    responses((status = 200, description = "The overview", body = Overview)),
-    security(("bearer" = ["portfolio:read"]))
-)]
-#[get("/overview")]
-pub async fn overview(
-    caller: Caller,
-    db: web::Data<Db>,
-    cache: web::Data<crate::read_cache::ReadCache>,
-    q: web::Query<OverviewQuery>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::Read)?;
-    crate::extract::validate_query(&*q)?;
-    let year = q.year;
-    let today = Utc::now().date_naive();
-    let cache = cache.get_ref().clone();
-    // Dashboards poll this: served from the read cache until the next committed change.
-    let body = db
-        .run(move |conn| {
-            // Benefit health is derived as of today: a new day is a new key.
-            cache.get_or_compute(conn, format!("overview:{year}:{today}"), |conn| {
-                let o: Overview = tertial::overview(conn, year, today)?;
-                serde_json::to_vec(&o)
-                    .map(Bytes::from)
-                    .map_err(ApiError::internal)
-            })
-        })
-        .await?;
-    Ok(HttpResponse::Ok()
-        .content_type("application/json")
-        .body(Bytes::clone(&body)))
 }

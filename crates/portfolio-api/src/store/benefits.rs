@@ -2,7 +2,7 @@
 //! (`portfolio_domain::benefit`); this module loads, locks, writes and records changes, each
 //! write in the caller's transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::dsl::sql;
@@ -23,6 +23,7 @@ use crate::changes::{self, Actor, Change};
 use crate::db::schema::{
     benefit_measurements, benefits, concept_studies, concepts, measures, organisations,
 };
+use crate::documents::tertial_report::BenefitTotals;
 use crate::etag::IfMatch;
 use crate::store::StoreError;
 use portfolio_domain::FieldIssue;
@@ -555,9 +556,47 @@ pub fn record_measurement(
     m: NewMeasurementData,
     today: NaiveDate,
 ) -> Result<(MeasurementRow, BenefitRow), StoreError> {
-    let id = before.id;
-    let mut series: Vec<Measurement> = benefit_measurements::table
-        .filter(benefit_measurements::benefit_id.eq(id))
+    let mut series = series_of(conn, before.id)?;
+    let new = NewMeasurement {
+        measured_on: m.measured_on,
+        value: m.value,
+        source: &m.source,
+        note: m.note.as_deref(),
+        corrects: m.corrects,
+    };
+    benefit::check_measurement(before.status, &before.plan(), &series, &new, today)
+        .map_err(problems)?;
+    let row = insert_measurement(conn, actor, before.id, &m)?;
+    series.push(Measurement {
+        id: row.id,
+        measured_on: row.measured_on,
+        value: row.value,
+        corrects: row.corrects,
+    });
+    let benefit = move_latest(conn, &before, &series)?;
+    let action = if row.corrects.is_some() {
+        "corrected"
+    } else {
+        "recorded"
+    };
+    changes::record(
+        conn,
+        actor,
+        &[
+            Change::new("benefit_measurement", row.id, action).after(&row),
+            Change::new("benefit", before.id, "measured")
+                .version(benefit.version)
+                .before(&before)
+                .after(&benefit),
+        ],
+    )?;
+    Ok((row, benefit))
+}
+
+/// The benefit's measurements in the order they were recorded.
+fn series_of(conn: &mut PgConnection, benefit_id: Uuid) -> QueryResult<Vec<Measurement>> {
+    Ok(benefit_measurements::table
+        .filter(benefit_measurements::benefit_id.eq(benefit_id))
         .select((
             benefit_measurements::id,
             benefit_measurements::measured_on,
@@ -573,19 +612,18 @@ pub fn record_measurement(
             value,
             corrects,
         })
-        .collect();
-    let new = NewMeasurement {
-        measured_on: m.measured_on,
-        value: m.value,
-        source: &m.source,
-        note: m.note.as_deref(),
-        corrects: m.corrects,
-    };
-    benefit::check_measurement(before.status, &before.plan(), &series, &new, today)
-        .map_err(problems)?;
-    let row = diesel::insert_into(benefit_measurements::table)
+        .collect())
+}
+
+fn insert_measurement(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    benefit_id: Uuid,
+    m: &NewMeasurementData,
+) -> QueryResult<MeasurementRow> {
+    diesel::insert_into(benefit_measurements::table)
         .values((
-            benefit_measurements::benefit_id.eq(id),
+            benefit_measurements::benefit_id.eq(benefit_id),
             benefit_measurements::measured_on.eq(m.measured_on),
             benefit_measurements::value.eq(m.value),
             benefit_measurements::source.eq(m.source.trim()),
@@ -595,15 +633,17 @@ pub fn record_measurement(
             benefit_measurements::recorded_org.eq(actor.org_number.as_deref()),
         ))
         .returning(MeasurementRow::as_returning())
-        .get_result(conn)?;
-    series.push(Measurement {
-        id: row.id,
-        measured_on: row.measured_on,
-        value: row.value,
-        corrects: row.corrects,
-    });
-    let latest = benefit::latest_effective(&series);
-    let benefit = diesel::update(benefits::table.find(id))
+        .get_result(conn)
+}
+
+/// Points the benefit at the series' latest effective measurement (a new version).
+fn move_latest(
+    conn: &mut PgConnection,
+    before: &BenefitRow,
+    series: &[Measurement],
+) -> QueryResult<BenefitRow> {
+    let latest = benefit::latest_effective(series);
+    diesel::update(benefits::table.find(before.id))
         .set((
             benefits::latest_measurement_id.eq(latest.map(|l| l.id)),
             benefits::latest_value.eq(latest.map(|l| l.value)),
@@ -612,24 +652,7 @@ pub fn record_measurement(
             benefits::updated_at.eq(Utc::now()),
         ))
         .returning(BenefitRow::as_returning())
-        .get_result(conn)?;
-    let action = if row.corrects.is_some() {
-        "corrected"
-    } else {
-        "recorded"
-    };
-    changes::record(
-        conn,
-        actor,
-        &[
-            Change::new("benefit_measurement", row.id, action).after(&row),
-            Change::new("benefit", id, "measured")
-                .version(benefit.version)
-                .before(&before)
-                .after(&benefit),
-        ],
-    )?;
-    Ok((row, benefit))
+        .get_result(conn)
 }
 
 /// Measurements (up to `limit + 1`) and, per measurement id, the id of its correction.
@@ -672,25 +695,6 @@ pub fn measurements(
         .filter_map(|(c, id)| c.map(|c| (c, id)))
         .collect();
     Ok(Some(MeasurementPage { rows, corrected_by }))
-}
-
-/// Counts and money of a set of benefits on a day: the overview's and the tertial
-/// report's benefits figures.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct BenefitTotals {
-    /// Number of benefits.
-    pub total: i64,
-    /// Benefits per status.
-    pub by_status: BTreeMap<String, i64>,
-    /// Benefits per RAG (`none` = cancelled, no longer followed up).
-    pub by_rag: BTreeMap<String, i64>,
-    /// Benefits in realisation with no measurement for more than six months.
-    pub stale: i64,
-    /// Priced benefits (not cancelled): yearly NOK value when fully realised.
-    pub priced_planned_nok_per_year: i64,
-    /// Priced benefits (not cancelled): yearly NOK value times realised share (pro rata
-    /// of the indicator's movement towards its target).
-    pub priced_realised_nok_per_year: i64,
 }
 
 /// Totals of `rows` on `today`.

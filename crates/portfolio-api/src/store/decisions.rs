@@ -15,120 +15,21 @@ use portfolio_domain::decision::{
 use portfolio_domain::need::NeedStatus;
 use portfolio_domain::organisation::OrganisationKind;
 use portfolio_domain::study::{ConceptStatus, DateRange, StudyStatus};
-use portfolio_domain::DomainError;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use portfolio_domain::{DomainError, StateMachine};
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{concept_studies, concepts, decision_cases, decision_items, organisations};
+use crate::documents::decision_item::{ExpectedCompletion, ItemProposal};
 use crate::etag::IfMatch;
 use crate::store::budget::{self, FrameRow};
-use crate::store::studies::{self, ConceptRow, ConceptStatusName, NeedRef, StudyRow};
+use crate::store::studies::{self, ConceptRow, NeedRef, StudyRow};
 use crate::store::StoreError;
 use portfolio_domain::{FieldIssue, FieldPath};
 
-/// An expected completion: a date range, and how people say it (e.g. a season).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}))]
-pub struct ExpectedCompletion {
-    /// First day of the range: RFC 3339 full-date (YYYY-MM-DD), years 2000–2100.
-    #[serde(deserialize_with = "crate::dates::strict")]
-    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub from: NaiveDate,
-    /// Last day of the range (not before `from`), same form.
-    #[serde(deserialize_with = "crate::dates::strict")]
-    #[schema(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
-    pub to: NaiveDate,
-    /// The range as written in board papers, e.g. "sensommer/tidlig høst 2023".
-    #[schema(max_length = 200)]
-    pub label: Option<String>,
-}
-
 /// Most regional authorities an interregional study is run on behalf of (declared as `maxItems`).
 pub const ON_BEHALF_OF_MAX: usize = portfolio_domain::study::ON_BEHALF_OF_MAX;
-
-/// One item of a decision case, as proposed. `kind` says what the board is asked to do.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-#[schema(example = json!({"kind": "start_study", "need_id": "3b9d3c0e-1f1a-4d8e-9a77-0c6d7e8f9a10", "frame_id": "6f1c2a4e-2b7d-4c55-9d0e-3a8b9c1d2e3f", "budget_nok": 1500000, "title": "Nasjonalt genomsenter", "responsible_org": "991324968", "interregional": true, "on_behalf_of": ["991324968", "983658725", "983658776", "883658752"], "expected_completion": {"from": "2023-08-15", "to": "2023-10-15", "label": "sensommer/tidlig høst 2023"}}))]
-pub enum ItemProposal {
-    /// Start a concept study for an accepted need, with a budget from a frame (BP1).
-    StartStudy {
-        need_id: Uuid,
-        /// The frame the budget comes from (`concept_studies` or `interregional`).
-        frame_id: Uuid,
-        /// Whole NOK, > 0.
-        budget_nok: i64,
-        /// The study's name.
-        #[schema(min_length = 1, max_length = 200)]
-        title: String,
-        /// Organisation number of the organisation responsible for the study.
-        #[schema(example = "991324968")]
-        responsible_org: String,
-        /// Run by one region on behalf of several (then `responsible_org` is a regional authority).
-        #[serde(default)]
-        interregional: bool,
-        /// For interregional studies: the regional authorities it is run on behalf of
-        /// (organisation numbers, at most 10).
-        #[serde(default)]
-        #[schema(max_items = 10)]
-        on_behalf_of: Vec<String>,
-        expected_completion: Option<ExpectedCompletion>,
-    },
-    /// Start a concept study that does not come from the cycle's needs — e.g. an interregional
-    /// study run "in addition" on behalf of the four regions — with a budget from a frame
-    /// (BP1). The same budget rules as any study.
-    StartAdditionalStudy {
-        /// The frame the budget comes from (`concept_studies` or `interregional`).
-        frame_id: Uuid,
-        /// Whole NOK, > 0.
-        budget_nok: i64,
-        /// The study's name.
-        #[schema(min_length = 1, max_length = 200)]
-        title: String,
-        /// What the study is for (there is no need to say it).
-        #[schema(min_length = 1, max_length = 10000)]
-        purpose: String,
-        /// Organisation number of the organisation responsible for the study.
-        #[schema(example = "991324968")]
-        responsible_org: String,
-        /// Run by one region on behalf of several (then `responsible_org` is a regional authority).
-        #[serde(default)]
-        interregional: bool,
-        /// For interregional studies: the regional authorities it is run on behalf of
-        /// (organisation numbers, at most 10).
-        #[serde(default)]
-        #[schema(max_items = 10)]
-        on_behalf_of: Vec<String>,
-        expected_completion: Option<ExpectedCompletion>,
-    },
-    /// Pause a study.
-    PauseStudy { study_id: Uuid },
-    /// Resume a paused study.
-    ResumeStudy { study_id: Uuid },
-    /// Cancel a study; its unspent money goes back to its frame.
-    CancelStudy { study_id: Uuid },
-    /// Record the concept a completed study yielded (it starts `active`).
-    RecordConcept {
-        study_id: Uuid,
-        #[schema(min_length = 1, max_length = 200)]
-        title: String,
-        #[serde(default)]
-        #[schema(max_length = 10000)]
-        description: String,
-    },
-    /// Change a concept's status.
-    ChangeConceptStatus {
-        concept_id: Uuid,
-        to: ConceptStatusName,
-    },
-    /// Carry an accepted need to next year.
-    DeferNeed { need_id: Uuid },
-    /// Decline an accepted need.
-    DeclineNeed { need_id: Uuid },
-}
 
 /// What an item acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1094,12 +995,12 @@ impl<'a> Apply<'a> {
     fn effect(&mut self, e: PlannedEffect<Uuid, Uuid>) -> Result<(), StoreError> {
         let (i, target) = (e.index, e.target);
         let applied = match e.change {
-            Effect::NeedStatus { to, .. } => self.need_status(target, to),
+            Effect::NeedStatus { to, .. } => self.status::<NeedRef>(target, to),
             Effect::CreateStudy { frame, budget } => self.create_study(i, target, frame, budget),
-            Effect::StudyStatus { to, .. } => self.study_status(target, to),
+            Effect::StudyStatus { to, .. } => self.status::<StudyRow>(target, to),
             Effect::Release { frame, .. } => self.release(target, frame),
             Effect::CreateConcept => self.create_concept(i, target),
-            Effect::ConceptStatus { to, .. } => self.concept_status(target, to),
+            Effect::ConceptStatus { to, .. } => self.status::<ConceptRow>(target, to),
         };
         // A conflict while applying (e.g. a frame that cannot take the budget) names the item.
         applied.map_err(|err| match err {
@@ -1110,21 +1011,21 @@ impl<'a> Apply<'a> {
         })
     }
 
-    fn need_status(&mut self, id: Uuid, to: NeedStatus) -> Result<(), StoreError> {
-        let before = self
-            .state
-            .needs
+    /// Sets the status of a locked need, study or concept: one update, one change entry, and
+    /// the locked copy replaced (a later item of the case sees the new status).
+    fn status<R: StatusTarget>(&mut self, id: Uuid, to: R::Status) -> Result<(), StoreError> {
+        let before = R::locked(&mut self.state)
             .get(&id)
             .cloned()
-            .ok_or_else(|| StoreError::corrupt("need vanished"))?;
-        let after = set_need_status(self.conn, id, to)?;
+            .ok_or_else(|| StoreError::corrupt(format!("{} vanished", R::Status::ENTITY)))?;
+        let after = R::set_status(self.conn, &before, id, to)?;
         self.changes.push(
-            Change::new("need", id, to.as_str())
-                .version(after.version)
+            Change::new(R::ENTITY, id, to.to_string())
+                .version(after.version())
                 .before(&before)
                 .after(&after),
         );
-        self.state.needs.insert(id, after);
+        R::locked(&mut self.state).insert(id, after);
         Ok(())
     }
 
@@ -1214,31 +1115,6 @@ impl<'a> Apply<'a> {
         Ok(())
     }
 
-    fn study_status(&mut self, id: Uuid, to: StudyStatus) -> Result<(), StoreError> {
-        let before = self
-            .state
-            .studies
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| StoreError::corrupt("study vanished"))?;
-        let after: StudyRow = diesel::update(concept_studies::table.find(id))
-            .set((
-                concept_studies::status.eq(to),
-                concept_studies::version.eq(before.version + 1),
-                concept_studies::updated_at.eq(Utc::now()),
-            ))
-            .returning(StudyRow::as_returning())
-            .get_result(self.conn)?;
-        self.changes.push(
-            Change::new("concept_study", id, to.as_str())
-                .version(after.version)
-                .before(&before)
-                .after(&after),
-        );
-        self.state.studies.insert(id, after);
-        Ok(())
-    }
-
     /// A cancelled study's unspent money goes back to its frame.
     fn release(&mut self, study_id: Uuid, frame: Uuid) -> Result<(), StoreError> {
         let (title, allocation_id) = self
@@ -1296,32 +1172,82 @@ impl<'a> Apply<'a> {
         self.created[i] = Some(concept.id);
         Ok(())
     }
+}
 
-    fn concept_status(&mut self, id: Uuid, to: ConceptStatus) -> Result<(), StoreError> {
-        let before = self
-            .state
-            .concepts
-            .get(&id)
-            .cloned()
-            .ok_or_else(|| StoreError::corrupt("concept vanished"))?;
-        let after: ConceptRow = diesel::update(concepts::table.find(id))
-            .set((
-                concepts::status.eq(to),
-                concepts::version.eq(before.version + 1),
-                concepts::updated_at.eq(Utc::now()),
-            ))
-            .returning(ConceptRow::as_returning())
-            .get_result(self.conn)?;
-        self.changes.push(
-            Change::new("concept", id, to.as_str())
-                .version(after.version)
-                .before(&before)
-                .after(&after),
-        );
-        self.state.concepts.insert(id, after);
-        Ok(())
+/// A row whose status a decision changes (need, study, concept): where the locked copy is
+/// kept, and the one update that sets the status and the next version.
+trait StatusTarget: Clone + Serialize {
+    type Status: StateMachine;
+    /// Its name in the audit trail and the feed.
+    const ENTITY: &'static str;
+    fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self>;
+    fn version(&self) -> i32;
+    fn set_status(
+        conn: &mut PgConnection,
+        before: &Self,
+        id: Uuid,
+        to: Self::Status,
+    ) -> QueryResult<Self>;
+}
+
+impl StatusTarget for NeedRef {
+    type Status = NeedStatus;
+    const ENTITY: &'static str = "need";
+    fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self> {
+        &mut state.needs
+    }
+    fn version(&self) -> i32 {
+        self.version
+    }
+    fn set_status(
+        conn: &mut PgConnection,
+        _: &Self,
+        id: Uuid,
+        to: NeedStatus,
+    ) -> QueryResult<Self> {
+        set_need_status(conn, id, to)
     }
 }
+
+/// `StatusTarget` for the rows of a table with `status`, `version` and `updated_at`.
+macro_rules! status_target {
+    ($row:ty, $status:ty, $entity:literal, $locked:ident, $table:ident) => {
+        impl StatusTarget for $row {
+            type Status = $status;
+            const ENTITY: &'static str = $entity;
+            fn locked(state: &mut Locked) -> &mut HashMap<Uuid, Self> {
+                &mut state.$locked
+            }
+            fn version(&self) -> i32 {
+                self.version
+            }
+            fn set_status(
+                conn: &mut PgConnection,
+                before: &Self,
+                id: Uuid,
+                to: $status,
+            ) -> QueryResult<Self> {
+                diesel::update($table::table.find(id))
+                    .set((
+                        $table::status.eq(to),
+                        $table::version.eq(before.version + 1),
+                        $table::updated_at.eq(Utc::now()),
+                    ))
+                    .returning(<$row>::as_returning())
+                    .get_result(conn)
+            }
+        }
+    };
+}
+
+status_target!(
+    StudyRow,
+    StudyStatus,
+    "concept_study",
+    studies,
+    concept_studies
+);
+status_target!(ConceptRow, ConceptStatus, "concept", concepts, concepts);
 
 /// The board's outcome of every item, in one statement.
 fn record_outcomes(

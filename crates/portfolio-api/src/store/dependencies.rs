@@ -79,18 +79,13 @@ fn links_of(conn: &mut PgConnection, need: NeedRow) -> Result<NeedLinks, StoreEr
     })
 }
 
-/// Replaces a need's capacity estimate and dependencies (one transaction, the caller's).
-/// Every dependency must name another existing need of the same cycle; all faults at once.
-pub fn set_links(
+/// Every dependency names another existing need of the need's cycle, once (all faults at
+/// once, as field issues).
+fn check_dependencies(
     conn: &mut PgConnection,
-    actor: &Actor,
-    id: Uuid,
-    if_match: &IfMatch,
-    capacity: Option<i64>,
-    dependencies: Vec<Dependency>,
-) -> Result<NeedLinks, StoreError> {
-    let before = lock_need(conn, id)?;
-    if_match.check(before.version)?;
+    need: &NeedRow,
+    dependencies: &[Dependency],
+) -> Result<(), StoreError> {
     let others: Vec<Uuid> = dependencies.iter().map(|d| d.other_need_id).collect();
     let cycles: HashMap<Uuid, i32> = needs::table
         .filter(needs::id.eq_any(&others))
@@ -100,10 +95,7 @@ pub fn set_links(
         .collect();
     let mut issues = Vec::new();
     for (j, d) in dependencies.iter().enumerate() {
-        let at = FieldPath::from("dependencies")
-            .index(j)
-            .key("other_need_id");
-        let message = if d.other_need_id == id {
+        let message = if d.other_need_id == need.id {
             Some("a need cannot depend on itself".to_string())
         } else if dependencies[..j]
             .iter()
@@ -113,18 +105,29 @@ pub fn set_links(
         } else {
             match cycles.get(&d.other_need_id) {
                 None => Some(format!("need {} does not exist", d.other_need_id)),
-                Some(&y) if y != before.cycle_year => Some(format!(
+                Some(&y) if y != need.cycle_year => Some(format!(
                     "is a need of {y}; dependencies stay within the cycle ({})",
-                    before.cycle_year
+                    need.cycle_year
                 )),
                 Some(_) => None,
             }
         };
         if let Some(m) = message {
+            let at = FieldPath::from("dependencies")
+                .index(j)
+                .key("other_need_id");
             issues.push(FieldIssue::new(at, m));
         }
     }
-    StoreError::check(issues)?;
+    StoreError::check(issues)
+}
+
+/// The need's dependencies become `dependencies` (delete, then one insert).
+fn replace_dependencies(
+    conn: &mut PgConnection,
+    id: Uuid,
+    dependencies: &[Dependency],
+) -> QueryResult<()> {
     diesel::delete(need_dependencies::table.filter(need_dependencies::need_id.eq(id)))
         .execute(conn)?;
     let rows: Vec<_> = dependencies
@@ -140,6 +143,23 @@ pub fn set_links(
     diesel::insert_into(need_dependencies::table)
         .values(&rows)
         .execute(conn)?;
+    Ok(())
+}
+
+/// Replaces a need's capacity estimate and dependencies (one transaction, the caller's).
+/// Every dependency must name another existing need of the same cycle; all faults at once.
+pub fn set_links(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    if_match: &IfMatch,
+    capacity: Option<i64>,
+    dependencies: Vec<Dependency>,
+) -> Result<NeedLinks, StoreError> {
+    let before = lock_need(conn, id)?;
+    if_match.check(before.version)?;
+    check_dependencies(conn, &before, &dependencies)?;
+    replace_dependencies(conn, id, &dependencies)?;
     let row: NeedRow = diesel::update(needs::table.find(id))
         .set((
             needs::estimated_capacity_person_months.eq(capacity),

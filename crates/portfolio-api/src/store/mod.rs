@@ -13,6 +13,7 @@ pub mod dependencies;
 mod error;
 pub mod measures;
 pub mod needs;
+pub mod overview;
 pub mod prioritisation;
 pub mod reference;
 pub mod selection;

@@ -84,6 +84,39 @@ pub fn put_scores(
     values: Vec<(String, i32)>,
     comment: Option<String>,
 ) -> Result<(ScoreRow, bool), StoreError> {
+    let need = scoreable_need(conn, need_id)?;
+    let (_, criteria) = adopted_criteria(conn, need.cycle_year)?;
+    let sheet = validate_sheet(&criteria, values.iter().map(|(c, v)| (c.as_str(), *v)))?;
+    let sheet = SheetValues {
+        scores: serde_json::to_value(&sheet).map_err(StoreError::corrupt)?,
+        comment,
+        scored_by: &actor.subject,
+    };
+    let existing = need_scores::table
+        .find((need_id, org_number))
+        .select(ScoreRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?;
+    let row = write_sheet(conn, &need, org_number, existing.as_ref(), if_match, &sheet)?;
+    let created = existing.is_none();
+    let mut change = Change::new(
+        "need_score",
+        format!("{need_id}/{org_number}"),
+        if created { "created" } else { "updated" },
+    )
+    .version(row.version)
+    .after(&row);
+    if let Some(b) = &existing {
+        change = change.before(b);
+    }
+    changes::record(conn, actor, &[change])?;
+    Ok((row, created))
+}
+
+/// The need, if it may be scored now: its cycle (share-locked: no phase change under the
+/// write) is in an open prioritisation round, and the need is accepted.
+fn scoreable_need(conn: &mut PgConnection, need_id: Uuid) -> Result<NeedRow, StoreError> {
     let need = find_need(conn, need_id)?
         .ok_or_else(|| StoreError::not_found(format!("need {need_id}")))?;
     let cycle = share_cycle(conn, need.cycle_year)?;
@@ -100,64 +133,57 @@ pub fn put_scores(
             need.reference, need.status
         )));
     }
-    let (_, criteria) = adopted_criteria(conn, need.cycle_year)?;
-    let sheet = validate_sheet(&criteria, values.iter().map(|(c, v)| (c.as_str(), *v)))?;
-    let json = serde_json::to_value(&sheet).map_err(StoreError::corrupt)?;
-    let existing = need_scores::table
-        .find((need_id, org_number))
-        .select(ScoreRow::as_select())
-        .for_update()
-        .first(conn)
-        .optional()?;
-    let now = Utc::now();
-    let (row, created) = match &existing {
-        None => {
-            if if_match.present() && !if_match.is_any() {
-                return Err(StoreError::Stale(format!(
-                    "trust {org_number} has no score sheet for need {} yet; omit If-Match to create it",
-                    need.reference
-                )));
-            }
-            let row = diesel::insert_into(need_scores::table)
-                .values((
-                    need_scores::need_id.eq(need_id),
-                    need_scores::org_number.eq(org_number),
-                    need_scores::cycle_year.eq(need.cycle_year),
-                    need_scores::scores.eq(&json),
-                    need_scores::comment.eq(&comment),
-                    need_scores::scored_by.eq(&actor.subject),
-                ))
-                .returning(ScoreRow::as_returning())
-                .get_result(conn)?;
-            (row, true)
+    Ok(need)
+}
+
+/// What a score write sets, new sheet or replaced.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = need_scores, treat_none_as_null = true)]
+struct SheetValues<'a> {
+    scores: serde_json::Value,
+    comment: Option<String>,
+    scored_by: &'a str,
+}
+
+/// Inserts the trust's first sheet for the need (an `If-Match` naming a version is then
+/// stale: there is none), or replaces the existing one (locked by the caller) after the
+/// version check.
+fn write_sheet(
+    conn: &mut PgConnection,
+    need: &NeedRow,
+    org_number: &str,
+    existing: Option<&ScoreRow>,
+    if_match: &IfMatch,
+    sheet: &SheetValues<'_>,
+) -> Result<ScoreRow, StoreError> {
+    let Some(before) = existing else {
+        if if_match.present() && !if_match.is_any() {
+            return Err(StoreError::Stale(format!(
+                "trust {org_number} has no score sheet for need {} yet; omit If-Match to create it",
+                need.reference
+            )));
         }
-        Some(before) => {
-            if_match.check_or_any(before.version)?;
-            let row = diesel::update(need_scores::table.find((need_id, org_number)))
-                .set((
-                    need_scores::scores.eq(&json),
-                    need_scores::comment.eq(&comment),
-                    need_scores::scored_by.eq(&actor.subject),
-                    need_scores::version.eq(before.version + 1),
-                    need_scores::updated_at.eq(now),
-                ))
-                .returning(ScoreRow::as_returning())
-                .get_result(conn)?;
-            (row, false)
-        }
+        return Ok(diesel::insert_into(need_scores::table)
+            .values((
+                need_scores::need_id.eq(need.id),
+                need_scores::org_number.eq(org_number),
+                need_scores::cycle_year.eq(need.cycle_year),
+                sheet,
+            ))
+            .returning(ScoreRow::as_returning())
+            .get_result(conn)?);
     };
-    let mut change = Change::new(
-        "need_score",
-        format!("{need_id}/{org_number}"),
-        if created { "created" } else { "updated" },
+    if_match.check_or_any(before.version)?;
+    Ok(
+        diesel::update(need_scores::table.find((need.id, org_number)))
+            .set((
+                sheet,
+                need_scores::version.eq(before.version + 1),
+                need_scores::updated_at.eq(Utc::now()),
+            ))
+            .returning(ScoreRow::as_returning())
+            .get_result(conn)?,
     )
-    .version(row.version)
-    .after(&row);
-    if let Some(b) = &existing {
-        change = change.before(b);
-    }
-    changes::record(conn, actor, &[change])?;
-    Ok((row, created))
 }
 
 /// Every trust's sheet for a need (one query).

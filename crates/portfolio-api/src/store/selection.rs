@@ -383,6 +383,9 @@ fn answer(
     })
 }
 
+/// Solves and stores a scenario: the budget, the candidates and their dependencies, the
+/// forced needs checked, the answer at the budget and at each variation, and (when proven
+/// optimal) its robustness.
 pub fn create_scenario(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -390,28 +393,98 @@ pub fn create_scenario(
     input: ScenarioInput,
 ) -> Result<ScenarioRow, StoreError> {
     let ranked = ranked_accepted_needs(conn, year)?;
-    let (budget_nok, source, frame_id) = match input.budget_nok {
-        Some(b) => (b, BudgetSource::Request, None),
-        None => {
-            let f = budget::find_frame_for(conn, year, SubPortfolio::ConceptStudies)?.ok_or_else(
-                || {
-                    StoreError::invalid(
-                        "budget_nok",
-                        format!("{year} has no concept_studies budget frame; give budget_nok"),
-                    )
-                },
-            )?;
-            (
-                f.amount_nok - f.allocated_nok,
-                BudgetSource::Frame,
-                Some(f.id),
-            )
-        }
-    };
+    let budget = scenario_budget(conn, year, input.budget_nok)?;
     let ids: Vec<Uuid> = ranked.iter().map(|n| n.id).collect();
     let links = crate::store::dependencies::dependencies_of(conn, &ids)?;
     let (candidates, dependencies, not_candidates) = candidates_of(&ranked, &links);
+    check_forced(&input, &candidates, year)?;
+    let problem = selection_problem(candidates, budget.amount, &input, &dependencies);
     let index: HashMap<Uuid, &Ranked> = ranked.iter().map(|n| (n.id, n)).collect();
+    let started = Instant::now();
+    let main = answer(
+        0,
+        budget.amount,
+        solve_by_deadline(&problem, budget.amount),
+        &index,
+    )?;
+    let mut variations = Vec::new();
+    for &p in &input.variations_percent {
+        let b = scaled_budget(budget.amount, p);
+        variations.push(answer(p, b, solve_by_deadline(&problem, b), &index)?);
+    }
+    let solve_micros = started.elapsed().as_micros() as i64;
+    let robustness = if main.feasible && main.proven_optimal {
+        robustness_of(conn, year, &problem, &index, &main)?
+    } else {
+        None
+    };
+    let stored = StoredResult {
+        frame_id: budget.frame_id,
+        capacity_person_months: input.capacity_person_months,
+        dependencies,
+        forced_in: input.forced_in,
+        forced_out: input.forced_out,
+        result: main,
+        variations,
+        not_candidates,
+        robustness,
+    };
+    insert_scenario(
+        conn,
+        actor,
+        &NewScenario {
+            cycle_year: year,
+            title: input.title.trim(),
+            budget_nok: budget.amount,
+            budget_source: budget.source,
+            problem: serde_json::to_value(&problem).map_err(StoreError::corrupt)?,
+            result: serde_json::to_value(&stored).map_err(StoreError::corrupt)?,
+            solve_micros,
+            created_by: &actor.subject,
+        },
+    )
+}
+
+/// The budget a scenario is solved at, and where it comes from.
+struct ScenarioBudget {
+    amount: i64,
+    source: BudgetSource,
+    /// The frame whose unallocated money it is (`BudgetSource::Frame`).
+    frame_id: Option<Uuid>,
+}
+
+/// The requested budget, or else what the year's concept studies frame has unallocated.
+fn scenario_budget(
+    conn: &mut PgConnection,
+    year: i32,
+    requested: Option<i64>,
+) -> Result<ScenarioBudget, StoreError> {
+    if let Some(amount) = requested {
+        return Ok(ScenarioBudget {
+            amount,
+            source: BudgetSource::Request,
+            frame_id: None,
+        });
+    }
+    let f = budget::find_frame_for(conn, year, SubPortfolio::ConceptStudies)?.ok_or_else(|| {
+        StoreError::invalid(
+            "budget_nok",
+            format!("{year} has no concept_studies budget frame; give budget_nok"),
+        )
+    })?;
+    Ok(ScenarioBudget {
+        amount: f.amount_nok - f.allocated_nok,
+        source: BudgetSource::Frame,
+        frame_id: Some(f.id),
+    })
+}
+
+/// Every forced need must be a candidate (all offenders at once, as field issues).
+fn check_forced(
+    input: &ScenarioInput,
+    candidates: &[Candidate<Uuid>],
+    year: i32,
+) -> Result<(), StoreError> {
     let mut errors = Vec::new();
     for (list, name) in [
         (&input.forced_in, "forced_in"),
@@ -426,28 +499,28 @@ pub fn create_scenario(
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(StoreError::Invalid(errors));
-    }
-    let problem = SelectionProblem {
+    StoreError::check(errors)
+}
+
+fn selection_problem(
+    candidates: Vec<Candidate<Uuid>>,
+    budget: i64,
+    input: &ScenarioInput,
+    dependencies: &[ScenarioDependency],
+) -> SelectionProblem<Uuid> {
+    let forced = |list: &[ForcedNeed]| -> Vec<Forced<Uuid>> {
+        list.iter()
+            .map(|f| Forced {
+                id: f.need_id,
+                reason: f.reason.clone(),
+            })
+            .collect()
+    };
+    SelectionProblem {
         candidates,
-        budget: budget_nok,
-        forced_in: input
-            .forced_in
-            .iter()
-            .map(|f| Forced {
-                id: f.need_id,
-                reason: f.reason.clone(),
-            })
-            .collect(),
-        forced_out: input
-            .forced_out
-            .iter()
-            .map(|f| Forced {
-                id: f.need_id,
-                reason: f.reason.clone(),
-            })
-            .collect(),
+        budget,
+        forced_in: forced(&input.forced_in),
+        forced_out: forced(&input.forced_out),
         capacity: input.capacity_person_months,
         dependencies: dependencies
             .iter()
@@ -458,72 +531,64 @@ pub fn create_scenario(
             })
             .collect(),
         deadline: None,
-    };
-    let started = Instant::now();
-    let main = answer(
-        0,
-        budget_nok,
-        solve_by_deadline(&problem, budget_nok),
-        &index,
-    )?;
-    let mut variations = Vec::new();
-    for &p in &input.variations_percent {
-        let b = scaled_budget(budget_nok, p);
-        variations.push(answer(p, b, solve_by_deadline(&problem, b), &index)?);
     }
-    let solve_micros = started.elapsed().as_micros() as i64;
-    let robustness = if main.feasible && main.proven_optimal {
-        scenario_robustness(
-            conn,
-            &ScenarioInputs {
-                year,
-                candidates: problem
-                    .candidates
-                    .iter()
-                    .filter_map(|c| index.get(&c.id))
-                    .map(|n| ScenarioCandidate {
-                        id: n.id,
-                        reference: &n.reference,
-                        cost: n.cost,
-                        load: n.load,
-                        summary: n.summary.as_ref(),
-                    })
-                    .collect(),
-                budget: budget_nok,
-                capacity: input.capacity_person_months,
-                dependencies: problem.dependencies.clone(),
-                forced_in: input.forced_in.iter().map(|f| f.need_id).collect(),
-                forced_out: input.forced_out.iter().map(|f| f.need_id).collect(),
-                selected: main.selected.clone(),
-            },
-        )?
-    } else {
-        None
-    };
-    let stored = StoredResult {
-        frame_id,
-        capacity_person_months: input.capacity_person_months,
-        dependencies,
-        forced_in: input.forced_in,
-        forced_out: input.forced_out,
-        result: main,
-        variations,
-        not_candidates,
-        robustness,
-    };
+}
+
+/// How robust the scenario's optimal selection is (`store::sensitivity`).
+fn robustness_of(
+    conn: &mut PgConnection,
+    year: i32,
+    problem: &SelectionProblem<Uuid>,
+    index: &HashMap<Uuid, &Ranked>,
+    main: &Answer,
+) -> Result<Option<ScenarioRobustness>, StoreError> {
+    let ids = |list: &[Forced<Uuid>]| list.iter().map(|f| f.id).collect();
+    scenario_robustness(
+        conn,
+        &ScenarioInputs {
+            year,
+            candidates: problem
+                .candidates
+                .iter()
+                .filter_map(|c| index.get(&c.id))
+                .map(|n| ScenarioCandidate {
+                    id: n.id,
+                    reference: &n.reference,
+                    cost: n.cost,
+                    load: n.load,
+                    summary: n.summary.as_ref(),
+                })
+                .collect(),
+            budget: problem.budget,
+            capacity: problem.capacity,
+            dependencies: problem.dependencies.clone(),
+            forced_in: ids(&problem.forced_in),
+            forced_out: ids(&problem.forced_out),
+            selected: main.selected.clone(),
+        },
+    )
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = selection_scenarios)]
+struct NewScenario<'a> {
+    cycle_year: i32,
+    title: &'a str,
+    budget_nok: i64,
+    budget_source: BudgetSource,
+    problem: serde_json::Value,
+    result: serde_json::Value,
+    solve_micros: i64,
+    created_by: &'a str,
+}
+
+fn insert_scenario(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: &NewScenario<'_>,
+) -> Result<ScenarioRow, StoreError> {
     let row = diesel::insert_into(selection_scenarios::table)
-        .values((
-            selection_scenarios::cycle_year.eq(year),
-            selection_scenarios::title.eq(input.title.trim()),
-            selection_scenarios::budget_nok.eq(budget_nok),
-            selection_scenarios::budget_source.eq(source),
-            selection_scenarios::problem
-                .eq(serde_json::to_value(&problem).map_err(StoreError::corrupt)?),
-            selection_scenarios::result
-                .eq(serde_json::to_value(&stored).map_err(StoreError::corrupt)?),
-            selection_scenarios::solve_micros.eq(solve_micros),
-            selection_scenarios::created_by.eq(&actor.subject),
-        ))
+        .values(new)
         .returning(ScenarioRow::as_returning())
         .get_result(conn)?;
     changes::record(

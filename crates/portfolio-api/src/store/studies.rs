@@ -329,6 +329,39 @@ fn corrected_interregional(
     Ok((edit.interregional, on_behalf_of))
 }
 
+/// A study's new spent-to-date `total`: never down, never past its allocation; what it adds
+/// is spent from the study's allocation in its (locked) frame.
+fn spend_to_date(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    frame: &budget::FrameRow,
+    before: &StudyRow,
+    total: i64,
+    reason: &str,
+) -> Result<(i64, Vec<Change>), StoreError> {
+    if total < before.spent_nok {
+        return Err(StoreError::Conflict(format!(
+            "spent-to-date cannot go down: {} NOK is already reported",
+            before.spent_nok
+        )));
+    }
+    if total > before.allocated_nok {
+        return Err(StoreError::Conflict(format!(
+            "spent-to-date {total} NOK would exceed the study's allocated {} NOK; more money needs a board decision",
+            before.allocated_nok
+        )));
+    }
+    let delta = total - before.spent_nok;
+    if delta == 0 {
+        return Ok((before.spent_nok, Vec::new()));
+    }
+    let mut b = StudyBudget::from_parts(before.allocated_nok, before.spent_nok)?;
+    b.record_spent(delta)?;
+    let (_, changes) =
+        budget::spend_locked(conn, actor, frame, before.allocation_id, delta, reason)?;
+    Ok((b.spent(), changes))
+}
+
 pub fn edit_study(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -351,37 +384,10 @@ pub fn edit_study(
         Some(e) => corrected_interregional(conn, &before, e)?,
         None => (before.interregional, before.on_behalf_of.clone()),
     };
-    let mut changes = Vec::new();
-    let mut spent = before.spent_nok;
-    if let Some(total) = edit.spent_to_date_nok {
-        if total < before.spent_nok {
-            return Err(StoreError::Conflict(format!(
-                "spent-to-date cannot go down: {} NOK is already reported",
-                before.spent_nok
-            )));
-        }
-        if total > before.allocated_nok {
-            return Err(StoreError::Conflict(format!(
-                "spent-to-date {total} NOK would exceed the study's allocated {} NOK; more money needs a board decision",
-                before.allocated_nok
-            )));
-        }
-        let delta = total - before.spent_nok;
-        if delta > 0 {
-            let mut b = StudyBudget::from_parts(before.allocated_nok, before.spent_nok)?;
-            b.record_spent(delta)?;
-            let (_, c) = budget::spend_locked(
-                conn,
-                actor,
-                &frame,
-                before.allocation_id,
-                delta,
-                &edit.reason,
-            )?;
-            changes.extend(c);
-            spent = b.spent();
-        }
-    }
+    let (spent, mut changes) = match edit.spent_to_date_nok {
+        Some(total) => spend_to_date(conn, actor, &frame, &before, total, &edit.reason)?,
+        None => (before.spent_nok, Vec::new()),
+    };
     let (from, to, label) = match edit.expected {
         Some((f, t, l)) => (Some(f), Some(t), l),
         None => (
@@ -483,35 +489,4 @@ pub fn lineage(conn: &mut PgConnection, need_id: Uuid) -> Result<Lineage, StoreE
         studies,
         concepts,
     })
-}
-
-/// A concept's status on the wire (the domain's `ConceptStatus`).
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ConceptStatusName {
-    Active,
-    Paused,
-    Realised,
-    Discontinued,
-}
-
-impl ConceptStatusName {
-    pub fn domain(self) -> portfolio_domain::study::ConceptStatus {
-        use portfolio_domain::study::ConceptStatus as C;
-        match self {
-            Self::Active => C::Active,
-            Self::Paused => C::Paused,
-            Self::Realised => C::Realised,
-            Self::Discontinued => C::Discontinued,
-        }
-    }
-    pub fn of(s: portfolio_domain::study::ConceptStatus) -> Self {
-        use portfolio_domain::study::ConceptStatus as C;
-        match s {
-            C::Active => Self::Active,
-            C::Paused => Self::Paused,
-            C::Realised => Self::Realised,
-            C::Discontinued => Self::Discontinued,
-        }
-    }
 }

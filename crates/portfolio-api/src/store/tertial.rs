@@ -1,6 +1,6 @@
 //! Tertial reports: a draft captures the improvement portfolio (and budget frames) of a year's
 //! tertial; publishing freezes the rendered JSON and CSV bytes, served unchanged from then on.
-//! Also the portfolio overview (a few aggregate queries).
+//! The report's content is a document (`documents::tertial_report`): stored as JSON.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,12 +8,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::tertial::{Tertial, TertialReportStatus};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
 use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
-use crate::db::schema::{budget_frames, measures, needs, service_areas, tertial_reports};
+use crate::db::schema::{budget_frames, measures, service_areas, tertial_reports};
+use crate::documents::tertial_report::{
+    AreaSection, BenefitLine, BenefitSection, ChangeLine, FrameLine, LateMilestone, MeasureLine,
+    ReportContent,
+};
 use crate::etag::IfMatch;
 use crate::store::measures::MeasureRow;
 use crate::store::StoreError;
@@ -35,68 +38,6 @@ pub struct ReportRow {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// What a report captures.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ReportContent {
-    /// Late milestones are those planned before this day and not done (the tertial's last
-    /// day, or the capture day while the tertial is running).
-    pub as_of: NaiveDate,
-    /// The previous published tertial report the changes are measured against, e.g. `2022-T3`.
-    pub previous_published: Option<String>,
-    /// The improvement portfolio per service area.
-    pub service_areas: Vec<AreaSection>,
-    /// The concept studies the tertial reports on: those started from the previous and
-    /// this year's cycles (`capture_concept_studies`).
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub concept_studies: Option<serde_json::Value>,
-    /// The year's budget frames.
-    pub budget_frames: Vec<FrameLine>,
-    /// Benefits realisation: every benefit with its progress as of `as_of`, and totals.
-    /// Absent in reports captured before benefits were tracked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub benefits: Option<BenefitSection>,
-    /// The audit chain's newest signed checkpoint when the report was published: a reader who
-    /// keeps the report can later verify the chain against it (`/api/v1/audit/verify?against=`)
-    /// and detect a removed tail. Absent in drafts and in reports published before checkpoints.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audit_checkpoint: Option<crate::store::checkpoints::Checkpoint>,
-}
-
-/// The tertial report's benefits section.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct BenefitSection {
-    pub totals: crate::store::benefits::BenefitTotals,
-    pub benefits: Vec<BenefitLine>,
-}
-
-/// One benefit in a tertial report.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct BenefitLine {
-    pub benefit_id: Uuid,
-    pub title: String,
-    /// `concept_study`, `concept` or `measure`.
-    pub parent_kind: String,
-    pub parent_id: Uuid,
-    pub need_id: Option<Uuid>,
-    pub category: String,
-    pub owner_org: String,
-    pub status: String,
-    pub indicator: String,
-    pub unit: String,
-    pub direction: String,
-    pub baseline_value: f64,
-    pub baseline_date: NaiveDate,
-    pub target_value: f64,
-    pub target_date: NaiveDate,
-    pub latest_value: Option<f64>,
-    pub latest_measured_on: Option<NaiveDate>,
-    pub realised_share: Option<f64>,
-    pub expected_share: f64,
-    pub rag: Option<String>,
-    pub stale: bool,
-    pub yearly_value_nok: Option<i64>,
 }
 
 /// Every benefit and the totals, as of `as_of` (one query).
@@ -140,62 +81,6 @@ fn capture_benefits(
         totals,
         benefits: lines,
     })
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct AreaSection {
-    pub service_area_id: Uuid,
-    pub name: String,
-    pub kind: String,
-    pub measure_count: i64,
-    /// Measures per lifecycle status.
-    pub by_status: BTreeMap<String, i64>,
-    /// Measures per RAG health (`none` = no status reported yet).
-    pub by_rag: BTreeMap<String, i64>,
-    /// Measures whose status or RAG differs from the previous published report.
-    pub changed_since_previous: Vec<ChangeLine>,
-    pub late_milestones: Vec<LateMilestone>,
-    pub measures: Vec<MeasureLine>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct MeasureLine {
-    pub measure_id: Uuid,
-    pub partner_reference: String,
-    pub title: String,
-    pub status: String,
-    pub rag: Option<String>,
-    pub progress: Option<i16>,
-    pub forecast_date: Option<NaiveDate>,
-    pub late_milestones: usize,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ChangeLine {
-    pub measure_id: Uuid,
-    pub partner_reference: String,
-    /// Status in the previous report (`null`: the measure was not in it).
-    pub previous_status: Option<String>,
-    pub status: String,
-    pub previous_rag: Option<String>,
-    pub rag: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct LateMilestone {
-    pub measure_id: Uuid,
-    pub partner_reference: String,
-    pub name: String,
-    pub planned_date: NaiveDate,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct FrameLine {
-    pub sub_portfolio: String,
-    pub amount_nok: i64,
-    pub allocated_nok: i64,
-    pub spent_nok: i64,
-    pub remaining_nok: i64,
 }
 
 /// The concept studies a tertial of `year` reports on: those the board started in the
@@ -251,7 +136,8 @@ fn capture_concept_studies(
     Ok(Some(serde_json::Value::Array(studies)))
 }
 
-fn capture_frames(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<FrameLine>> {
+/// The year's budget frames and their use.
+pub fn capture_frames(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<FrameLine>> {
     let rows: Vec<(String, i64, i64, i64)> = budget_frames::table
         .filter(budget_frames::year.eq(year))
         .select((
@@ -311,11 +197,7 @@ pub fn capture(
 ) -> Result<ReportContent, StoreError> {
     let year = t.year();
     let as_of = today.min(t.last_day());
-    let areas: Vec<(Uuid, String, String)> = service_areas::table
-        .filter(service_areas::year.eq(year))
-        .select((service_areas::id, service_areas::name, service_areas::kind))
-        .order((service_areas::kind, service_areas::name, service_areas::id))
-        .load(conn)?;
+    let areas = year_areas(conn, year)?;
     let rows: Vec<MeasureRow> = measures::table
         .inner_join(service_areas::table)
         .filter(service_areas::year.eq(year))
@@ -323,96 +205,146 @@ pub fn capture(
         .order(measures::partner_reference)
         .load(conn)?;
     let previous = previous_published(conn, t)?;
-    let before: HashMap<Uuid, (String, Option<String>)> = previous
-        .as_ref()
-        .map(|(_, c)| {
-            c.service_areas
-                .iter()
-                .flat_map(|a| a.measures.iter())
-                .map(|m| (m.measure_id, (m.status.clone(), m.rag.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
-
+    let before = previous.as_ref().map(|(_, c)| Reported::of(c));
     let mut by_area: HashMap<Uuid, Vec<&MeasureRow>> = HashMap::new();
     for r in &rows {
         by_area.entry(r.service_area_id).or_default().push(r);
     }
-    let mut sections = Vec::new();
-    for (id, name, kind) in areas {
-        let list = by_area.remove(&id).unwrap_or_default();
-        let mut section = AreaSection {
-            service_area_id: id,
-            name,
-            kind,
-            measure_count: list.len() as i64,
-            by_status: BTreeMap::new(),
-            by_rag: BTreeMap::new(),
-            changed_since_previous: Vec::new(),
-            late_milestones: Vec::new(),
-            measures: Vec::new(),
-        };
-        for m in list {
-            // The report stores texts: it is published as JSON and CSV and never changes.
-            let status = m.status.as_str().to_owned();
-            let rag = m.rag.map(|r| r.as_str().to_owned());
-            *section.by_status.entry(status.clone()).or_default() += 1;
-            *section
-                .by_rag
-                .entry(rag.clone().unwrap_or_else(|| "none".into()))
-                .or_default() += 1;
-            let mut late = 0;
-            if let Some(s) = m.delivery_status() {
-                for ms in s.milestones {
-                    if ms.done_date.is_none() && ms.planned_date < as_of {
-                        late += 1;
-                        section.late_milestones.push(LateMilestone {
-                            measure_id: m.id,
-                            partner_reference: m.partner_reference.clone(),
-                            name: ms.name,
-                            planned_date: ms.planned_date,
-                        });
-                    }
-                }
-            }
-            if previous.is_some() {
-                let (ps, pr) = match before.get(&m.id) {
-                    Some((s, r)) => (Some(s.clone()), r.clone()),
-                    None => (None, None),
-                };
-                if ps.as_deref() != Some(status.as_str()) || pr != rag {
-                    section.changed_since_previous.push(ChangeLine {
-                        measure_id: m.id,
-                        partner_reference: m.partner_reference.clone(),
-                        previous_status: ps,
-                        status: status.clone(),
-                        previous_rag: pr,
-                        rag: rag.clone(),
-                    });
-                }
-            }
-            section.measures.push(MeasureLine {
-                measure_id: m.id,
-                partner_reference: m.partner_reference.clone(),
-                title: m.title.clone(),
-                status: status.clone(),
-                rag: rag.clone(),
-                progress: m.progress,
-                forecast_date: m.forecast_date,
-                late_milestones: late,
-            });
-        }
-        sections.push(section);
-    }
+    let service_areas = areas
+        .into_iter()
+        .map(|area| {
+            let list = by_area.remove(&area.0).unwrap_or_default();
+            area_section(area, &list, as_of, before.as_ref())
+        })
+        .collect();
     Ok(ReportContent {
         as_of,
         previous_published: previous.map(|(l, _)| l),
-        service_areas: sections,
+        service_areas,
         concept_studies: capture_concept_studies(conn, year)?,
         budget_frames: capture_frames(conn, year)?,
         benefits: Some(capture_benefits(conn, as_of)?),
         audit_checkpoint: None,
     })
+}
+
+/// A service area of a year: id, name and kind.
+pub type Area = (Uuid, String, String);
+
+/// The service areas of `year`, kind by kind, by name (the order reports and the overview use).
+pub fn year_areas(conn: &mut PgConnection, year: i32) -> QueryResult<Vec<Area>> {
+    service_areas::table
+        .filter(service_areas::year.eq(year))
+        .select((service_areas::id, service_areas::name, service_areas::kind))
+        .order((service_areas::kind, service_areas::name, service_areas::id))
+        .load(conn)
+}
+
+/// Status and RAG per measure as a previous report has them.
+struct Reported(HashMap<Uuid, (String, Option<String>)>);
+
+impl Reported {
+    fn of(content: &ReportContent) -> Reported {
+        Reported(
+            content
+                .service_areas
+                .iter()
+                .flat_map(|a| a.measures.iter())
+                .map(|m| (m.measure_id, (m.status.clone(), m.rag.clone())))
+                .collect(),
+        )
+    }
+
+    /// The measure's change since that report (status or RAG, or new), if it changed.
+    fn change(&self, m: &MeasureRow, status: &str, rag: &Option<String>) -> Option<ChangeLine> {
+        let (previous_status, previous_rag) = match self.0.get(&m.id) {
+            Some((s, r)) => (Some(s.clone()), r.clone()),
+            None => (None, None),
+        };
+        let changed = previous_status.as_deref() != Some(status) || previous_rag != *rag;
+        changed.then(|| ChangeLine {
+            measure_id: m.id,
+            partner_reference: m.partner_reference.clone(),
+            previous_status,
+            status: status.to_owned(),
+            previous_rag,
+            rag: rag.clone(),
+        })
+    }
+}
+
+/// One service area's section: its measures, counted, compared with `before`.
+fn area_section(
+    (id, name, kind): Area,
+    list: &[&MeasureRow],
+    as_of: NaiveDate,
+    before: Option<&Reported>,
+) -> AreaSection {
+    let mut section = AreaSection {
+        service_area_id: id,
+        name,
+        kind,
+        measure_count: list.len() as i64,
+        by_status: BTreeMap::new(),
+        by_rag: BTreeMap::new(),
+        changed_since_previous: Vec::new(),
+        late_milestones: Vec::new(),
+        measures: Vec::new(),
+    };
+    for m in list {
+        add_measure(&mut section, m, as_of, before);
+    }
+    section
+}
+
+/// Adds one measure to its area's section: its line, counts, late milestones and change.
+fn add_measure(
+    section: &mut AreaSection,
+    m: &MeasureRow,
+    as_of: NaiveDate,
+    before: Option<&Reported>,
+) {
+    // The report stores texts: it is published as JSON and CSV and never changes.
+    let status = m.status.as_str().to_owned();
+    let rag = m.rag.map(|r| r.as_str().to_owned());
+    *section.by_status.entry(status.clone()).or_default() += 1;
+    *section
+        .by_rag
+        .entry(rag.clone().unwrap_or_else(|| "none".into()))
+        .or_default() += 1;
+    let late = late_milestones(m, as_of);
+    if let Some(change) = before.and_then(|b| b.change(m, &status, &rag)) {
+        section.changed_since_previous.push(change);
+    }
+    section.measures.push(MeasureLine {
+        measure_id: m.id,
+        partner_reference: m.partner_reference.clone(),
+        title: m.title.clone(),
+        status,
+        rag,
+        progress: m.progress,
+        forecast_date: m.forecast_date,
+        late_milestones: late.len(),
+    });
+    section.late_milestones.extend(late);
+}
+
+/// The measure's milestones planned before `as_of` and not done.
+fn late_milestones(m: &MeasureRow, as_of: NaiveDate) -> Vec<LateMilestone> {
+    let Some(status) = m.delivery_status() else {
+        return Vec::new();
+    };
+    status
+        .milestones
+        .into_iter()
+        .filter(|ms| ms.done_date.is_none() && ms.planned_date < as_of)
+        .map(|ms| LateMilestone {
+            measure_id: m.id,
+            partner_reference: m.partner_reference.clone(),
+            name: ms.name,
+            planned_date: ms.planned_date,
+        })
+        .collect()
 }
 
 pub fn find_report(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<ReportRow>> {
@@ -622,173 +554,4 @@ pub fn publish(
             .after(&audit(&row))],
     )?;
     Ok(row)
-}
-
-/// The portfolio overview of a year: a handful of aggregate queries.
-/// The numbers of one **budget year**: the budget frames of `year` and the concept studies
-/// they fund (whichever cycle proposed them: the board decides in autumn on the next year's
-/// money, so the 2022 cycle's studies are funded, and counted, in 2023), the improvement
-/// measures of `year`'s service areas, and the needs reported in `year`'s own cycle (its
-/// intake; the studies those lead to are funded from later years' frames).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({
-    "year": 2023,
-    "sub_portfolios": {
-        "needs": {"total": 3, "by_status": {"submitted": 3}},
-        "improvement_measures": {"total": 3, "by_status": {"in_delivery": 2, "planned": 1}},
-        "concept_studies": {"total": 8, "by_status": {"completed": 3, "in_progress": 3, "not_started": 1, "paused": 1}, "by_cycle": {"2022": 8}}
-    },
-    "service_areas": [{"service_area_id": "c4031f77-ebb3-4848-d6f7-e90a8da40cba", "name": "Mor og barn", "kind": "clinical", "measures": 2, "by_status": {"in_delivery": 2}}],
-    "rag": {"green": 1, "yellow": 1, "red": 0, "none": 1},
-    "budget": [{"sub_portfolio": "concept_studies", "amount_nok": 10000000, "allocated_nok": 6000000, "spent_nok": 2500000, "remaining_nok": 4000000}],
-    "benefits": {"as_of": "2025-01-15", "total": 4, "by_status": {"in_realisation": 3, "planned": 1},
-        "by_rag": {"green": 2, "yellow": 1, "red": 1, "none": 0}, "stale": 0,
-        "priced_planned_nok_per_year": 3600000, "priced_realised_nok_per_year": 1520000}
-}))]
-pub struct Overview {
-    /// The budget year the numbers are for.
-    pub year: i32,
-    pub sub_portfolios: SubPortfolios,
-    /// Measures per service area of the year (areas without measures included).
-    pub service_areas: Vec<AreaCount>,
-    /// Measures per delivery health (`none` = no status reported yet).
-    pub rag: BTreeMap<String, i64>,
-    /// The year's budget frames and their use.
-    pub budget: Vec<FrameLine>,
-    /// Benefits realisation across the portfolio (every benefit, not only the year's), as
-    /// of today.
-    pub benefits: BenefitsBlock,
-}
-
-/// The overview's benefits block.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct BenefitsBlock {
-    pub as_of: NaiveDate,
-    #[serde(flatten)]
-    pub totals: crate::store::benefits::BenefitTotals,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SubPortfolios {
-    /// Needs reported in the cycle of `year` (its intake), by status.
-    pub needs: Counts,
-    /// Measures of the improvement portfolio in `year`'s service areas.
-    pub improvement_measures: Counts,
-    /// Concept studies funded from `year`'s budget frames, by status and by the cycle year
-    /// that proposed them.
-    pub concept_studies: Option<FundedStudies>,
-}
-
-/// Concept studies funded from a year's frames.
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
-pub struct FundedStudies {
-    pub total: i64,
-    pub by_status: BTreeMap<String, i64>,
-    /// Studies per cycle year that proposed them (the year of the needs they study).
-    pub by_cycle: BTreeMap<String, i64>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
-pub struct Counts {
-    pub total: i64,
-    pub by_status: BTreeMap<String, i64>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct AreaCount {
-    pub service_area_id: Uuid,
-    pub name: String,
-    pub kind: String,
-    pub measures: i64,
-    pub by_status: BTreeMap<String, i64>,
-}
-
-pub fn overview(
-    conn: &mut PgConnection,
-    year: i32,
-    today: NaiveDate,
-) -> Result<Overview, StoreError> {
-    use diesel::dsl::count_star;
-    let areas: Vec<(Uuid, String, String)> = service_areas::table
-        .filter(service_areas::year.eq(year))
-        .select((service_areas::id, service_areas::name, service_areas::kind))
-        .order((service_areas::kind, service_areas::name, service_areas::id))
-        .load(conn)?;
-    let per_area: Vec<(Uuid, String, i64)> = measures::table
-        .inner_join(service_areas::table)
-        .filter(service_areas::year.eq(year))
-        .group_by((measures::service_area_id, measures::status))
-        .select((measures::service_area_id, measures::status, count_star()))
-        .load(conn)?;
-    let per_rag: Vec<(Option<String>, i64)> = measures::table
-        .inner_join(service_areas::table)
-        .filter(service_areas::year.eq(year))
-        .group_by(measures::rag)
-        .select((measures::rag, count_star()))
-        .load(conn)?;
-    let per_need: Vec<(String, i64)> = needs::table
-        .filter(needs::cycle_year.eq(year))
-        .group_by(needs::status)
-        .select((needs::status, count_star()))
-        .load(conn)?;
-
-    let mut area_counts: HashMap<Uuid, BTreeMap<String, i64>> = HashMap::new();
-    let mut measures_total = Counts::default();
-    for (a, s, n) in per_area {
-        *area_counts
-            .entry(a)
-            .or_default()
-            .entry(s.clone())
-            .or_default() += n;
-        *measures_total.by_status.entry(s).or_default() += n;
-        measures_total.total += n;
-    }
-    let mut rag: BTreeMap<String, i64> = ["green", "yellow", "red", "none"]
-        .into_iter()
-        .map(|k| (k.to_owned(), 0))
-        .collect();
-    for (r, n) in per_rag {
-        *rag.entry(r.unwrap_or_else(|| "none".into())).or_default() += n;
-    }
-    let mut studies_total = FundedStudies::default();
-    for (s, cycle, n) in crate::store::decisions::studies_funded_in(conn, year)? {
-        studies_total.total += n;
-        *studies_total
-            .by_status
-            .entry(s.as_str().to_owned())
-            .or_default() += n;
-        *studies_total.by_cycle.entry(cycle.to_string()).or_default() += n;
-    }
-    let mut needs_total = Counts::default();
-    for (s, n) in per_need {
-        needs_total.total += n;
-        needs_total.by_status.insert(s, n);
-    }
-    Ok(Overview {
-        year,
-        sub_portfolios: SubPortfolios {
-            needs: needs_total,
-            improvement_measures: measures_total,
-            concept_studies: Some(studies_total),
-        },
-        service_areas: areas
-            .into_iter()
-            .map(|(id, name, kind)| {
-                let by_status = area_counts.remove(&id).unwrap_or_default();
-                AreaCount {
-                    service_area_id: id,
-                    name,
-                    kind,
-                    measures: by_status.values().sum(),
-                    by_status,
-                }
-            })
-            .collect(),
-        rag,
-        budget: capture_frames(conn, year)?,
-        benefits: BenefitsBlock {
-            as_of: today,
-            totals: crate::store::benefits::totals(&crate::store::benefits::all(conn)?, today)?,
-        },
-    })
 }
