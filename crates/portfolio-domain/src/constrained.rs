@@ -91,6 +91,8 @@ struct Search<'a> {
     /// [`Search::surrogate`]): per-item weight, and items by profit per weight.
     sur_weight: Vec<f64>,
     sur_order: Vec<usize>,
+    /// Surrogate weight of the items taken (kept up to date by `fix` and `undo`).
+    sur_used: f64,
     requires: Vec<Vec<usize>>,
     required_by: Vec<Vec<usize>>,
     excludes: Vec<Vec<usize>>,
@@ -104,6 +106,8 @@ struct Search<'a> {
     best: Option<(i64, i64, i64, Vec<bool>)>,
     nodes: u64,
     deadline: Option<Instant>,
+    /// Stop after this many nodes (a deterministic limit, unlike the deadline).
+    max_nodes: Option<u64>,
     stopped: bool,
     /// `Some(p)`: find the cheapest set with profit ≥ p instead (see [`cheapest`]);
     /// each set found lowers `budget` to its cost − 1, so the bounds then ask
@@ -130,6 +134,9 @@ impl Search<'_> {
                 self.profit += it.profit;
                 self.cost += it.cost;
                 self.load += it.load;
+                if let Some(w) = self.sur_weight.get(j) {
+                    self.sur_used += w;
+                }
                 if self.cost > self.budget || self.load > self.capacity {
                     return false;
                 }
@@ -150,6 +157,9 @@ impl Search<'_> {
                 self.profit -= it.profit;
                 self.cost -= it.cost;
                 self.load -= it.load;
+                if let Some(w) = self.sur_weight.get(j) {
+                    self.sur_used -= w;
+                }
             }
             self.state[j] = FREE;
         }
@@ -187,10 +197,14 @@ impl Search<'_> {
     fn surrogate(&self, w: &[f64], order: &[usize]) -> i64 {
         let room_cost = self.budget - self.cost;
         let room_load = self.capacity - self.load;
-        let used: f64 = (0..self.items.len())
-            .filter(|&i| self.state[i] == IN)
-            .map(|i| w[i])
-            .sum();
+        let used: f64 = if std::ptr::eq(w, self.sur_weight.as_slice()) {
+            self.sur_used
+        } else {
+            (0..self.items.len())
+                .filter(|&i| self.state[i] == IN)
+                .map(|i| w[i])
+                .sum()
+        };
         let mut room = 1.0 - used;
         let mut ub = 0.0;
         for &i in order {
@@ -210,18 +224,28 @@ impl Search<'_> {
     }
 
     fn bound(&self) -> i64 {
+        self.bound_unless_below(i64::MIN)
+    }
+
+    /// True when no completion of this node reaches a total of `threshold`.
+    fn below(&self, threshold: i64) -> bool {
+        self.bound_unless_below(threshold) < threshold
+    }
+
+    /// The node's upper bound: the least of the LP bounds. Stops as soon as one of
+    /// them is below `threshold` (that one is returned): the caller only asks
+    /// whether the node can reach it, and each bound is a pass over the items.
+    fn bound_unless_below(&self, threshold: i64) -> i64 {
+        let need = threshold.saturating_sub(self.profit);
         let by_cost = self.dantzig(&self.by_cost, false);
-        let free = if self.capacity == i64::MAX {
-            by_cost
-        } else {
-            let two = by_cost.min(self.dantzig(&self.by_load, true));
-            if self.sur_order.is_empty() {
-                two
-            } else {
-                two.min(self.surrogate(&self.sur_weight, &self.sur_order))
-            }
-        };
-        self.profit + free
+        if self.capacity == i64::MAX || by_cost < need {
+            return self.profit + by_cost;
+        }
+        let two = by_cost.min(self.dantzig(&self.by_load, true));
+        if self.sur_order.is_empty() || two < need {
+            return self.profit + two;
+        }
+        self.profit + two.min(self.surrogate(&self.sur_weight, &self.sur_order))
     }
 
     /// Surrogate weights cost·(1−θ)/budget + load·θ/capacity and the order by
@@ -267,6 +291,10 @@ impl Search<'_> {
             }
         }
         let (w, o) = self.surrogate_weights((lo + hi) / 2.0);
+        self.sur_used = (0..self.items.len())
+            .filter(|&i| self.state[i] == IN)
+            .map(|i| w[i])
+            .sum();
         self.sur_weight = w;
         self.sur_order = o;
     }
@@ -285,7 +313,7 @@ impl Search<'_> {
             }
             for take in [true, false] {
                 let mark = self.trail.len();
-                let ok = self.fix(i, take) && self.bound() >= best;
+                let ok = self.fix(i, take) && !self.below(best);
                 self.undo(mark);
                 if !ok {
                     if !self.fix(i, !take) {
@@ -298,11 +326,22 @@ impl Search<'_> {
         true
     }
 
-    /// A first feasible set: take items greedily in branching order.
-    fn greedy(&mut self) {
+    /// A first feasible set: take the `hint`'s items that still fit (in branching
+    /// order), then more items greedily in branching order — with a target, only
+    /// until it is reached, in order of profit per krone (the LP's order for the
+    /// cheapest set).
+    fn greedy(&mut self, hint: &[bool]) {
         let mark = self.trail.len();
-        for k in 0..self.order.len() {
-            let i = self.order[k];
+        let fill = if self.target.is_some() {
+            self.by_cost.clone()
+        } else {
+            self.order.clone()
+        };
+        let hinted = fill.iter().copied().filter(|&i| hint.get(i) == Some(&true));
+        for i in hinted.chain(fill.iter().copied()) {
+            if self.target.is_some_and(|t| self.profit >= t) {
+                break;
+            }
             if self.state[i] == FREE {
                 let m = self.trail.len();
                 if !self.fix(i, true) {
@@ -312,6 +351,35 @@ impl Search<'_> {
         }
         self.record();
         self.undo(mark);
+    }
+
+    /// The smallest cost at which the LP relaxation over the budget reaches
+    /// `target` from the current node (rounded up: a lower bound on every set's
+    /// cost); `None` when even all free items together fall short.
+    fn lp_cost_to_reach(&self, target: i64) -> Option<i64> {
+        let mut need = target - self.profit;
+        let mut cost = self.cost;
+        for &i in &self.by_cost {
+            if need <= 0 {
+                break;
+            }
+            let it = self.items[i];
+            if self.state[i] != FREE || it.load > self.capacity - self.load {
+                continue;
+            }
+            if it.profit <= need {
+                need -= it.profit;
+                cost += it.cost;
+            } else {
+                let (num, den) = (
+                    i128::from(need) * i128::from(it.cost),
+                    i128::from(it.profit),
+                );
+                cost += ((num + den - 1) / den) as i64;
+                need = 0;
+            }
+        }
+        (need <= 0).then_some(cost)
     }
 
     fn record(&mut self) {
@@ -338,6 +406,10 @@ impl Search<'_> {
         self.nodes += 1;
         // Every node's taken set is feasible (links propagated, resources checked).
         self.record();
+        if self.max_nodes.is_some_and(|m| self.nodes > m) {
+            self.stopped = true;
+            return;
+        }
         if self.nodes % 1024 == 1 {
             if let Some(d) = self.deadline {
                 if Instant::now() >= d {
@@ -352,17 +424,21 @@ impl Search<'_> {
         let Some(k) = (from..self.order.len()).find(|&k| self.state[self.order[k]] == FREE) else {
             return;
         };
-        let ub = self.bound();
-        if let Some(t) = self.target {
-            // `bound` is within the lowered budget: can a cheaper set still reach t?
-            if ub < t {
-                return;
+        let threshold = match self.target {
+            // The bounds are within the lowered budget: can a cheaper set still reach t?
+            Some(t) => t,
+            // Better than the best, or as good and cheaper.
+            None => {
+                let (bp, bc) = self.best.as_ref().map_or((0, 0), |b| (b.0, b.1));
+                if self.cost < bc {
+                    bp
+                } else {
+                    bp + 1
+                }
             }
-        } else {
-            let (bp, bc) = self.best.as_ref().map_or((0, 0), |b| (b.0, b.1));
-            if ub < bp || (ub == bp && self.cost >= bc) {
-                return;
-            }
+        };
+        if self.below(threshold) {
+            return;
         }
         let i = self.order[k];
         for take in [true, false] {
@@ -400,27 +476,96 @@ pub fn optimise(
     fixed: &[Option<bool>],
     deadline: Option<Instant>,
 ) -> Option<Outcome> {
-    branch_and_bound(items, links, limits, fixed, deadline, None)
+    let effort = Effort {
+        deadline,
+        ..Effort::default()
+    };
+    optimise_with(items, links, limits, fixed, &effort)
+}
+
+/// [`optimise`] with hints and a node limit (see [`Effort`]).
+pub fn optimise_with(
+    items: &[Item],
+    links: &[Link],
+    limits: Limits,
+    fixed: &[Option<bool>],
+    effort: &Effort<'_>,
+) -> Option<Outcome> {
+    branch_and_bound(items, links, limits, fixed, effort, None).best
+}
+
+/// Where a search may start and how long it may go on.
+#[derive(Debug, Clone, Default)]
+pub struct Effort<'a> {
+    /// Sets to start from: each is made feasible (its items taken in branching
+    /// order while they fit the fixed items, links and limits; then, like the
+    /// plain greedy start, more items) and is the first incumbent if it is the
+    /// best. A good hint lets the root reduction fix most items at once; hints
+    /// never change which optimum is proven, only how fast.
+    pub hints: Vec<&'a [bool]>,
+    /// Stop at this instant with the best set found.
+    pub deadline: Option<Instant>,
+    /// Stop after this many search nodes with the best set found: unlike a
+    /// deadline, the same input always gives the same answer.
+    pub max_nodes: Option<u64>,
+}
+
+/// The answer of [`cheapest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cheapest {
+    /// The cheapest set reaching the target, proven.
+    Exact(Outcome),
+    /// The search was stopped (see [`Effort`]): the cheapest set found, if any,
+    /// and a proven lower bound on the cost of every set reaching the target.
+    Bounded {
+        /// The cheapest set found.
+        best: Option<Outcome>,
+        /// No set reaching the target costs less.
+        at_least: i64,
+    },
+    /// No set within the limits reaches the target.
+    Unreachable,
 }
 
 /// The cheapest set whose total profit is at least `target`, within the limits,
-/// respecting the links and the fixed items; `None` when no such set exists.
-/// Only its cost is a function of the input (among equally cheap sets the first
-/// found is returned).
+/// respecting the links and the fixed items. Only its cost is a function of the
+/// input (among equally cheap sets the first found is returned).
 ///
 /// This answers "what is the smallest budget at which `target` is reachable?" in
 /// one branch and bound, where a search over the budget would solve once per
 /// step: every set found lowers the budget to its cost − 1, so the same bounds
 /// as [`optimise`] (LP relaxations within the remaining budget and capacity)
-/// prune every node that cannot reach `target` more cheaply.
+/// prune every node that cannot reach `target` more cheaply. The hints (and the
+/// greedy start: items by profit per krone until the target is reached) give the
+/// first such budget before the root reduction and the branching order are
+/// chosen, so a hint close to the cheapest set leaves only a small core to search.
 pub fn cheapest(
     items: &[Item],
     links: &[Link],
     limits: Limits,
     fixed: &[Option<bool>],
     target: i64,
-) -> Option<Outcome> {
-    branch_and_bound(items, links, limits, fixed, None, Some(target))
+    effort: &Effort<'_>,
+) -> Cheapest {
+    let run = branch_and_bound(items, links, limits, fixed, effort, Some(target));
+    match (run.best, run.proven, run.floor) {
+        (Some(o), true, _) => Cheapest::Exact(o),
+        (None, true, _) | (_, _, None) => Cheapest::Unreachable,
+        (best, false, Some(floor)) => Cheapest::Bounded {
+            at_least: best.as_ref().map_or(floor, |b| floor.min(b.cost)),
+            best,
+        },
+    }
+}
+
+/// What one branch and bound found.
+struct Run {
+    best: Option<Outcome>,
+    /// The search finished (or was never needed).
+    proven: bool,
+    /// With a target: the LP lower bound on the cost of reaching it at the root;
+    /// `None` when not even the relaxation reaches it.
+    floor: Option<i64>,
 }
 
 fn branch_and_bound(
@@ -428,9 +573,14 @@ fn branch_and_bound(
     links: &[Link],
     limits: Limits,
     fixed: &[Option<bool>],
-    deadline: Option<Instant>,
+    effort: &Effort<'_>,
     target: Option<i64>,
-) -> Option<Outcome> {
+) -> Run {
+    let infeasible = Run {
+        best: None,
+        proven: true,
+        floor: None,
+    };
     let n = items.len();
     let mut requires = vec![Vec::new(); n];
     let mut required_by = vec![Vec::new(); n];
@@ -459,6 +609,7 @@ fn branch_and_bound(
         by_load,
         sur_weight: Vec::new(),
         sur_order: Vec::new(),
+        sur_used: 0.0,
         requires,
         required_by,
         excludes,
@@ -471,14 +622,15 @@ fn branch_and_bound(
         capacity: limits.capacity.unwrap_or(i64::MAX),
         best: None,
         nodes: 0,
-        deadline,
+        deadline: effort.deadline,
+        max_nodes: effort.max_nodes,
         stopped: false,
         target,
     };
     for (i, f) in fixed.iter().enumerate() {
         if let Some(take) = *f {
             if !search.fix(i, take) {
-                return None;
+                return infeasible;
             }
         }
     }
@@ -489,6 +641,19 @@ fn branch_and_bound(
         }
     }
     order.retain(|&i| search.state[i] == FREE);
+    let floor = target.and_then(|t| search.lp_cost_to_reach(t));
+    if target.is_some() && floor.is_none() {
+        return infeasible;
+    }
+    if target.is_some() {
+        // The hints first: they lower the budget, and the surrogate and the
+        // reduction below are then made for the budget that matters.
+        search.order.clone_from(&order);
+        for hint in &effort.hints {
+            search.greedy(hint);
+        }
+        search.greedy(&[]);
+    }
     search.choose_surrogate();
     if !search.sur_order.is_empty() {
         // Branch in the order of the combined resource: it tracks the LP optimum.
@@ -496,30 +661,48 @@ fn branch_and_bound(
     }
     search.order = order;
     let root_bound = search.bound();
-    search.greedy();
+    if target.is_none() {
+        for hint in &effort.hints {
+            search.greedy(hint);
+        }
+        search.greedy(&[]);
+    }
     if search.reduce() {
-        search.order.retain(|&i| search.state[i] == FREE);
+        // Items fixed at the root stay fixed: the bounds need only pass over the rest.
+        let free = |i: &usize| search.state[*i] == FREE;
+        search.order.retain(free);
+        search.by_cost.retain(free);
+        search.by_load.retain(free);
+        search.sur_order.retain(free);
         search.dfs(0);
     } else if target.is_none() {
         // Cannot happen (the greedy set proves feasibility); stay safe.
-        return None;
+        return infeasible;
     }
-    // With a target, a failed reduction means no cheaper set than the greedy one.
-    let (profit, cost, load, chosen) = search.best.take()?;
+    // With a target, a failed reduction means no cheaper set than the best hint.
     let proven = !search.stopped;
-    Some(Outcome {
-        chosen,
-        profit,
-        cost,
-        load,
+    let nodes = search.nodes;
+    let best = search
+        .best
+        .take()
+        .map(|(profit, cost, load, chosen)| Outcome {
+            chosen,
+            profit,
+            cost,
+            load,
+            proven,
+            upper_bound: if proven {
+                profit
+            } else {
+                root_bound.max(profit)
+            },
+            nodes,
+        });
+    Run {
+        best,
         proven,
-        upper_bound: if proven {
-            profit
-        } else {
-            root_bound.max(profit)
-        },
-        nodes: search.nodes,
-    })
+        floor,
+    }
 }
 
 #[cfg(test)]
@@ -642,7 +825,17 @@ pub(crate) mod tests {
                 })
                 .collect();
             let expected = brute_force(&items, &links, limits, &fixed);
-            let got = optimise(&items, &links, limits, &fixed, None);
+            // Hints (any sets, even infeasible ones) change only the speed.
+            let hint: Vec<bool> = (0..n).map(|_| rng.chance(0.5)).collect();
+            let effort = Effort {
+                hints: if seed % 2 == 0 {
+                    vec![&hint]
+                } else {
+                    Vec::new()
+                },
+                ..Effort::default()
+            };
+            let got = optimise_with(&items, &links, limits, &fixed, &effort);
             match (&got, expected) {
                 (Some(o), Some((p, c))) => {
                     check(&items, &links, limits, o);
@@ -713,7 +906,19 @@ pub(crate) mod tests {
                 })
                 .collect();
             let expected = brute_cheapest(&items, &links, limits, &fixed, target);
-            let got = cheapest(&items, &links, limits, &fixed, target);
+            // Hints (any sets, even infeasible ones) change only the speed.
+            let hints: Vec<Vec<bool>> = (0..rng.range(0, 2))
+                .map(|_| (0..n).map(|_| rng.chance(0.5)).collect())
+                .collect();
+            let effort = Effort {
+                hints: hints.iter().map(Vec::as_slice).collect(),
+                ..Effort::default()
+            };
+            let got = match cheapest(&items, &links, limits, &fixed, target, &effort) {
+                Cheapest::Exact(o) => Some(o),
+                Cheapest::Unreachable => None,
+                other => panic!("seed {seed}: no limit, yet {other:?}"),
+            };
             if let Some(o) = &got {
                 check(&items, &links, limits, o);
                 assert!(o.profit >= target, "seed {seed}");
@@ -724,6 +929,25 @@ pub(crate) mod tests {
                 }
             }
             assert_eq!(got.map(|o| o.cost), expected, "seed {seed}");
+            // Stopped early: the set found is valid and the bound brackets the truth.
+            let limited = Effort {
+                max_nodes: Some(rng.range(0, 5) as u64),
+                ..Effort::default()
+            };
+            match cheapest(&items, &links, limits, &fixed, target, &limited) {
+                Cheapest::Exact(o) => assert_eq!(Some(o.cost), expected, "seed {seed}"),
+                Cheapest::Unreachable => assert_eq!(expected, None, "seed {seed}"),
+                Cheapest::Bounded { best, at_least } => match expected {
+                    Some(truth) => {
+                        assert!(at_least <= truth, "seed {seed}: {at_least} > {truth}");
+                        if let Some(o) = best {
+                            check(&items, &links, limits, &o);
+                            assert!(o.profit >= target && o.cost >= truth, "seed {seed}");
+                        }
+                    }
+                    None => assert_eq!(best, None, "seed {seed}"),
+                },
+            }
         }
     }
 
