@@ -108,6 +108,8 @@ struct Search<'a> {
     deadline: Option<Instant>,
     /// Stop after this many nodes (a deterministic limit, unlike the deadline).
     max_nodes: Option<u64>,
+    /// Only sets with at least this profit are of interest (see [`Effort::at_least`]).
+    floor: Option<i64>,
     stopped: bool,
     /// `Some(p)`: find the cheapest set with profit ≥ p instead (see [`cheapest`]);
     /// each set found lowers `budget` to its cost − 1, so the bounds then ask
@@ -165,28 +167,46 @@ impl Search<'_> {
         }
     }
 
-    /// Dantzig bound over the free items for one resource: fill greedily in
-    /// `order` (best profit per unit first), the first item that does not fit
-    /// fractionally. Items that fit in neither resource's remaining room are
-    /// skipped: no completion can hold them.
+    /// Upper bound over the free items for one resource (Martello and Toth's
+    /// U2, never above Dantzig's): fill greedily in `order` (best profit per unit
+    /// first) up to the first item that does not fit, the critical one. Either it
+    /// is left out — then at best the next item fills the rest of the room at its
+    /// rate — or it is taken — then room must be freed at no less than the rate of
+    /// the last item taken. Items that do not fit one of the resources' remaining
+    /// room on their own are skipped: no completion can hold them.
     fn dantzig(&self, order: &[usize], use_load: bool) -> i64 {
         let room_cost = self.budget - self.cost;
         let room_load = self.capacity - self.load;
+        let weight = |it: &Item| if use_load { it.load } else { it.cost };
         let mut room = if use_load { room_load } else { room_cost };
         let mut ub: i64 = 0;
-        for &i in order {
-            let it = self.items[i];
-            if self.state[i] != FREE || it.cost > room_cost || it.load > room_load {
-                continue;
-            }
-            let w = if use_load { it.load } else { it.cost };
+        let mut last: Option<Item> = None;
+        let mut fitting = order.iter().map(|&i| (i, self.items[i])).filter(|(i, it)| {
+            self.state[*i] == FREE && it.cost <= room_cost && it.load <= room_load
+        });
+        while let Some((_, it)) = fitting.next() {
+            let w = weight(&it);
             if w <= room {
                 room -= w;
                 ub += it.profit;
-            } else {
-                ub += (i128::from(room) * i128::from(it.profit) / i128::from(w)) as i64;
-                break;
+                last = Some(it);
+                continue;
             }
+            // The fraction of `profit` that `amount` units of weight are worth at `at`'s rate.
+            let worth = |amount: i64, at: &Item| {
+                (i128::from(amount) * i128::from(at.profit) / i128::from(weight(at))) as i64
+            };
+            let without = match fitting.next() {
+                Some((_, next)) if weight(&next) > 0 => worth(room, &next),
+                Some(_) => worth(room, &it),
+                None => 0,
+            };
+            let with = match last {
+                Some(prev) if weight(&prev) > 0 => it.profit - worth(w - room, &prev),
+                _ => i64::MIN / 4,
+            };
+            ub += without.max(with);
+            break;
         }
         ub
     }
@@ -303,7 +323,8 @@ impl Search<'_> {
     /// bound when taken is below P is in no optimal set (leave it), and one whose
     /// bound when left is below P is in every optimal set (take it).
     fn reduce(&mut self) -> bool {
-        let Some(best) = self.target.or_else(|| self.best.as_ref().map(|b| b.0)) else {
+        let known = self.best.as_ref().map(|b| b.0);
+        let Some(best) = self.target.or(known.max(self.floor)) else {
             return true;
         };
         for k in 0..self.order.len() {
@@ -430,11 +451,8 @@ impl Search<'_> {
             // Better than the best, or as good and cheaper.
             None => {
                 let (bp, bc) = self.best.as_ref().map_or((0, 0), |b| (b.0, b.1));
-                if self.cost < bc {
-                    bp
-                } else {
-                    bp + 1
-                }
+                let beats = if self.cost < bc { bp } else { bp + 1 };
+                beats.max(self.floor.unwrap_or(i64::MIN))
             }
         };
         if self.below(threshold) {
@@ -491,7 +509,10 @@ pub fn optimise_with(
     fixed: &[Option<bool>],
     effort: &Effort<'_>,
 ) -> Option<Outcome> {
-    branch_and_bound(items, links, limits, fixed, effort, None).best
+    let floor = effort.at_least.unwrap_or(i64::MIN);
+    branch_and_bound(items, links, limits, fixed, effort, None)
+        .best
+        .filter(|o| o.profit >= floor)
 }
 
 /// Where a search may start and how long it may go on.
@@ -508,6 +529,9 @@ pub struct Effort<'a> {
     /// Stop after this many search nodes with the best set found: unlike a
     /// deadline, the same input always gives the same answer.
     pub max_nodes: Option<u64>,
+    /// [`optimise_with`] only: the caller needs the best set only if its total is at
+    /// least this (else `None`), so every node that cannot reach it is cut off.
+    pub at_least: Option<i64>,
 }
 
 /// The answer of [`cheapest`].
@@ -624,6 +648,7 @@ fn branch_and_bound(
         nodes: 0,
         deadline: effort.deadline,
         max_nodes: effort.max_nodes,
+        floor: effort.at_least.filter(|_| target.is_none()),
         stopped: false,
         target,
     };

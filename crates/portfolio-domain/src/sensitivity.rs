@@ -359,16 +359,18 @@ impl Model {
     }
 
     fn solve(&self, items: &[Item], budget: i64, fixed: &[Option<bool>]) -> Option<Outcome> {
-        self.solve_from(items, budget, fixed, Vec::new())
+        self.solve_from(items, budget, fixed, Vec::new(), None)
     }
 
-    /// [`Model::solve`] starting from `hints` (sets close to the answer).
+    /// [`Model::solve`] starting from `hints` (sets close to the answer); with
+    /// `at_least`, `None` also when no selection reaches that total.
     fn solve_from(
         &self,
         items: &[Item],
         budget: i64,
         fixed: &[Option<bool>],
         hints: Vec<&[bool]>,
+        at_least: Option<i64>,
     ) -> Option<Outcome> {
         let limits = Limits {
             budget,
@@ -376,6 +378,7 @@ impl Model {
         };
         let effort = Effort {
             hints,
+            at_least,
             ..Effort::default()
         };
         optimise_with(items, &self.links, limits, fixed, &effort)
@@ -523,6 +526,24 @@ impl Threshold {
             at_least: None,
         }
     }
+}
+
+/// The change of one trust's score that moves a need across the selection's edge
+/// when its overall score must move by `gap` units: (points, the trust with most
+/// room on the 0–100 scale in that direction); `None` when no trust has the room.
+fn sheet_change(summary: &NeedSummary, gap: i64, chosen: bool) -> Option<(f64, String)> {
+    let points = summary.coverage as f64 * gap as f64 / UNITS_PER_POINT;
+    let room = |s: f64| if chosen { s } else { 100.0 - s };
+    summary
+        .trust_scores
+        .iter()
+        .filter(|t| room(t.score) > points)
+        .max_by(|a, b| {
+            room(a.score)
+                .total_cmp(&room(b.score))
+                .then(b.trust.cmp(&a.trust))
+        })
+        .map(|t| (points, t.trust.clone()))
 }
 
 /// The budget thresholds of one certificate: cheapest-set searches that share what
@@ -696,47 +717,60 @@ pub fn certify<K: Clone + Eq + Hash + fmt::Display>(
     }
 
     // One need's score, each way. Each solve starts from today's selection: with one
-    // need flipped it is usually a few items away from the answer.
+    // need flipped it is usually a few items away from the answer. A left-out need's
+    // gap is reported, so it is solved exactly; a chosen need's gap only matters for
+    // the smallest score-sheet change, so (left-out needs first) its solve looks only
+    // for selections close enough to tie or beat the smallest change found so far.
     let mut score_gap: Vec<Option<i64>> = vec![None; n];
     let mut flipped: Vec<Option<Outcome>> = vec![None; n];
-    for i in (0..n).filter(|&i| free[i].is_none()) {
+    let mut fewest_points = f64::INFINITY;
+    let left_out_first = (0..n)
+        .filter(|&i| !chosen[i])
+        .chain((0..n).filter(|&i| chosen[i]));
+    for i in left_out_first.filter(|&i| free[i].is_none()) {
+        let summary = &problem.candidates[i].summary;
+        let at_least = if chosen[i] {
+            let Some(room) = summary
+                .trust_scores
+                .iter()
+                .map(|t| t.score)
+                .reduce(f64::max)
+            else {
+                continue; // unscored: no sheet to change
+            };
+            // points = coverage · gap / 10⁶ ≤ limit; one unit more against rounding.
+            let limit = fewest_points.min(room) * UNITS_PER_POINT / summary.coverage.max(1) as f64;
+            Some(best.profit - (limit.floor() as i64 + 1))
+        } else {
+            None
+        };
         let mut fixed = free.clone();
         fixed[i] = Some(!chosen[i]);
-        if let Some(o) = model.solve_from(&items, budget, &fixed, vec![&chosen]) {
-            score_gap[i] = Some(best.profit - o.profit);
+        if let Some(o) = model.solve_from(&items, budget, &fixed, vec![&chosen], at_least) {
+            let gap = best.profit - o.profit;
+            if let Some((points, _)) = sheet_change(summary, gap, chosen[i]) {
+                fewest_points = fewest_points.min(points);
+            }
+            score_gap[i] = Some(gap);
             flipped[i] = Some(o);
         }
     }
     let mut sheet: Option<SheetChange<K>> = None;
     for (i, c) in problem.candidates.iter().enumerate() {
-        let (Some(gap), false) = (score_gap[i], c.summary.trust_scores.is_empty()) else {
-            continue;
-        };
-        let points = c.summary.coverage as f64 * gap as f64 / UNITS_PER_POINT;
-        let direction = if chosen[i] {
-            Direction::Decrease
-        } else {
-            Direction::Increase
-        };
-        let room = |s: f64| if chosen[i] { s } else { 100.0 - s };
-        let Some(t) = c
-            .summary
-            .trust_scores
-            .iter()
-            .filter(|t| room(t.score) > points)
-            .max_by(|a, b| {
-                room(a.score)
-                    .total_cmp(&room(b.score))
-                    .then(b.trust.cmp(&a.trust))
-            })
+        let Some((points, trust)) =
+            score_gap[i].and_then(|g| sheet_change(&c.summary, g, chosen[i]))
         else {
             continue;
         };
         if sheet.as_ref().is_none_or(|s| points < s.points) {
             sheet = Some(SheetChange {
                 need: c.id.clone(),
-                trust: t.trust.clone(),
-                direction,
+                trust,
+                direction: if chosen[i] {
+                    Direction::Decrease
+                } else {
+                    Direction::Increase
+                },
                 points,
             });
         }
