@@ -4,7 +4,6 @@
 use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use portfolio_domain::decision::{self as domain, ItemOutcome};
-use portfolio_domain::sensitivity::{StabilityRadius, WhatItWouldTake};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -17,6 +16,7 @@ use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
+use crate::routes::selection_scenarios::robustness::{StabilityRadius, WhatItWouldTake};
 use crate::store::certificates;
 use crate::store::decisions::{
     self, CaseDraft, CaseWithItems, DecisionInput, ItemProposal, OutcomeInput,
@@ -568,13 +568,11 @@ pub struct Certificate {
     /// trust's score for one need (`score_sheet`, in 0–100 points of that trust's score), or
     /// the budget (`budget.decrease` / `budget.increase`, NOK). Exact up to the solver's
     /// 10⁻⁶-point resolution; null where no change of that kind changes the selection.
-    #[schema(value_type = Object)]
-    pub stability_radius: StabilityRadius<String>,
+    pub stability_radius: StabilityRadius,
     /// Per need left out of the optimal selection: the overall-score increase (points) beyond
     /// which it comes in, and the budget increase (NOK) at which a selection containing it is
     /// as good as today's.
-    #[schema(value_type = Vec<Object>)]
-    pub what_it_would_take: Vec<WhatItWouldTake<String>>,
+    pub what_it_would_take: Vec<WhatItWouldTake>,
     /// The mean ranking relied on.
     pub ranking: Vec<RankedEntry>,
     /// The candidates of the certified problem.
@@ -618,8 +616,12 @@ impl From<certificates::Certificate> for Certificate {
             agrees_with_optimum: c.agrees_with_optimum,
             board_total_priority: c.board_total_priority,
             optimal_total_priority: c.optimal_total_priority,
-            stability_radius: c.stability_radius,
-            what_it_would_take: c.what_it_would_take,
+            stability_radius: c.stability_radius.into(),
+            what_it_would_take: c
+                .what_it_would_take
+                .into_iter()
+                .map(WhatItWouldTake::from)
+                .collect(),
             ranking: c.ranking.into_iter().map(RankedEntry::from).collect(),
             needs: c.needs.into_iter().map(CertifiedNeed::from).collect(),
         }

@@ -2,11 +2,11 @@
 //! result; these are what the API shows and accepts).
 
 use portfolio_domain::selection::{DependencyKind, SelectionReason};
-use portfolio_domain::sensitivity::{StabilityRadius, WhatItWouldTake};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::robustness::{StabilityRadius, WhatItWouldTake};
 use crate::routes::need_dependencies::dependency_kind_schema;
 use crate::store::{selection, sensitivity};
 
@@ -118,13 +118,11 @@ pub struct ScenarioRobustness {
     /// score for one need (`score_sheet`, points of that trust's 0–100 score), or the budget
     /// (`budget.decrease` / `budget.increase`, NOK). Forced needs stay forced. Null where no
     /// change of that kind changes the selection.
-    #[schema(value_type = Object)]
-    pub stability_radius: StabilityRadius<String>,
+    pub stability_radius: StabilityRadius,
     /// Per candidate left out (by reference): the overall-score increase (points) beyond which
     /// it comes in, and the budget increase (NOK) at which a selection containing it is as
     /// good as the chosen one; both null for a need forced out.
-    #[schema(value_type = Vec<Object>)]
-    pub what_it_would_take: Vec<WhatItWouldTake<String>>,
+    pub what_it_would_take: Vec<WhatItWouldTake>,
 }
 
 impl From<selection::ForcedNeed> for ForcedNeed {
@@ -206,8 +204,8 @@ impl From<sensitivity::ScenarioRobustness> for ScenarioRobustness {
         ScenarioRobustness {
             agrees_with_result: r.agrees_with_result,
             optimal_total_priority: r.optimal_total_priority,
-            stability_radius: r.stability_radius,
-            what_it_would_take: r.what_it_would_take,
+            stability_radius: r.stability_radius.into(),
+            what_it_would_take: all(r.what_it_would_take),
         }
     }
 }
