@@ -198,7 +198,7 @@ async fn robustness_comes_above_forty_candidates_with_exact_figures() {
     // 45 candidates (the old cap was 40), costs 0.2–0.57 MNOK, scores 0–10.
     let costs: Vec<i64> = (0..45).map(|i| 200_000 + 37_000 * (i % 11)).collect();
     let n = with_costs(&app, 2022, &costs);
-    let scores: Vec<i32> = (0..45).map(|i| (i * 7 % 11) as i32).collect();
+    let scores: Vec<i32> = (0..45).map(|i| i * 7 % 11).collect();
     score(&app, 2022, &n, &scores);
     let s = solve(&app, json!({"title": "45", "budget_nok": 4_000_000})).await;
     let r = &s["robustness"];
@@ -221,7 +221,7 @@ async fn above_three_hundred_candidates_the_scenario_says_why_it_has_no_robustne
     let app = TestApp::new().await;
     let costs: Vec<i64> = (0..301).map(|i| 200_000 + 10_000 * (i % 50)).collect();
     let n = with_costs(&app, 2022, &costs);
-    let scores: Vec<i32> = (0..301).map(|i| (i * 7 % 11) as i32).collect();
+    let scores: Vec<i32> = (0..301).map(|i| i * 7 % 11).collect();
     score(&app, 2022, &n, &scores);
     let s = solve(&app, json!({"title": "301", "budget_nok": 20_000_000})).await;
     assert_eq!(s["result"]["proven_optimal"], true, "{s}");
