@@ -680,8 +680,9 @@ fn branch_and_bound(
         search.greedy(&[]);
     }
     search.choose_surrogate();
-    if !search.sur_order.is_empty() {
-        // Branch in the order of the combined resource: it tracks the LP optimum.
+    if !search.sur_order.is_empty() && target.is_none() {
+        // Branch in the order of the combined resource: it tracks the LP optimum. The
+        // cheapest-set search keeps profit per krone (measured: fewer nodes at 300).
         order = search.sur_order.clone();
     }
     search.order = order;

@@ -1123,6 +1123,58 @@ mod tests {
     }
 
     #[test]
+    fn prop_score_sheet_is_the_smallest_over_all_needs() {
+        // The chosen needs' solves are cut off at the smallest change found so far; no need
+        // may have a smaller one: moving any need's score (within some trust's room) by 90 %
+        // of the reported points, over its coverage, leaves the selection as it is.
+        let mut checked = 0;
+        for seed in 1..=150 {
+            let mut rng = Rng::new(seed);
+            let inst = instance(&mut rng);
+            let p = problem(&inst, &inst.criteria, inst.budget);
+            let Ok(cert) = certify(&p) else {
+                continue;
+            };
+            let Some(sheet) = &cert.stability_radius.score_sheet else {
+                continue;
+            };
+            if sheet.points < 1e-3 {
+                continue; // a tie within the solver's 10⁻⁶-point resolution
+            }
+            let today = Some(cert.selected.clone());
+            let forced =
+                |id: &NeedReference| inst.forced_in.contains(id) || inst.forced_out.contains(id);
+            for c in p
+                .candidates
+                .iter()
+                .filter(|c| !forced(&c.id) && c.summary.coverage > 0)
+            {
+                let chosen = cert.selected.contains(&c.id);
+                let points = 0.9 * sheet.points;
+                let room = |s: f64| if chosen { s } else { 100.0 - s };
+                if !c
+                    .summary
+                    .trust_scores
+                    .iter()
+                    .any(|t| room(t.score) > points)
+                {
+                    continue;
+                }
+                let sign = if chosen { -1.0 } else { 1.0 };
+                let delta = sign * points / c.summary.coverage as f64;
+                assert_eq!(
+                    selected(&bumped(&p, c.id, delta)),
+                    today,
+                    "seed {seed}: {} moves by less than {sheet:?}",
+                    c.id
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 100, "{checked}");
+    }
+
+    #[test]
     fn prop_budget_increase_is_the_smallest_that_brings_the_need_in() {
         // At budget + increase some selection containing the need is as good as
         // today's; one krone less, none is (the need forced in, nothing else moved).
@@ -1142,6 +1194,7 @@ mod tests {
                 certify(&q).ok().map(|c| units(c.total_priority))
             };
             for w in &cert.what_it_would_take {
+                assert_eq!(w.budget_increase_at_least, None, "small: always exact");
                 match w.budget_increase {
                     Some(u) => {
                         let at = with_in(w.need, inst.budget + u);
