@@ -11,16 +11,25 @@
 //!   it requires and leaves everything it excludes; leaving an item leaves
 //!   everything that requires it), so every node is a consistent, feasible set;
 //! - a node is cut off when its upper bound cannot beat the best set found: the
-//!   bound is the smaller of two LP (Dantzig) relaxations — the fractional
-//!   knapsack over the budget and over the capacity, each ignoring the links and
-//!   the other resource, so each is a true upper bound and so is their minimum;
+//!   bound is the smallest of relaxations that each ignore the links — the
+//!   knapsack over the budget alone and over the capacity alone (each bounded by
+//!   Martello and Toth's U2, which is never above the LP/Dantzig bound) and the
+//!   LP of a surrogate constraint mixing both — so each is a true upper bound and
+//!   so is their minimum; they are computed in turn and stop at the first that
+//!   cuts the node off, over only the items still free after the root reduction;
 //! - all arithmetic is integer (profits in whole resolution units), so no
 //!   optimum is ever cut off by rounding.
 //!
 //! Among sets of equal total profit the cheaper one wins, so the answer is a
-//! function of the input, not of the search order. A deadline can stop the search:
-//! the best set found is returned with `proven = false` and the root bound, so
-//! the gap `upper_bound − profit` is a guaranteed bound on what was missed.
+//! function of the input, not of the search order. A deadline or a node limit
+//! ([`Effort`]) can stop the search: the best set found is returned with
+//! `proven = false` and the root bound, so the gap `upper_bound − profit` is a
+//! guaranteed bound on what was missed. Hints (sets close to the answer) give the
+//! search a good first incumbent, which makes the root reduction fix most items.
+//!
+//! [`cheapest`] solves the reverse question — the cheapest set reaching a total —
+//! with the same machinery (see there); stopped early it returns the cheapest set
+//! found and the LP lower bound on the cost.
 
 use std::time::Instant;
 

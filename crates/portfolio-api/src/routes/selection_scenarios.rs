@@ -183,9 +183,13 @@ crate::page_type!(
 /// set; and per left-out candidate, the overall-score increase and the budget increase that
 /// would bring it in. A budget threshold is the cost of the cheapest set reaching a total
 /// (today's total + 1 unit for `budget.increase`; today's total with the need in for its
-/// `budget_increase`), found exactly by one branch and bound with the same LP bounds, not by
-/// searching over the budget: a certificate costs 1 + n selection solves plus one per
-/// left-out need and a few per criterion, at most 40 candidates. An analysed threshold is exact
+/// `budget_increase`), found by one branch and bound with the same LP bounds, not by searching
+/// over the budget; it starts from the best selection with the need in, and stops after a
+/// fixed number of search nodes, then giving the cheapest set found and a proven lower bound
+/// (`increase_at_least`, `budget_increase_at_least`; null when exact). A certificate costs
+/// 1 + n selection solves plus one per left-out need and a few per criterion; analysed up to
+/// 300 candidates (measured: 0.11 s at 100, ≈ 3 s at 300), otherwise `robustness` is null and
+/// `robustness_unavailable` says why. An analysed threshold is exact
 /// for the rounded scores; against unrounded scores a set's total is off by at most
 /// n·0.5·10⁻⁶ points.
 #[utoipa::path(
