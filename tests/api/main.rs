@@ -2,6 +2,7 @@
 
 mod support;
 
+mod answer_with_change;
 mod audit_chain;
 mod audit_checkpoints;
 mod auth;

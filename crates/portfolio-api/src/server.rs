@@ -93,7 +93,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         let applied = migrate(database.owner_url())?;
         log::info!("database ready ({applied} migrations applied)");
     }
-    let pool = db::build_pool(&database.url, config.pool_size)?;
+    let pool = db::build_pool(&database.url, db::pool_size_for(config.pool_size))?;
     check_serving_role(&pool, config.allow_superuser)?;
     if database.migration_url.is_none() {
         db::require_migrated(&pool)?;

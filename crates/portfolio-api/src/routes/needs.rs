@@ -20,6 +20,7 @@ use crate::pagination::{paginate, PageQuery};
 use crate::routes::need_dependencies::NeedDependency;
 use crate::store::dependencies::{dependencies_of, Dependency};
 use crate::store::needs::{self as store, NeedEdit, NeedFields, NeedFilter, NeedRow};
+use crate::store::StoreError;
 
 crate::enum_schema!(origin_schema, Origin, "Where the need comes from.");
 crate::enum_schema!(
@@ -456,8 +457,20 @@ fn need_response(
     ))
 }
 
-/// The need with its dependencies (one query for them, after the read or change that
-/// returned the row).
+/// A found need with its dependencies, read in the same database job as the need: a single
+/// read costs one hand-over to a database thread, not two.
+fn with_its_dependencies(
+    conn: &mut diesel::PgConnection,
+    row: Option<NeedRow>,
+) -> Result<Option<(NeedRow, Vec<Dependency>)>, StoreError> {
+    let Some(row) = row else { return Ok(None) };
+    let mut links = dependencies_of(conn, &[row.id])?;
+    let dependencies = links.remove(&row.id).unwrap_or_default();
+    Ok(Some((row, dependencies)))
+}
+
+/// The need with its dependencies (one query for them, after the change that returned the
+/// row).
 async fn with_dependencies(
     db: &Db,
     builder: actix_web::HttpResponseBuilder,
@@ -603,11 +616,14 @@ pub async fn get_need(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let id = path.into_inner();
-    let row = db
-        .run(move |conn| store::find_need(conn, id))
+    let (row, dependencies) = db
+        .run(move |conn| {
+            let row = store::find_need(conn, id)?;
+            with_its_dependencies(conn, row)
+        })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {id}")))?;
-    with_dependencies(&db, HttpResponse::Ok(), row).await
+    need_response(HttpResponse::Ok(), row, dependencies)
 }
 
 /// Get a need by its reference
@@ -634,11 +650,14 @@ pub async fn get_need_by_reference(
         .parse()
         .map_err(|e| ApiError::BadRequest(format!("invalid path parameter: {e}")))?;
     let text = reference.to_string();
-    let row = db
-        .run(move |conn| store::find_need_by_reference(conn, &text))
+    let (row, dependencies) = db
+        .run(move |conn| {
+            let row = store::find_need_by_reference(conn, &text)?;
+            with_its_dependencies(conn, row)
+        })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {reference}")))?;
-    with_dependencies(&db, HttpResponse::Ok(), row).await
+    need_response(HttpResponse::Ok(), row, dependencies)
 }
 
 /// Edit a submitted need
