@@ -541,8 +541,8 @@ pub struct CertifiedNeed {
     "agrees_with_optimum": false, "board_total_priority": 402.1, "optimal_total_priority": 455.7,
     "stability_radius": {"weight": {"criterion": "NYTTE", "weight_from": 3.0, "weight_to": 2.41, "change": -0.59},
         "weights": [], "score_sheet": {"need": "B-2022-007", "trust": "983974899", "direction": "increase", "points": 4.2},
-        "budget": {"decrease": 150001, "increase": 320000}},
-    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000}],
+        "budget": {"decrease": 150001, "increase": 320000, "increase_at_least": null}},
+    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000, "budget_increase_at_least": null}],
     "ranking": [], "needs": []
 }))]
 pub struct Certificate {
