@@ -130,9 +130,10 @@ async fn a_scenario_carries_its_stability_radius_and_what_it_would_take() {
     // Any cut leaves A + B unaffordable; 1 MNOK more brings C in as well.
     assert_eq!(
         radius["budget"],
-        json!({"decrease": 1, "increase": 1_000_000}),
+        json!({"decrease": 1, "increase": 1_000_000, "increase_at_least": null}),
         "{r}"
     );
+    assert_eq!(s["robustness_unavailable"], Value::Null, "{s}");
     // One criterion: no weight change changes anything.
     assert_eq!(radius["weight"], Value::Null, "{r}");
     // B (80) loses its place to C (30) when its score falls by more than 50 points: B is
@@ -146,6 +147,11 @@ async fn a_scenario_carries_its_stability_radius_and_what_it_would_take() {
     assert_eq!(take[0]["need"], json!(c.1));
     assert!((take[0]["score_increase"].as_f64().expect("score") - 50.0).abs() < 1e-6);
     assert_eq!(take[0]["budget_increase"], 1_000_000);
+    assert_eq!(
+        take[0]["budget_increase_at_least"],
+        Value::Null,
+        "exact: {r}"
+    );
     // Stored with the scenario: read back unchanged.
     let again = get(
         &app,
@@ -171,10 +177,49 @@ async fn a_scenario_carries_its_stability_radius_and_what_it_would_take() {
     assert_eq!(
         take,
         &vec![
-            json!({"need": a.1, "score": 100.0, "score_increase": null, "budget_increase": null})
+            json!({"need": a.1, "score": 100.0, "score_increase": null, "budget_increase": null,
+                   "budget_increase_at_least": null})
         ],
         "{r}"
     );
+}
+
+#[actix_web::test]
+async fn robustness_comes_above_forty_candidates_with_exact_figures() {
+    let app = TestApp::new().await;
+    // 45 candidates (the old cap was 40), costs 0.2–0.57 MNOK, scores 0–10.
+    let costs: Vec<i64> = (0..45).map(|i| 200_000 + 37_000 * (i % 11)).collect();
+    let n = with_costs(&app, 2022, &costs);
+    let scores: Vec<i32> = (0..45).map(|i| i * 7 % 11).collect();
+    score(&app, 2022, &n, &scores);
+    let s = solve(&app, json!({"title": "45", "budget_nok": 4_000_000})).await;
+    let r = &s["robustness"];
+    assert_eq!(s["robustness_unavailable"], Value::Null, "{s}");
+    assert_eq!(r["agrees_with_result"], true, "{r}");
+    let chosen = s["result"]["selected"].as_array().expect("selected").len();
+    let take = r["what_it_would_take"].as_array().expect("list");
+    assert_eq!(take.len(), 45 - chosen, "{r}");
+    // Small enough to be exact everywhere: no figure is only bracketed.
+    assert!(
+        take.iter()
+            .all(|w| w["budget_increase_at_least"].is_null() && w["budget_increase"].is_i64()),
+        "{r}"
+    );
+    assert!(r["stability_radius"]["budget"]["increase_at_least"].is_null());
+}
+
+#[actix_web::test]
+async fn above_three_hundred_candidates_the_scenario_says_why_it_has_no_robustness() {
+    let app = TestApp::new().await;
+    let costs: Vec<i64> = (0..301).map(|i| 200_000 + 10_000 * (i % 50)).collect();
+    let n = with_costs(&app, 2022, &costs);
+    let scores: Vec<i32> = (0..301).map(|i| i * 7 % 11).collect();
+    score(&app, 2022, &n, &scores);
+    let s = solve(&app, json!({"title": "301", "budget_nok": 20_000_000})).await;
+    assert_eq!(s["result"]["proven_optimal"], true, "{s}");
+    assert_eq!(s["robustness"], Value::Null);
+    let why = s["robustness_unavailable"].as_str().expect("a reason");
+    assert!(why.starts_with("301 candidates"), "{why}");
 }
 
 #[actix_web::test]

@@ -11,16 +11,25 @@
 //!   it requires and leaves everything it excludes; leaving an item leaves
 //!   everything that requires it), so every node is a consistent, feasible set;
 //! - a node is cut off when its upper bound cannot beat the best set found: the
-//!   bound is the smaller of two LP (Dantzig) relaxations — the fractional
-//!   knapsack over the budget and over the capacity, each ignoring the links and
-//!   the other resource, so each is a true upper bound and so is their minimum;
+//!   bound is the smallest of relaxations that each ignore the links — the
+//!   knapsack over the budget alone and over the capacity alone (each bounded by
+//!   Martello and Toth's U2, which is never above the LP/Dantzig bound) and the
+//!   LP of a surrogate constraint mixing both — so each is a true upper bound and
+//!   so is their minimum; they are computed in turn and stop at the first that
+//!   cuts the node off, over only the items still free after the root reduction;
 //! - all arithmetic is integer (profits in whole resolution units), so no
 //!   optimum is ever cut off by rounding.
 //!
 //! Among sets of equal total profit the cheaper one wins, so the answer is a
-//! function of the input, not of the search order. A deadline can stop the search:
-//! the best set found is returned with `proven = false` and the root bound, so
-//! the gap `upper_bound − profit` is a guaranteed bound on what was missed.
+//! function of the input, not of the search order. A deadline or a node limit
+//! ([`Effort`]) can stop the search: the best set found is returned with
+//! `proven = false` and the root bound, so the gap `upper_bound − profit` is a
+//! guaranteed bound on what was missed. Hints (sets close to the answer) give the
+//! search a good first incumbent, which makes the root reduction fix most items.
+//!
+//! [`cheapest`] solves the reverse question — the cheapest set reaching a total —
+//! with the same machinery (see there); stopped early it returns the cheapest set
+//! found and the LP lower bound on the cost.
 
 use std::time::Instant;
 
@@ -91,6 +100,8 @@ struct Search<'a> {
     /// [`Search::surrogate`]): per-item weight, and items by profit per weight.
     sur_weight: Vec<f64>,
     sur_order: Vec<usize>,
+    /// Surrogate weight of the items taken (kept up to date by `fix` and `undo`).
+    sur_used: f64,
     requires: Vec<Vec<usize>>,
     required_by: Vec<Vec<usize>>,
     excludes: Vec<Vec<usize>>,
@@ -104,6 +115,10 @@ struct Search<'a> {
     best: Option<(i64, i64, i64, Vec<bool>)>,
     nodes: u64,
     deadline: Option<Instant>,
+    /// Stop after this many nodes (a deterministic limit, unlike the deadline).
+    max_nodes: Option<u64>,
+    /// Only sets with at least this profit are of interest (see [`Effort::at_least`]).
+    floor: Option<i64>,
     stopped: bool,
     /// `Some(p)`: find the cheapest set with profit ≥ p instead (see [`cheapest`]);
     /// each set found lowers `budget` to its cost − 1, so the bounds then ask
@@ -130,6 +145,9 @@ impl Search<'_> {
                 self.profit += it.profit;
                 self.cost += it.cost;
                 self.load += it.load;
+                if let Some(w) = self.sur_weight.get(j) {
+                    self.sur_used += w;
+                }
                 if self.cost > self.budget || self.load > self.capacity {
                     return false;
                 }
@@ -150,33 +168,54 @@ impl Search<'_> {
                 self.profit -= it.profit;
                 self.cost -= it.cost;
                 self.load -= it.load;
+                if let Some(w) = self.sur_weight.get(j) {
+                    self.sur_used -= w;
+                }
             }
             self.state[j] = FREE;
         }
     }
 
-    /// Dantzig bound over the free items for one resource: fill greedily in
-    /// `order` (best profit per unit first), the first item that does not fit
-    /// fractionally. Items that fit in neither resource's remaining room are
-    /// skipped: no completion can hold them.
+    /// Upper bound over the free items for one resource (Martello and Toth's
+    /// U2, never above Dantzig's): fill greedily in `order` (best profit per unit
+    /// first) up to the first item that does not fit, the critical one. Either it
+    /// is left out — then at best the next item fills the rest of the room at its
+    /// rate — or it is taken — then room must be freed at no less than the rate of
+    /// the last item taken. Items that do not fit one of the resources' remaining
+    /// room on their own are skipped: no completion can hold them.
     fn dantzig(&self, order: &[usize], use_load: bool) -> i64 {
         let room_cost = self.budget - self.cost;
         let room_load = self.capacity - self.load;
+        let weight = |it: &Item| if use_load { it.load } else { it.cost };
         let mut room = if use_load { room_load } else { room_cost };
         let mut ub: i64 = 0;
-        for &i in order {
-            let it = self.items[i];
-            if self.state[i] != FREE || it.cost > room_cost || it.load > room_load {
-                continue;
-            }
-            let w = if use_load { it.load } else { it.cost };
+        let mut last: Option<Item> = None;
+        let mut fitting = order.iter().map(|&i| (i, self.items[i])).filter(|(i, it)| {
+            self.state[*i] == FREE && it.cost <= room_cost && it.load <= room_load
+        });
+        while let Some((_, it)) = fitting.next() {
+            let w = weight(&it);
             if w <= room {
                 room -= w;
                 ub += it.profit;
-            } else {
-                ub += (i128::from(room) * i128::from(it.profit) / i128::from(w)) as i64;
-                break;
+                last = Some(it);
+                continue;
             }
+            // The fraction of `profit` that `amount` units of weight are worth at `at`'s rate.
+            let worth = |amount: i64, at: &Item| {
+                (i128::from(amount) * i128::from(at.profit) / i128::from(weight(at))) as i64
+            };
+            let without = match fitting.next() {
+                Some((_, next)) if weight(&next) > 0 => worth(room, &next),
+                Some(_) => worth(room, &it),
+                None => 0,
+            };
+            let with = match last {
+                Some(prev) if weight(&prev) > 0 => it.profit - worth(w - room, &prev),
+                _ => i64::MIN / 4,
+            };
+            ub += without.max(with);
+            break;
         }
         ub
     }
@@ -187,10 +226,14 @@ impl Search<'_> {
     fn surrogate(&self, w: &[f64], order: &[usize]) -> i64 {
         let room_cost = self.budget - self.cost;
         let room_load = self.capacity - self.load;
-        let used: f64 = (0..self.items.len())
-            .filter(|&i| self.state[i] == IN)
-            .map(|i| w[i])
-            .sum();
+        let used: f64 = if std::ptr::eq(w, self.sur_weight.as_slice()) {
+            self.sur_used
+        } else {
+            (0..self.items.len())
+                .filter(|&i| self.state[i] == IN)
+                .map(|i| w[i])
+                .sum()
+        };
         let mut room = 1.0 - used;
         let mut ub = 0.0;
         for &i in order {
@@ -210,18 +253,28 @@ impl Search<'_> {
     }
 
     fn bound(&self) -> i64 {
+        self.bound_unless_below(i64::MIN)
+    }
+
+    /// True when no completion of this node reaches a total of `threshold`.
+    fn below(&self, threshold: i64) -> bool {
+        self.bound_unless_below(threshold) < threshold
+    }
+
+    /// The node's upper bound: the least of the LP bounds. Stops as soon as one of
+    /// them is below `threshold` (that one is returned): the caller only asks
+    /// whether the node can reach it, and each bound is a pass over the items.
+    fn bound_unless_below(&self, threshold: i64) -> i64 {
+        let need = threshold.saturating_sub(self.profit);
         let by_cost = self.dantzig(&self.by_cost, false);
-        let free = if self.capacity == i64::MAX {
-            by_cost
-        } else {
-            let two = by_cost.min(self.dantzig(&self.by_load, true));
-            if self.sur_order.is_empty() {
-                two
-            } else {
-                two.min(self.surrogate(&self.sur_weight, &self.sur_order))
-            }
-        };
-        self.profit + free
+        if self.capacity == i64::MAX || by_cost < need {
+            return self.profit + by_cost;
+        }
+        let two = by_cost.min(self.dantzig(&self.by_load, true));
+        if self.sur_order.is_empty() || two < need {
+            return self.profit + two;
+        }
+        self.profit + two.min(self.surrogate(&self.sur_weight, &self.sur_order))
     }
 
     /// Surrogate weights cost·(1−θ)/budget + load·θ/capacity and the order by
@@ -267,6 +320,10 @@ impl Search<'_> {
             }
         }
         let (w, o) = self.surrogate_weights((lo + hi) / 2.0);
+        self.sur_used = (0..self.items.len())
+            .filter(|&i| self.state[i] == IN)
+            .map(|i| w[i])
+            .sum();
         self.sur_weight = w;
         self.sur_order = o;
     }
@@ -275,7 +332,8 @@ impl Search<'_> {
     /// bound when taken is below P is in no optimal set (leave it), and one whose
     /// bound when left is below P is in every optimal set (take it).
     fn reduce(&mut self) -> bool {
-        let Some(best) = self.target.or_else(|| self.best.as_ref().map(|b| b.0)) else {
+        let known = self.best.as_ref().map(|b| b.0);
+        let Some(best) = self.target.or(known.max(self.floor)) else {
             return true;
         };
         for k in 0..self.order.len() {
@@ -285,7 +343,7 @@ impl Search<'_> {
             }
             for take in [true, false] {
                 let mark = self.trail.len();
-                let ok = self.fix(i, take) && self.bound() >= best;
+                let ok = self.fix(i, take) && !self.below(best);
                 self.undo(mark);
                 if !ok {
                     if !self.fix(i, !take) {
@@ -298,11 +356,22 @@ impl Search<'_> {
         true
     }
 
-    /// A first feasible set: take items greedily in branching order.
-    fn greedy(&mut self) {
+    /// A first feasible set: take the `hint`'s items that still fit (in branching
+    /// order), then more items greedily in branching order — with a target, only
+    /// until it is reached, in order of profit per krone (the LP's order for the
+    /// cheapest set).
+    fn greedy(&mut self, hint: &[bool]) {
         let mark = self.trail.len();
-        for k in 0..self.order.len() {
-            let i = self.order[k];
+        let fill = if self.target.is_some() {
+            self.by_cost.clone()
+        } else {
+            self.order.clone()
+        };
+        let hinted = fill.iter().copied().filter(|&i| hint.get(i) == Some(&true));
+        for i in hinted.chain(fill.iter().copied()) {
+            if self.target.is_some_and(|t| self.profit >= t) {
+                break;
+            }
             if self.state[i] == FREE {
                 let m = self.trail.len();
                 if !self.fix(i, true) {
@@ -312,6 +381,35 @@ impl Search<'_> {
         }
         self.record();
         self.undo(mark);
+    }
+
+    /// The smallest cost at which the LP relaxation over the budget reaches
+    /// `target` from the current node (rounded up: a lower bound on every set's
+    /// cost); `None` when even all free items together fall short.
+    fn lp_cost_to_reach(&self, target: i64) -> Option<i64> {
+        let mut need = target - self.profit;
+        let mut cost = self.cost;
+        for &i in &self.by_cost {
+            if need <= 0 {
+                break;
+            }
+            let it = self.items[i];
+            if self.state[i] != FREE || it.load > self.capacity - self.load {
+                continue;
+            }
+            if it.profit <= need {
+                need -= it.profit;
+                cost += it.cost;
+            } else {
+                let (num, den) = (
+                    i128::from(need) * i128::from(it.cost),
+                    i128::from(it.profit),
+                );
+                cost += ((num + den - 1) / den) as i64;
+                need = 0;
+            }
+        }
+        (need <= 0).then_some(cost)
     }
 
     fn record(&mut self) {
@@ -338,6 +436,10 @@ impl Search<'_> {
         self.nodes += 1;
         // Every node's taken set is feasible (links propagated, resources checked).
         self.record();
+        if self.max_nodes.is_some_and(|m| self.nodes > m) {
+            self.stopped = true;
+            return;
+        }
         if self.nodes % 1024 == 1 {
             if let Some(d) = self.deadline {
                 if Instant::now() >= d {
@@ -352,17 +454,18 @@ impl Search<'_> {
         let Some(k) = (from..self.order.len()).find(|&k| self.state[self.order[k]] == FREE) else {
             return;
         };
-        let ub = self.bound();
-        if let Some(t) = self.target {
-            // `bound` is within the lowered budget: can a cheaper set still reach t?
-            if ub < t {
-                return;
+        let threshold = match self.target {
+            // The bounds are within the lowered budget: can a cheaper set still reach t?
+            Some(t) => t,
+            // Better than the best, or as good and cheaper.
+            None => {
+                let (bp, bc) = self.best.as_ref().map_or((0, 0), |b| (b.0, b.1));
+                let beats = if self.cost < bc { bp } else { bp + 1 };
+                beats.max(self.floor.unwrap_or(i64::MIN))
             }
-        } else {
-            let (bp, bc) = self.best.as_ref().map_or((0, 0), |b| (b.0, b.1));
-            if ub < bp || (ub == bp && self.cost >= bc) {
-                return;
-            }
+        };
+        if self.below(threshold) {
+            return;
         }
         let i = self.order[k];
         for take in [true, false] {
@@ -400,27 +503,102 @@ pub fn optimise(
     fixed: &[Option<bool>],
     deadline: Option<Instant>,
 ) -> Option<Outcome> {
-    branch_and_bound(items, links, limits, fixed, deadline, None)
+    let effort = Effort {
+        deadline,
+        ..Effort::default()
+    };
+    optimise_with(items, links, limits, fixed, &effort)
+}
+
+/// [`optimise`] with hints and a node limit (see [`Effort`]).
+pub fn optimise_with(
+    items: &[Item],
+    links: &[Link],
+    limits: Limits,
+    fixed: &[Option<bool>],
+    effort: &Effort<'_>,
+) -> Option<Outcome> {
+    let floor = effort.at_least.unwrap_or(i64::MIN);
+    branch_and_bound(items, links, limits, fixed, effort, None)
+        .best
+        .filter(|o| o.profit >= floor)
+}
+
+/// Where a search may start and how long it may go on.
+#[derive(Debug, Clone, Default)]
+pub struct Effort<'a> {
+    /// Sets to start from: each is made feasible (its items taken in branching
+    /// order while they fit the fixed items, links and limits; then, like the
+    /// plain greedy start, more items) and is the first incumbent if it is the
+    /// best. A good hint lets the root reduction fix most items at once; hints
+    /// never change which optimum is proven, only how fast.
+    pub hints: Vec<&'a [bool]>,
+    /// Stop at this instant with the best set found.
+    pub deadline: Option<Instant>,
+    /// Stop after this many search nodes with the best set found: unlike a
+    /// deadline, the same input always gives the same answer.
+    pub max_nodes: Option<u64>,
+    /// [`optimise_with`] only: the caller needs the best set only if its total is at
+    /// least this (else `None`), so every node that cannot reach it is cut off.
+    pub at_least: Option<i64>,
+}
+
+/// The answer of [`cheapest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cheapest {
+    /// The cheapest set reaching the target, proven.
+    Exact(Outcome),
+    /// The search was stopped (see [`Effort`]): the cheapest set found, if any,
+    /// and a proven lower bound on the cost of every set reaching the target.
+    Bounded {
+        /// The cheapest set found.
+        best: Option<Outcome>,
+        /// No set reaching the target costs less.
+        at_least: i64,
+    },
+    /// No set within the limits reaches the target.
+    Unreachable,
 }
 
 /// The cheapest set whose total profit is at least `target`, within the limits,
-/// respecting the links and the fixed items; `None` when no such set exists.
-/// Only its cost is a function of the input (among equally cheap sets the first
-/// found is returned).
+/// respecting the links and the fixed items. Only its cost is a function of the
+/// input (among equally cheap sets the first found is returned).
 ///
 /// This answers "what is the smallest budget at which `target` is reachable?" in
 /// one branch and bound, where a search over the budget would solve once per
 /// step: every set found lowers the budget to its cost − 1, so the same bounds
 /// as [`optimise`] (LP relaxations within the remaining budget and capacity)
-/// prune every node that cannot reach `target` more cheaply.
+/// prune every node that cannot reach `target` more cheaply. The hints (and the
+/// greedy start: items by profit per krone until the target is reached) give the
+/// first such budget before the root reduction and the branching order are
+/// chosen, so a hint close to the cheapest set leaves only a small core to search.
 pub fn cheapest(
     items: &[Item],
     links: &[Link],
     limits: Limits,
     fixed: &[Option<bool>],
     target: i64,
-) -> Option<Outcome> {
-    branch_and_bound(items, links, limits, fixed, None, Some(target))
+    effort: &Effort<'_>,
+) -> Cheapest {
+    let run = branch_and_bound(items, links, limits, fixed, effort, Some(target));
+    match (run.best, run.proven, run.floor) {
+        (Some(o), true, _) => Cheapest::Exact(o),
+        (None, true, _) | (_, _, None) => Cheapest::Unreachable,
+        (best, false, Some(floor)) => Cheapest::Bounded {
+            at_least: best.as_ref().map_or(floor, |b| floor.min(b.cost)),
+            best,
+        },
+    }
+}
+
+/// What one branch and bound found.
+struct Run {
+    best: Option<Outcome>,
+    /// The search finished (or was never needed).
+    proven: bool,
+    /// With a target: the LP lower bound on the cost of reaching it at the root;
+    /// `None` when not even the relaxation reaches it.
+    floor: Option<i64>,
 }
 
 fn branch_and_bound(
@@ -428,9 +606,14 @@ fn branch_and_bound(
     links: &[Link],
     limits: Limits,
     fixed: &[Option<bool>],
-    deadline: Option<Instant>,
+    effort: &Effort<'_>,
     target: Option<i64>,
-) -> Option<Outcome> {
+) -> Run {
+    let infeasible = Run {
+        best: None,
+        proven: true,
+        floor: None,
+    };
     let n = items.len();
     let mut requires = vec![Vec::new(); n];
     let mut required_by = vec![Vec::new(); n];
@@ -459,6 +642,7 @@ fn branch_and_bound(
         by_load,
         sur_weight: Vec::new(),
         sur_order: Vec::new(),
+        sur_used: 0.0,
         requires,
         required_by,
         excludes,
@@ -471,14 +655,16 @@ fn branch_and_bound(
         capacity: limits.capacity.unwrap_or(i64::MAX),
         best: None,
         nodes: 0,
-        deadline,
+        deadline: effort.deadline,
+        max_nodes: effort.max_nodes,
+        floor: effort.at_least.filter(|_| target.is_none()),
         stopped: false,
         target,
     };
     for (i, f) in fixed.iter().enumerate() {
         if let Some(take) = *f {
             if !search.fix(i, take) {
-                return None;
+                return infeasible;
             }
         }
     }
@@ -489,37 +675,69 @@ fn branch_and_bound(
         }
     }
     order.retain(|&i| search.state[i] == FREE);
+    let floor = target.and_then(|t| search.lp_cost_to_reach(t));
+    if target.is_some() && floor.is_none() {
+        return infeasible;
+    }
+    if target.is_some() {
+        // The hints first: they lower the budget, and the surrogate and the
+        // reduction below are then made for the budget that matters.
+        search.order.clone_from(&order);
+        for hint in &effort.hints {
+            search.greedy(hint);
+        }
+        search.greedy(&[]);
+    }
     search.choose_surrogate();
-    if !search.sur_order.is_empty() {
-        // Branch in the order of the combined resource: it tracks the LP optimum.
+    if !search.sur_order.is_empty() && target.is_none() {
+        // Branch in the order of the combined resource: it tracks the LP optimum. The
+        // cheapest-set search keeps profit per krone (measured: fewer nodes at 300).
         order = search.sur_order.clone();
     }
     search.order = order;
     let root_bound = search.bound();
-    search.greedy();
+    if target.is_none() {
+        for hint in &effort.hints {
+            search.greedy(hint);
+        }
+        search.greedy(&[]);
+    }
     if search.reduce() {
-        search.order.retain(|&i| search.state[i] == FREE);
+        // Items fixed at the root stay fixed: the bounds need only pass over the rest.
+        let free = |i: &usize| search.state[*i] == FREE;
+        search.order.retain(free);
+        search.by_cost.retain(free);
+        search.by_load.retain(free);
+        search.sur_order.retain(free);
         search.dfs(0);
     } else if target.is_none() {
         // Cannot happen (the greedy set proves feasibility); stay safe.
-        return None;
+        return infeasible;
     }
-    // With a target, a failed reduction means no cheaper set than the greedy one.
-    let (profit, cost, load, chosen) = search.best.take()?;
+    // With a target, a failed reduction means no cheaper set than the best hint.
     let proven = !search.stopped;
-    Some(Outcome {
-        chosen,
-        profit,
-        cost,
-        load,
+    let nodes = search.nodes;
+    let best = search
+        .best
+        .take()
+        .map(|(profit, cost, load, chosen)| Outcome {
+            chosen,
+            profit,
+            cost,
+            load,
+            proven,
+            upper_bound: if proven {
+                profit
+            } else {
+                root_bound.max(profit)
+            },
+            nodes,
+        });
+    Run {
+        best,
         proven,
-        upper_bound: if proven {
-            profit
-        } else {
-            root_bound.max(profit)
-        },
-        nodes: search.nodes,
-    })
+        floor,
+    }
 }
 
 #[cfg(test)]
@@ -642,7 +860,17 @@ pub(crate) mod tests {
                 })
                 .collect();
             let expected = brute_force(&items, &links, limits, &fixed);
-            let got = optimise(&items, &links, limits, &fixed, None);
+            // Hints (any sets, even infeasible ones) change only the speed.
+            let hint: Vec<bool> = (0..n).map(|_| rng.chance(0.5)).collect();
+            let effort = Effort {
+                hints: if seed % 2 == 0 {
+                    vec![&hint]
+                } else {
+                    Vec::new()
+                },
+                ..Effort::default()
+            };
+            let got = optimise_with(&items, &links, limits, &fixed, &effort);
             match (&got, expected) {
                 (Some(o), Some((p, c))) => {
                     check(&items, &links, limits, o);
@@ -713,7 +941,19 @@ pub(crate) mod tests {
                 })
                 .collect();
             let expected = brute_cheapest(&items, &links, limits, &fixed, target);
-            let got = cheapest(&items, &links, limits, &fixed, target);
+            // Hints (any sets, even infeasible ones) change only the speed.
+            let hints: Vec<Vec<bool>> = (0..rng.range(0, 2))
+                .map(|_| (0..n).map(|_| rng.chance(0.5)).collect())
+                .collect();
+            let effort = Effort {
+                hints: hints.iter().map(Vec::as_slice).collect(),
+                ..Effort::default()
+            };
+            let got = match cheapest(&items, &links, limits, &fixed, target, &effort) {
+                Cheapest::Exact(o) => Some(o),
+                Cheapest::Unreachable => None,
+                other => panic!("seed {seed}: no limit, yet {other:?}"),
+            };
             if let Some(o) = &got {
                 check(&items, &links, limits, o);
                 assert!(o.profit >= target, "seed {seed}");
@@ -724,6 +964,25 @@ pub(crate) mod tests {
                 }
             }
             assert_eq!(got.map(|o| o.cost), expected, "seed {seed}");
+            // Stopped early: the set found is valid and the bound brackets the truth.
+            let limited = Effort {
+                max_nodes: Some(rng.range(0, 5) as u64),
+                ..Effort::default()
+            };
+            match cheapest(&items, &links, limits, &fixed, target, &limited) {
+                Cheapest::Exact(o) => assert_eq!(Some(o.cost), expected, "seed {seed}"),
+                Cheapest::Unreachable => assert_eq!(expected, None, "seed {seed}"),
+                Cheapest::Bounded { best, at_least } => match expected {
+                    Some(truth) => {
+                        assert!(at_least <= truth, "seed {seed}: {at_least} > {truth}");
+                        if let Some(o) = best {
+                            check(&items, &links, limits, &o);
+                            assert!(o.profit >= target && o.cost >= truth, "seed {seed}");
+                        }
+                    }
+                    None => assert_eq!(best, None, "seed {seed}"),
+                },
+            }
         }
     }
 

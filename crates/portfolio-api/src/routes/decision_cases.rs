@@ -4,7 +4,6 @@
 use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use portfolio_domain::decision::{self as domain, ItemOutcome};
-use portfolio_domain::sensitivity::{StabilityRadius, WhatItWouldTake};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -18,6 +17,7 @@ use crate::error::ApiError;
 use crate::etag::{json_with_etag, IfMatch};
 use crate::extract::{no_nul, ValidJson};
 use crate::pagination::{paginate, PageQuery};
+use crate::routes::selection_scenarios::robustness::{StabilityRadius, WhatItWouldTake};
 use crate::store::certificates;
 use crate::store::decisions::{self, CaseDraft, CaseWithItems, DecisionInput, OutcomeInput};
 
@@ -540,8 +540,8 @@ pub struct CertifiedNeed {
     "agrees_with_optimum": false, "board_total_priority": 402.1, "optimal_total_priority": 455.7,
     "stability_radius": {"weight": {"criterion": "NYTTE", "weight_from": 3.0, "weight_to": 2.41, "change": -0.59},
         "weights": [], "score_sheet": {"need": "B-2022-007", "trust": "983974899", "direction": "increase", "points": 4.2},
-        "budget": {"decrease": 150001, "increase": 320000}},
-    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000}],
+        "budget": {"decrease": 150001, "increase": 320000, "increase_at_least": null}},
+    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000, "budget_increase_at_least": null}],
     "ranking": [], "needs": []
 }))]
 pub struct Certificate {
@@ -567,13 +567,11 @@ pub struct Certificate {
     /// trust's score for one need (`score_sheet`, in 0–100 points of that trust's score), or
     /// the budget (`budget.decrease` / `budget.increase`, NOK). Exact up to the solver's
     /// 10⁻⁶-point resolution; null where no change of that kind changes the selection.
-    #[schema(value_type = Object)]
-    pub stability_radius: StabilityRadius<String>,
+    pub stability_radius: StabilityRadius,
     /// Per need left out of the optimal selection: the overall-score increase (points) beyond
     /// which it comes in, and the budget increase (NOK) at which a selection containing it is
     /// as good as today's.
-    #[schema(value_type = Vec<Object>)]
-    pub what_it_would_take: Vec<WhatItWouldTake<String>>,
+    pub what_it_would_take: Vec<WhatItWouldTake>,
     /// The mean ranking relied on.
     pub ranking: Vec<RankedEntry>,
     /// The candidates of the certified problem.
@@ -617,8 +615,12 @@ impl From<certificates::Certificate> for Certificate {
             agrees_with_optimum: c.agrees_with_optimum,
             board_total_priority: c.board_total_priority,
             optimal_total_priority: c.optimal_total_priority,
-            stability_radius: c.stability_radius,
-            what_it_would_take: c.what_it_would_take,
+            stability_radius: c.stability_radius.into(),
+            what_it_would_take: c
+                .what_it_would_take
+                .into_iter()
+                .map(WhatItWouldTake::from)
+                .collect(),
             ranking: c.ranking.into_iter().map(RankedEntry::from).collect(),
             needs: c.needs.into_iter().map(CertifiedNeed::from).collect(),
         }

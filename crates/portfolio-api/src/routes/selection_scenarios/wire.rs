@@ -2,11 +2,11 @@
 //! result; these are what the API shows and accepts).
 
 use portfolio_domain::selection::{DependencyKind, SelectionReason};
-use portfolio_domain::sensitivity::{StabilityRadius, WhatItWouldTake};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::robustness::{StabilityRadius, WhatItWouldTake};
 use crate::routes::need_dependencies::dependency_kind_schema;
 use crate::store::{selection, sensitivity};
 
@@ -103,8 +103,8 @@ pub struct ScenarioDependency {
     "stability_radius": {"weight": {"criterion": "NYTTE", "weight_from": 3.0, "weight_to": 2.41, "change": -0.59},
         "weights": [{"criterion": "NYTTE", "weight": 3.0, "up_to": null, "down_to": 2.41}],
         "score_sheet": {"need": "B-2022-007", "trust": "983974899", "direction": "increase", "points": 4.2},
-        "budget": {"decrease": 150001, "increase": 320000}},
-    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000}]
+        "budget": {"decrease": 150001, "increase": 320000, "increase_at_least": null}},
+    "what_it_would_take": [{"need": "B-2022-012", "score": 48.2, "score_increase": 3.1, "budget_increase": 900000, "budget_increase_at_least": null}]
 }))]
 pub struct ScenarioRobustness {
     /// Whether the selection analysed (the optimum on scores at 10⁻⁶-point resolution) is
@@ -118,13 +118,11 @@ pub struct ScenarioRobustness {
     /// score for one need (`score_sheet`, points of that trust's 0–100 score), or the budget
     /// (`budget.decrease` / `budget.increase`, NOK). Forced needs stay forced. Null where no
     /// change of that kind changes the selection.
-    #[schema(value_type = Object)]
-    pub stability_radius: StabilityRadius<String>,
+    pub stability_radius: StabilityRadius,
     /// Per candidate left out (by reference): the overall-score increase (points) beyond which
     /// it comes in, and the budget increase (NOK) at which a selection containing it is as
     /// good as the chosen one; both null for a need forced out.
-    #[schema(value_type = Vec<Object>)]
-    pub what_it_would_take: Vec<WhatItWouldTake<String>>,
+    pub what_it_would_take: Vec<WhatItWouldTake>,
 }
 
 impl From<selection::ForcedNeed> for ForcedNeed {
@@ -206,8 +204,8 @@ impl From<sensitivity::ScenarioRobustness> for ScenarioRobustness {
         ScenarioRobustness {
             agrees_with_result: r.agrees_with_result,
             optimal_total_priority: r.optimal_total_priority,
-            stability_radius: r.stability_radius,
-            what_it_would_take: r.what_it_would_take,
+            stability_radius: r.stability_radius.into(),
+            what_it_would_take: all(r.what_it_would_take),
         }
     }
 }
