@@ -429,6 +429,11 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::Conflict("a concurrent change got there first; retry the request".into())
             }
+            // SQLSTATE 40P01 arrives as an "unknown" error: PostgreSQL rolled this transaction
+            // back to let a concurrent one finish, so a retry is the right answer, as above.
+            Error::DatabaseError(_, info) if info.message().starts_with("deadlock detected") => {
+                ApiError::Conflict("a concurrent change got there first; retry the request".into())
+            }
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
             | Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _) => {
                 ApiError::Unavailable(

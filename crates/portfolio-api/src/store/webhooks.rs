@@ -206,7 +206,9 @@ fn lock(conn: &mut PgConnection, org: &str, id: Uuid) -> Result<SubscriptionRow,
         .filter(webhook_subscriptions::id.eq(id))
         .filter(webhook_subscriptions::org_number.eq(org))
         .select(SubscriptionRow::as_select())
-        .for_update()
+        // Not `FOR UPDATE`: the worker's attempts reference the row (a key-share lock), and
+        // an edit never changes the key, so they need not wait for each other.
+        .for_no_key_update()
         .first(conn)
         .optional()?
         .ok_or_else(|| not_found(id))
@@ -280,6 +282,16 @@ pub fn delete(
     id: Uuid,
     if_match: &IfMatch,
 ) -> Result<(), StoreError> {
+    // The delivery worker holds the cursor row while it delivers, then writes attempts that
+    // reference the subscription; deleting the subscription deletes its cursor. Taking the
+    // cursor first, in the worker's order, makes a delete wait for a running delivery instead
+    // of deadlocking with it.
+    webhook_cursors::table
+        .find(id)
+        .select(webhook_cursors::subscription_id)
+        .for_update()
+        .first::<Uuid>(conn)
+        .optional()?;
     let before = lock(conn, org, id)?;
     if_match.check(before.version)?;
     diesel::delete(webhook_subscriptions::table.find(id)).execute(conn)?;
