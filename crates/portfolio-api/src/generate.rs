@@ -253,10 +253,15 @@ pub fn generate(conn: &mut PgConnection, o: &Options) -> QueryResult<Value> {
         for chunk in (0..m_id.len()).collect::<Vec<_>>().chunks(5000) {
             let (a, b) = (chunk[0], chunk[chunk.len() - 1] + 1);
             diesel::sql_query(
-                "INSERT INTO measures (id, title, service_area_id, origin, system_owner, system_responsible, partner_reference, status)
-                 SELECT id, title, area, origin, 'Regional systemeier', 'Regional systemansvarlig', ref, status
-                 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[])
-                      AS t(id, title, area, origin, ref, status)",
+                "INSERT INTO measures (id, title, service_area_id, origin, system_owner, system_responsible, partner_reference,
+                     status, progress, rag, milestones, reported_by, source_timestamp, delivery_updated_at)
+                 SELECT id, title, area, origin, 'Regional systemeier', 'Regional systemansvarlig', ref, status,
+                     progress::smallint, rag, CASE WHEN rag IS NULL THEN NULL ELSE '[]'::jsonb END,
+                     CASE WHEN rag IS NULL THEN NULL ELSE 'Sykehuspartner HF' END,
+                     CASE WHEN rag IS NULL THEN NULL ELSE now() - interval '30 days' END,
+                     CASE WHEN rag IS NULL THEN NULL ELSE now() END
+                 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])
+                      AS t(id, title, area, origin, ref, status, rag, progress)",
             )
             .bind::<Array<SqlUuid>, _>(&m_id[a..b])
             .bind::<Array<Text>, _>(&m_title[a..b])
@@ -264,16 +269,6 @@ pub fn generate(conn: &mut PgConnection, o: &Options) -> QueryResult<Value> {
             .bind::<Array<Text>, _>(&m_origin[a..b])
             .bind::<Array<Text>, _>(&m_ref[a..b])
             .bind::<Array<Text>, _>(&m_status[a..b])
-            .execute(conn)?;
-            // The insert gave each measure an empty status row; four in five get a status.
-            diesel::sql_query(
-                "UPDATE measure_delivery_status d SET progress = t.progress::smallint, rag = t.rag,
-                     milestones = '[]'::jsonb, reported_by = 'Sykehuspartner HF',
-                     source_timestamp = now() - interval '30 days', delivery_updated_at = now()
-                 FROM unnest($1::uuid[], $2::text[], $3::int[]) AS t(id, rag, progress)
-                 WHERE d.measure_id = t.id AND t.rag IS NOT NULL",
-            )
-            .bind::<Array<SqlUuid>, _>(&m_id[a..b])
             .bind::<Array<Nullable<Text>>, _>(&m_rag[a..b])
             .bind::<Array<Nullable<Int4>>, _>(&m_progress[a..b])
             .execute(conn)?;

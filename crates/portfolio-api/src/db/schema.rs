@@ -245,14 +245,6 @@ diesel::table! {
         system_responsible -> Text,
         partner_reference -> Text,
         status -> Text,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    measure_delivery_status (measure_id) {
-        measure_id -> Uuid,
         progress -> Nullable<Int2>,
         rag -> Nullable<Text>,
         forecast_date -> Nullable<Date>,
@@ -262,6 +254,8 @@ diesel::table! {
         source_timestamp -> Nullable<Timestamptz>,
         delivery_updated_at -> Nullable<Timestamptz>,
         version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -324,10 +318,8 @@ diesel::table! {
 diesel::joinable!(measures -> service_areas (service_area_id));
 diesel::joinable!(measure_suppliers -> measures (measure_id));
 diesel::joinable!(measure_delivery_history -> measures (measure_id));
-diesel::joinable!(measure_delivery_status -> measures (measure_id));
 diesel::allow_tables_to_appear_in_same_query!(
     measures,
-    measure_delivery_status,
     measure_suppliers,
     measure_delivery_history,
     delivery_batches,

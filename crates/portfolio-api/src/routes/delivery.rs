@@ -20,7 +20,7 @@ use crate::error::{ApiError, FieldError};
 use crate::etag::json_with_etag;
 use crate::extract::{read_json_value, to_pointer};
 use crate::routes::measures::MilestoneBody;
-use crate::store::delivery::{self, Batch, SyncInput};
+use crate::store::delivery::{self, BatchRow, ItemResult, SyncInput};
 
 /// Most items in one batch.
 pub const BATCH_MAX: usize = 10_000;
@@ -131,19 +131,19 @@ pub struct DeliveryBatch {
     pub version: i32,
 }
 
-impl From<Batch> for DeliveryBatch {
-    fn from(b: Batch) -> Self {
+impl From<BatchRow> for DeliveryBatch {
+    fn from(b: BatchRow) -> Self {
+        let items: Vec<ItemResult> = serde_json::from_value(b.results).unwrap_or_default();
         DeliveryBatch {
             id: b.id,
             submitted_by: b.submitted_by,
             submitted_org: b.submitted_org,
             submitted_at: b.submitted_at,
             item_count: b.item_count,
-            applied: b.applied,
-            unchanged: b.unchanged,
-            stale: b.stale,
-            items: b
-                .results
+            applied: b.applied_count,
+            unchanged: b.unchanged_count,
+            stale: b.stale_count,
+            items: items
                 .into_iter()
                 .map(|r| SyncItemResult {
                     index: r.index,

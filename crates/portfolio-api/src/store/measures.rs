@@ -14,47 +14,12 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::{
-    measure_delivery_history, measure_delivery_status, measure_suppliers, measures, organisations,
-    service_areas,
+    measure_delivery_history, measure_suppliers, measures, organisations, service_areas,
 };
 use crate::etag::IfMatch;
 use crate::store::StoreError;
 use portfolio_domain::{FieldIssue, FieldPath};
 
-/// A measure's delivery-status columns: its narrow row in `measure_delivery_status`, the only
-/// row a sync rewrites (the wide `measures` row stays untouched).
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
-#[diesel(table_name = measure_delivery_status)]
-pub struct DeliveryColumns {
-    pub progress: Option<i16>,
-    pub rag: Option<Rag>,
-    pub forecast_date: Option<NaiveDate>,
-    pub milestones: Option<serde_json::Value>,
-    pub delivery_comment: Option<String>,
-    pub reported_by: Option<String>,
-    #[serde(serialize_with = "crate::timestamp::serialize_option")]
-    pub source_timestamp: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::timestamp::serialize_option")]
-    pub delivery_updated_at: Option<DateTime<Utc>>,
-}
-
-impl DeliveryColumns {
-    /// The stored delivery status, when one was ever reported.
-    pub fn status(&self) -> Option<DeliveryStatus> {
-        delivery_status_of(
-            self.progress,
-            self.rag,
-            self.forecast_date,
-            self.milestones.as_ref(),
-            self.delivery_comment.clone(),
-            self.reported_by.clone(),
-            self.source_timestamp,
-        )
-    }
-}
-
-/// A measure as stored: its `measures` row joined with its delivery-status row (every measure
-/// has exactly one; a trigger adds it on insert).
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = measures)]
 pub struct MeasureRow {
@@ -67,11 +32,16 @@ pub struct MeasureRow {
     pub system_responsible: String,
     pub partner_reference: String,
     pub status: MeasureStatus,
-    #[diesel(embed)]
-    #[serde(flatten)]
-    pub delivery: DeliveryColumns,
-    /// Kept in the delivery-status row: an applied status changes the version too.
-    #[diesel(select_expression = measure_delivery_status::version)]
+    pub progress: Option<i16>,
+    pub rag: Option<Rag>,
+    pub forecast_date: Option<NaiveDate>,
+    pub milestones: Option<serde_json::Value>,
+    pub delivery_comment: Option<String>,
+    pub reported_by: Option<String>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
+    pub source_timestamp: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::timestamp::serialize_option")]
+    pub delivery_updated_at: Option<DateTime<Utc>>,
     pub version: i32,
     #[serde(serialize_with = "crate::timestamp::serialize")]
     pub created_at: DateTime<Utc>,
@@ -82,7 +52,15 @@ pub struct MeasureRow {
 impl MeasureRow {
     /// The stored delivery status, when one was ever reported.
     pub fn delivery_status(&self) -> Option<DeliveryStatus> {
-        self.delivery.status()
+        delivery_status_of(
+            self.progress,
+            self.rag,
+            self.forecast_date,
+            self.milestones.as_ref(),
+            self.delivery_comment.clone(),
+            self.reported_by.clone(),
+            self.source_timestamp,
+        )
     }
 }
 
@@ -215,8 +193,7 @@ pub fn find_measure(
     id: Uuid,
 ) -> QueryResult<Option<MeasureWithSuppliers>> {
     let row = measures::table
-        .inner_join(measure_delivery_status::table)
-        .filter(measures::id.eq(id))
+        .find(id)
         .select(MeasureRow::as_select())
         .first(conn)
         .optional()?;
@@ -234,7 +211,6 @@ pub fn list_measures(
 ) -> QueryResult<Vec<MeasureWithSuppliers>> {
     let mut q = measures::table
         .inner_join(service_areas::table)
-        .inner_join(measure_delivery_status::table)
         .select(MeasureRow::as_select())
         .order(measures::partner_reference)
         .into_boxed();
@@ -251,7 +227,7 @@ pub fn list_measures(
         q = q.filter(measures::status.eq(s));
     }
     if let Some(r) = f.rag {
-        q = q.filter(measure_delivery_status::rag.eq(r));
+        q = q.filter(measures::rag.eq(r));
     }
     if let Some(s) = &f.supplier {
         q = q.filter(
@@ -360,7 +336,7 @@ pub fn create_measure(
     check_service_area(conn, new.service_area_id)?;
     check_suppliers(conn, &new.suppliers)?;
     reference_taken(conn, &new.partner_reference, None)?;
-    let id: Uuid = diesel::insert_into(measures::table)
+    let row = diesel::insert_into(measures::table)
         .values((
             measures::title.eq(&new.title),
             measures::description.eq(&new.description),
@@ -371,10 +347,9 @@ pub fn create_measure(
             measures::partner_reference.eq(&new.partner_reference),
             measures::status.eq(MeasureStatus::Proposed),
         ))
-        .returning(measures::id)
+        .returning(MeasureRow::as_returning())
         .get_result(conn)?;
-    let row = measure_row(conn, id, false)?;
-    set_suppliers(conn, id, &new.suppliers)?;
+    set_suppliers(conn, row.id, &new.suppliers)?;
     let mut suppliers = new.suppliers;
     suppliers.sort();
     let out = MeasureWithSuppliers {
@@ -391,30 +366,14 @@ pub fn create_measure(
     Ok(out)
 }
 
-/// The measure's row joined with its status row; `lock` locks both (an edit and a sync of the
-/// same measure then take turns on the status row, which holds the version).
-fn measure_row(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result<MeasureRow, StoreError> {
-    let q = measures::table
-        .inner_join(measure_delivery_status::table)
-        .filter(measures::id.eq(id))
-        .select(MeasureRow::as_select());
-    let row = if lock {
-        q.for_update().first(conn).optional()?
-    } else {
-        q.first(conn).optional()?
-    };
-    row.ok_or_else(|| StoreError::not_found(format!("measure {id}")))
-}
-
-/// Every change to a measure adds one to its version, kept in the status row.
-fn bump_version(conn: &mut PgConnection, id: Uuid) -> QueryResult<usize> {
-    diesel::update(measure_delivery_status::table.find(id))
-        .set(measure_delivery_status::version.eq(measure_delivery_status::version + 1))
-        .execute(conn)
-}
-
 fn lock_measure(conn: &mut PgConnection, id: Uuid) -> Result<MeasureWithSuppliers, StoreError> {
-    let row = measure_row(conn, id, true)?;
+    let row = measures::table
+        .find(id)
+        .select(MeasureRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| StoreError::not_found(format!("measure {id}")))?;
     with_suppliers(conn, vec![row])?
         .pop()
         .ok_or_else(|| StoreError::corrupt("measure vanished"))
@@ -441,7 +400,7 @@ pub fn edit_measure(
         reference_taken(conn, r, Some(id))?;
     }
     let b = &before.measure;
-    diesel::update(measures::table.find(id))
+    let row = diesel::update(measures::table.find(id))
         .set((
             measures::title.eq(edit.title.as_ref().unwrap_or(&b.title)),
             measures::description.eq(edit.description.as_ref().unwrap_or(&b.description)),
@@ -456,11 +415,11 @@ pub fn edit_measure(
                 .partner_reference
                 .as_ref()
                 .unwrap_or(&b.partner_reference)),
+            measures::version.eq(b.version + 1),
             measures::updated_at.eq(Utc::now()),
         ))
-        .execute(conn)?;
-    bump_version(conn, id)?;
-    let row = measure_row(conn, id, false)?;
+        .returning(MeasureRow::as_returning())
+        .get_result(conn)?;
     let suppliers = match edit.suppliers {
         Some(mut s) => {
             set_suppliers(conn, id, &s)?;
@@ -495,11 +454,14 @@ pub fn change_status(
     if_match.check(before.measure.version)?;
     let from = before.measure.status;
     let to = from.transition(to)?;
-    diesel::update(measures::table.find(id))
-        .set((measures::status.eq(to), measures::updated_at.eq(Utc::now())))
-        .execute(conn)?;
-    bump_version(conn, id)?;
-    let row = measure_row(conn, id, false)?;
+    let row = diesel::update(measures::table.find(id))
+        .set((
+            measures::status.eq(to),
+            measures::version.eq(before.measure.version + 1),
+            measures::updated_at.eq(Utc::now()),
+        ))
+        .returning(MeasureRow::as_returning())
+        .get_result(conn)?;
     let after = MeasureWithSuppliers {
         measure: row,
         suppliers: before.suppliers.clone(),

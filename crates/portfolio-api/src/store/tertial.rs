@@ -13,9 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
-use crate::db::schema::{
-    budget_frames, measure_delivery_status, measures, needs, service_areas, tertial_reports,
-};
+use crate::db::schema::{budget_frames, measures, needs, service_areas, tertial_reports};
 use crate::etag::IfMatch;
 use crate::store::measures::MeasureRow;
 use crate::store::StoreError;
@@ -320,7 +318,6 @@ pub fn capture(
         .load(conn)?;
     let rows: Vec<MeasureRow> = measures::table
         .inner_join(service_areas::table)
-        .inner_join(measure_delivery_status::table)
         .filter(service_areas::year.eq(year))
         .select(MeasureRow::as_select())
         .order(measures::partner_reference)
@@ -358,7 +355,7 @@ pub fn capture(
         for m in list {
             // The report stores texts: it is published as JSON and CSV and never changes.
             let status = m.status.as_str().to_owned();
-            let rag = m.delivery.rag.map(|r| r.as_str().to_owned());
+            let rag = m.rag.map(|r| r.as_str().to_owned());
             *section.by_status.entry(status.clone()).or_default() += 1;
             *section
                 .by_rag
@@ -400,8 +397,8 @@ pub fn capture(
                 title: m.title.clone(),
                 status: status.clone(),
                 rag: rag.clone(),
-                progress: m.delivery.progress,
-                forecast_date: m.delivery.forecast_date,
+                progress: m.progress,
+                forecast_date: m.forecast_date,
                 late_milestones: late,
             });
         }
@@ -725,10 +722,9 @@ pub fn overview(
         .load(conn)?;
     let per_rag: Vec<(Option<String>, i64)> = measures::table
         .inner_join(service_areas::table)
-        .inner_join(measure_delivery_status::table)
         .filter(service_areas::year.eq(year))
-        .group_by(measure_delivery_status::rag)
-        .select((measure_delivery_status::rag, count_star()))
+        .group_by(measures::rag)
+        .select((measures::rag, count_star()))
         .load(conn)?;
     let per_need: Vec<(String, i64)> = needs::table
         .filter(needs::cycle_year.eq(year))
