@@ -17,7 +17,10 @@
 #   --webhooks: adds the webhook row (10 subscriptions, receivers on 127.0.0.1, 100 committed
 #   changes/s for 30 s: commit → receipt p50/p99, lost, duplicated; bench/webhooks.py), and
 #   the read throughput of GET /needs/{id} alone, under the same 100 changes/s without
-#   subscriptions, and under them with the 10 subscriptions delivering (issue 15: within 10 %).
+#   subscriptions, under them with the ten receivers fed 1,000 req/s by a plain sender (the
+#   control: the bench's own cost), and under them with the 10 subscriptions delivering
+#   (issue 15: within 10 %); each window's CPU split by process and thread (bench/cpu.py).
+#   BENCH_BIN=path measures another build; WH_PERF=DIR records perf profiles of the server.
 #   --only-webhooks: that row alone (with the baselines).
 #   --profile DIR: records a system-wide `perf` profile (cpu-clock, call graphs) during each
 #   scale-1 read and writes the split by process and the hottest symbols into DIR.
@@ -53,8 +56,13 @@ if ! command -v wrk >/dev/null; then
 fi
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
-cargo build --release -q -p portfolio-api
-BIN=$PWD/target/release/portfolio-api
+# BENCH_BIN=path measures another build (A/B comparisons keep the old binary aside).
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$(realpath "$BENCH_BIN")
+else
+  cargo build --release -q -p portfolio-api
+  BIN=$PWD/target/release/portfolio-api
+fi
 
 WORK=$(mktemp -d /tmp/portfolio-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -125,7 +133,10 @@ load() {
   local url=$1
   local script=()
   [ -n "${WRK_SCRIPT:-}" ] && script=(-s "$WRK_SCRIPT")
-  wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
+  # WRK_CPU=FILE: wrk's own CPU (user system seconds), which /proc loses when it exits.
+  local timed=()
+  [ -n "${WRK_CPU:-}" ] && timed=(/usr/bin/time -o "$WRK_CPU" -f "%U %S")
+  "${timed[@]}" wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${script[@]}" -H "Authorization: Bearer $TOKEN" "$url" 2>/dev/null | python3 -c '
 import re, sys
 t = sys.stdin.read()
 def ms(key):
@@ -298,20 +309,40 @@ if [ "$WEBHOOKS" = 1 ]; then
     NEED_ID=$(python3 -c "import json;print(json.load(open('$WORK/generate-wh.json'))['sample_need_id'])")
   fi
   read_url="http://127.0.0.1:$APIPORT/api/v1/needs/$NEED_ID"
+  POSTMASTER=$(head -1 "$PGDATA/postmaster.pid")
   # The same read, 20 s inside each 30 s window: alone, under 100 changes/s with nothing to
-  # deliver, and under 100 changes/s delivered to 10 subscriptions.
+  # deliver, under them with ten receivers fed 1,000 requests/s by a plain sender instead of
+  # the server (the control: what the receivers cost the reads), and under 100 changes/s
+  # delivered to 10 subscriptions. bench/cpu.py splits each window's CPU by process and thread.
   WH_OK=1
-  for spec in "alone|" "100 changes/s, no subscriptions|0" "100 changes/s, 10 subscriptions delivering|10"; do
-    IFS='|' read -r label subs <<<"$spec"
+  for spec in "alone||" "100 changes/s, no subscriptions|0|" \
+              "100 changes/s, no subscriptions, receivers fed 1,000 req/s by a plain sender|0|10" \
+              "100 changes/s, 10 subscriptions delivering|10|"; do
+    IFS='|' read -r label subs control <<<"$spec"
     WH_PID=""
+    rm -f "$WORK/wh-pids"
     if [ -n "$subs" ]; then
       python3 bench/webhooks.py "http://127.0.0.1:$APIPORT" "$TOKEN" --subscriptions "$subs" \
+        --control-receivers "${control:-0}" --pids "$WORK/wh-pids" \
         --rate 100 --duration 30 >"$WORK/wh-$subs.json" &
       WH_PID=$!
       sleep 5
     fi
-    read -r r p50 p99 bad < <(CONNS=64 DURATION=20 load "$read_url")
-    printf 'wh_read\t%s\t%s\t%s\t%s\n' "$label" "$r" "$p50" "$p99" >>"$FIGURES"
+    cpu_snap() { python3 bench/cpu.py snap "$1" --server "$SERVER_PID" --postmaster "$POSTMASTER" \
+      --pids-file "$WORK/wh-pids" --psql "$PGBIN/psql -h $WORK -p $PGPORT -U postgres -d portfolio"; }
+    cpu_snap "$WORK/cpu-a.json"
+    # WH_PERF=DIR: a perf profile of the server's threads (by thread name) in each window.
+    PERF_PID=""
+    if [ -n "${WH_PERF:-}" ]; then
+      mkdir -p "$WH_PERF"
+      perf record -q -g -F 499 -p "$SERVER_PID" -o "$WH_PERF/wh-${subs:-none}${control:+-control}.perf" -- sleep 20 >/dev/null 2>&1 &
+      PERF_PID=$!
+    fi
+    read -r r p50 p99 bad < <(CONNS=64 DURATION=20 WRK_CPU="$WORK/wrk-cpu" load "$read_url")
+    cpu_snap "$WORK/cpu-b.json"
+    [ -n "$PERF_PID" ] && { wait "$PERF_PID" || true; }
+    printf 'wh_read\t%s\t%s\t%s\t%s\t%s\n' "$label" "$r" "$p50" "$p99" \
+      "$(python3 bench/cpu.py diff "$WORK/cpu-a.json" "$WORK/cpu-b.json" "$WORK/wrk-cpu")" >>"$FIGURES"
     if [ -n "$WH_PID" ]; then wait "$WH_PID" || WH_OK=0; fi
   done
   # A failed webhook row must not cost the figures measured before it.
@@ -334,7 +365,7 @@ for line in open(figures):
         baselines.append({"name": f[1], "concurrency": f[2], "per_second": float(f[3])})
     elif f[0] == "wh_read":
         wh_reads.append({"name": "GET /api/v1/needs/{id} (c=64) " + f[1], "rps": float(f[2]),
-                         "p50_ms": float(f[3]), "p99_ms": float(f[4])})
+                         "p50_ms": float(f[3]), "p99_ms": float(f[4]), "cpu_s": json.loads(f[5])})
     elif f[0] == "webhooks":
         webhooks = {"subscriptions": 10, "changes_per_second": float(f[1]), "p50_ms": float(f[2]),
                     "p99_ms": float(f[3]), "lost": int(f[4]), "duplicated": int(f[5])}
@@ -368,6 +399,7 @@ for r in wh_reads:
     r["vs_alone"] = round(r["rps"] / wh_reads[0]["rps"], 3)
     print(f"read during webhooks: {r['name']}: {r['rps']:,.0f} req/s (× {r['vs_alone']:.2f} of alone), "
           f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
+    print("    CPU s: " + ", ".join(f"{k} {v}" for k, v in sorted(r["cpu_s"].items(), key=lambda kv: -kv[1])))
 print(f"peak server RSS: {rss} MB")
 if json_out:
     json.dump({"L": L, "L_old": L_old, "baselines": baselines, "rows": rows, "batch": batch,

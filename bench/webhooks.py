@@ -6,18 +6,23 @@ Usage: bench/webhooks.py API_BASE TOKEN [--subscriptions 10] [--rate 100] [--dur
 The server must run with PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1 (receivers are local).
 With --subscriptions 0 it only makes the changes (the same write load, nothing delivered):
 bench/run.sh --webhooks compares a read's throughput alone, under the changes, and under the
-changes with delivery.
+changes with delivery. With --subscriptions 0 --control-receivers 10 it also starts ten
+receivers and feeds them the delivery's request rate from a plain sender (bench/receivers.py):
+the control run, which shows what the reads lose to the receivers rather than to the server.
+The receivers are one lean asyncio process (bench/receivers.py); --pids FILE names it (and the
+sender) so that bench/cpu.py can charge their CPU to them.
 Latency is measured from the event's `occurred_at` (taken in the writing transaction, just
 before commit) to the receiver reading the request; same machine, same clock.
 """
 import argparse
-import datetime
 import json
-import threading
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 p = argparse.ArgumentParser()
 p.add_argument("base")
@@ -25,33 +30,35 @@ p.add_argument("token")
 p.add_argument("--subscriptions", type=int, default=10)
 p.add_argument("--rate", type=int, default=100)
 p.add_argument("--duration", type=int, default=30)
+p.add_argument("--control-receivers", type=int, default=0,
+               help="with --subscriptions 0: start this many receivers and feed them rate × this many "
+                    "requests/s from a plain sender (bench/receivers.py send) instead of the server")
+p.add_argument("--pids", help="write the receivers' (and sender's) process ids to this file")
 a = p.parse_args()
 
-received = {}  # receiver index -> list of (seq, latency_s)
-lock = threading.Lock()
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The receivers run in a process of their own (bench/receivers.py), so their CPU is measured
+# apart from this script's and the server's.
+receivers_n = a.subscriptions or a.control_receivers
+log_path = tempfile.mktemp(prefix="webhook-receipts.")
+receivers = subprocess.Popen([sys.executable, os.path.join(HERE, "receivers.py"), "serve", str(receivers_n), log_path],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) if receivers_n else None
+ports = json.loads(receivers.stdout.readline()) if receivers else []
+children = [receivers] if receivers else []
 
 
-def receiver(index):
-    class H(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            now = time.time()
-            ev = json.loads(body)
-            occurred = datetime.datetime.fromisoformat(ev["occurred_at"].replace("Z", "+00:00")).timestamp()
-            with lock:
-                received.setdefault(index, []).append((ev["seq"], now - occurred))
-            self.send_response(204)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
+def received():
+    """receiver index -> list of (seq, latency_s), as logged so far."""
+    got = {}
+    try:
+        with open(log_path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 3:
+                    got.setdefault(int(parts[0]), []).append((int(parts[1]), float(parts[2])))
+    except FileNotFoundError:
+        pass
+    return got
 
 
 def request(method, path, body=None, headers=None):
@@ -74,10 +81,27 @@ def delete(path):
     request("DELETE", path, headers={"If-Match": etag}).close()
 
 
-servers = [receiver(i) for i in range(a.subscriptions)]
 subs = [call("POST", "/api/v1/webhook-subscriptions",
-             {"url": f"http://127.0.0.1:{s.server_address[1]}/hook", "entity_types": ["service_area"],
-              "description": f"bench {i}"}) for i, s in enumerate(servers)]
+             {"url": f"http://127.0.0.1:{port}/hook", "entity_types": ["service_area"],
+              "description": f"bench {i}"}) for i, port in enumerate(ports[:a.subscriptions])]
+if a.control_receivers and not subs:
+    children.append(subprocess.Popen([sys.executable, os.path.join(HERE, "receivers.py"), "send",
+                                      str(a.rate * a.control_receivers)] + [str(p) for p in ports],
+                                     stdin=subprocess.PIPE))
+if a.pids:
+    with open(a.pids, "w") as f:
+        f.write(" ".join(str(c.pid) for c in children) + "\n")
+
+
+def stop_children():
+    for c in reversed(children):  # the sender before the receivers it sends to
+        c.stdin.close()
+        c.wait()
+    try:
+        os.unlink(log_path)
+    except FileNotFoundError:
+        pass
+
 start_seq = min((s["delivered_seq"] for s in subs), default=0)
 
 run = int(time.time())
@@ -98,6 +122,7 @@ with ThreadPoolExecutor(max_workers=8) as pool:
 elapsed = time.time() - t0
 
 if not subs:
+    stop_children()
     print(json.dumps({"changes": total, "achieved_rate": round(total / elapsed, 1), "deliveries": 0,
                       "p50_ms": None, "p99_ms": None, "lost": 0, "duplicated": 0}))
     raise SystemExit(0)
@@ -115,21 +140,21 @@ expected = set(expected)
 
 deadline = time.time() + 60
 while time.time() < deadline:
-    with lock:
-        done = all(expected <= {s for s, _ in received.get(i, [])} for i in range(a.subscriptions))
-    if done:
+    got = received()
+    if all(expected <= {s for s, _ in got.get(i, [])} for i in range(a.subscriptions)):
         break
     time.sleep(0.2)
 time.sleep(1)
 
 lat, lost, dup = [], 0, 0
-with lock:
-    for i in range(a.subscriptions):
-        got = received.get(i, [])
-        seqs = [s for s, _ in got]
-        lost += len(expected - set(seqs))
-        dup += len(seqs) - len(set(seqs))
-        lat += [l for s, l in got if s in expected]
+all_got = received()
+stop_children()
+for i in range(a.subscriptions):
+    got = all_got.get(i, [])
+    seqs = [s for s, _ in got]
+    lost += len(expected - set(seqs))
+    dup += len(seqs) - len(set(seqs))
+    lat += [l for s, l in got if s in expected]
 lat.sort()
 
 

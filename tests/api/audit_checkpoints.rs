@@ -8,7 +8,7 @@ use portfolio_api::audit_key::AuditKeys;
 use serde_json::{json, Value};
 
 use crate::support::audit::audit_row;
-use crate::support::{TestApp, HSO};
+use crate::support::{get, TestApp, HSO};
 
 const MANAGE: &str = "portfolio:read portfolio:manage";
 const READ: &str = "portfolio:read";
@@ -280,13 +280,7 @@ async fn a_published_tertial_report_carries_a_checkpoint_of_the_chain() {
     assert_eq!(cp["seq"], 2, "{published}");
     assert_eq!(cp["key_id"], "prod-1");
     // The stored, frozen report carries the same checkpoint, and it verifies.
-    let again = app
-        .get(&path)
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let again = get(&app, &path).await;
     assert_eq!(&again["content"]["audit_checkpoint"], cp);
     let report = verify_against(&app, &cp["id"]).await;
     assert_eq!(report["against"]["result"], "valid", "{report}");

@@ -5,7 +5,7 @@ use actix_web::http::Method;
 use chrono::{Datelike, Months, Utc};
 use serde_json::{json, Value};
 
-use crate::support::{area, create_measure, TestApp, AHUS, HSO, MANAGE, OUS, READ, SUBMIT};
+use crate::support::{area, create_measure, get, TestApp, AHUS, HSO, MANAGE, OUS, READ, SUBMIT};
 
 fn plan(parent_kind: &str, parent_id: &str) -> Value {
     let today = Utc::now().date_naive();
@@ -235,13 +235,7 @@ async fn planning_is_the_offices_and_measuring_the_owners() {
         ("rag=green".into(), 1),
         ("rag=red".into(), 0),
     ] {
-        let page = app
-            .get(&format!("/api/v1/benefits?{query}"))
-            .auth(READ, None)
-            .send()
-            .await
-            .assert_status(200)
-            .json();
+        let page = get(&app, &format!("/api/v1/benefits?{query}")).await;
         assert_eq!(
             page["items"].as_array().map(Vec::len),
             Some(expected),
@@ -344,13 +338,7 @@ async fn demo_benefits_show_in_lineage_overview_and_a_frozen_tertial_report() {
         "Automatisert overføring av data til kvalitetsregistre"
     );
     let need_id = concept["need"]["id"].as_str().expect("need id");
-    let lineage = app
-        .get(&format!("/api/v1/needs/{need_id}/lineage"))
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let lineage = get(&app, &format!("/api/v1/needs/{need_id}/lineage")).await;
     // The demo creates both in one transaction (same creation time), so compare as a set.
     let mut rags: Vec<&str> = lineage["benefits"]
         .as_array()
@@ -362,13 +350,7 @@ async fn demo_benefits_show_in_lineage_overview_and_a_frozen_tertial_report() {
     assert_eq!(rags, ["green", "yellow"], "one on track, one behind");
 
     let year = Utc::now().year();
-    let overview = app
-        .get(&format!("/api/v1/portfolio/overview?year={year}"))
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let overview = get(&app, &format!("/api/v1/portfolio/overview?year={year}")).await;
     let block = &overview["benefits"];
     // Four with histories, and the planned one the contract's delete example removes.
     assert_eq!(block["total"], 5, "{block}");

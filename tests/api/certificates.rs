@@ -3,7 +3,7 @@
 
 use diesel::RunQueryDsl;
 
-use crate::support::{TestApp, READ};
+use crate::support::{get, TestApp, READ};
 
 async fn demo() -> TestApp {
     let app = TestApp::new().await;
@@ -18,13 +18,7 @@ async fn demo() -> TestApp {
 #[actix_web::test]
 async fn demo_decision_has_a_frozen_certificate_with_its_radius() {
     let app = demo().await;
-    let cases = app
-        .get("/api/v1/decision-cases?limit=100")
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let cases = get(&app, "/api/v1/decision-cases?limit=100").await;
     let items = cases["items"].as_array().expect("items");
     let id_of = |title: &str| {
         items
@@ -37,13 +31,7 @@ async fn demo_decision_has_a_frozen_certificate_with_its_radius() {
     let start = id_of("Oppstart av konseptutredninger høsten 2022");
     let url = format!("/api/v1/decision-cases/{start}/certificate");
     app.get(&url).send().await.assert_status(401);
-    let c = app
-        .get(&url)
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let c = get(&app, &url).await;
     let needs = c["needs"].as_array().expect("needs");
     assert_eq!(
         needs.iter().filter(|n| n["board_selected"] == true).count(),
@@ -105,13 +93,7 @@ async fn demo_decision_has_a_frozen_certificate_with_its_radius() {
         diesel::sql_query("UPDATE decision_certificates SET inputs_hash = repeat('0', 64)")
             .execute(&mut conn);
     assert!(changed.is_err());
-    let again = app
-        .get(&url)
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let again = get(&app, &url).await;
     assert_eq!(again, c);
 
     // A case that starts no study has no certificate.
@@ -130,13 +112,7 @@ async fn raters_and_calibrated_ranking() {
         .send()
         .await
         .assert_status(401);
-    let r = app
-        .get("/api/v1/cycles/2022/raters")
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let r = get(&app, "/api/v1/cycles/2022/raters").await;
     let raters = r["raters"].as_array().expect("raters");
     assert!(!raters.is_empty());
     for x in raters {
@@ -149,13 +125,7 @@ async fn raters_and_calibrated_ranking() {
             "every demo trust shares needs: {x}"
         );
     }
-    let cal = app
-        .get("/api/v1/cycles/2022/ranking?aggregation=calibrated")
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let cal = get(&app, "/api/v1/cycles/2022/ranking?aggregation=calibrated").await;
     assert_eq!(cal["aggregation"], "calibrated");
     let items = cal["items"].as_array().expect("items");
     for (i, n) in items.iter().enumerate() {

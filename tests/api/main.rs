@@ -2,6 +2,7 @@
 
 mod support;
 
+mod answer_with_change;
 mod audit_chain;
 mod audit_checkpoints;
 mod auth;
@@ -13,6 +14,7 @@ mod change_log;
 mod contract;
 mod contract_conformance;
 mod contract_examples;
+mod contract_limits;
 mod contract_truth;
 mod crash_idempotency;
 mod crash_restart;

@@ -6,7 +6,7 @@ use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
 use crate::selection::score;
-use crate::support::{with_costs, TestApp, HSO, MANAGE, OUS, READ};
+use crate::support::{get, with_costs, TestApp, HSO, MANAGE, OUS, READ};
 
 /// Adopts two criteria (A weight 3, B weight 1, both scale 0–4) for `year` and gives each
 /// need OUS's values (A, B).
@@ -54,13 +54,7 @@ async fn each_adjacent_pair_names_the_weight_change_that_swaps_it() {
     two_criteria(&app, 2022, &n, &[(4, 0), (0, 3), (0, 2)]);
     let url = "/api/v1/cycles/2022/ranking/sensitivity";
     app.get(url).send().await.assert_status(401);
-    let s = app
-        .get(url)
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let s = get(&app, url).await;
     assert_eq!(s["aggregation"], "mean");
     assert_eq!(s["frozen"], false);
     assert_eq!(
@@ -153,16 +147,14 @@ async fn a_scenario_carries_its_stability_radius_and_what_it_would_take() {
     assert!((take[0]["score_increase"].as_f64().expect("score") - 50.0).abs() < 1e-6);
     assert_eq!(take[0]["budget_increase"], 1_000_000);
     // Stored with the scenario: read back unchanged.
-    let again = app
-        .get(&format!(
+    let again = get(
+        &app,
+        &format!(
             "/api/v1/cycles/2022/selection-scenarios/{}",
             s["id"].as_str().expect("id")
-        ))
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+        ),
+    )
+    .await;
     assert_eq!(again["robustness"], s["robustness"]);
 
     // Forcing A out: B + C are chosen; A is out by choice, so nothing would bring it in.
@@ -198,25 +190,13 @@ async fn needs_show_their_capacity_and_dependencies() {
         .send()
         .await
         .assert_status(200);
-    let one = app
-        .get(&format!("/api/v1/needs/{a}"))
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let one = get(&app, &format!("/api/v1/needs/{a}")).await;
     assert_eq!(one["estimated_capacity_person_months"], 6, "{one}");
     assert_eq!(
         one["dependencies"],
         json!([{"kind": "requires", "other_need_id": b}])
     );
-    let page = app
-        .get("/api/v1/needs?year=2022&limit=10")
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let page = get(&app, "/api/v1/needs?year=2022&limit=10").await;
     let items = page["items"].as_array().expect("items");
     assert_eq!(items.len(), 3);
     let listed = |id: &str| items.iter().find(|i| i["id"] == id).expect("listed");
@@ -234,23 +214,11 @@ async fn the_demo_shows_pair_sensitivity_and_a_scenario_with_its_radius() {
         .await
         .expect("task")
         .expect("load");
-    let s = app
-        .get("/api/v1/cycles/2022/ranking/sensitivity")
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let s = get(&app, "/api/v1/cycles/2022/ranking/sensitivity").await;
     let pairs = s["pairs"].as_array().expect("pairs");
     assert!(pairs.len() >= 20, "{s}");
     assert!(pairs.iter().any(|p| p["swap"].is_object()), "{s}");
-    let scenarios = app
-        .get("/api/v1/cycles/2022/selection-scenarios")
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let scenarios = get(&app, "/api/v1/cycles/2022/selection-scenarios").await;
     let demo = scenarios["items"]
         .as_array()
         .and_then(|i| i.iter().find(|s| s["capacity_person_months"] == 40))
@@ -264,13 +232,7 @@ async fn the_demo_shows_pair_sensitivity_and_a_scenario_with_its_radius() {
         "{r}"
     );
     // Some needs show the capacity and dependencies the scenario respected.
-    let needs = app
-        .get("/api/v1/needs?year=2022&status=accepted&limit=100")
-        .auth(READ, None)
-        .send()
-        .await
-        .assert_status(200)
-        .json();
+    let needs = get(&app, "/api/v1/needs?year=2022&status=accepted&limit=100").await;
     let items = needs["items"].as_array().expect("items");
     assert!(items
         .iter()

@@ -229,11 +229,14 @@ fn the_hmac_here_matches_the_specification_example() {
 
 // ---- helpers ------------------------------------------------------------------------------
 
+/// Short retries, and a safety-net poll far longer than any wait in these tests: every
+/// delivery here is started by a notification or by a retry falling due, never by polling.
 fn fast_config(schedule: &[f64]) -> WebhookConfig {
     WebhookConfig {
         allow_local: true,
         workers: 2,
-        poll_interval: Duration::from_millis(20),
+        poll_interval: Duration::from_secs(600),
+        nice: 10,
         retry_schedule: schedule
             .iter()
             .map(|s| Duration::from_secs_f64(*s))
@@ -248,7 +251,7 @@ async fn local_app() -> TestApp {
 
 fn worker(app: &TestApp, config: WebhookConfig) -> Worker {
     let pool = crate::support::patient_pool(&app.url, config.workers as u32);
-    Worker::start(pool, config)
+    Worker::start(pool, &app.url, config)
 }
 
 async fn subscribe(app: &TestApp, org: &str, body: Value) -> Value {
@@ -408,6 +411,53 @@ async fn rotation_signs_with_both_secrets() {
     assert_eq!(sigs.len(), 2, "two signatures during the overlap: {sigs:?}");
     assert!(sigs.iter().all(|s| s.starts_with("v1,")));
     assert!(signed_with(r, &new) && signed_with(r, &old));
+}
+
+#[actix_web::test]
+async fn an_idle_worker_is_woken_by_the_commit_and_its_threads_run_niced() {
+    let app = local_app().await;
+    let rx = Receiver::always(204);
+    subscribe(
+        &app,
+        OUS,
+        json!({"url": rx.url(), "entity_types": ["service_area"]}),
+    )
+    .await;
+    let _w = worker(&app, fast_config(&[0.05]));
+    // Let it find nothing and go to sleep: its safety-net poll is 10 minutes away.
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    create_area(&app, "Wakes the worker").await;
+    let got = rx.wait_for(1, WAIT).await;
+    assert_eq!(got.len(), 1, "delivered without polling");
+    assert!(started.elapsed() < WAIT);
+    // Every delivery thread of this process (this test's and other tests') runs at nice 10;
+    // a thread another test has just spawned may not have lowered itself yet: look again.
+    let mut niced = Vec::new();
+    for _ in 0..20 {
+        niced = delivery_threads_nice();
+        if niced.iter().all(|(_, n)| *n == 10) {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(niced.len() >= 3, "two workers and a listener: {niced:?}");
+    assert!(niced.iter().all(|(_, n)| *n == 10), "{niced:?}");
+}
+
+/// (name, niceness) of this process's `webhook-*` threads, from /proc.
+fn delivery_threads_nice() -> Vec<(String, i64)> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter_map(|stat| {
+            let (name, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            // Fields after the name: state is the 3rd of stat(5), nice the 19th.
+            let nice: i64 = rest.split(' ').nth(16)?.parse().ok()?;
+            name.starts_with("webhook-")
+                .then(|| (name.to_owned(), nice))
+        })
+        .collect()
 }
 
 #[actix_web::test]
@@ -785,7 +835,7 @@ fn spawn_server(app: &TestApp) -> crate::binary::Server {
         &app.url,
         &[
             ("PORTFOLIO_WEBHOOK_ALLOW_LOCAL", "1"),
-            ("PORTFOLIO_WEBHOOK_POLL_MS", "20"),
+            ("PORTFOLIO_WEBHOOK_POLL_MS", "600000"),
             ("PORTFOLIO_WEBHOOK_TIMEOUT_MS", "60000"),
         ],
     )

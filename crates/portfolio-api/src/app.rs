@@ -5,23 +5,24 @@ use std::sync::Arc;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ResourceDef, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
-use actix_web::middleware::{Condition, DefaultHeaders};
+use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpRequest, HttpResponse};
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::{scope, AppExt};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::auth::{TokenVerifier, WaitForKeys};
+use crate::auth::{wait_for_keys, TokenVerifier};
 use crate::config::Config;
 use crate::db::Db;
-use crate::denied::AuditDenied;
+use crate::denied::audit_denied;
 use crate::error::ApiError;
 use crate::extract::{path_config, query_config, BodyLimit};
 use crate::idempotency::Idempotency;
-use crate::logging::AccessLog;
-use crate::metrics::RequestMetrics;
-use crate::rate_limit::{RateLimit, RateLimiter};
-use crate::request_id::RequestIdMiddleware;
+use crate::logging::access_log;
+use crate::metrics::count_request;
+use crate::rate_limit::{self, RateLimiter};
+use crate::request_id::request_id;
+use crate::strict_query::refuse_undeclared;
 use crate::{openapi, routes};
 
 /// What every worker shares.
@@ -100,6 +101,9 @@ pub fn build_app(
     let body_limit = state.config.body_limit;
     let remote_keys = state.verifier.remote_keys().is_some();
     let metrics = state.config.metrics_bind.is_some();
+    let log_json = state.config.log_json;
+    let queries = Arc::clone(&state.queries);
+    let limiter = state.rate_limiter.clone();
     let (app, _) = App::new()
         .app_data(web::Data::new(state.db.clone()))
         .app_data(web::Data::new(Arc::clone(&state.verifier)))
@@ -134,13 +138,17 @@ pub fn build_app(
     .service(web::resource("/problems/").route(web::get().to(crate::problem_pages::index)))
     .service(web::resource("/problems/{kind}").route(web::get().to(crate::problem_pages::page)))
     .default_service(web::to(unmatched))
-    .wrap(crate::strict_query::StrictQuery(Arc::clone(&state.queries)))
+    .wrap(from_fn(move |req, next| {
+        refuse_undeclared(Arc::clone(&queries), req, next)
+    }))
     .wrap(Idempotency)
-    .wrap(actix_web::middleware::from_fn(refuse_nul))
-    .wrap(AuditDenied)
-    .wrap(RateLimit(state.rate_limiter.clone()))
+    .wrap(from_fn(refuse_nul))
+    .wrap(from_fn(audit_denied))
+    .wrap(from_fn(move |req, next| {
+        rate_limit::limit(limiter.clone(), req, next)
+    }))
     // Outside everything that authenticates: a token with a new `kid` may wait for the keys.
-    .wrap(Condition::new(remote_keys, WaitForKeys))
+    .wrap(Condition::new(remote_keys, from_fn(wait_for_keys)))
     .wrap(
         DefaultHeaders::new()
             .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -150,12 +158,10 @@ pub fn build_app(
     // discarded anyway (decided once, at start-up, from RUST_LOG).
     .wrap(Condition::new(
         log::log_enabled!(target: crate::logging::ACCESS_TARGET, log::Level::Info),
-        AccessLog {
-            json: state.config.log_json,
-        },
+        from_fn(move |req, next| access_log(log_json, req, next)),
     ))
-    .wrap(Condition::new(metrics, RequestMetrics))
-    .wrap(RequestIdMiddleware)
+    .wrap(Condition::new(metrics, from_fn(count_request)))
+    .wrap(from_fn(request_id))
 }
 
 /// A NUL character (`%00`) in the path or query is refused before routing: no path parameter

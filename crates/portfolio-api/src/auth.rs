@@ -131,7 +131,7 @@ pub mod issuer;
 pub(crate) mod keys;
 mod wait_for_keys;
 
-pub use wait_for_keys::WaitForKeys;
+pub use wait_for_keys::wait_for_keys;
 
 use keys::VerificationKey;
 

@@ -48,8 +48,13 @@ pub struct WebhookConfig {
     pub allow_local: bool,
     /// Delivery threads of this replica; 0 delivers nothing here (other replicas do).
     pub workers: usize,
-    /// How often an idle worker looks for new events.
+    /// The safety net: how often an idle worker looks for work without being woken (it is
+    /// woken by a notification when events commit, and when a retry it scheduled falls due).
     pub poll_interval: std::time::Duration,
+    /// Niceness of the delivery threads (0–19): background delivery yields the CPU to
+    /// request threads when both want it. Off (0) by default: on a saturated machine a niced
+    /// worker falls behind without bound (bench/README.md, issue 15).
+    pub nice: i32,
     /// Waits before the 2nd, 3rd, … attempt of one event; when they are used up, the
     /// subscription is disabled.
     pub retry_schedule: Vec<std::time::Duration>,
@@ -62,7 +67,8 @@ impl Default for WebhookConfig {
         WebhookConfig {
             allow_local: false,
             workers: 2,
-            poll_interval: std::time::Duration::from_millis(50),
+            poll_interval: std::time::Duration::from_millis(1000),
+            nice: 0,
             retry_schedule: DEFAULT_RETRY_SCHEDULE
                 .iter()
                 .map(|s| std::time::Duration::from_secs(*s))
@@ -265,6 +271,7 @@ fn webhook_config(get: &impl Fn(&str) -> Option<String>) -> Result<WebhookConfig
             "PORTFOLIO_WEBHOOK_POLL_MS",
             defaults.poll_interval.as_millis() as u64,
         )?),
+        nice: parse_num::<i32>(get, "PORTFOLIO_WEBHOOK_NICE", defaults.nice)?.clamp(0, 19),
         retry_schedule,
         timeout: std::time::Duration::from_millis(parse_num(
             get,

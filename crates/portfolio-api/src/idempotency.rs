@@ -5,23 +5,34 @@
 //! - the key is scoped to the caller (token subject + organisation);
 //! - the request is identified by a SHA-256 over method, path and body;
 //! - the key is claimed **inside the transaction that makes the change** (`Db::transaction`
-//!   inserts the (caller, key) row first, so it is locked by that transaction): a crash rolls
-//!   the claim back with the change, and a retry then simply runs; a concurrent retry waits on
-//!   the row and, once the first commits, gets 409;
-//! - the answer (status, `Content-Type`, `Location`, `ETag`, body) is then stored and replayed
-//!   for a retry with the same key and body, marked `Idempotent-Replayed: true`. Should the
-//!   process die between the commit and storing the answer, a retry gets 409 ("processed, its
-//!   answer was lost"), never a second execution;
-//! - the same key with a different request is 422;
+//!   inserts the (caller, key) row first, so it is locked by that transaction), and the
+//!   answer (status, `Content-Type`, `Location`, `ETag`, body) is stored **in that same
+//!   transaction**: it is held open after the handler's change (db/hold.rs) until this
+//!   middleware has the rendered answer, writes it to the key's row, and commits; only then
+//!   does the client get the answer. So the change and its answer commit together or not at
+//!   all: a crash before the commit rolls both back (a retry simply runs), after it both are
+//!   there (a retry gets the answer); a failure to store the answer rolls the change back
+//!   and the client gets a 503 (nothing changed; retry with the same key). A concurrent
+//!   retry waits on the key's row and, once the first commits, gets 409;
+//! - a retry with the same key and body gets the stored answer, marked
+//!   `Idempotent-Replayed: true`; the same key with a different request is 422;
 //! - stored are 2xx answers and the business outcomes 404, 409 and 412; validation failures
 //!   (400, 415, 422), authentication and authorisation failures and 5xx are not, so a
-//!   corrected retry with the same key is processed;
+//!   corrected retry with the same key is processed. A held change whose answer is not one
+//!   that is stored (a 5xx after the change, say) is rolled back with it: the database never
+//!   keeps a change whose key a retry would run again;
 //! - keys are kept at least 24 hours, then purged (opportunistically, at most once a minute).
 //!
 //! Requests without the header, other methods, and requests without a valid token pass
-//! through untouched (the handler answers 401 as usual).
+//! through untouched (the handler answers 401 as usual); their transactions commit when
+//! their closure returns, as always.
+//!
+//! Rows written by versions before the answer was stored with the change may be committed
+//! with a claim but no answer (the process stopped in between): a retry of one gets 409
+//! ("processed, its answer was lost"), never a second execution. This version never writes
+//! such a row.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -41,6 +52,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::authenticate;
 use crate::config::Config;
+use crate::db::hold::Hold;
 use crate::db::Db;
 use crate::error::ApiError;
 
@@ -52,8 +64,6 @@ pub const KEY_MAX: usize = 255;
 pub const KEY_PATTERN: &str = "^[!-~]+$";
 /// How long a key is kept (at least).
 pub const RETENTION_HOURS: i64 = 24;
-/// A committed claim whose answer is missing this long later lost its answer to a crash.
-const ANSWER_LOST_AFTER_SECONDS: i64 = 30;
 /// Headers stored and replayed with an answer.
 const REPLAYED: [header::HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
@@ -92,8 +102,9 @@ enum Claim {
     Replay(StoredAnswer),
     /// The key was used for a different request.
     Mismatch,
-    /// The first request's change committed, its answer is not stored (yet).
-    InFlight { lost: bool },
+    /// A claim committed without its answer (only by versions before the answer was stored
+    /// in the change's transaction, when the process stopped in between).
+    AnswerLost,
     /// Nobody has used the key: run the handler.
     Free,
 }
@@ -116,8 +127,6 @@ struct KeyRow {
     headers: serde_json::Value,
     #[diesel(sql_type = Nullable<Bytea>)]
     body: Option<Vec<u8>>,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    stale: bool,
 }
 
 static LAST_PURGE: AtomicI64 = AtomicI64::new(0);
@@ -152,11 +161,11 @@ fn lookup(conn: &mut PgConnection, caller: &str, key: &str, hash: &str) -> Resul
     .bind::<Text, _>(caller)
     .bind::<Text, _>(key)
     .execute(conn)?;
-    let found: Option<KeyRow> = diesel::sql_query(format!(
-        "SELECT request_hash, state, status, headers, body, \
-                created_at < now() - interval '{ANSWER_LOST_AFTER_SECONDS} seconds' AS stale \
-         FROM idempotent_requests WHERE caller = $1 AND key = $2"
-    ))
+    // A claim that is not committed yet is not seen (a retry then runs into its row lock).
+    let found: Option<KeyRow> = diesel::sql_query(
+        "SELECT request_hash, state, status, headers, body \
+         FROM idempotent_requests WHERE caller = $1 AND key = $2",
+    )
     .bind::<Text, _>(caller)
     .bind::<Text, _>(key)
     .get_result(conn)
@@ -168,7 +177,7 @@ fn lookup(conn: &mut PgConnection, caller: &str, key: &str, hash: &str) -> Resul
         return Ok(Claim::Mismatch);
     }
     if row.state != "done" {
-        return Ok(Claim::InFlight { lost: row.stale });
+        return Ok(Claim::AnswerLost);
     }
     Ok(Claim::Replay(StoredAnswer {
         status: row.status.unwrap_or(200) as u16,
@@ -182,12 +191,41 @@ tokio::task_local! {
     static PENDING: Pending;
 }
 
-/// An idempotency key to claim in the first transaction of the request that commits.
+/// An idempotency key to claim in the first transaction of the request, and that
+/// transaction once it is held.
 #[derive(Clone)]
 struct Pending {
     claim: KeyClaim,
-    /// Set once a transaction carrying the claim committed.
-    recorded: Rc<Cell<bool>>,
+    hold: Rc<RefCell<Option<Hold>>>,
+}
+
+/// What `Db::transaction` does for the request it runs in.
+pub enum KeyState {
+    /// No key: an ordinary transaction.
+    None,
+    /// Claim the key in this transaction and hold it for the answer.
+    Unclaimed(KeyClaim),
+    /// The request's change is held: run inside it.
+    Held(Hold),
+}
+
+pub fn key_state() -> KeyState {
+    PENDING
+        .try_with(|p| match &*p.hold.borrow() {
+            Some(hold) => KeyState::Held(hold.clone()),
+            None => KeyState::Unclaimed(p.claim.clone()),
+        })
+        .unwrap_or(KeyState::None)
+}
+
+/// The current request's held transaction, if any.
+pub fn held() -> Option<Hold> {
+    PENDING.try_with(|p| p.hold.borrow().clone()).ok().flatten()
+}
+
+/// Keeps the hold `Db::transaction` opened for the middleware to commit with the answer.
+pub fn keep(hold: Hold) {
+    let _ = PENDING.try_with(|p| *p.hold.borrow_mut() = Some(hold));
 }
 
 /// The claim a transaction inserts before its change.
@@ -222,26 +260,12 @@ impl KeyClaim {
     }
 }
 
-/// For `Db::transaction`: the claim to insert in this transaction, unless an earlier
-/// transaction of the request recorded it, with the flag to set once this one commits.
-pub fn unrecorded_claim() -> Option<(KeyClaim, Rc<Cell<bool>>)> {
-    PENDING
-        .try_with(|p| (!p.recorded.get()).then(|| (p.claim.clone(), Rc::clone(&p.recorded))))
-        .ok()
-        .flatten()
-}
-
-/// Stores the answer: on the claim the change's transaction committed, or (the request
-/// changed nothing) as a new row.
+/// Stores the answer of a request that changed nothing as a new row.
 fn store_answer(
     conn: &mut PgConnection,
     claim: &KeyClaim,
-    recorded: bool,
     answer: &StoredAnswer,
 ) -> QueryResult<usize> {
-    if recorded {
-        return complete(conn, &claim.caller, &claim.key, answer);
-    }
     diesel::sql_query(
         "INSERT INTO idempotent_requests (caller, key, request_hash, state, status, headers, body, completed_at) \
          VALUES ($1, $2, $3, 'done', $4, $5, $6, now()) ON CONFLICT DO NOTHING",
@@ -255,18 +279,18 @@ fn store_answer(
     .execute(conn)
 }
 
+/// Writes the answer to the claim the held transaction inserted.
 fn complete(
     conn: &mut PgConnection,
-    caller: &str,
-    key: &str,
+    claim: &KeyClaim,
     answer: &StoredAnswer,
 ) -> QueryResult<usize> {
     diesel::sql_query(
         "UPDATE idempotent_requests SET state = 'done', status = $3, headers = $4, body = $5, \
          completed_at = now() WHERE caller = $1 AND key = $2",
     )
-    .bind::<Text, _>(caller)
-    .bind::<Text, _>(key)
+    .bind::<Text, _>(&claim.caller)
+    .bind::<Text, _>(&claim.key)
     .bind::<Integer, _>(i32::from(answer.status))
     .bind::<Jsonb, _>(serde_json::to_value(&answer.headers).unwrap_or_default())
     .bind::<Bytea, _>(&answer.body)
@@ -401,15 +425,13 @@ where
                     );
                     return Ok(req.into_response(err.error_response()));
                 }
-                Claim::InFlight { lost } => {
-                    let err = ApiError::Conflict(if lost {
+                Claim::AnswerLost => {
+                    let err = ApiError::Conflict(
                         "the request with this Idempotency-Key was processed, but its answer was lost \
-                         (the service stopped); it is not run again: read the resource to see the outcome"
-                            .into()
-                    } else {
-                        "a request with this Idempotency-Key is still being processed; retry shortly"
-                            .into()
-                    });
+                         (an earlier version of the service stopped before storing it); it is not run \
+                         again: read the resource to see the outcome"
+                            .into(),
+                    );
                     return Ok(req.into_response(err.error_response()));
                 }
             }
@@ -417,12 +439,15 @@ where
             let (_, mut h1) = actix_http::h1::Payload::create(true);
             h1.unread_data(body);
             req.set_payload(actix_web::dev::Payload::from(h1));
-            let recorded = Rc::new(Cell::new(false));
+            let slot = Rc::new(RefCell::new(None));
             let pending = Pending {
                 claim: claim.clone(),
-                recorded: Rc::clone(&recorded),
+                hold: Rc::clone(&slot),
             };
-            let res = PENDING.scope(pending, service.call(req)).await?;
+            let res = PENDING.scope(pending, service.call(req)).await;
+            // From here on the hold is committed with the answer, or dropped: rolled back.
+            let held = slot.borrow_mut().take();
+            let res = res?;
 
             let (http_req, res) = res.into_parts();
             let status = res.status();
@@ -439,7 +464,7 @@ where
             let bytes = match actix_web::body::to_bytes(body).await {
                 Ok(b) => b,
                 Err(_) => {
-                    // The handler's body failed: nothing to store.
+                    // The handler's body failed: nothing to store, and a held change rolls back.
                     let err = ApiError::internal("the response body could not be read");
                     return Ok(ServiceResponse::new(http_req, err.error_response()));
                 }
@@ -449,15 +474,29 @@ where
                 headers,
                 body: bytes.to_vec(),
             };
-            // A committed change always gets its answer stored; otherwise only final answers.
-            let recorded = recorded.get();
-            if recorded || is_final(status) {
-                let stored = db
-                    .run(move |conn| store_answer(conn, &claim, recorded, &answer))
-                    .await;
-                if let Err(e) = stored {
-                    log::warn!("could not store the answer for an idempotency key: {e}");
+            match (held, is_final(status)) {
+                (Some(hold), true) => {
+                    let committed = hold
+                        .commit(move |conn| complete(conn, &claim, &answer).map(drop))
+                        .await;
+                    if let Err(e) = committed {
+                        log::warn!("an idempotent change was rolled back: its answer could not be stored with it: {e}");
+                        return Ok(ServiceResponse::new(
+                            http_req,
+                            not_committed().error_response(),
+                        ));
+                    }
                 }
+                (None, true) => {
+                    let stored = db
+                        .run(move |conn| store_answer(conn, &claim, &answer))
+                        .await;
+                    if let Err(e) = stored {
+                        log::warn!("could not store the answer for an idempotency key: {e}");
+                    }
+                }
+                // Not stored, so not kept either: a held change rolls back (the hold is dropped).
+                (_, false) => {}
             }
             Ok(ServiceResponse::new(
                 http_req,
@@ -465,4 +504,13 @@ where
             ))
         })
     }
+}
+
+/// The answer when a held change and its answer could not be committed together.
+fn not_committed() -> ApiError {
+    ApiError::Unavailable(
+        "the change could not be committed together with its answer, so it was rolled back: \
+         nothing was changed; retry with the same Idempotency-Key"
+            .into(),
+    )
 }

@@ -18,6 +18,7 @@ pub mod etag;
 pub mod extract;
 pub mod generate;
 pub mod idempotency;
+pub mod limits;
 pub mod logging;
 pub mod memory;
 pub mod metrics;

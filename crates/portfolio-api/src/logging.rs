@@ -7,14 +7,13 @@
 //! organisation and a keyed hash of the subject that correlates a caller's requests without
 //! revealing who it is.
 
-use std::future::{ready, Future, Ready};
 use std::io::Write;
-use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -77,56 +76,17 @@ pub fn caller_id(subject: &str) -> String {
         .collect()
 }
 
-/// One access line per request, after the response.
-pub struct AccessLog {
-    pub json: bool,
-}
-
-impl<S, B> Transform<S, ServiceRequest> for AccessLog
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = Error;
-    type Transform = AccessLogService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(AccessLogService {
-            service: Rc::new(service),
-            json: self.json,
-        }))
-    }
-}
-
-pub struct AccessLogService<S> {
-    service: Rc<S>,
+/// The middleware (`from_fn`, with the format): one access line per request, after the
+/// response.
+pub async fn access_log<B: MessageBody>(
     json: bool,
-}
-
-impl<S, B> Service<ServiceRequest> for AccessLogService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
-
-    actix_web::dev::forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let started = Instant::now();
-        let json = self.json;
-        let fut = self.service.call(req);
-        Box::pin(async move {
-            let res = fut.await?;
-            log_access(&res, started, json);
-            Ok(res)
-        })
-    }
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    let started = Instant::now();
+    let res = next.call(req).await?;
+    log_access(&res, started, json);
+    Ok(res)
 }
 
 fn log_access<B>(res: &ServiceResponse<B>, started: Instant, json: bool) {

@@ -5,13 +5,12 @@
 //! (`metrics::idempotent_replay()`, `metrics::audit_checkpoint()` …) without plumbing. The
 //! counters are atomics; the per-request middleware is installed only when metrics are served.
 
-use std::future::{ready, Future, Ready};
-use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{web, App, Error, HttpResponse, HttpServer};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -233,30 +232,32 @@ pub fn serve(bind: &str, db: Db) -> Result<(actix_web::dev::Server, String), Str
     Ok((server.run(), addr))
 }
 
-/// Counts every request by method, route template (never the raw path: ids would make a
-/// series per resource) and status, and times it by route.
-pub struct RequestMetrics;
-
-impl<S, B> Transform<S, ServiceRequest> for RequestMetrics
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = Error;
-    type Transform = RequestMetricsService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequestMetricsService {
-            service: Rc::new(service),
-        }))
-    }
-}
-
-pub struct RequestMetricsService<S> {
-    service: Rc<S>,
+/// The middleware (`from_fn`): counts every request by method, route template (never the raw
+/// path: ids would make a series per resource) and status, and times it by route.
+pub async fn count_request<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let res = next.call(req).await?;
+    let route = route_label(res.request());
+    let status = res.status().as_u16();
+    METRICS
+        .latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    METRICS
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status,
+        })
+        .inc();
+    Ok(res)
 }
 
 /// The method as a static label (anything unusual is `other`, so a client cannot mint series).
@@ -277,42 +278,4 @@ pub fn method_label(m: &actix_web::http::Method) -> &'static str {
 /// The route template that matched (`/api/v1/needs/{id}`), or `unmatched`.
 pub fn route_label(req: &actix_web::HttpRequest) -> String {
     req.match_pattern().unwrap_or_else(|| "unmatched".into())
-}
-
-impl<S, B> Service<ServiceRequest> for RequestMetricsService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
-
-    actix_web::dev::forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let started = Instant::now();
-        let method = method_label(req.method());
-        let fut = self.service.call(req);
-        Box::pin(async move {
-            let res = fut.await?;
-            let route = route_label(res.request());
-            let status = res.status().as_u16();
-            METRICS
-                .latency
-                .get_or_create(&RouteLabels {
-                    route: route.clone(),
-                })
-                .observe(started.elapsed().as_secs_f64());
-            METRICS
-                .requests
-                .get_or_create(&RequestLabels {
-                    method,
-                    route,
-                    status,
-                })
-                .inc();
-            Ok(res)
-        })
-    }
 }

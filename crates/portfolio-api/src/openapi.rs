@@ -477,7 +477,8 @@ fn add_idempotency_key(op: &mut Value) {
             "description": "Makes a retry of this request safe (IETF httpapi idempotency-key draft). The first answer \
 to (caller, key) is stored for at least 24 hours and replayed, marked `Idempotent-Replayed: true`, for a retry with the \
 same method, path and body; the same key with a different request is 422; a retry while the first is still running is \
-409. Keys are scoped to the caller (token subject and organisation). Use a fresh random value (e.g. a UUID) per \
+409. The answer is committed in the same transaction as the change, so a retry after a timeout or a 5xx either gets the \
+first answer or is processed (when the first changed nothing), never twice. Keys are scoped to the caller (token subject and organisation). Use a fresh random value (e.g. a UUID) per \
 logical request: 1–255 visible ASCII characters. No example value is given on purpose: a tool that pre-fills \
 it (Swagger UI) would send the same key every time, and every later request would be refused as a reuse.",
             "schema": {"type": "string"}

@@ -5,16 +5,14 @@
 //! valid token are not counted (they are refused with 401 before doing any work).
 
 use std::collections::HashMap;
-use std::future::{ready, Future, Ready};
-use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_web::{Error, ResponseError};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse, ResponseError};
 
 use crate::auth::authenticate;
 use crate::error::ApiError;
@@ -106,77 +104,56 @@ fn rate_headers(headers: &mut HeaderMap, limit: u32, remaining: u32, reset: u64)
     }
 }
 
-pub struct RateLimit(pub RateLimiter);
-
-impl<S, B> Transform<S, ServiceRequest> for RateLimit
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<BoxBody>;
-    type Error = Error;
-    type Transform = RateLimitService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RateLimitService {
-            service: Rc::new(service),
-            limiter: self.0.clone(),
-        }))
-    }
-}
-
-pub struct RateLimitService<S> {
-    service: Rc<S>,
+/// The middleware (`from_fn`, with a clone of the limiter): takes a token for an
+/// authenticated caller, refuses with 429 when none is left, and tells the caller its budget.
+pub async fn limit<B: MessageBody>(
     limiter: RateLimiter,
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    let mut budget = None;
+    if let Some(who) = counted_caller(&limiter, &req) {
+        if let Err(wait) = limiter.take(&who, Instant::now()) {
+            return Ok(req
+                .into_response(limiter.refusal(wait))
+                .map_into_right_body());
+        }
+        budget = limiter.remaining(&who, Instant::now());
+    }
+    let mut res = next.call(req).await?;
+    if let Some((remaining, reset)) = budget {
+        rate_headers(res.headers_mut(), limiter.per_minute, remaining, reset);
+    }
+    Ok(res.map_into_left_body())
 }
 
-impl<S, B> Service<ServiceRequest> for RateLimitService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<BoxBody>;
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+/// The bucket key of a request that counts: one with a valid token, while the limiter is on.
+fn counted_caller(limiter: &RateLimiter, req: &ServiceRequest) -> Option<String> {
+    if !limiter.enabled() || !req.headers().contains_key("authorization") {
+        return None;
+    }
+    let caller = authenticate(req.request()).ok()?;
+    Some(format!(
+        "{}\u{1f}{}",
+        caller.subject,
+        caller.org_number.as_deref().unwrap_or("")
+    ))
+}
 
-    actix_web::dev::forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let service = Rc::clone(&self.service);
-        let limiter = self.limiter.clone();
-        Box::pin(async move {
-            let mut budget = None;
-            if limiter.enabled() && req.headers().contains_key("authorization") {
-                if let Ok(caller) = authenticate(req.request()) {
-                    let who = format!(
-                        "{}\u{1f}{}",
-                        caller.subject,
-                        caller.org_number.as_deref().unwrap_or("")
-                    );
-                    if let Err(wait) = limiter.take(&who, Instant::now()) {
-                        crate::metrics::rate_limited();
-                        let err = ApiError::TooManyRequests {
-                            detail: format!(
-                                "more than {} requests per minute; retry after {wait} seconds",
-                                limiter.per_minute
-                            ),
-                            retry_after_seconds: wait,
-                        };
-                        let mut res = err.error_response();
-                        rate_headers(res.headers_mut(), limiter.per_minute, 0, wait);
-                        return Ok(req.into_response(res));
-                    }
-                    budget = limiter.remaining(&who, Instant::now());
-                }
-            }
-            let mut res = service.call(req).await?.map_into_boxed_body();
-            if let Some((remaining, reset)) = budget {
-                rate_headers(res.headers_mut(), limiter.per_minute, remaining, reset);
-            }
-            Ok(res)
-        })
+impl RateLimiter {
+    /// The 429 for a caller who must wait `wait` seconds.
+    fn refusal(&self, wait: u64) -> HttpResponse {
+        crate::metrics::rate_limited();
+        let err = ApiError::TooManyRequests {
+            detail: format!(
+                "more than {} requests per minute; retry after {wait} seconds",
+                self.per_minute
+            ),
+            retry_after_seconds: wait,
+        };
+        let mut res = err.error_response();
+        rate_headers(res.headers_mut(), self.per_minute, 0, wait);
+        res
     }
 }
 

@@ -1,12 +1,10 @@
 //! `X-Request-Id` on every response (echoed when the caller sent a sane one), and the id of the
 //! request being served available anywhere below the middleware (problem bodies, audit entries).
 
-use std::future::{ready, Future, Ready};
-use std::pin::Pin;
-use std::rc::Rc;
-
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 
 pub const HEADER: &str = "x-request-id";
@@ -69,58 +67,28 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-pub struct RequestIdMiddleware;
-
-impl<S, B> Transform<S, ServiceRequest> for RequestIdMiddleware
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = Error;
-    type Transform = RequestIdService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequestIdService {
-            service: Rc::new(service),
-        }))
-    }
-}
-
-pub struct RequestIdService<S> {
-    service: Rc<S>,
-}
-
-impl<S, B> Service<ServiceRequest> for RequestIdService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
-
-    actix_web::dev::forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let id = req
-            .headers()
-            .get(HEADER)
-            .and_then(accept_incoming)
-            .unwrap_or_else(fresh);
-        req.extensions_mut().insert(RequestId(id.clone()));
-        let service = Rc::clone(&self.service);
-        let header_value = HeaderValue::from_str(&id).ok();
-        Box::pin(CURRENT.scope(id, async move {
-            let mut res = service.call(req).await?;
+/// The middleware (`from_fn`): names the request, serves it inside that name's scope and
+/// answers with the id in `X-Request-Id`.
+pub async fn request_id<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, Error> {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(accept_incoming)
+        .unwrap_or_else(fresh);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let header_value = HeaderValue::from_str(&id).ok();
+    CURRENT
+        .scope(id, async move {
+            let mut res = next.call(req).await?;
             if let Some(v) = header_value {
                 res.headers_mut().insert(HeaderName::from_static(HEADER), v);
             }
             Ok(res)
-        }))
-    }
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -50,7 +50,10 @@ pub fn query_errors(method: &str, pattern: &str, query: &str) -> Vec<FieldError>
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
+            (
+                crate::strict_query::decode(k),
+                crate::strict_query::decode(v),
+            )
         })
         .collect();
     let mut out = Vec::new();
@@ -87,30 +90,6 @@ fn typed(schema: &Value, raw: &str) -> Value {
         }
     }
     Value::String(raw.to_owned())
-}
-
-fn decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = |b: u8| (b as char).to_digit(16);
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn resolve<'a>(doc: &'a Value, mut schema: &'a Value) -> &'a Value {

@@ -93,7 +93,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         let applied = migrate(database.owner_url())?;
         log::info!("database ready ({applied} migrations applied)");
     }
-    let pool = db::build_pool(&database.url, config.pool_size)?;
+    let pool = db::build_pool(&database.url, db::pool_size_for(config.pool_size))?;
     check_serving_role(&pool, config.allow_superuser)?;
     if database.migration_url.is_none() {
         db::require_migrated(&pool)?;
@@ -135,9 +135,13 @@ pub fn serve(config: Config) -> Result<(), String> {
     // Webhook delivery on threads and connections of its own: it never waits for (or holds up)
     // a request's database thread or an HTTP worker. Stopped after the server.
     let webhook_worker = if config.webhooks.workers > 0 {
-        let pool = db::build_pool(&database.url, config.webhooks.workers as u32)?;
+        // Named, so that its sessions are told apart in pg_stat_activity.
+        let sep = if database.url.contains('?') { '&' } else { '?' };
+        let url = format!("{}{sep}application_name=portfolio-webhooks", database.url);
+        let pool = db::build_pool(&url, config.webhooks.workers as u32)?;
         Some(crate::webhooks::worker::Worker::start(
             pool,
+            &url,
             config.webhooks.clone(),
         ))
     } else {

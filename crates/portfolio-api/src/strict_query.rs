@@ -6,14 +6,12 @@
 //! parameters), so a new operation is covered without anyone remembering to list them.
 
 use std::collections::HashMap;
-use std::future::{ready, Future, Ready};
-use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_web::body::EitherBody;
-use actix_web::dev::{ResourceDef, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
+use actix_web::middleware::Next;
 use actix_web::Error;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::{OpenApi, RefOr};
@@ -107,8 +105,9 @@ impl QueryTable {
     }
 }
 
-/// Percent-decodes a query name (`+` is a space); invalid escapes are kept as written.
-fn decode(raw: &str) -> String {
+/// Percent-decodes a query name or value (`+` is a space); invalid escapes are kept as
+/// written.
+pub(crate) fn decode(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -132,60 +131,19 @@ fn decode(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The middleware: checks requests that carry a query string.
-pub struct StrictQuery(pub Arc<QueryTable>);
-
-impl<S, B> Transform<S, ServiceRequest> for StrictQuery
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = StrictQueryService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(StrictQueryService {
-            service: Rc::new(service),
-            table: Arc::clone(&self.0),
-        }))
-    }
-}
-
-pub struct StrictQueryService<S> {
-    service: Rc<S>,
+/// The middleware (`from_fn`, with the table): checks requests that carry a query string.
+pub async fn refuse_undeclared<B: MessageBody>(
     table: Arc<QueryTable>,
-}
-
-impl<S, B> Service<ServiceRequest> for StrictQueryService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
-
-    actix_web::dev::forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let verdict = if req.query_string().is_empty() {
-            Ok(())
-        } else {
-            self.table
-                .check(req.method(), req.path(), req.query_string())
-        };
-        match verdict {
-            Ok(()) => {
-                let service = Rc::clone(&self.service);
-                Box::pin(async move { Ok(service.call(req).await?.map_into_left_body()) })
-            }
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    if !req.query_string().is_empty() {
+        if let Err(e) = table.check(req.method(), req.path(), req.query_string()) {
             // Rendered here, inside the request-id scope, so the problem carries the id.
-            Err(e) => Box::pin(ready(Ok(req.error_response(e).map_into_right_body()))),
+            return Ok(req.error_response(e).map_into_right_body());
         }
     }
+    Ok(next.call(req).await?.map_into_left_body())
 }
 
 #[cfg(test)]

@@ -285,7 +285,7 @@ impl TestApp {
         let mut config = Config::from_lookup(|_| None).expect("default config");
         config.database_url = Some(serving_url.to_owned());
         adjust(&mut config);
-        let pool = patient_pool(serving_url, config.pool_size.max(8));
+        let pool = patient_pool(serving_url, db::pool_size_for(config.pool_size.max(8)));
         let state = AppState::new(Db::new(pool), config).expect("state");
         let svc = Rc::new(test::init_service(build_app(state.clone())).await);
         let call: Caller = Rc::new(move |req: Request| {

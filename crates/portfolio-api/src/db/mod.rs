@@ -1,6 +1,7 @@
 //! The database: pool, migrations, and the one way handlers reach PostgreSQL.
 
 pub mod breaker;
+pub mod hold;
 pub mod schema;
 
 use std::time::Duration;
@@ -16,6 +17,13 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations")
 
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type Conn = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// Connections the pool of a `Db` with `threads` database threads needs: one per thread, and
+/// as many again for transactions held open until their idempotent answer is stored
+/// (`hold.rs`), so that a held transaction never makes a database thread wait.
+pub fn pool_size_for(threads: u32) -> u32 {
+    threads.max(1) * 2
+}
 
 pub fn build_pool(url: &str, size: u32) -> Result<PgPool, String> {
     // A server that does not answer (a dropped network path) must not hold a connection
@@ -135,6 +143,8 @@ pub struct Db {
     breaker: std::sync::Arc<breaker::Breaker>,
     /// The audit keys the jobs' changes are chained with (set from the configuration).
     audit_keys: AuditKeyCell,
+    /// Transactions held until their idempotent answer is stored.
+    holders: hold::Holders,
 }
 
 type AuditKeyCell = std::sync::Arc<std::sync::RwLock<std::sync::Arc<crate::audit_key::AuditKeys>>>;
@@ -157,13 +167,21 @@ fn timed_transaction<T, E: From<diesel::result::Error>>(
 }
 
 impl Db {
-    /// Starts one database thread per pooled connection.
+    /// Splits the pool (see [`pool_size_for`]): half of its connections for the database
+    /// threads, one thread each, the other half for held transactions.
     pub fn new(pool: PgPool) -> Db {
         let (tx, rx) = std::sync::mpsc::channel::<Job>();
         let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
         let breaker = std::sync::Arc::new(breaker::Breaker::default());
         let audit_keys = AuditKeyCell::default();
-        for i in 0..pool.max_size().max(1) {
+        let threads = (pool.max_size() / 2).max(1);
+        let holders = hold::Holders::new(
+            (pool.max_size() - threads).max(1),
+            &pool,
+            &breaker,
+            &audit_keys,
+        );
+        for i in 0..threads {
             let keys = std::sync::Arc::clone(&audit_keys);
             let rx = std::sync::Arc::clone(&rx);
             let pool = pool.clone();
@@ -202,6 +220,7 @@ impl Db {
             jobs: tx,
             breaker,
             audit_keys,
+            holders,
         }
     }
 
@@ -223,7 +242,23 @@ impl Db {
     /// Runs `f` with a connection on a database thread. No connection within the pool's
     /// timeout (the database is away) is a 503. `f` fails with any error that maps to a
     /// problem (the store's, the domain's, diesel's or the HTTP layer's own).
+    ///
+    /// In a request whose change is held for its idempotent answer, `f` runs in that held
+    /// transaction instead: the request reads its own change (not yet committed).
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        E: Into<ApiError>,
+        T: Send + 'static,
+    {
+        if let Some(hold) = crate::idempotency::held() {
+            return hold.run(move |conn| f(conn).map_err(Into::into)).await;
+        }
+        self.run_here(f).await
+    }
+
+    /// [`Db::run`] on a database thread, whatever the request holds.
+    async fn run_here<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
         E: Into<ApiError>,
@@ -261,29 +296,36 @@ impl Db {
     }
 
     /// Runs `f` in one transaction: every write that spans rows commits together or not at all.
+    ///
+    /// In a `POST` with an `Idempotency-Key` (see idempotency.rs) the transaction also claims
+    /// the key and is *held*: it commits only together with the answer, which the middleware
+    /// stores in it after the handler (`hold.rs`). A later transaction of the same request
+    /// runs inside the held one, as a savepoint.
     pub async fn transaction<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
         E: From<diesel::result::Error> + Into<ApiError>,
         T: Send + 'static,
     {
-        // An idempotent POST's key is claimed in the transaction of its change: both commit,
-        // or neither (see idempotency.rs).
-        let Some((claim, recorded)) = crate::idempotency::unrecorded_claim() else {
-            return self.run(move |conn| timed_transaction(conn, f)).await;
-        };
-        let result = self
-            .run(move |conn| {
-                timed_transaction(conn, |conn| {
-                    claim.insert(conn)?;
-                    f(conn).map_err(Into::into)
-                })
-            })
-            .await;
-        if result.is_ok() {
-            recorded.set(true);
+        use crate::idempotency::KeyState;
+        match crate::idempotency::key_state() {
+            KeyState::None => self.run_here(move |conn| timed_transaction(conn, f)).await,
+            KeyState::Held(hold) => hold.run(move |conn| f(conn).map_err(Into::into)).await,
+            KeyState::Unclaimed(claim) => {
+                if self.breaker.is_open() {
+                    return Err(Self::unavailable());
+                }
+                let (value, hold) = self
+                    .holders
+                    .open(move |conn| {
+                        claim.insert(conn)?;
+                        f(conn).map_err(Into::into)
+                    })
+                    .await?;
+                crate::idempotency::keep(hold);
+                Ok(value)
+            }
         }
-        result
     }
 
     /// Runs `f` on a database thread, blocking the calling thread (CLI and start-up only).

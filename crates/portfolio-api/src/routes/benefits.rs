@@ -89,7 +89,7 @@ pub struct OwnerBody {
     pub org_number: String,
     /// Role or name of the owner in that organisation.
     #[schema(min_length = 1, max_length = 200)]
-    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::BENEFIT_SHORT_TEXT_MAX), custom(function = "no_nul"))]
     pub role: String,
 }
 
@@ -99,10 +99,10 @@ pub struct OwnerBody {
 #[schema(example = json!({"name": "Andel rapporter overført automatisk", "unit": "prosent", "direction": "increase"}))]
 pub struct IndicatorBody {
     #[schema(min_length = 1, max_length = 200)]
-    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::BENEFIT_SHORT_TEXT_MAX), custom(function = "no_nul"))]
     pub name: String,
     #[schema(min_length = 1, max_length = 200)]
-    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::BENEFIT_SHORT_TEXT_MAX), custom(function = "no_nul"))]
     pub unit: String,
     #[schema(schema_with = direction_schema)]
     pub direction: Direction,
@@ -117,7 +117,7 @@ pub struct BaselineBody {
     pub date: NaiveDate,
     /// How and from where the baseline was measured.
     #[schema(min_length = 1, max_length = 10000)]
-    #[validate(length(min = 1, max = 10000), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::LONG_TEXT_MAX), custom(function = "no_nul"))]
     pub method: String,
 }
 
@@ -413,10 +413,10 @@ pub struct BenefitQuery {
 pub struct NewBenefit {
     pub parent: ParentRef,
     #[schema(min_length = 1, max_length = 200)]
-    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::TITLE_MAX), custom(function = "no_nul"))]
     pub title: String,
     #[schema(min_length = 1, max_length = 10000)]
-    #[validate(length(min = 1, max = 10000), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::LONG_TEXT_MAX), custom(function = "no_nul"))]
     pub description: String,
     #[schema(schema_with = category_schema)]
     pub category: BenefitCategory,
@@ -449,10 +449,10 @@ where
 #[schema(example = json!({"owner": {"org_number": "993467049", "role": "Klinikkleder, Kreftklinikken"}}))]
 pub struct EditBenefit {
     #[schema(min_length = 1, max_length = 200)]
-    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::TITLE_MAX), custom(function = "no_nul"))]
     pub title: Option<String>,
     #[schema(min_length = 1, max_length = 10000)]
-    #[validate(length(min = 1, max = 10000), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::LONG_TEXT_MAX), custom(function = "no_nul"))]
     pub description: Option<String>,
     #[schema(schema_with = category_schema)]
     pub category: Option<BenefitCategory>,
@@ -478,7 +478,7 @@ pub struct BenefitStatusChange {
     pub status: BenefitStatus,
     /// Required for `partly_realised`, `not_realised` and `cancelled`.
     #[schema(min_length = 1, max_length = 2000)]
-    #[validate(length(min = 1, max = 2000), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::REASON_MAX), custom(function = "no_nul"))]
     pub reason: Option<String>,
 }
 
@@ -491,10 +491,10 @@ pub struct NewBenefitMeasurement {
     pub measured_on: NaiveDate,
     pub value: f64,
     #[schema(min_length = 1, max_length = 200)]
-    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::BENEFIT_SHORT_TEXT_MAX), custom(function = "no_nul"))]
     pub source: String,
     #[schema(min_length = 1, max_length = 10000)]
-    #[validate(length(min = 1, max = 10000), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::LONG_TEXT_MAX), custom(function = "no_nul"))]
     pub note: Option<String>,
     /// The id of the measurement of this benefit that this one corrects.
     pub corrects: Option<i64>,

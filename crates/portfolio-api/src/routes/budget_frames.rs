@@ -233,7 +233,7 @@ crate::page_type!(
 pub struct FrameQuery {
     /// Only this year's frames.
     #[param(minimum = 2000, maximum = 2100, example = 2023)]
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     pub year: Option<i32>,
     /// Only this sub-portfolio.
     #[param(schema_with = sub_portfolio_schema)]
@@ -245,7 +245,7 @@ pub struct FrameQuery {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"year": 2024, "sub_portfolio": "concept_studies", "amount_nok": 10000000, "reason": "Vedtatt budsjett 2024"}))]
 pub struct NewFrame {
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     #[schema(minimum = 2000, maximum = 2100)]
     pub year: i32,
     #[schema(schema_with = sub_portfolio_schema)]

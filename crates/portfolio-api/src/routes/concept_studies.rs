@@ -163,7 +163,7 @@ crate::page_type!(
 pub struct StudyQuery {
     /// Only studies of this cycle year.
     #[param(minimum = 2000, maximum = 2100, example = 2022)]
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     pub year: Option<i32>,
     /// Only studies with this status.
     pub status: Option<StudyStatusName>,
@@ -265,7 +265,7 @@ pub struct StudyReport {
     pub interregional: Option<bool>,
     /// With `interregional`: the regional authorities the study is run on behalf of
     /// (organisation numbers, each once, at most 10). Absent keeps the ones already named.
-    #[validate(length(max = 10), custom(function = "org_numbers"))]
+    #[validate(length(max = crate::limits::ON_BEHALF_OF_MAX), custom(function = "org_numbers"))]
     #[schema(max_items = 10, example = json!(["991324968", "983658725", "983658776", "883658752"]))]
     pub on_behalf_of: Option<Vec<String>>,
     /// Why (kept in the budget frame's history with the spending).

@@ -104,7 +104,7 @@ crate::page_type!(CyclePage, Cycle, "A page of cycles, by year.");
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"year": 2024}))]
 pub struct NewCycle {
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     #[schema(minimum = 2000, maximum = 2100)]
     pub year: i32,
 }
@@ -124,7 +124,7 @@ pub struct PhaseChangeRequest {
 pub struct ScaleLabel {
     #[schema(example = 5)]
     pub value: i32,
-    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::CRITERION_NAME_MAX), custom(function = "no_nul"))]
     #[schema(example = "Svært stor nytte", min_length = 1, max_length = 200)]
     pub label: String,
 }
@@ -134,7 +134,7 @@ pub struct ScaleLabel {
 #[serde(deny_unknown_fields)]
 pub struct CriterionDto {
     /// `A-Z`, `0-9`, `_`, 1–16 characters; unique in the set.
-    #[validate(length(min = 1, max = 16))]
+    #[validate(length(min = 1, max = crate::limits::CRITERION_CODE_MAX))]
     #[schema(
         example = "PASIENTNYTTE",
         min_length = 1,
@@ -142,11 +142,11 @@ pub struct CriterionDto {
         pattern = "^[A-Z0-9_]{1,16}$"
     )]
     pub code: String,
-    #[validate(length(min = 1, max = 200))]
+    #[validate(length(min = 1, max = crate::limits::CRITERION_NAME_MAX))]
     #[schema(example = "Pasientnytte", min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
-    #[validate(length(max = 4000))]
+    #[validate(length(max = crate::limits::CRITERION_DESCRIPTION_MAX))]
     #[schema(max_length = 4000)]
     pub description: String,
     #[schema(schema_with = criterion_kind_schema)]

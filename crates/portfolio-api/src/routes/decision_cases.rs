@@ -232,7 +232,7 @@ pub struct CaseQuery {
     pub status: Option<CaseStatus>,
     /// Only cases whose meeting is in this year.
     #[param(minimum = 2000, maximum = 2100, example = 2022)]
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     pub year: Option<i32>,
 }
 

@@ -3,7 +3,7 @@
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use portfolio_domain::criteria::ScreeningResult as Outcome;
-use portfolio_domain::need::{NeedReference, NeedStatus, Origin, LONG_TEXT_MAX, REASON_MAX};
+use portfolio_domain::need::{NeedReference, NeedStatus, Origin};
 use portfolio_domain::service_area::ForwardingRole;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +20,7 @@ use crate::pagination::{paginate, PageQuery};
 use crate::routes::need_dependencies::NeedDependency;
 use crate::store::dependencies::{dependencies_of, Dependency};
 use crate::store::needs::{self as store, NeedEdit, NeedFields, NeedFilter, NeedRow};
+use crate::store::StoreError;
 
 crate::enum_schema!(origin_schema, Origin, "Where the need comes from.");
 crate::enum_schema!(
@@ -199,16 +200,16 @@ fn not_blank(s: &str) -> Result<(), validator::ValidationError> {
     "contact_email": "ola.nordmann@example.org"
 }))]
 pub struct NewNeed {
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     #[schema(minimum = 2000, maximum = 2100)]
     pub cycle_year: i32,
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::TITLE_MAX), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 200)]
     pub title: String,
-    #[validate(length(min = 1, max = 10000), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::LONG_TEXT_MAX), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 10000)]
     pub description: String,
-    #[validate(length(min = 1, max = 10000), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::LONG_TEXT_MAX), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 10000)]
     pub expected_benefit: String,
     #[schema(schema_with = origin_schema)]
@@ -249,13 +250,13 @@ where
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "Automatisk overføring til kvalitetsregistre", "estimated_study_cost_nok": 1800000}))]
 pub struct NeedPatch {
-    #[validate(length(min = 1, max = 200), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::TITLE_MAX), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 200)]
     pub title: Option<String>,
-    #[validate(length(min = 1, max = 10000), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::LONG_TEXT_MAX), custom(function = "not_blank"))]
     #[schema(max_length = 10000)]
     pub description: Option<String>,
-    #[validate(length(min = 1, max = 10000), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::LONG_TEXT_MAX), custom(function = "not_blank"))]
     #[schema(max_length = 10000)]
     pub expected_benefit: Option<String>,
     #[schema(schema_with = origin_schema)]
@@ -285,7 +286,7 @@ pub struct NeedPatch {
 pub struct NeedQuery {
     /// Only this cycle year.
     #[param(minimum = 2000, maximum = 2100, example = 2022)]
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     pub year: Option<i32>,
     /// Only needs with this status.
     #[param(schema_with = need_status_schema)]
@@ -321,7 +322,7 @@ pub struct NeedQuery {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "Dekkes av et nasjonalt tiltak"}))]
 pub struct WithdrawRequest {
-    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::REASON_MAX), custom(function = "not_blank"))]
     #[schema(max_length = 2000)]
     pub reason: Option<String>,
 }
@@ -339,7 +340,7 @@ pub enum AssessmentDecision {
 #[serde(deny_unknown_fields)]
 pub struct ScreeningResult {
     /// A screening criterion of the adopted set.
-    #[validate(length(min = 1, max = 16))]
+    #[validate(length(min = 1, max = crate::limits::CRITERION_CODE_MAX))]
     #[schema(example = "STRATEGI", min_length = 1, max_length = 16)]
     pub code: String,
     /// Whether the need meets the criterion. Required (unless the deprecated `value` is given).
@@ -389,7 +390,7 @@ impl ScreeningResult {
 pub struct AssessmentRequest {
     pub decision: AssessmentDecision,
     /// Mandatory when rejecting.
-    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::REASON_MAX), custom(function = "not_blank"))]
     #[schema(max_length = 2000)]
     pub reason: Option<String>,
     /// One result (pass or fail) per screening criterion of the adopted set.
@@ -399,7 +400,7 @@ pub struct AssessmentRequest {
     pub screening: Vec<ScreeningResult>,
     /// Why the need is accepted although it fails a screening criterion: required then,
     /// refused otherwise (there is nothing to override).
-    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::REASON_MAX), custom(function = "not_blank"))]
     #[schema(max_length = 2000)]
     pub override_reason: Option<String>,
 }
@@ -409,7 +410,7 @@ pub struct AssessmentRequest {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "Feil i screeningen; vurderes på nytt"}))]
 pub struct ReopenRequest {
-    #[validate(length(min = 1, max = 2000), custom(function = "not_blank"))]
+    #[validate(length(min = 1, max = crate::limits::REASON_MAX), custom(function = "not_blank"))]
     #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
@@ -456,8 +457,20 @@ fn need_response(
     ))
 }
 
-/// The need with its dependencies (one query for them, after the read or change that
-/// returned the row).
+/// A found need with its dependencies, read in the same database job as the need: a single
+/// read costs one hand-over to a database thread, not two.
+fn with_its_dependencies(
+    conn: &mut diesel::PgConnection,
+    row: Option<NeedRow>,
+) -> Result<Option<(NeedRow, Vec<Dependency>)>, StoreError> {
+    let Some(row) = row else { return Ok(None) };
+    let mut links = dependencies_of(conn, &[row.id])?;
+    let dependencies = links.remove(&row.id).unwrap_or_default();
+    Ok(Some((row, dependencies)))
+}
+
+/// The need with its dependencies (one query for them, after the change that returned the
+/// row).
 async fn with_dependencies(
     db: &Db,
     builder: actix_web::HttpResponseBuilder,
@@ -468,8 +481,6 @@ async fn with_dependencies(
     let dependencies = links.remove(&id).unwrap_or_default();
     need_response(builder, row, dependencies)
 }
-
-const _: () = assert!(LONG_TEXT_MAX == 10_000 && REASON_MAX == 2_000);
 
 /// Report a need
 ///
@@ -603,11 +614,14 @@ pub async fn get_need(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let id = path.into_inner();
-    let row = db
-        .run(move |conn| store::find_need(conn, id))
+    let (row, dependencies) = db
+        .run(move |conn| {
+            let row = store::find_need(conn, id)?;
+            with_its_dependencies(conn, row)
+        })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {id}")))?;
-    with_dependencies(&db, HttpResponse::Ok(), row).await
+    need_response(HttpResponse::Ok(), row, dependencies)
 }
 
 /// Get a need by its reference
@@ -634,11 +648,14 @@ pub async fn get_need_by_reference(
         .parse()
         .map_err(|e| ApiError::BadRequest(format!("invalid path parameter: {e}")))?;
     let text = reference.to_string();
-    let row = db
-        .run(move |conn| store::find_need_by_reference(conn, &text))
+    let (row, dependencies) = db
+        .run(move |conn| {
+            let row = store::find_need_by_reference(conn, &text)?;
+            with_its_dependencies(conn, row)
+        })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("need {reference}")))?;
-    with_dependencies(&db, HttpResponse::Ok(), row).await
+    need_response(HttpResponse::Ok(), row, dependencies)
 }
 
 /// Edit a submitted need

@@ -42,7 +42,7 @@ crate::enum_schema!(
 #[serde(deny_unknown_fields)]
 pub struct CriterionScore {
     /// A prioritisation criterion of the adopted set.
-    #[validate(length(min = 1, max = 16))]
+    #[validate(length(min = 1, max = crate::limits::CRITERION_CODE_MAX))]
     #[schema(example = "PASIENTNYTTE")]
     pub code: String,
     /// A value on the criterion's scale.

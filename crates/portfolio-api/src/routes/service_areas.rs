@@ -62,7 +62,7 @@ pub struct SystemParty {
     )]
     pub org_number: String,
     /// Role or person name.
-    #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]
+    #[validate(length(min = 1, max = crate::limits::PARTY_NAME_MAX), custom(function = "no_nul"))]
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -175,7 +175,7 @@ crate::page_type!(
 pub struct ServiceAreaQuery {
     /// Only this year's areas.
     #[param(minimum = 2000, maximum = 2100, example = 2023)]
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     pub year: Option<i32>,
     /// Only clinical or only administrative areas.
     pub kind: Option<ServiceAreaKind>,
@@ -190,7 +190,7 @@ pub struct ServiceAreaQuery {
     "system_owner": {"org_number": "991324968", "name": "Fagdirektør, Helse Sør-Øst RHF"},
     "system_responsible": {"org_number": "993467049", "name": "Klinikkleder, Kvinne- og barneklinikken"}}))]
 pub struct NewServiceArea {
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     #[schema(minimum = 2000, maximum = 2100)]
     pub year: i32,
     #[validate(length(min = 1, max = 200), custom(function = "no_nul"))]

@@ -293,7 +293,7 @@ fn respond(r: &ReportRow, csv: bool, section: CsvSection) -> Result<HttpResponse
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"year": 2023, "tertial": 2}))]
 pub struct NewTertialReport {
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     #[schema(minimum = 2000, maximum = 2100)]
     pub year: i32,
     /// 1, 2 or 3.
@@ -307,7 +307,7 @@ pub struct NewTertialReport {
 pub struct TertialReportQuery {
     /// Only this year's reports.
     #[param(minimum = 2000, maximum = 2100, example = 2023)]
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     pub year: Option<i32>,
 }
 
@@ -336,7 +336,7 @@ pub struct ReportQuery {
 pub struct OverviewQuery {
     /// The budget year.
     #[param(minimum = 2000, maximum = 2100, example = 2023)]
-    #[validate(range(min = 2000, max = 2100))]
+    #[validate(range(min = crate::dates::MIN_YEAR, max = crate::dates::MAX_YEAR))]
     pub year: i32,
 }
 

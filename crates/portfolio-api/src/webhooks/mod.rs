@@ -3,6 +3,8 @@
 //! The feed stays the source of truth; each subscription has a cursor into it that the
 //! delivery worker moves as receivers acknowledge events. See docs/INTEGRATING.md.
 
+pub mod priority;
 pub mod signature;
 pub mod target;
+pub mod wakeup;
 pub mod worker;
