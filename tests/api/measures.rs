@@ -859,3 +859,100 @@ async fn the_portfolio_overview_counts_cheaply() {
         .refused(403)
         .await;
 }
+
+/// A sync changes the measure's version (its ETag, and its feed event's version) as an edit
+/// does, edits and syncs count on one version, and the RAG filter follows the latest status.
+#[actix_web::test]
+async fn a_sync_changes_the_measure_version_and_the_rag_filter_follows_it() {
+    let app = TestApp::new().await;
+    let area_id = area(&app, "Mor og barn");
+    let m = create_measure(&app, &area_id, "SP-1").await;
+    create_measure(&app, &area_id, "SP-2").await;
+    let path = format!("/api/v1/measures/{}", m["id"].as_str().expect("id"));
+    let etag = |path: String| {
+        let app = &app;
+        async move { app.get(&path).auth(READ, None).send().await.header("etag") }
+    };
+    let rag = |q: &'static str| {
+        let app = &app;
+        async move {
+            let page: MeasurePage = app
+                .get(&format!("/api/v1/measures?rag={q}"))
+                .auth(READ, None)
+                .returns(200)
+                .await;
+            page.items
+                .into_iter()
+                .map(|m| m.partner_reference)
+                .collect::<Vec<_>>()
+        }
+    };
+    let sync = |progress: u32, colour: &'static str, ts: &'static str| {
+        let app = &app;
+        async move {
+            let r: Value = app
+                .post(BATCHES)
+                .auth(SYNC, Some(SYKEHUSPARTNER))
+                .json(&json!({"items": [item("SP-1", progress, colour, ts)]}))
+                .returns(201)
+                .await;
+            outcomes(&r)
+        }
+    };
+    assert_eq!(etag(path.clone()).await.as_deref(), Some("\"v1\""));
+    assert!(rag("red").await.is_empty());
+
+    assert_eq!(sync(40, "red", "2023-11-01T08:00:00Z").await, ["applied"]);
+    assert_eq!(etag(path.clone()).await.as_deref(), Some("\"v2\""));
+    assert_eq!(rag("red").await, ["SP-1"]);
+    // The feed event of the sync carries the version the ETag shows.
+    let feed: Value = app
+        .get("/api/v1/events?after=0&limit=100")
+        .auth(READ, None)
+        .returns(200)
+        .await;
+    let synced: Vec<&Value> = feed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["action"] == "delivery_status_synced")
+        .collect();
+    assert_eq!(synced.len(), 1);
+    assert_eq!(synced[0]["version"], 2);
+
+    // An edit based on the version before the sync is refused; on the current one it counts on.
+    app.patch(&path)
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v1\"")
+        .json(&json!({"title": "Nytt navn"}))
+        .refused(412)
+        .await;
+    let r = app
+        .patch(&path)
+        .auth(MANAGE, Some(HSO))
+        .header("If-Match", "\"v2\"")
+        .json(&json!({"title": "Nytt navn"}))
+        .send()
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.header("etag").as_deref(), Some("\"v3\""));
+    assert_eq!(
+        r.json()["delivery_status"]["rag"],
+        "red",
+        "an edit keeps the status"
+    );
+
+    // A newer status moves the measure to another RAG; an unchanged one changes no version.
+    assert_eq!(sync(60, "green", "2023-12-01T08:00:00Z").await, ["applied"]);
+    assert_eq!(
+        sync(60, "green", "2023-12-01T08:00:00Z").await,
+        ["unchanged"]
+    );
+    assert_eq!(etag(path.clone()).await.as_deref(), Some("\"v4\""));
+    assert!(rag("red").await.is_empty());
+    assert_eq!(rag("green").await, ["SP-1"]);
+    let got: Value = app.get(&path).auth(READ, None).returns(200).await;
+    assert_eq!(got["title"], "Nytt navn");
+    assert_eq!(got["delivery_status"]["progress"], 60);
+    assert_eq!(got["version"], 4);
+}

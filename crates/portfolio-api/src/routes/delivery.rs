@@ -164,122 +164,162 @@ fn in_range(d: NaiveDate) -> bool {
 
 /// Checks every item and reports every bad one (pointer `/items/<i>/...`).
 fn parse_batch(value: Value, now: DateTime<Utc>) -> Result<Vec<SyncInput>, ApiError> {
-    let Value::Object(mut obj) = value else {
+    if !value.is_object() {
         return Err(ApiError::invalid("", "must be an object with `items`"));
-    };
+    }
     let mut errors = Vec::new();
+    let Some(items) = batch_items(value, &mut errors) else {
+        return Err(ApiError::validation(errors));
+    };
+    let latest = now + Duration::minutes(FUTURE_SKEW_MINUTES);
+    let mut out = Vec::with_capacity(items.len());
+    let mut first_at: HashMap<String, usize> = HashMap::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        if let Some(input) = parse_item(i, item, latest, &mut first_at, &mut errors) {
+            out.push(input);
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// The `items` array of the body object (1 to `BATCH_MAX`); `None` when there is none to
+/// check. Unknown top-level fields are reported beside the items' own errors.
+fn batch_items(value: Value, errors: &mut Vec<FieldError>) -> Option<Vec<Value>> {
+    let Value::Object(mut obj) = value else {
+        return None;
+    };
     for k in obj.keys() {
         if k != "items" {
             errors.push(FieldError::new(format!("/{k}"), "unknown field"));
         }
     }
-    let items = match obj.remove("items") {
-        Some(Value::Array(items)) => items,
-        _ => {
-            errors.push(FieldError::new(
-                "/items",
-                format!("is required: an array of 1 to {BATCH_MAX} items"),
-            ));
-            return Err(ApiError::validation(errors));
-        }
+    let Some(Value::Array(items)) = obj.remove("items") else {
+        errors.push(FieldError::new(
+            "/items",
+            format!("is required: an array of 1 to {BATCH_MAX} items"),
+        ));
+        return None;
     };
     if items.is_empty() || items.len() > BATCH_MAX {
         errors.push(FieldError::new(
             "/items",
             format!("must hold 1 to {BATCH_MAX} items (has {})", items.len()),
         ));
-        return Err(ApiError::validation(errors));
+        return None;
     }
-    let latest = now + Duration::minutes(FUTURE_SKEW_MINUTES);
-    let mut out = Vec::with_capacity(items.len());
-    let mut first_at: HashMap<String, usize> = HashMap::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let at = |p: &str| format!("/items/{i}{p}");
-        let it: SyncItem = match serde_path_to_error::deserialize(item) {
-            Ok(it) => it,
-            Err(e) => {
-                errors.push(FieldError::new(
-                    at(&to_pointer(&e.path().to_string())),
-                    e.inner().to_string(),
-                ));
-                continue;
-            }
-        };
-        let before = errors.len();
-        if it.reference.trim().is_empty() || it.reference.chars().count() > 100 {
+    Some(items)
+}
+
+/// One item, checked; `None` (with its errors added) when it is bad.
+fn parse_item(
+    i: usize,
+    item: Value,
+    latest: DateTime<Utc>,
+    first_at: &mut HashMap<String, usize>,
+    errors: &mut Vec<FieldError>,
+) -> Option<SyncInput> {
+    let it: SyncItem = match serde_path_to_error::deserialize(item) {
+        Ok(it) => it,
+        Err(e) => {
             errors.push(FieldError::new(
-                at("/reference"),
-                "must be 1 to 100 characters, not blank",
+                format!("/items/{i}{}", to_pointer(&e.path().to_string())),
+                e.inner().to_string(),
             ));
-        } else if let Some(j) = first_at.get(&it.reference) {
-            errors.push(FieldError::new(
-                at("/reference"),
-                format!("the measure appears more than once in the batch (first at index {j})"),
-            ));
-        } else {
-            first_at.insert(it.reference.clone(), i);
+            return None;
         }
-        if !(0..=100).contains(&it.progress) {
-            errors.push(FieldError::new(at("/progress"), "must be from 0 to 100"));
-        }
-        if it.forecast_date.is_some_and(|d| !in_range(d)) {
+    };
+    let before = errors.len();
+    check_reference(i, &it.reference, first_at, errors);
+    check_ranges(i, &it, latest, errors);
+    if errors.len() > before {
+        return None;
+    }
+    let status = DeliveryStatus {
+        progress: it.progress as u8,
+        rag: it.rag,
+        forecast_date: it.forecast_date,
+        milestones: it.milestones.into_iter().map(Into::into).collect(),
+        comment: it.comment,
+        reported_by: it.reported_by,
+        // PostgreSQL keeps microseconds: compare what will be stored.
+        source_timestamp: it.source_timestamp.trunc_subsecs(6),
+    };
+    if let Err(portfolio_domain::DomainError::Invalid { field, message }) = status.validate() {
+        let field = portfolio_domain::FieldPath::from("items")
+            .index(i)
+            .join(field);
+        errors.push(FieldError::of(portfolio_domain::FieldIssue {
+            field,
+            message,
+        }));
+        return None;
+    }
+    Some(SyncInput {
+        reference: it.reference,
+        status,
+    })
+}
+
+/// The reference is 1 to 100 characters and names a measure only once in the batch.
+fn check_reference(
+    i: usize,
+    reference: &str,
+    first_at: &mut HashMap<String, usize>,
+    errors: &mut Vec<FieldError>,
+) {
+    let at = format!("/items/{i}/reference");
+    if reference.trim().is_empty() || reference.chars().count() > 100 {
+        errors.push(FieldError::new(
+            at,
+            "must be 1 to 100 characters, not blank",
+        ));
+    } else if let Some(j) = first_at.get(reference) {
+        errors.push(FieldError::new(
+            at,
+            format!("the measure appears more than once in the batch (first at index {j})"),
+        ));
+    } else {
+        first_at.insert(reference.to_owned(), i);
+    }
+}
+
+/// Progress, dates (years 2000–2100) and a source timestamp not in the future.
+fn check_ranges(i: usize, it: &SyncItem, latest: DateTime<Utc>, errors: &mut Vec<FieldError>) {
+    let at = |p: &str| format!("/items/{i}{p}");
+    if !(0..=100).contains(&it.progress) {
+        errors.push(FieldError::new(at("/progress"), "must be from 0 to 100"));
+    }
+    if it.forecast_date.is_some_and(|d| !in_range(d)) {
+        errors.push(FieldError::new(
+            at("/forecast_date"),
+            "must be in the years 2000 to 2100",
+        ));
+    }
+    for (k, m) in it.milestones.iter().enumerate() {
+        if !in_range(m.planned_date) {
             errors.push(FieldError::new(
-                at("/forecast_date"),
+                at(&format!("/milestones/{k}/planned_date")),
                 "must be in the years 2000 to 2100",
             ));
         }
-        for (k, m) in it.milestones.iter().enumerate() {
-            if !in_range(m.planned_date) {
-                errors.push(FieldError::new(
-                    at(&format!("/milestones/{k}/planned_date")),
-                    "must be in the years 2000 to 2100",
-                ));
-            }
-            if m.done_date.is_some_and(|d| !in_range(d)) {
-                errors.push(FieldError::new(
-                    at(&format!("/milestones/{k}/done_date")),
-                    "must be in the years 2000 to 2100",
-                ));
-            }
-        }
-        if it.source_timestamp > latest {
+        if m.done_date.is_some_and(|d| !in_range(d)) {
             errors.push(FieldError::new(
-                at("/source_timestamp"),
-                format!("lies in the future (more than {FUTURE_SKEW_MINUTES} minutes ahead of this server)"),
+                at(&format!("/milestones/{k}/done_date")),
+                "must be in the years 2000 to 2100",
             ));
         }
-        if errors.len() > before {
-            continue;
-        }
-        let status = DeliveryStatus {
-            progress: it.progress as u8,
-            rag: it.rag,
-            forecast_date: it.forecast_date,
-            milestones: it.milestones.into_iter().map(Into::into).collect(),
-            comment: it.comment,
-            reported_by: it.reported_by,
-            // PostgreSQL keeps microseconds: compare what will be stored.
-            source_timestamp: it.source_timestamp.trunc_subsecs(6),
-        };
-        if let Err(portfolio_domain::DomainError::Invalid { field, message }) = status.validate() {
-            let field = portfolio_domain::FieldPath::from("items")
-                .index(i)
-                .join(field);
-            errors.push(FieldError::of(portfolio_domain::FieldIssue {
-                field,
-                message,
-            }));
-            continue;
-        }
-        out.push(SyncInput {
-            reference: it.reference,
-            status,
-        });
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(ApiError::validation(errors))
+    if it.source_timestamp > latest {
+        errors.push(FieldError::new(
+            at("/source_timestamp"),
+            format!(
+                "lies in the future (more than {FUTURE_SKEW_MINUTES} minutes ahead of this server)"
+            ),
+        ));
     }
 }
 

@@ -63,26 +63,57 @@ struct BatchSummary<'a> {
     submitted_by: &'a str,
 }
 
+/// An item the batch applies: the measure as stored, the status it had, the one it gets.
+type Applied<'a> = (&'a MeasureRow, Option<DeliveryStatus>, &'a DeliveryStatus);
+
+/// Every item's outcome, and the items to write.
+struct Classified<'a> {
+    results: Vec<ItemResult>,
+    applied: Vec<Applied<'a>>,
+    unchanged: i32,
+    stale: i32,
+}
+
 /// Applies a validated batch. Unknown references fail the whole batch (422, nothing written).
 pub fn apply_batch(
     conn: &mut PgConnection,
     actor: &Actor,
     items: Vec<SyncInput>,
 ) -> Result<BatchRow, StoreError> {
-    let refs: Vec<&str> = items.iter().map(|i| i.reference.as_str()).collect();
-    // One query for every referenced measure, locked in a fixed order so that concurrent
-    // batches never deadlock and never interleave on the same measure.
-    let stored: Vec<MeasureRow> = measures::table
-        .filter(measures::partner_reference.eq_any(refs))
-        .select(MeasureRow::as_select())
-        .order(measures::id)
-        .for_update()
-        .load(conn)?;
+    let stored = lock_measures(conn, &items)?;
     let by_ref: HashMap<&str, &MeasureRow> = stored
         .iter()
         .map(|m| (m.partner_reference.as_str(), m))
         .collect();
+    check_known(&items, &by_ref)?;
+    let classified = classify(&items, &by_ref);
+    let batch_id = crate::store::new_id(conn)?;
+    let now = Utc::now();
+    let batch = insert_batch(conn, actor, batch_id, now, &classified)?;
+    if !classified.applied.is_empty() {
+        write_applied(conn, batch_id, now, &classified.applied)?;
+    }
+    changes::record(conn, actor, &batch_changes(&batch, actor, &classified))?;
+    Ok(batch)
+}
 
+/// One query for every referenced measure, locked in a fixed order so that concurrent
+/// batches never deadlock and never interleave on the same measure.
+fn lock_measures(
+    conn: &mut PgConnection,
+    items: &[SyncInput],
+) -> Result<Vec<MeasureRow>, StoreError> {
+    let refs: Vec<&str> = items.iter().map(|i| i.reference.as_str()).collect();
+    Ok(measures::table
+        .filter(measures::partner_reference.eq_any(refs))
+        .select(MeasureRow::as_select())
+        .order(measures::id)
+        .for_update()
+        .load(conn)?)
+}
+
+/// Every unknown reference is a field error.
+fn check_known(items: &[SyncInput], by_ref: &HashMap<&str, &MeasureRow>) -> Result<(), StoreError> {
     let unknown: Vec<FieldIssue> = items
         .iter()
         .enumerate()
@@ -94,79 +125,86 @@ pub fn apply_batch(
             )
         })
         .collect();
-    if !unknown.is_empty() {
-        return Err(StoreError::Invalid(unknown));
-    }
+    StoreError::check(unknown)
+}
 
-    let batch_id = crate::store::new_id(conn)?;
-    let mut results = Vec::with_capacity(items.len());
-    let mut applied: Vec<(&MeasureRow, Option<DeliveryStatus>, &DeliveryStatus)> = Vec::new();
-    let (mut n_applied, mut n_unchanged, mut n_stale) = (0i32, 0i32, 0i32);
+/// Each item against the stored status: applied, unchanged or stale.
+fn classify<'a>(items: &'a [SyncInput], by_ref: &HashMap<&str, &'a MeasureRow>) -> Classified<'a> {
+    let mut c = Classified {
+        results: Vec::with_capacity(items.len()),
+        applied: Vec::new(),
+        unchanged: 0,
+        stale: 0,
+    };
     for (index, item) in items.iter().enumerate() {
         let m = by_ref[item.reference.as_str()];
         let current = m.delivery_status();
         let outcome = classify_sync(current.as_ref(), &item.status);
         match outcome {
-            SyncOutcome::Applied => {
-                n_applied += 1;
-                applied.push((m, current, &item.status));
-            }
-            SyncOutcome::Unchanged => n_unchanged += 1,
-            SyncOutcome::Stale => n_stale += 1,
+            SyncOutcome::Applied => c.applied.push((m, current, &item.status)),
+            SyncOutcome::Unchanged => c.unchanged += 1,
+            SyncOutcome::Stale => c.stale += 1,
         }
-        results.push(ItemResult {
+        c.results.push(ItemResult {
             index,
             reference: item.reference.clone(),
             measure_id: m.id,
             outcome,
         });
     }
+    c
+}
 
-    let now = Utc::now();
-    let batch = diesel::insert_into(delivery_batches::table)
+/// Stores the batch with every item's result.
+fn insert_batch(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    batch_id: Uuid,
+    now: DateTime<Utc>,
+    c: &Classified,
+) -> Result<BatchRow, StoreError> {
+    Ok(diesel::insert_into(delivery_batches::table)
         .values((
             delivery_batches::id.eq(batch_id),
             delivery_batches::submitted_by.eq(&actor.subject),
             delivery_batches::submitted_org.eq(&actor.org_number),
             delivery_batches::submitted_at.eq(now),
-            delivery_batches::item_count.eq(items.len() as i32),
-            delivery_batches::applied_count.eq(n_applied),
-            delivery_batches::unchanged_count.eq(n_unchanged),
-            delivery_batches::stale_count.eq(n_stale),
+            delivery_batches::item_count.eq(c.results.len() as i32),
+            delivery_batches::applied_count.eq(c.applied.len() as i32),
+            delivery_batches::unchanged_count.eq(c.unchanged),
+            delivery_batches::stale_count.eq(c.stale),
             delivery_batches::results
-                .eq(serde_json::to_value(&results).map_err(StoreError::corrupt)?),
+                .eq(serde_json::to_value(&c.results).map_err(StoreError::corrupt)?),
         ))
         .returning(BatchRow::as_returning())
-        .get_result(conn)?;
+        .get_result(conn)?)
+}
 
-    if !applied.is_empty() {
-        write_applied(conn, batch_id, now, &applied)?;
-    }
-
-    let mut changes_list = Vec::with_capacity(applied.len() + 1);
-    for (m, before, after) in &applied {
-        let mut c = Change::new("measure", m.id, "delivery_status_synced")
+/// One audit entry and feed event per applied status, and one for the batch.
+fn batch_changes(batch: &BatchRow, actor: &Actor, c: &Classified) -> Vec<Change> {
+    let mut list = Vec::with_capacity(c.applied.len() + 1);
+    for (m, before, after) in &c.applied {
+        let mut change = Change::new("measure", m.id, "delivery_status_synced")
             .version(m.version + 1)
             .after(after);
         if let Some(b) = before {
-            c = c.before(b);
+            change = change.before(b);
         }
-        changes_list.push(c);
+        list.push(change);
     }
-    changes_list.push(
-        Change::new("delivery_batch", batch_id, "created")
+    list.push(
+        Change::new("delivery_batch", batch.id, "created")
             .version(1)
             .after(&BatchSummary {
-                id: batch_id,
+                id: batch.id,
                 item_count: batch.item_count,
-                applied: n_applied,
-                unchanged: n_unchanged,
-                stale: n_stale,
+                applied: batch.applied_count,
+                unchanged: batch.unchanged_count,
+                stale: batch.stale_count,
                 submitted_by: &actor.subject,
             }),
     );
-    changes::record(conn, actor, &changes_list)?;
-    Ok(batch)
+    list
 }
 
 /// Writes every applied status with two statements: the measures' current status and the
@@ -176,7 +214,7 @@ fn write_applied(
     conn: &mut PgConnection,
     batch_id: Uuid,
     now: DateTime<Utc>,
-    applied: &[(&MeasureRow, Option<DeliveryStatus>, &DeliveryStatus)],
+    applied: &[Applied],
 ) -> Result<(), StoreError> {
     let n = applied.len();
     let mut ids = Vec::with_capacity(n);
