@@ -291,93 +291,119 @@ where
                 item.target
             ))));
         }
-        let mut push = |change: Change<F>| {
-            effects.push(PlannedEffect {
-                index,
-                target: item.target.clone(),
-                change,
-            })
-        };
-        match &item.action {
-            DecisionAction::StartStudy {
-                need,
-                frame,
-                budget,
-            } => {
-                let to = need.transition(NeedStatus::StudyStarted).map_err(fail)?;
-                fit_budget(index, frame, *budget, remaining, &mut used).map_err(fail)?;
-                push(Change::NeedStatus { from: *need, to });
-                push(Change::CreateStudy {
-                    frame: frame.clone(),
-                    budget: *budget,
-                });
-            }
-            DecisionAction::StartAdditionalStudy { frame, budget } => {
-                fit_budget(index, frame, *budget, remaining, &mut used).map_err(fail)?;
-                push(Change::CreateStudy {
-                    frame: frame.clone(),
-                    budget: *budget,
-                });
-            }
-            DecisionAction::PauseStudy { study } => {
-                let to = study.transition(StudyStatus::Paused).map_err(fail)?;
-                push(Change::StudyStatus { from: *study, to });
-            }
-            DecisionAction::ResumeStudy { study } => {
-                // Resuming means coming back from a pause, not starting fresh.
-                if *study != StudyStatus::Paused {
-                    return Err(fail(DomainError::transition(
-                        "study",
-                        study,
-                        StudyStatus::InProgress,
-                    )));
-                }
-                let to = study.transition(StudyStatus::InProgress).map_err(fail)?;
-                push(Change::StudyStatus { from: *study, to });
-            }
-            DecisionAction::CancelStudy {
-                study,
-                frame,
-                unspent,
-            } => {
-                let to = study.transition(StudyStatus::Cancelled).map_err(fail)?;
-                if *unspent < 0 {
-                    return Err(fail(DomainError::invalid(
-                        format!("items[{index}].unspent"),
-                        "must not be negative",
-                    )));
-                }
-                push(Change::StudyStatus { from: *study, to });
-                if *unspent > 0 {
-                    push(Change::Release {
-                        frame: frame.clone(),
-                        amount: *unspent,
-                    });
-                }
-            }
-            DecisionAction::RecordConcept { study } => {
-                if *study != StudyStatus::Completed {
-                    return Err(fail(DomainError::conflict(format!(
-                        "a concept can only come from a completed study; this one is {study}"
-                    ))));
-                }
-                push(Change::CreateConcept);
-            }
-            DecisionAction::ChangeConceptStatus { concept, to } => {
-                let to = concept.transition(*to).map_err(fail)?;
-                push(Change::ConceptStatus { from: *concept, to });
-            }
-            DecisionAction::DeferNeed { need } => {
-                let to = need.transition(NeedStatus::Deferred).map_err(fail)?;
-                push(Change::NeedStatus { from: *need, to });
-            }
-            DecisionAction::DeclineNeed { need } => {
-                let to = need.transition(NeedStatus::Declined).map_err(fail)?;
-                push(Change::NeedStatus { from: *need, to });
-            }
-        }
+        let changes = item_changes(index, &item.action, remaining, &mut used).map_err(fail)?;
+        effects.extend(changes.into_iter().map(|change| PlannedEffect {
+            index,
+            target: item.target.clone(),
+            change,
+        }));
     }
     Ok(effects)
+}
+
+/// The changes one approved item makes, in the order they are applied, after
+/// checking its transition (and, for a start, reserving its budget in `used`).
+fn item_changes<'a, F>(
+    index: usize,
+    action: &'a DecisionAction<F>,
+    remaining: &HashMap<F, i64>,
+    used: &mut HashMap<&'a F, i64>,
+) -> Result<Vec<Change<F>>, DomainError>
+where
+    F: Clone + Eq + Hash + fmt::Display,
+{
+    let create_study = |frame: &F, budget: i64| Change::CreateStudy {
+        frame: frame.clone(),
+        budget,
+    };
+    Ok(match action {
+        DecisionAction::StartStudy {
+            need,
+            frame,
+            budget,
+        } => {
+            let to = need.transition(NeedStatus::StudyStarted)?;
+            fit_budget(index, frame, *budget, remaining, used)?;
+            vec![
+                Change::NeedStatus { from: *need, to },
+                create_study(frame, *budget),
+            ]
+        }
+        DecisionAction::StartAdditionalStudy { frame, budget } => {
+            fit_budget(index, frame, *budget, remaining, used)?;
+            vec![create_study(frame, *budget)]
+        }
+        DecisionAction::PauseStudy { study } => vec![study_change(*study, StudyStatus::Paused)?],
+        DecisionAction::ResumeStudy { study } => vec![resume_study(*study)?],
+        DecisionAction::CancelStudy {
+            study,
+            frame,
+            unspent,
+        } => cancel_study(index, *study, frame, *unspent)?,
+        DecisionAction::RecordConcept { study } => vec![record_concept(*study)?],
+        DecisionAction::ChangeConceptStatus { concept, to } => vec![Change::ConceptStatus {
+            from: *concept,
+            to: concept.transition(*to)?,
+        }],
+        DecisionAction::DeferNeed { need } => vec![need_change(*need, NeedStatus::Deferred)?],
+        DecisionAction::DeclineNeed { need } => vec![need_change(*need, NeedStatus::Declined)?],
+    })
+}
+
+fn need_change<F>(from: NeedStatus, to: NeedStatus) -> Result<Change<F>, DomainError> {
+    Ok(Change::NeedStatus {
+        from,
+        to: from.transition(to)?,
+    })
+}
+
+fn study_change<F>(from: StudyStatus, to: StudyStatus) -> Result<Change<F>, DomainError> {
+    Ok(Change::StudyStatus {
+        from,
+        to: from.transition(to)?,
+    })
+}
+
+/// Resuming means coming back from a pause, not starting fresh.
+fn resume_study<F>(study: StudyStatus) -> Result<Change<F>, DomainError> {
+    if study != StudyStatus::Paused {
+        return Err(DomainError::transition(
+            "study",
+            study,
+            StudyStatus::InProgress,
+        ));
+    }
+    study_change(study, StudyStatus::InProgress)
+}
+
+/// Cancelling gives the study's unspent money back to its frame.
+fn cancel_study<F: Clone>(
+    index: usize,
+    study: StudyStatus,
+    frame: &F,
+    unspent: i64,
+) -> Result<Vec<Change<F>>, DomainError> {
+    let cancel = study_change(study, StudyStatus::Cancelled)?;
+    if unspent < 0 {
+        return Err(DomainError::invalid(
+            format!("items[{index}].unspent"),
+            "must not be negative",
+        ));
+    }
+    let release = (unspent > 0).then(|| Change::Release {
+        frame: frame.clone(),
+        amount: unspent,
+    });
+    Ok([Some(cancel), release].into_iter().flatten().collect())
+}
+
+fn record_concept<F>(study: StudyStatus) -> Result<Change<F>, DomainError> {
+    if study != StudyStatus::Completed {
+        return Err(DomainError::conflict(format!(
+            "a concept can only come from a completed study; this one is {study}"
+        )));
+    }
+    Ok(Change::CreateConcept)
 }
 
 #[cfg(test)]
