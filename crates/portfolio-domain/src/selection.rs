@@ -167,6 +167,69 @@ pub fn scaled_budget(budget: i64, percent: i64) -> i64 {
     scaled.clamp(0, i128::from(i64::MAX)) as i64
 }
 
+/// Per candidate: forced in or out, with the reason given; `None` when free.
+type Forcing<'a> = Option<(SelectionReason, &'a str)>;
+
+fn is_forced_in(f: &Forcing<'_>) -> bool {
+    matches!(f, Some((SelectionReason::ForcedIn, _)))
+}
+
+/// What was left for the free candidates.
+struct Room {
+    /// The budget after the forced-in candidates.
+    money: i64,
+    /// The capacity after the forced-in candidates (`i64::MAX`: no limit).
+    load: i64,
+    /// The budget the final set leaves unused.
+    unused: i64,
+}
+
+/// Why candidate `c` is or is not in the set.
+fn verdict<K: Clone>(
+    c: &Candidate<K>,
+    forced: Forcing<'_>,
+    chosen: bool,
+    room: &Room,
+) -> CandidateResult<K> {
+    let (selected, reason, note, available) = match forced {
+        Some((r, note)) => (
+            r == SelectionReason::ForcedIn,
+            r,
+            Some(note.to_string()),
+            None,
+        ),
+        None if chosen => (true, SelectionReason::SelectedOptimal, None, None),
+        None if c.cost > room.money || c.load > room.load => {
+            (false, SelectionReason::DoesNotFit, None, Some(room.money))
+        }
+        None => (
+            false,
+            SelectionReason::ExcludedByOptimum,
+            None,
+            Some(room.unused),
+        ),
+    };
+    CandidateResult {
+        id: c.id.clone(),
+        selected,
+        reason,
+        note,
+        priority: c.priority,
+        cost: c.cost,
+        available,
+    }
+}
+
+/// What the optimiser chose among the free candidates.
+struct Choice {
+    /// Per candidate; false for every forced one.
+    chosen: Vec<bool>,
+    /// False only when the deadline stopped the search.
+    proven_optimal: bool,
+    /// Proven bound on the priority missed, hundredths.
+    gap_cents: i64,
+}
+
 impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
     /// Solves at the problem's own budget.
     pub fn solve(&self) -> Result<SelectionResult<K>, DomainError> {
@@ -187,6 +250,28 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
         if budget < 0 {
             return Err(DomainError::invalid("budget", "must not be negative"));
         }
+        let (index, cents) = self.index_and_cents()?;
+        let forced = self.forcing(&index)?;
+        let forced_cost: i64 = self
+            .candidates
+            .iter()
+            .zip(&forced)
+            .filter(|(_, f)| is_forced_in(f))
+            .try_fold(0i64, |sum, (c, _)| sum.checked_add(c.cost))
+            .unwrap_or(i64::MAX);
+        if forced_cost > budget {
+            return Err(DomainError::BudgetExceeded {
+                requested: forced_cost,
+                remaining: budget,
+            });
+        }
+        let choice = self.choose(&index, &cents, &forced, budget, budget - forced_cost)?;
+        Ok(self.result(budget, forced_cost, &cents, &forced, choice))
+    }
+
+    /// Checks the candidates and indexes them by id; their priorities in whole
+    /// hundredths (the exact arithmetic the solvers work in).
+    fn index_and_cents(&self) -> Result<(HashMap<&K, usize>, Vec<i64>), DomainError> {
         let mut index: HashMap<&K, usize> = HashMap::with_capacity(self.candidates.len());
         let mut cents = Vec::with_capacity(self.candidates.len());
         for (i, c) in self.candidates.iter().enumerate() {
@@ -210,8 +295,12 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
             }
             cents.push((c.priority * 100.0).round() as i64);
         }
+        Ok((index, cents))
+    }
 
-        let mut forced: Vec<Option<(SelectionReason, &str)>> = vec![None; self.candidates.len()];
+    /// Per candidate, whether it is forced in or out and the reason given.
+    fn forcing(&self, index: &HashMap<&K, usize>) -> Result<Vec<Forcing<'_>>, DomainError> {
+        let mut forced: Vec<Forcing<'_>> = vec![None; self.candidates.len()];
         for (list, reason, name) in [
             (&self.forced_in, SelectionReason::ForcedIn, "forced_in"),
             (&self.forced_out, SelectionReason::ForcedOut, "forced_out"),
@@ -243,24 +332,21 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
                 forced[i] = Some((reason, f.reason.as_str()));
             }
         }
+        Ok(forced)
+    }
 
-        let forced_cost: i64 = self
-            .candidates
-            .iter()
-            .zip(&forced)
-            .filter(|(_, f)| matches!(f, Some((SelectionReason::ForcedIn, _))))
-            .try_fold(0i64, |sum, (c, _)| sum.checked_add(c.cost))
-            .unwrap_or(i64::MAX);
-        if forced_cost > budget {
-            return Err(DomainError::BudgetExceeded {
-                requested: forced_cost,
-                remaining: budget,
-            });
-        }
-        let capacity = budget - forced_cost;
-
+    /// The optimiser's choice among the free candidates: the knapsack when only
+    /// the budget limits, else branch and bound. `capacity` is the budget left
+    /// after the forced-in candidates.
+    fn choose(
+        &self,
+        index: &HashMap<&K, usize>,
+        cents: &[i64],
+        forced: &[Forcing<'_>],
+        budget: i64,
+        capacity: i64,
+    ) -> Result<Choice, DomainError> {
         let mut chosen = vec![false; self.candidates.len()];
-        let (mut proven_optimal, mut gap_cents) = (true, 0);
         if self.capacity.is_none() && self.dependencies.is_empty() {
             // Free candidates that could fit at all and add priority go to the solver.
             let free: Vec<usize> = (0..self.candidates.len())
@@ -273,81 +359,78 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
             for k in knapsack(&costs, &profits, capacity) {
                 chosen[free[k]] = true;
             }
-        } else {
-            let outcome = self.solve_constrained(&index, &cents, &forced, budget)?;
-            for (i, c) in outcome.chosen.iter().enumerate() {
-                chosen[i] = *c && forced[i].is_none();
-            }
-            proven_optimal = outcome.proven;
-            gap_cents = outcome.upper_bound - outcome.profit;
+            return Ok(Choice {
+                chosen,
+                proven_optimal: true,
+                gap_cents: 0,
+            });
         }
+        let outcome = self.solve_constrained(index, cents, forced, budget)?;
+        for (i, c) in outcome.chosen.iter().enumerate() {
+            chosen[i] = *c && forced[i].is_none();
+        }
+        Ok(Choice {
+            chosen,
+            proven_optimal: outcome.proven,
+            gap_cents: outcome.upper_bound - outcome.profit,
+        })
+    }
+
+    /// The totals and one verdict per candidate.
+    fn result(
+        &self,
+        budget: i64,
+        forced_cost: i64,
+        cents: &[i64],
+        forced: &[Forcing<'_>],
+        choice: Choice,
+    ) -> SelectionResult<K> {
+        let chosen = &choice.chosen;
+        let capacity = budget - forced_cost;
         let forced_load: i64 = self
             .candidates
             .iter()
-            .zip(&forced)
-            .filter(|(_, f)| matches!(f, Some((SelectionReason::ForcedIn, _))))
+            .zip(forced)
+            .filter(|(_, f)| is_forced_in(f))
             .map(|(c, _)| c.load)
             .sum();
         let load_room = self.capacity.map_or(i64::MAX, |c| c - forced_load);
-
         let total_cost: i64 = forced_cost
             + (0..self.candidates.len())
                 .filter(|&i| chosen[i])
                 .map(|i| self.candidates[i].cost)
                 .sum::<i64>();
+        let in_set = |i: &usize| chosen[*i] || is_forced_in(&forced[*i]);
         let total_cents: i64 = (0..self.candidates.len())
-            .filter(|&i| chosen[i] || matches!(forced[i], Some((SelectionReason::ForcedIn, _))))
+            .filter(in_set)
             .map(|i| cents[i])
             .sum();
         let remaining = budget - total_cost;
+        let room = Room {
+            money: capacity,
+            load: load_room,
+            unused: remaining,
+        };
         let candidates = self
             .candidates
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                let (selected, reason, note, available) = match forced[i] {
-                    Some((r, note)) => (
-                        r == SelectionReason::ForcedIn,
-                        r,
-                        Some(note.to_string()),
-                        None,
-                    ),
-                    None if chosen[i] => (true, SelectionReason::SelectedOptimal, None, None),
-                    None if c.cost > capacity || c.load > load_room => {
-                        (false, SelectionReason::DoesNotFit, None, Some(capacity))
-                    }
-                    None => (
-                        false,
-                        SelectionReason::ExcludedByOptimum,
-                        None,
-                        Some(remaining),
-                    ),
-                };
-                CandidateResult {
-                    id: c.id.clone(),
-                    selected,
-                    reason,
-                    note,
-                    priority: c.priority,
-                    cost: c.cost,
-                    available,
-                }
-            })
+            .map(|(i, c)| verdict(c, forced[i], chosen[i], &room))
             .collect();
         let total_load = (0..self.candidates.len())
-            .filter(|&i| chosen[i] || matches!(forced[i], Some((SelectionReason::ForcedIn, _))))
+            .filter(in_set)
             .map(|i| self.candidates[i].load)
             .sum();
-        Ok(SelectionResult {
+        SelectionResult {
             budget,
             total_cost,
             total_priority: total_cents as f64 / 100.0,
             remaining,
             total_load,
-            proven_optimal,
-            gap: gap_cents as f64 / 100.0,
+            proven_optimal: choice.proven_optimal,
+            gap: choice.gap_cents as f64 / 100.0,
             candidates,
-        })
+        }
     }
 
     /// Capacity limit or dependencies: branch and bound
@@ -356,7 +439,7 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
         &self,
         index: &HashMap<&K, usize>,
         cents: &[i64],
-        forced: &[Option<(SelectionReason, &str)>],
+        forced: &[Forcing<'_>],
         budget: i64,
     ) -> Result<crate::constrained::Outcome, DomainError> {
         if let Some(c) = self.capacity {
@@ -411,76 +494,129 @@ impl<K: Clone + Eq + Hash + fmt::Display> SelectionProblem<K> {
 ///
 /// Expects `costs[i] > 0`, `profits[i] ≥ 0`, `capacity ≥ 0`.
 pub fn knapsack(costs: &[i64], profits: &[i64], capacity: i64) -> Vec<usize> {
-    let n = costs.len();
-    let mut order: Vec<usize> = (0..n)
-        .filter(|&i| costs[i] <= capacity && profits[i] > 0)
-        .collect();
-    // Higher profit per krone first (cross-multiplied, exact); index breaks ties.
-    order.sort_by(|&a, &b| {
-        let lhs = i128::from(profits[a]) * i128::from(costs[b]);
-        let rhs = i128::from(profits[b]) * i128::from(costs[a]);
-        rhs.cmp(&lhs).then(a.cmp(&b))
-    });
-    let m = order.len();
-    let c: Vec<i64> = order.iter().map(|&i| costs[i]).collect();
-    let p: Vec<i64> = order.iter().map(|&i| profits[i]).collect();
-    let mut prefix_cost = vec![0i128; m + 1];
-    let mut prefix_profit = vec![0i128; m + 1];
-    for k in 0..m {
-        prefix_cost[k + 1] = prefix_cost[k] + i128::from(c[k]);
-        prefix_profit[k + 1] = prefix_profit[k] + i128::from(p[k]);
-    }
-    // LP bound on the profit still reachable from items `from..` with `room` left.
-    let bound = |from: usize, room: i64| -> i128 {
-        let room = i128::from(room);
-        let base = prefix_cost[from];
-        // Last k in from..=m with prefix_cost[k] - base <= room.
-        let k = from + prefix_cost[from..=m].partition_point(|&pc| pc - base <= room) - 1;
-        let mut ub = prefix_profit[k] - prefix_profit[from];
-        if k < m {
-            ub += (room - (prefix_cost[k] - base)) * i128::from(p[k]) / i128::from(c[k]);
-        }
-        ub
-    };
-
+    let items = ByDensity::new(costs, profits, capacity);
     // A feasible answer to start from: the greedy fill.
-    let mut lower: i128 = 0;
-    let mut room = capacity;
-    for k in 0..m {
-        if c[k] <= room {
-            room -= c[k];
-            lower += i128::from(p[k]);
-        }
-    }
-
-    const ROOT: u32 = u32::MAX;
-    #[derive(Clone, Copy)]
-    struct State {
-        cost: i64,
-        profit: i64,
-        node: u32,
-    }
+    let mut lower = items.greedy_profit(capacity);
     // Taken items as a tree of (parent, item) so states share their history.
     let mut nodes: Vec<(u32, u32)> = Vec::new();
-    let mut states = vec![State {
+    let mut states = vec![DpState {
         cost: 0,
         profit: 0,
-        node: ROOT,
+        node: DP_ROOT,
     }];
-    let mut next: Vec<State> = Vec::new();
-    for k in 0..m {
+    let mut next: Vec<DpState> = Vec::new();
+    for k in 0..items.c.len() {
         next.clear();
-        let (ck, pk) = (c[k], p[k]);
+        items.add_item(k, capacity, lower, &states, &mut next, &mut nodes);
+        core::mem::swap(&mut states, &mut next);
+        if let Some(best) = states.last() {
+            lower = lower.max(i128::from(best.profit));
+        }
+    }
+    items.picked(&nodes, states.last().map_or(DP_ROOT, |s| s.node))
+}
+
+/// The node of the empty set in the knapsack's tree of taken items.
+const DP_ROOT: u32 = u32::MAX;
+
+/// A Pareto-optimal partial set of the knapsack: its totals and its last taken
+/// item in the tree of taken items.
+#[derive(Clone, Copy)]
+struct DpState {
+    cost: i64,
+    profit: i64,
+    node: u32,
+}
+
+/// The knapsack's items that fit and add profit, in order of profit per krone,
+/// with prefix sums for the LP bound.
+struct ByDensity {
+    /// Original index of each item.
+    order: Vec<usize>,
+    c: Vec<i64>,
+    p: Vec<i64>,
+    prefix_cost: Vec<i128>,
+    prefix_profit: Vec<i128>,
+}
+
+impl ByDensity {
+    fn new(costs: &[i64], profits: &[i64], capacity: i64) -> Self {
+        let mut order: Vec<usize> = (0..costs.len())
+            .filter(|&i| costs[i] <= capacity && profits[i] > 0)
+            .collect();
+        // Higher profit per krone first (cross-multiplied, exact); index breaks ties.
+        order.sort_by(|&a, &b| {
+            let lhs = i128::from(profits[a]) * i128::from(costs[b]);
+            let rhs = i128::from(profits[b]) * i128::from(costs[a]);
+            rhs.cmp(&lhs).then(a.cmp(&b))
+        });
+        let m = order.len();
+        let c: Vec<i64> = order.iter().map(|&i| costs[i]).collect();
+        let p: Vec<i64> = order.iter().map(|&i| profits[i]).collect();
+        let mut prefix_cost = vec![0i128; m + 1];
+        let mut prefix_profit = vec![0i128; m + 1];
+        for k in 0..m {
+            prefix_cost[k + 1] = prefix_cost[k] + i128::from(c[k]);
+            prefix_profit[k + 1] = prefix_profit[k] + i128::from(p[k]);
+        }
+        ByDensity {
+            order,
+            c,
+            p,
+            prefix_cost,
+            prefix_profit,
+        }
+    }
+
+    /// LP bound on the profit still reachable from items `from..` with `room` left.
+    fn bound(&self, from: usize, room: i64) -> i128 {
+        let m = self.c.len();
+        let room = i128::from(room);
+        let base = self.prefix_cost[from];
+        // Last k in from..=m with prefix_cost[k] - base <= room.
+        let k = from + self.prefix_cost[from..=m].partition_point(|&pc| pc - base <= room) - 1;
+        let mut ub = self.prefix_profit[k] - self.prefix_profit[from];
+        if k < m {
+            ub += (room - (self.prefix_cost[k] - base)) * i128::from(self.p[k])
+                / i128::from(self.c[k]);
+        }
+        ub
+    }
+
+    /// Profit of the greedy fill: every item that still fits, in order.
+    fn greedy_profit(&self, capacity: i64) -> i128 {
+        let mut lower: i128 = 0;
+        let mut room = capacity;
+        for (&ck, &pk) in self.c.iter().zip(&self.p) {
+            if ck <= room {
+                room -= ck;
+                lower += i128::from(pk);
+            }
+        }
+        lower
+    }
+
+    /// One step of the DP: merges "skip item k" (`states`) and "take item k"
+    /// (`states` + k), both sorted by cost, into `next`, keeping strictly
+    /// increasing profit and only states whose LP bound reaches `lower`.
+    fn add_item(
+        &self,
+        k: usize,
+        capacity: i64,
+        lower: i128,
+        states: &[DpState],
+        next: &mut Vec<DpState>,
+        nodes: &mut Vec<(u32, u32)>,
+    ) {
+        let (ck, pk) = (self.c[k], self.p[k]);
         let (mut a, mut b) = (0, 0);
         let mut last_profit = -1i64;
-        // Merge "skip item k" (states) and "take item k" (states + k), both sorted
-        // by cost, keeping strictly increasing profit.
         loop {
             let skip = states.get(a).copied();
             let take = states
                 .get(b)
                 .filter(|s| s.cost + ck <= capacity)
-                .map(|s| State {
+                .map(|s| DpState {
                     cost: s.cost + ck,
                     profit: s.profit + pk,
                     node: s.node,
@@ -503,7 +639,7 @@ pub fn knapsack(costs: &[i64], profits: &[i64], capacity: i64) -> Vec<usize> {
                 continue;
             }
             last_profit = candidate.profit;
-            if i128::from(candidate.profit) + bound(k + 1, capacity - candidate.cost) < lower {
+            if i128::from(candidate.profit) + self.bound(k + 1, capacity - candidate.cost) < lower {
                 continue;
             }
             let node = if is_take {
@@ -512,23 +648,21 @@ pub fn knapsack(costs: &[i64], profits: &[i64], capacity: i64) -> Vec<usize> {
             } else {
                 candidate.node
             };
-            next.push(State { node, ..candidate });
-        }
-        core::mem::swap(&mut states, &mut next);
-        if let Some(best) = states.last() {
-            lower = lower.max(i128::from(best.profit));
+            next.push(DpState { node, ..candidate });
         }
     }
 
-    let mut picked = Vec::new();
-    let mut node = states.last().map_or(ROOT, |s| s.node);
-    while node != ROOT {
-        let (parent, k) = nodes[node as usize];
-        picked.push(order[k as usize]);
-        node = parent;
+    /// The original indices of the items on the path from `node` to the root, sorted.
+    fn picked(&self, nodes: &[(u32, u32)], mut node: u32) -> Vec<usize> {
+        let mut picked = Vec::new();
+        while node != DP_ROOT {
+            let (parent, k) = nodes[node as usize];
+            picked.push(self.order[k as usize]);
+            node = parent;
+        }
+        picked.sort_unstable();
+        picked
     }
-    picked.sort_unstable();
-    picked
 }
 
 #[cfg(test)]
