@@ -614,7 +614,35 @@ fn branch_and_bound(
         proven: true,
         floor: None,
     };
-    let n = items.len();
+    let mut search = Search::new(items, links, limits, effort, target);
+    if !search.fix_given(fixed) {
+        return infeasible;
+    }
+    let mut order = search.by_cost.clone();
+    order.retain(|&i| search.state[i] == FREE);
+    let floor = target.and_then(|t| search.lp_cost_to_reach(t));
+    if target.is_some() && floor.is_none() {
+        return infeasible;
+    }
+    let root_bound = search.prepare_root(order, &effort.hints);
+    if search.reduce() {
+        search.keep_free_only();
+        search.dfs(0);
+    } else if target.is_none() {
+        // Cannot happen (the greedy set proves feasibility); stay safe.
+        return infeasible;
+    }
+    // With a target, a failed reduction means no cheaper set than the best hint.
+    Run {
+        proven: !search.stopped,
+        best: search.outcome(root_bound),
+        floor,
+    }
+}
+
+/// Per item, the items it requires, the items that require it and the items it
+/// excludes.
+fn link_lists(n: usize, links: &[Link]) -> [Vec<Vec<usize>>; 3] {
     let mut requires = vec![Vec::new(); n];
     let mut required_by = vec![Vec::new(); n];
     let mut excludes = vec![Vec::new(); n];
@@ -630,97 +658,118 @@ fn branch_and_bound(
             }
         }
     }
-    let mut order = by_density(items, |it| it.cost);
-    // Zero-profit items still matter when something requires them; they are
-    // pulled in by propagation, never branched on for their own sake.
-    let by_cost = order.clone();
-    let by_load = by_density(items, |it| it.load);
-    let mut search = Search {
-        items,
-        order: Vec::new(),
-        by_cost,
-        by_load,
-        sur_weight: Vec::new(),
-        sur_order: Vec::new(),
-        sur_used: 0.0,
-        requires,
-        required_by,
-        excludes,
-        state: vec![FREE; n],
-        trail: Vec::new(),
-        profit: 0,
-        cost: 0,
-        load: 0,
-        budget: limits.budget,
-        capacity: limits.capacity.unwrap_or(i64::MAX),
-        best: None,
-        nodes: 0,
-        deadline: effort.deadline,
-        max_nodes: effort.max_nodes,
-        floor: effort.at_least.filter(|_| target.is_none()),
-        stopped: false,
-        target,
-    };
-    for (i, f) in fixed.iter().enumerate() {
-        if let Some(take) = *f {
-            if !search.fix(i, take) {
-                return infeasible;
+    [requires, required_by, excludes]
+}
+
+impl<'a> Search<'a> {
+    /// A search at the root: nothing fixed, no branching order yet.
+    fn new(
+        items: &'a [Item],
+        links: &[Link],
+        limits: Limits,
+        effort: &Effort<'_>,
+        target: Option<i64>,
+    ) -> Self {
+        let [requires, required_by, excludes] = link_lists(items.len(), links);
+        // Zero-profit items still matter when something requires them; they are
+        // pulled in by propagation, never branched on for their own sake.
+        let by_cost = by_density(items, |it| it.cost);
+        let by_load = by_density(items, |it| it.load);
+        Search {
+            items,
+            order: Vec::new(),
+            by_cost,
+            by_load,
+            sur_weight: Vec::new(),
+            sur_order: Vec::new(),
+            sur_used: 0.0,
+            requires,
+            required_by,
+            excludes,
+            state: vec![FREE; items.len()],
+            trail: Vec::new(),
+            profit: 0,
+            cost: 0,
+            load: 0,
+            budget: limits.budget,
+            capacity: limits.capacity.unwrap_or(i64::MAX),
+            best: None,
+            nodes: 0,
+            deadline: effort.deadline,
+            max_nodes: effort.max_nodes,
+            floor: effort.at_least.filter(|_| target.is_none()),
+            stopped: false,
+            target,
+        }
+    }
+
+    /// Fixes the caller's fixed items (false when they contradict the links or
+    /// limits) and leaves every free zero-profit item no one requires: it can
+    /// only add cost.
+    fn fix_given(&mut self, fixed: &[Option<bool>]) -> bool {
+        for (i, f) in fixed.iter().enumerate() {
+            if let Some(take) = *f {
+                if !self.fix(i, take) {
+                    return false;
+                }
             }
         }
-    }
-    // Free zero-profit items no one requires can only add cost: leave them.
-    for (i, it) in items.iter().enumerate() {
-        if it.profit == 0 && search.state[i] == FREE && search.required_by[i].is_empty() {
-            search.fix(i, false);
+        let items = self.items;
+        for (i, it) in items.iter().enumerate() {
+            if it.profit == 0 && self.state[i] == FREE && self.required_by[i].is_empty() {
+                self.fix(i, false);
+            }
         }
+        true
     }
-    order.retain(|&i| search.state[i] == FREE);
-    let floor = target.and_then(|t| search.lp_cost_to_reach(t));
-    if target.is_some() && floor.is_none() {
-        return infeasible;
-    }
-    if target.is_some() {
-        // The hints first: they lower the budget, and the surrogate and the
-        // reduction below are then made for the budget that matters.
-        search.order.clone_from(&order);
-        for hint in &effort.hints {
-            search.greedy(hint);
+
+    /// Chooses the surrogate and the branching order (`order`: the free items by
+    /// profit per krone) and takes the first incumbents from the hints and the
+    /// greedy fill; returns the root bound.
+    fn prepare_root(&mut self, mut order: Vec<usize>, hints: &[&[bool]]) -> i64 {
+        if self.target.is_some() {
+            // The hints first: they lower the budget, and the surrogate and the
+            // reduction below are then made for the budget that matters.
+            self.order.clone_from(&order);
+            self.greedy_starts(hints);
         }
-        search.greedy(&[]);
-    }
-    search.choose_surrogate();
-    if !search.sur_order.is_empty() && target.is_none() {
-        // Branch in the order of the combined resource: it tracks the LP optimum. The
-        // cheapest-set search keeps profit per krone (measured: fewer nodes at 300).
-        order = search.sur_order.clone();
-    }
-    search.order = order;
-    let root_bound = search.bound();
-    if target.is_none() {
-        for hint in &effort.hints {
-            search.greedy(hint);
+        self.choose_surrogate();
+        if !self.sur_order.is_empty() && self.target.is_none() {
+            // Branch in the order of the combined resource: it tracks the LP optimum. The
+            // cheapest-set search keeps profit per krone (measured: fewer nodes at 300).
+            order = self.sur_order.clone();
         }
-        search.greedy(&[]);
+        self.order = order;
+        let root_bound = self.bound();
+        if self.target.is_none() {
+            self.greedy_starts(hints);
+        }
+        root_bound
     }
-    if search.reduce() {
-        // Items fixed at the root stay fixed: the bounds need only pass over the rest.
-        let free = |i: &usize| search.state[*i] == FREE;
-        search.order.retain(free);
-        search.by_cost.retain(free);
-        search.by_load.retain(free);
-        search.sur_order.retain(free);
-        search.dfs(0);
-    } else if target.is_none() {
-        // Cannot happen (the greedy set proves feasibility); stay safe.
-        return infeasible;
+
+    fn greedy_starts(&mut self, hints: &[&[bool]]) {
+        for hint in hints {
+            self.greedy(hint);
+        }
+        self.greedy(&[]);
     }
-    // With a target, a failed reduction means no cheaper set than the best hint.
-    let proven = !search.stopped;
-    let nodes = search.nodes;
-    let best = search
-        .best
-        .take()
-        .map(|(profit, cost, load, chosen)| Outcome {
+
+    /// Items fixed at the root stay fixed: the bounds need only pass over the rest.
+    fn keep_free_only(&mut self) {
+        let state = &self.state;
+        let free = |i: &usize| state[*i] == FREE;
+        self.order.retain(free);
+        self.by_cost.retain(free);
+        self.by_load.retain(free);
+        self.sur_order.retain(free);
+    }
+
+    /// The best set found as an [`Outcome`]; when the search was stopped its upper
+    /// bound is the root bound.
+    fn outcome(&mut self, root_bound: i64) -> Option<Outcome> {
+        let proven = !self.stopped;
+        let nodes = self.nodes;
+        self.best.take().map(|(profit, cost, load, chosen)| Outcome {
             chosen,
             profit,
             cost,
@@ -732,11 +781,7 @@ fn branch_and_bound(
                 root_bound.max(profit)
             },
             nodes,
-        });
-    Run {
-        best,
-        proven,
-        floor,
+        })
     }
 }
 
