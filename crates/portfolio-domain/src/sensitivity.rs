@@ -650,10 +650,46 @@ pub fn certify<K: Clone + Eq + Hash + fmt::Display>(
         return Err(DomainError::invalid("budget", "must not be negative"));
     }
     let (codes, weights) = weights(&problem.criteria)?;
-    let total_weight: f64 = weights.iter().sum();
-    let shares: Vec<f64> = weights.iter().map(|w| w / total_weight).collect();
+    let ids = candidate_ids(&problem.candidates)?;
+    let model = Model::new(problem, &ids, codes, weights)?;
+    let today = Today::new(problem, model, forced_items(&ids, problem)?)?;
+    let (thresholds, smallest) = today.weight_thresholds();
+    let flips = today.flips();
+    let best = &today.best;
+    let decrease = (best.cost > 0).then(|| problem.budget - best.cost + 1);
+    let mut budget_search =
+        BudgetSearch::new(&today.model, &today.items, problem.budget, &best.chosen);
+    let increase = budget_search.increase_to_reach(best.profit + 1, &today.free, &[]);
+    let what_it_would_take = today.what_it_would_take(&flips, &mut budget_search);
+    Ok(Robustness {
+        selected: (0..problem.candidates.len())
+            .filter(|&i| best.chosen[i])
+            .map(|i| problem.candidates[i].id.clone())
+            .collect(),
+        total_priority: best.profit as f64 / UNITS_PER_POINT,
+        total_cost: best.cost,
+        total_load: best.load,
+        stability_radius: StabilityRadius {
+            weight: smallest,
+            weights: thresholds,
+            score_sheet: today.smallest_sheet_change(&flips),
+            budget: BudgetStability {
+                decrease,
+                increase: increase.value,
+                increase_at_least: increase.at_least,
+            },
+        },
+        what_it_would_take,
+    })
+}
+
+/// Indexes the candidates by id; their ids must be unique and their costs and
+/// loads not negative.
+fn candidate_ids<K: Eq + Hash + fmt::Display>(
+    candidates: &[RobustCandidate<K>],
+) -> Result<HashMap<&K, usize>, DomainError> {
     let mut ids = HashMap::new();
-    for (i, c) in problem.candidates.iter().enumerate() {
+    for (i, c) in candidates.iter().enumerate() {
         if ids.insert(&c.id, i).is_some() {
             return Err(DomainError::invalid(
                 format!("candidates[{i}].id"),
@@ -667,38 +703,108 @@ pub fn certify<K: Clone + Eq + Hash + fmt::Display>(
             ));
         }
     }
-    let model = Model {
-        values: problem
-            .candidates
-            .iter()
-            .map(|c| criterion_values(&c.summary, weights.len()))
-            .collect(),
-        shares,
-        codes,
-        weights,
-        costs: problem
-            .candidates
-            .iter()
-            .map(|c| (c.cost, c.load))
-            .collect(),
-        links: links_by_index(&ids, &problem.dependencies)?,
-        capacity: problem.capacity,
-    };
-    let n = problem.candidates.len();
-    let priorities: Vec<f64> = (0..n).map(|i| model.priority(i, &model.shares)).collect();
-    let items = model.items(&priorities);
-    // "Free" here means free but for the forced needs: every solve keeps them fixed.
-    let free = forced_items(&ids, problem)?;
-    let budget = problem.budget;
-    let best = model.solve(&items, budget, &free).ok_or_else(|| {
-        DomainError::conflict("the dependencies and forced needs admit no selection")
-    })?;
-    let chosen = best.chosen.clone();
+    Ok(ids)
+}
 
-    // Weights.
-    let mut thresholds = Vec::new();
-    let mut smallest: Option<WeightChange> = None;
-    for k in 0..model.weights.len() {
+impl Model {
+    fn new<K: Eq + Hash + fmt::Display>(
+        problem: &RobustnessProblem<K>,
+        ids: &HashMap<&K, usize>,
+        codes: Vec<String>,
+        weights: Vec<f64>,
+    ) -> Result<Self, DomainError> {
+        let total_weight: f64 = weights.iter().sum();
+        let shares: Vec<f64> = weights.iter().map(|w| w / total_weight).collect();
+        Ok(Model {
+            values: problem
+                .candidates
+                .iter()
+                .map(|c| criterion_values(&c.summary, weights.len()))
+                .collect(),
+            shares,
+            codes,
+            weights,
+            costs: problem
+                .candidates
+                .iter()
+                .map(|c| (c.cost, c.load))
+                .collect(),
+            links: links_by_index(ids, &problem.dependencies)?,
+            capacity: problem.capacity,
+        })
+    }
+}
+
+/// Today's optimal selection and what every step of its certificate works from.
+struct Today<'a, K> {
+    problem: &'a RobustnessProblem<K>,
+    model: Model,
+    /// Each candidate's overall score, points.
+    priorities: Vec<f64>,
+    items: Vec<Item>,
+    /// The forced needs. "Free" here means free but for the forced needs: every
+    /// solve keeps them fixed.
+    free: Vec<Option<bool>>,
+    best: Outcome,
+}
+
+/// Per need, the best selection with it flipped (a left-out need forced in, a
+/// chosen one forced out) and its gap to today's total, units; `None` when no
+/// selection flips it (or, for a chosen need, none that could matter).
+struct Flips {
+    gap: Vec<Option<i64>>,
+    outcome: Vec<Option<Outcome>>,
+}
+
+impl<'a, K: Clone> Today<'a, K> {
+    fn new(
+        problem: &'a RobustnessProblem<K>,
+        model: Model,
+        free: Vec<Option<bool>>,
+    ) -> Result<Self, DomainError> {
+        let n = problem.candidates.len();
+        let priorities: Vec<f64> = (0..n).map(|i| model.priority(i, &model.shares)).collect();
+        let items = model.items(&priorities);
+        let best = model.solve(&items, problem.budget, &free).ok_or_else(|| {
+            DomainError::conflict("the dependencies and forced needs admit no selection")
+        })?;
+        Ok(Today {
+            problem,
+            model,
+            priorities,
+            items,
+            free,
+            best,
+        })
+    }
+
+    /// Per criterion, the nearest threshold each way, and the smallest change of all.
+    fn weight_thresholds(&self) -> (Vec<CriterionThresholds>, Option<WeightChange>) {
+        let total_weight: f64 = self.model.weights.iter().sum();
+        let mut thresholds = Vec::new();
+        let mut smallest: Option<WeightChange> = None;
+        for k in 0..self.model.weights.len() {
+            let (row, changes) = self.criterion_thresholds(k, total_weight);
+            for change in changes {
+                if smallest
+                    .as_ref()
+                    .is_none_or(|s| change.change.abs() < s.change.abs())
+                {
+                    smallest = Some(change);
+                }
+            }
+            thresholds.push(row);
+        }
+        (thresholds, smallest)
+    }
+
+    /// Criterion `k`'s thresholds, and the changes that reach them (up first).
+    fn criterion_thresholds(
+        &self,
+        k: usize,
+        total_weight: f64,
+    ) -> (CriterionThresholds, Vec<WeightChange>) {
+        let model = &self.model;
         let (w, others) = (model.weights[k], total_weight - model.weights[k]);
         let t0 = model.shares[k];
         let mut row = CriterionThresholds {
@@ -707,138 +813,154 @@ pub fn certify<K: Clone + Eq + Hash + fmt::Display>(
             up_to: None,
             down_to: None,
         };
+        let mut changes = Vec::new();
         if model.weights.len() > 1 {
+            let (chosen, budget) = (&self.best.chosen, self.problem.budget);
             for end in [1.0, 0.0] {
-                if let Some(t) = model.threshold(k, t0, end, &chosen, budget, &free) {
+                if let Some(t) = model.threshold(k, t0, end, chosen, budget, &self.free) {
                     let change = weight_change(&model.codes[k], w, others, t);
                     if end == 1.0 {
                         row.up_to = Some(change.weight_to);
                     } else {
                         row.down_to = Some(change.weight_to);
                     }
-                    if smallest
-                        .as_ref()
-                        .is_none_or(|s| change.change.abs() < s.change.abs())
-                    {
-                        smallest = Some(change);
-                    }
+                    changes.push(change);
                 }
             }
         }
-        thresholds.push(row);
+        (row, changes)
     }
 
-    // One need's score, each way. Each solve starts from today's selection: with one
-    // need flipped it is usually a few items away from the answer. A left-out need's
-    // gap is reported, so it is solved exactly; a chosen need's gap only matters for
-    // the smallest score-sheet change, so (left-out needs first) its solve looks only
-    // for selections close enough to tie or beat the smallest change found so far.
-    let mut score_gap: Vec<Option<i64>> = vec![None; n];
-    let mut flipped: Vec<Option<Outcome>> = vec![None; n];
-    let mut fewest_points = f64::INFINITY;
-    let left_out_first = (0..n)
-        .filter(|&i| !chosen[i])
-        .chain((0..n).filter(|&i| chosen[i]));
-    for i in left_out_first.filter(|&i| free[i].is_none()) {
-        let summary = &problem.candidates[i].summary;
-        let at_least = if chosen[i] {
-            let Some(room) = summary
-                .trust_scores
-                .iter()
-                .map(|t| t.score)
-                .reduce(f64::max)
-            else {
-                continue; // unscored: no sheet to change
-            };
-            // points = coverage · gap / 10⁶ ≤ limit; one unit more against rounding.
-            let limit = fewest_points.min(room) * UNITS_PER_POINT / summary.coverage.max(1) as f64;
-            Some(best.profit - (limit.floor() as i64 + 1))
-        } else {
-            None
+    /// One need's score, each way. Each solve starts from today's selection: with one
+    /// need flipped it is usually a few items away from the answer. A left-out need's
+    /// gap is reported, so it is solved exactly; a chosen need's gap only matters for
+    /// the smallest score-sheet change, so (left-out needs first) its solve looks only
+    /// for selections close enough to tie or beat the smallest change found so far.
+    fn flips(&self) -> Flips {
+        let n = self.problem.candidates.len();
+        let chosen = &self.best.chosen;
+        let mut flips = Flips {
+            gap: vec![None; n],
+            outcome: vec![None; n],
         };
-        let mut fixed = free.clone();
-        fixed[i] = Some(!chosen[i]);
-        if let Some(o) = model.solve_from(&items, budget, &fixed, vec![&chosen], at_least) {
-            let gap = best.profit - o.profit;
-            if let Some((points, _)) = sheet_change(summary, gap, chosen[i]) {
-                fewest_points = fewest_points.min(points);
-            }
-            score_gap[i] = Some(gap);
-            flipped[i] = Some(o);
-        }
-    }
-    let mut sheet: Option<SheetChange<K>> = None;
-    for (i, c) in problem.candidates.iter().enumerate() {
-        let Some((points, trust)) =
-            score_gap[i].and_then(|g| sheet_change(&c.summary, g, chosen[i]))
-        else {
-            continue;
-        };
-        if sheet.as_ref().is_none_or(|s| points < s.points) {
-            sheet = Some(SheetChange {
-                need: c.id.clone(),
-                trust,
-                direction: if chosen[i] {
-                    Direction::Decrease
-                } else {
-                    Direction::Increase
-                },
-                points,
-            });
-        }
-    }
-
-    // Budget.
-    let decrease = (best.cost > 0).then(|| budget - best.cost + 1);
-    let mut budget_search = BudgetSearch::new(&model, &items, budget, &chosen);
-    let increase = budget_search.increase_to_reach(best.profit + 1, &free, &[]);
-
-    let what_it_would_take = (0..n)
-        .filter(|&i| !chosen[i])
-        .map(|i| {
-            // A forced-out need is out by choice: neither score nor money brings it in.
-            let budget = if free[i].is_some() {
-                Threshold::default()
-            } else if let Some(o) = flipped[i].as_ref().filter(|o| o.profit == best.profit) {
-                // An equally good selection with it in fits today's budget.
-                budget_search.remember(o);
-                Threshold::exact(Some(0))
+        let mut fewest_points = f64::INFINITY;
+        let left_out_first = (0..n)
+            .filter(|&i| !chosen[i])
+            .chain((0..n).filter(|&i| chosen[i]));
+        for i in left_out_first.filter(|&i| self.free[i].is_none()) {
+            let summary = &self.problem.candidates[i].summary;
+            let at_least = if chosen[i] {
+                let Some(floor) = flip_floor(summary, fewest_points, self.best.profit) else {
+                    continue; // unscored: no sheet to change
+                };
+                Some(floor)
             } else {
-                let mut with = free.clone();
-                with[i] = Some(true);
-                let hints: Vec<&[bool]> = flipped[i].iter().map(|o| o.chosen.as_slice()).collect();
-                budget_search.increase_to_reach(best.profit, &with, &hints)
+                None
             };
-            WhatItWouldTake {
-                need: problem.candidates[i].id.clone(),
-                score: priorities[i],
-                score_increase: score_gap[i].map(|g| g as f64 / UNITS_PER_POINT),
-                budget_increase: budget.value,
-                budget_increase_at_least: budget.at_least,
+            let mut fixed = self.free.clone();
+            fixed[i] = Some(!chosen[i]);
+            let budget = self.problem.budget;
+            let hints = vec![chosen.as_slice()];
+            if let Some(o) = self.model.solve_from(&self.items, budget, &fixed, hints, at_least) {
+                let gap = self.best.profit - o.profit;
+                if let Some((points, _)) = sheet_change(summary, gap, chosen[i]) {
+                    fewest_points = fewest_points.min(points);
+                }
+                flips.gap[i] = Some(gap);
+                flips.outcome[i] = Some(o);
             }
-        })
-        .collect();
+        }
+        flips
+    }
 
-    Ok(Robustness {
-        selected: (0..n)
-            .filter(|&i| chosen[i])
-            .map(|i| problem.candidates[i].id.clone())
-            .collect(),
-        total_priority: best.profit as f64 / UNITS_PER_POINT,
-        total_cost: best.cost,
-        total_load: best.load,
-        stability_radius: StabilityRadius {
-            weight: smallest,
-            weights: thresholds,
-            score_sheet: sheet,
-            budget: BudgetStability {
-                decrease,
-                increase: increase.value,
-                increase_at_least: increase.at_least,
-            },
-        },
-        what_it_would_take,
-    })
+    /// The smallest change of one trust's score for one need that changes the selection.
+    fn smallest_sheet_change(&self, flips: &Flips) -> Option<SheetChange<K>> {
+        let chosen = &self.best.chosen;
+        let mut sheet: Option<SheetChange<K>> = None;
+        for (i, c) in self.problem.candidates.iter().enumerate() {
+            let Some((points, trust)) =
+                flips.gap[i].and_then(|g| sheet_change(&c.summary, g, chosen[i]))
+            else {
+                continue;
+            };
+            if sheet.as_ref().is_none_or(|s| points < s.points) {
+                sheet = Some(SheetChange {
+                    need: c.id.clone(),
+                    trust,
+                    direction: if chosen[i] {
+                        Direction::Decrease
+                    } else {
+                        Direction::Increase
+                    },
+                    points,
+                });
+            }
+        }
+        sheet
+    }
+
+    /// One entry per left-out need, in candidate order (the budget searches share
+    /// their witnesses in that order).
+    fn what_it_would_take(
+        &self,
+        flips: &Flips,
+        budget_search: &mut BudgetSearch<'_>,
+    ) -> Vec<WhatItWouldTake<K>> {
+        (0..self.problem.candidates.len())
+            .filter(|&i| !self.best.chosen[i])
+            .map(|i| {
+                let budget = self.budget_to_bring_in(i, flips, budget_search);
+                WhatItWouldTake {
+                    need: self.problem.candidates[i].id.clone(),
+                    score: self.priorities[i],
+                    score_increase: flips.gap[i].map(|g| g as f64 / UNITS_PER_POINT),
+                    budget_increase: budget.value,
+                    budget_increase_at_least: budget.at_least,
+                }
+            })
+            .collect()
+    }
+
+    /// The smallest budget increase at which a selection with left-out need `i` is
+    /// as good as today's.
+    fn budget_to_bring_in(
+        &self,
+        i: usize,
+        flips: &Flips,
+        budget_search: &mut BudgetSearch<'_>,
+    ) -> Threshold {
+        let profit = self.best.profit;
+        if self.free[i].is_some() {
+            // A forced-out need is out by choice: neither score nor money brings it in.
+            return Threshold::default();
+        }
+        if let Some(o) = flips.outcome[i].as_ref().filter(|o| o.profit == profit) {
+            // An equally good selection with it in fits today's budget.
+            budget_search.remember(o);
+            return Threshold::exact(Some(0));
+        }
+        let mut with = self.free.clone();
+        with[i] = Some(true);
+        let hints: Vec<&[bool]> = flips.outcome[i]
+            .iter()
+            .map(|o| o.chosen.as_slice())
+            .collect();
+        budget_search.increase_to_reach(profit, &with, &hints)
+    }
+}
+
+/// The least total a chosen need's flip solve must reach to matter: one whose
+/// score-sheet change is no larger than `fewest_points` (and within the sheet's
+/// room on the scale). `None` when the need is unscored: no sheet to change.
+fn flip_floor(summary: &NeedSummary, fewest_points: f64, profit: i64) -> Option<i64> {
+    let room = summary
+        .trust_scores
+        .iter()
+        .map(|t| t.score)
+        .reduce(f64::max)?;
+    // points = coverage · gap / 10⁶ ≤ limit; one unit more against rounding.
+    let limit = fewest_points.min(room) * UNITS_PER_POINT / summary.coverage.max(1) as f64;
+    Some(profit - (limit.floor() as i64 + 1))
 }
 
 #[cfg(test)]
