@@ -769,19 +769,21 @@ impl<'a> Search<'a> {
     fn outcome(&mut self, root_bound: i64) -> Option<Outcome> {
         let proven = !self.stopped;
         let nodes = self.nodes;
-        self.best.take().map(|(profit, cost, load, chosen)| Outcome {
-            chosen,
-            profit,
-            cost,
-            load,
-            proven,
-            upper_bound: if proven {
-                profit
-            } else {
-                root_bound.max(profit)
-            },
-            nodes,
-        })
+        self.best
+            .take()
+            .map(|(profit, cost, load, chosen)| Outcome {
+                chosen,
+                profit,
+                cost,
+                load,
+                proven,
+                upper_bound: if proven {
+                    profit
+                } else {
+                    root_bound.max(profit)
+                },
+                nodes,
+            })
     }
 }
 

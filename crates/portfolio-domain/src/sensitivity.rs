@@ -861,7 +861,10 @@ impl<'a, K: Clone> Today<'a, K> {
             fixed[i] = Some(!chosen[i]);
             let budget = self.problem.budget;
             let hints = vec![chosen.as_slice()];
-            if let Some(o) = self.model.solve_from(&self.items, budget, &fixed, hints, at_least) {
+            if let Some(o) = self
+                .model
+                .solve_from(&self.items, budget, &fixed, hints, at_least)
+            {
                 let gap = self.best.profit - o.profit;
                 if let Some((points, _)) = sheet_change(summary, gap, chosen[i]) {
                     fewest_points = fewest_points.min(points);
