@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::selection::score;
+use crate::support::score_on_one_criterion;
 use crate::support::{with_costs, TestApp, HSO, MANAGE};
 
 async fn set(app: &TestApp, need: &str, body: Value) -> crate::support::TestResponse {
@@ -39,7 +39,7 @@ async fn a_capacity_limit_is_respected_and_reported() {
     let app = TestApp::new().await;
     // Budget alone takes A + B (priority 180); capacity 10 allows only one of them with C.
     let n = with_costs(&app, 2022, &[1_000_000, 1_000_000, 1_000_000]);
-    score(&app, 2022, &n, &[10, 8, 3]);
+    score_on_one_criterion(&app, 2022, &n, &[10, 8, 3]);
     let (a, b, c) = (&n[0].0, &n[1].0, &n[2].0);
     for (id, months) in [(a, 8), (b, 6), (c, 2)] {
         let r = set(
@@ -73,7 +73,7 @@ async fn a_capacity_limit_is_respected_and_reported() {
 async fn requires_pulls_in_or_drops_and_excludes_never_both() {
     let app = TestApp::new().await;
     let n = with_costs(&app, 2022, &[2_000_000, 2_000_000, 2_000_000, 2_000_000]);
-    score(&app, 2022, &n, &[10, 1, 9, 8]);
+    score_on_one_criterion(&app, 2022, &n, &[10, 1, 9, 8]);
     let (a, b, c, d) = (&n[0].0, &n[1].0, &n[2].0, &n[3].0);
     // A requires the low-priority B; C and D exclude each other.
     set(
@@ -118,7 +118,7 @@ async fn requires_pulls_in_or_drops_and_excludes_never_both() {
 async fn a_need_requiring_a_non_candidate_is_not_a_candidate() {
     let app = TestApp::new().await;
     let n = with_costs(&app, 2022, &[1_000_000, 0]);
-    score(&app, 2022, &n, &[10, 5]);
+    score_on_one_criterion(&app, 2022, &n, &[10, 5]);
     let (a, b) = (&n[0].0, &n[1].0);
     set(
         &app,

@@ -4,39 +4,9 @@
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
-use crate::support::{create_frame, get, with_costs, TestApp, AHUS, HSO, MANAGE, OUS, READ};
-
-/// Adopts a one-criterion set (scale 0–10) for `year` and gives each need OUS's score, so a
-/// need's priority is exactly `score × 10`.
-pub(crate) fn score(app: &TestApp, year: i32, needs: &[(String, String)], scores: &[i32]) {
-    let mut conn = app.conn();
-    let criteria = json!([{"code": "NYTTE", "name": "Nytte", "description": "", "kind": "prioritisation",
-                           "weight": 1.0, "scale_min": 0, "scale_max": 10, "scale_labels": []}]);
-    diesel::sql_query(
-        "INSERT INTO criteria_sets (cycle_year, status, criteria, adopted_at, adopted_by) \
-         VALUES ($1, 'adopted', $2, now(), 'test') ON CONFLICT (cycle_year) DO NOTHING",
-    )
-    .bind::<diesel::sql_types::Int4, _>(year)
-    .bind::<diesel::sql_types::Jsonb, _>(criteria)
-    .execute(&mut conn)
-    .expect("criteria");
-    diesel::sql_query("UPDATE cycles SET phase = 'prioritisation' WHERE year = $1")
-        .bind::<diesel::sql_types::Int4, _>(year)
-        .execute(&mut conn)
-        .expect("phase");
-    for ((id, _), s) in needs.iter().zip(scores) {
-        diesel::sql_query(
-            "INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by) \
-             VALUES ($1::uuid, $2, $3, $4, 'test')",
-        )
-        .bind::<diesel::sql_types::Text, _>(id)
-        .bind::<diesel::sql_types::Text, _>(OUS)
-        .bind::<diesel::sql_types::Int4, _>(year)
-        .bind::<diesel::sql_types::Jsonb, _>(json!({"NYTTE": s}))
-        .execute(&mut conn)
-        .expect("scores");
-    }
-}
+use crate::support::{
+    create_frame, get, score_on_one_criterion, with_costs, TestApp, AHUS, HSO, MANAGE, READ,
+};
 
 async fn solve(app: &TestApp, year: i32, body: Value) -> crate::support::TestResponse {
     app.post(&format!("/api/v1/cycles/{year}/selection-scenarios"))
@@ -61,7 +31,7 @@ async fn exact_not_greedy_explained_at_three_budgets_and_stored() {
     // Greedy by priority per krone takes A (100 for 6 MNOK) and then nothing fits; the
     // optimum at 10 MNOK is B + C (120).
     let n = with_costs(&app, 2022, &[6_000_000, 5_000_000, 5_000_000, 20_000_000]);
-    score(&app, 2022, &n, &[10, 6, 6, 9]);
+    score_on_one_criterion(&app, 2022, &n, &[10, 6, 6, 9]);
     let (a, b, c, d) = (&n[0].0, &n[1].0, &n[2].0, &n[3].0);
     let r = solve(
         &app,
@@ -188,7 +158,7 @@ async fn exact_not_greedy_explained_at_three_budgets_and_stored() {
 async fn refused_scenarios_write_nothing() {
     let app = TestApp::new().await;
     let n = with_costs(&app, 2022, &[1_000_000, 0]);
-    score(&app, 2022, &n, &[5, 5]);
+    score_on_one_criterion(&app, 2022, &n, &[5, 5]);
     with_costs(&app, 2031, &[1]);
     diesel::sql_query("UPDATE cycles SET phase = 'prioritisation' WHERE year = 2031")
         .execute(&mut app.conn())
@@ -274,7 +244,7 @@ async fn random_small_instances_match_brute_force() {
         let scores: Vec<i32> = (0..k).map(|_| next(11) as i32).collect();
         let budget = 100_000 * (5 + next(60) as i64);
         let n = with_costs(&app, year, &costs);
-        score(&app, year, &n, &scores);
+        score_on_one_criterion(&app, year, &n, &scores);
         let mut best = 0i64;
         for mask in 0u32..(1 << k) {
             let (c, p) = (0..k)
@@ -321,7 +291,7 @@ async fn three_hundred_needs_with_a_ten_million_frame() {
         .collect();
     let scores: Vec<i32> = (0..300).map(|_| next(11) as i32).collect();
     let n = with_costs(&app, 2022, &costs);
-    score(&app, 2022, &n, &scores);
+    score_on_one_criterion(&app, 2022, &n, &scores);
     create_frame(&app, 2022, "concept_studies", 10_000_000).await;
     let started = std::time::Instant::now();
     let s = solve(&app, 2022, json!({"title": "300 behov"}))

@@ -5,7 +5,7 @@
 use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
-use crate::selection::score;
+use crate::support::score_on_one_criterion;
 use crate::support::{get, with_costs, TestApp, HSO, MANAGE, OUS, READ};
 
 /// Adopts two criteria (A weight 3, B weight 1, both scale 0–4) for `year` and gives each
@@ -120,7 +120,7 @@ async fn a_scenario_carries_its_stability_radius_and_what_it_would_take() {
     let app = TestApp::new().await;
     // Priorities 100, 80, 30 at 1 MNOK each; 2 MNOK buys A + B (180).
     let n = with_costs(&app, 2022, &[1_000_000; 3]);
-    score(&app, 2022, &n, &[10, 8, 3]);
+    score_on_one_criterion(&app, 2022, &n, &[10, 8, 3]);
     let (a, b, c) = (&n[0], &n[1], &n[2]);
     let s = solve(&app, json!({"title": "Robusthet", "budget_nok": 2_000_000})).await;
     let r = &s["robustness"];
@@ -191,7 +191,7 @@ async fn robustness_comes_above_forty_candidates_with_exact_figures() {
     let costs: Vec<i64> = (0..45).map(|i| 200_000 + 37_000 * (i % 11)).collect();
     let n = with_costs(&app, 2022, &costs);
     let scores: Vec<i32> = (0..45).map(|i| i * 7 % 11).collect();
-    score(&app, 2022, &n, &scores);
+    score_on_one_criterion(&app, 2022, &n, &scores);
     let s = solve(&app, json!({"title": "45", "budget_nok": 4_000_000})).await;
     let r = &s["robustness"];
     assert_eq!(s["robustness_unavailable"], Value::Null, "{s}");
@@ -214,7 +214,7 @@ async fn above_three_hundred_candidates_the_scenario_says_why_it_has_no_robustne
     let costs: Vec<i64> = (0..301).map(|i| 200_000 + 10_000 * (i % 50)).collect();
     let n = with_costs(&app, 2022, &costs);
     let scores: Vec<i32> = (0..301).map(|i| i * 7 % 11).collect();
-    score(&app, 2022, &n, &scores);
+    score_on_one_criterion(&app, 2022, &n, &scores);
     let s = solve(&app, json!({"title": "301", "budget_nok": 20_000_000})).await;
     assert_eq!(s["result"]["proven_optimal"], true, "{s}");
     assert_eq!(s["robustness"], Value::Null);
@@ -311,7 +311,7 @@ async fn forty_candidates_with_capacity_timing() {
     let scores: Vec<i32> = (0..40).map(|_| next(11) as i32).collect();
     let loads: Vec<u64> = (0..40).map(|_| 1 + next(12)).collect();
     let n = with_costs(&app, 2022, &costs);
-    score(&app, 2022, &n, &scores);
+    score_on_one_criterion(&app, 2022, &n, &scores);
     for ((id, _), months) in n.iter().zip(&loads) {
         app.put(&format!("/api/v1/needs/{id}/dependencies"))
             .auth(MANAGE, Some(HSO))

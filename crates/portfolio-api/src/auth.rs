@@ -231,6 +231,13 @@ impl VerifiedTokens {
     }
 }
 
+/// A token that does not verify, and why.
+fn invalid(why: &str) -> Rejection {
+    Rejection::Invalid(ApiError::Unauthorized(format!(
+        "the bearer token is invalid: {why}"
+    )))
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("token configuration: {0}")]
 pub struct KeyError(String);
@@ -323,24 +330,42 @@ impl TokenVerifier {
         if let Some(v) = self.verified.get(token, generation) {
             return Ok(v);
         }
-        let invalid = |why: &str| {
-            Rejection::Invalid(ApiError::Unauthorized(format!(
-                "the bearer token is invalid: {why}"
-            )))
-        };
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("malformed token or unsupported algorithm"))?;
-        if !typ_accepted(header.typ.as_deref(), self.require_at_jwt) {
-            return Err(invalid(if self.require_at_jwt {
-                "not an access token (typ must be at+jwt)"
-            } else {
-                "not an access token (typ must be at+jwt or JWT)"
-            }));
-        }
+        self.check_typ(&header)?;
         let loaded = self.remote.as_ref().and_then(|r| r.loaded());
-        let fetched = loaded
-            .as_deref()
-            .map(|l| (l.keys.iter(), l.issuer.as_deref()));
+        let candidates = self.candidate_keys(&header, loaded.as_deref())?;
+        let mut last = invalid("signature");
+        for (key, issuer) in candidates {
+            match self.decode_with(token, &header, key, issuer) {
+                Ok(claims) => return self.verified_from(token, claims, generation),
+                Err(e) => last = self.rejection_for(&e),
+            }
+        }
+        Err(last)
+    }
+
+    /// An access token's `typ` (RFC 9068 §2.1), as strict as configured.
+    fn check_typ(&self, header: &Header) -> Result<(), Rejection> {
+        if typ_accepted(header.typ.as_deref(), self.require_at_jwt) {
+            return Ok(());
+        }
+        Err(invalid(if self.require_at_jwt {
+            "not an access token (typ must be at+jwt)"
+        } else {
+            "not an access token (typ must be at+jwt or JWT)"
+        }))
+    }
+
+    /// The configured and fetched keys that may have signed a token with this header (its
+    /// algorithm, and its `kid` when both name one), each with the issuer it belongs to. None
+    /// is `UnknownKey` when a fetch may help (the issuer may have rotated), else invalid.
+    fn candidate_keys<'a>(
+        &'a self,
+        header: &Header,
+        loaded: Option<&'a issuer::Loaded>,
+    ) -> Result<Vec<(&'a VerificationKey, Option<&'a str>)>, Rejection> {
+        let fetched = loaded.map(|l| (l.keys.iter(), l.issuer.as_deref()));
         let mut candidates: Vec<(&VerificationKey, Option<&str>)> = self
             .keys
             .iter()
@@ -357,58 +382,70 @@ impl TokenVerifier {
             (Some(want), Some(have)) => want == have,
             _ => true,
         });
-        if candidates.is_empty() {
-            if self.remote.is_some() && (header.kid.is_some() || loaded.is_none()) {
-                return Err(Rejection::UnknownKey);
-            }
-            return Err(invalid(if algorithm_known {
-                "signed with an unknown key"
-            } else {
-                "algorithm not accepted"
-            }));
+        if !candidates.is_empty() {
+            return Ok(candidates);
         }
-        let mut last = invalid("signature");
-        for (key, issuer) in candidates {
-            let mut v = self.validation_template.clone();
-            v.algorithms = vec![header.alg];
-            if let Some(iss) = issuer {
-                v.set_issuer(&[iss]);
-            }
-            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &v) {
-                Ok(data) => {
-                    let exp = data.claims.get("exp").and_then(Value::as_u64);
-                    let jkt = data
-                        .claims
-                        .get("cnf")
-                        .and_then(|c| c.get("jkt"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let caller = self.caller_from(data.claims).map_err(Rejection::Invalid)?;
-                    let verified = Verified { caller, jkt };
-                    if let Some(exp) = exp {
-                        self.verified.insert(token, &verified, exp, generation);
-                    }
-                    return Ok(verified);
-                }
-                Err(e) => {
-                    use jsonwebtoken::errors::ErrorKind as K;
-                    last = match e.kind() {
-                        K::ExpiredSignature => invalid("expired"),
-                        K::ImmatureSignature => invalid("not yet valid"),
-                        K::InvalidIssuer => {
-                            invalid(&format!("wrong issuer; expected iss {:?}", self.issuer))
-                        }
-                        K::InvalidAudience => {
-                            invalid(&format!("wrong audience; expected aud {:?}", self.audience))
-                        }
-                        K::MissingRequiredClaim(c) => invalid(&format!("missing claim {c}")),
-                        K::InvalidSignature => invalid("signature does not verify"),
-                        _ => invalid("could not be verified"),
-                    };
-                }
-            }
+        if self.remote.is_some() && (header.kid.is_some() || loaded.is_none()) {
+            return Err(Rejection::UnknownKey);
         }
-        Err(last)
+        Err(invalid(if algorithm_known {
+            "signed with an unknown key"
+        } else {
+            "algorithm not accepted"
+        }))
+    }
+
+    /// Checks the signature with `key` and the claims (issuer, audience, times).
+    fn decode_with(
+        &self,
+        token: &str,
+        header: &Header,
+        key: &VerificationKey,
+        issuer: Option<&str>,
+    ) -> jsonwebtoken::errors::Result<Map<String, Value>> {
+        let mut v = self.validation_template.clone();
+        v.algorithms = vec![header.alg];
+        if let Some(iss) = issuer {
+            v.set_issuer(&[iss]);
+        }
+        jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &v).map(|data| data.claims)
+    }
+
+    /// The caller and key binding of verified claims, remembered until the token expires.
+    fn verified_from(
+        &self,
+        token: &str,
+        claims: Map<String, Value>,
+        generation: u64,
+    ) -> Result<Verified, Rejection> {
+        let exp = claims.get("exp").and_then(Value::as_u64);
+        let jkt = claims
+            .get("cnf")
+            .and_then(|c| c.get("jkt"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let caller = self.caller_from(claims).map_err(Rejection::Invalid)?;
+        let verified = Verified { caller, jkt };
+        if let Some(exp) = exp {
+            self.verified.insert(token, &verified, exp, generation);
+        }
+        Ok(verified)
+    }
+
+    /// Why a key did not verify the token, in the client's words.
+    fn rejection_for(&self, e: &jsonwebtoken::errors::Error) -> Rejection {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match e.kind() {
+            K::ExpiredSignature => invalid("expired"),
+            K::ImmatureSignature => invalid("not yet valid"),
+            K::InvalidIssuer => invalid(&format!("wrong issuer; expected iss {:?}", self.issuer)),
+            K::InvalidAudience => {
+                invalid(&format!("wrong audience; expected aud {:?}", self.audience))
+            }
+            K::MissingRequiredClaim(c) => invalid(&format!("missing claim {c}")),
+            K::InvalidSignature => invalid("signature does not verify"),
+            _ => invalid("could not be verified"),
+        }
     }
 
     fn caller_from(&self, claims: Map<String, Value>) -> Result<Caller, ApiError> {

@@ -169,21 +169,60 @@ pub fn entry_content(
     serde_json::to_vec(&content).unwrap_or_default()
 }
 
+/// Audit-log columns, one entry per change.
+#[derive(Default)]
+struct Entries<'a> {
+    ids: Vec<i64>,
+    actions: Vec<&'a str>,
+    types: Vec<&'a str>,
+    entity_ids: Vec<&'a str>,
+    befores: Vec<Option<&'a str>>,
+    afters: Vec<Option<&'a str>>,
+    prev_hashes: Vec<String>,
+    hashes: Vec<String>,
+}
+
+/// Where the chain and the feed continue: the next entry id, the last entry's hash, and the
+/// next feed sequence number.
+struct Heads {
+    next_id: i64,
+    prev_hash: String,
+    next_seq: i64,
+}
+
 /// Appends audit entries and feed events for `changes`, inside the caller's transaction.
 pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> QueryResult<()> {
     if changes.is_empty() {
         return Ok(());
     }
+    lock_change_log(conn)?;
+    let heads = read_heads(conn)?;
+    // PostgreSQL keeps microseconds: hash what will be stored.
+    let now = Utc::now().trunc_subsecs(6);
+    let (entries, feed) = chain_entries(actor, changes, heads, &now);
+    insert_entries(conn, actor, &now, &entries)?;
+    if !feed.seqs.is_empty() {
+        insert_feed(conn, actor, &now, &feed)?;
+    }
+    Ok(())
+}
+
+/// Takes the transaction-scoped lock that numbers entries in commit order.
+fn lock_change_log(conn: &mut PgConnection) -> QueryResult<()> {
     diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
         "pg_advisory_xact_lock({CHANGE_LOG_LOCK}) IS NOT NULL"
     )))
     .get_result::<bool>(conn)?;
+    Ok(())
+}
+
+fn read_heads(conn: &mut PgConnection) -> QueryResult<Heads> {
     let last: Option<(i64, String)> = audit_log::table
         .select((audit_log::id, audit_log::hash))
         .order(audit_log::id.desc())
         .first(conn)
         .optional()?;
-    let (mut next_id, mut prev_hash) = last
+    let (next_id, prev_hash) = last
         .map(|(id, h)| (id + 1, h))
         .unwrap_or((1, GENESIS_HASH.to_owned()));
     let next_seq: i64 = events::table
@@ -191,27 +230,44 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
         .first::<Option<i64>>(conn)?
         .unwrap_or(0)
         + 1;
-    // PostgreSQL keeps microseconds: hash what will be stored.
-    let now = Utc::now().trunc_subsecs(6);
-    let keys = crate::audit_key::current();
+    Ok(Heads {
+        next_id,
+        prev_hash,
+        next_seq,
+    })
+}
 
-    // Column arrays bound to one `unnest` statement per table: a 10,000-change batch binds a
-    // dozen parameters instead of 120,000 (multi-row VALUES spent ~0.2 s binding them).
+/// Numbers and hashes the entries (each hash covers the previous one) and collects the feed
+/// events (none for a denial), as column arrays.
+fn chain_entries<'a>(
+    actor: &Actor,
+    changes: &'a [Change],
+    heads: Heads,
+    now: &DateTime<Utc>,
+) -> (Entries<'a>, Feed<'a>) {
+    let keys = crate::audit_key::current();
+    let Heads {
+        mut next_id,
+        mut prev_hash,
+        next_seq,
+    } = heads;
     let n = changes.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut actions = Vec::with_capacity(n);
-    let mut types = Vec::with_capacity(n);
-    let mut entity_ids = Vec::with_capacity(n);
-    let mut befores = Vec::with_capacity(n);
-    let mut afters = Vec::with_capacity(n);
-    let mut prev_hashes = Vec::with_capacity(n);
-    let mut hashes = Vec::with_capacity(n);
+    let mut e = Entries {
+        ids: Vec::with_capacity(n),
+        actions: Vec::with_capacity(n),
+        types: Vec::with_capacity(n),
+        entity_ids: Vec::with_capacity(n),
+        befores: Vec::with_capacity(n),
+        afters: Vec::with_capacity(n),
+        prev_hashes: Vec::with_capacity(n),
+        hashes: Vec::with_capacity(n),
+    };
     let mut feed = Feed::default();
     for c in changes {
         let hash = keys.sign(&entry_content(
             &prev_hash,
             next_id,
-            &now,
+            now,
             &actor.subject,
             actor.org_number.as_deref(),
             &c.action,
@@ -221,14 +277,15 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
             c.after.as_deref(),
             &actor.request_id,
         ));
-        ids.push(next_id);
-        actions.push(c.action.as_str());
-        types.push(c.entity_type);
-        entity_ids.push(c.entity_id.as_str());
-        befores.push(c.before.as_deref().map(RawValue::get));
-        afters.push(c.after.as_deref().map(RawValue::get));
-        prev_hashes.push(std::mem::replace(&mut prev_hash, hash.clone()));
-        hashes.push(hash);
+        e.ids.push(next_id);
+        e.actions.push(c.action.as_str());
+        e.types.push(c.entity_type);
+        e.entity_ids.push(c.entity_id.as_str());
+        e.befores.push(c.before.as_deref().map(RawValue::get));
+        e.afters.push(c.after.as_deref().map(RawValue::get));
+        e.prev_hashes
+            .push(std::mem::replace(&mut prev_hash, hash.clone()));
+        e.hashes.push(hash);
         next_id += 1;
         if c.action != "denied" {
             feed.seqs.push(next_seq + feed.seqs.len() as i64);
@@ -238,6 +295,18 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
             feed.versions.push(c.version);
         }
     }
+    (e, feed)
+}
+
+// Column arrays bound to one `unnest` statement per table: a 10,000-change batch binds a
+// dozen parameters instead of 120,000 (multi-row VALUES spent ~0.2 s binding them).
+
+fn insert_entries(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    now: &DateTime<Utc>,
+    e: &Entries,
+) -> QueryResult<usize> {
     diesel::sql_query(
         "INSERT INTO audit_log (id, occurred_at, actor_subject, actor_org, action, entity_type, \
          entity_id, before, after, request_id, prev_hash, hash) \
@@ -252,32 +321,37 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
     .bind::<Text, _>(&actor.subject)
     .bind::<Nullable<Text>, _>(actor.org_number.as_deref())
     .bind::<Text, _>(&actor.request_id)
-    .bind::<Array<BigInt>, _>(&ids)
-    .bind::<Array<Text>, _>(&actions)
-    .bind::<Array<Text>, _>(&types)
-    .bind::<Array<Text>, _>(&entity_ids)
-    .bind::<Array<Nullable<Text>>, _>(&befores)
-    .bind::<Array<Nullable<Text>>, _>(&afters)
-    .bind::<Array<Text>, _>(&prev_hashes)
-    .bind::<Array<Text>, _>(&hashes)
-    .execute(conn)?;
-    if !feed.seqs.is_empty() {
-        diesel::sql_query(
-            "INSERT INTO events (seq, occurred_at, entity_type, entity_id, action, version, \
-             actor_subject, actor_org) \
-             SELECT u.seq, $1, u.entity_type, u.entity_id, u.action, u.version, $2, $3 \
-             FROM unnest($4::int8[], $5::text[], $6::text[], $7::text[], $8::int4[]) \
-             AS u(seq, entity_type, entity_id, action, version)",
-        )
-        .bind::<Timestamptz, _>(now)
-        .bind::<Text, _>(&actor.subject)
-        .bind::<Nullable<Text>, _>(actor.org_number.as_deref())
-        .bind::<Array<BigInt>, _>(&feed.seqs)
-        .bind::<Array<Text>, _>(&feed.types)
-        .bind::<Array<Text>, _>(&feed.ids)
-        .bind::<Array<Text>, _>(&feed.actions)
-        .bind::<Array<Nullable<Integer>>, _>(&feed.versions)
-        .execute(conn)?;
-    }
-    Ok(())
+    .bind::<Array<BigInt>, _>(&e.ids)
+    .bind::<Array<Text>, _>(&e.actions)
+    .bind::<Array<Text>, _>(&e.types)
+    .bind::<Array<Text>, _>(&e.entity_ids)
+    .bind::<Array<Nullable<Text>>, _>(&e.befores)
+    .bind::<Array<Nullable<Text>>, _>(&e.afters)
+    .bind::<Array<Text>, _>(&e.prev_hashes)
+    .bind::<Array<Text>, _>(&e.hashes)
+    .execute(conn)
+}
+
+fn insert_feed(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    now: &DateTime<Utc>,
+    feed: &Feed,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "INSERT INTO events (seq, occurred_at, entity_type, entity_id, action, version, \
+         actor_subject, actor_org) \
+         SELECT u.seq, $1, u.entity_type, u.entity_id, u.action, u.version, $2, $3 \
+         FROM unnest($4::int8[], $5::text[], $6::text[], $7::text[], $8::int4[]) \
+         AS u(seq, entity_type, entity_id, action, version)",
+    )
+    .bind::<Timestamptz, _>(now)
+    .bind::<Text, _>(&actor.subject)
+    .bind::<Nullable<Text>, _>(actor.org_number.as_deref())
+    .bind::<Array<BigInt>, _>(&feed.seqs)
+    .bind::<Array<Text>, _>(&feed.types)
+    .bind::<Array<Text>, _>(&feed.ids)
+    .bind::<Array<Text>, _>(&feed.actions)
+    .bind::<Array<Nullable<Integer>>, _>(&feed.versions)
+    .execute(conn)
 }

@@ -149,66 +149,7 @@ impl Config {
 
     /// Reads the configuration through `get`, so tests can supply their own environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let public_key_pem = get("PORTFOLIO_JWT_PUBLIC_KEY").map(PathBuf::from);
-        let jwks = get("PORTFOLIO_JWT_JWKS").map(PathBuf::from);
-        let authority = get("PORTFOLIO_JWT_AUTHORITY");
-        let jwks_url = get("PORTFOLIO_JWT_JWKS_URL");
-        let explicit_secret = get("PORTFOLIO_JWT_SECRET");
-        // The built-in secret only applies when nothing else is configured: a deployment that
-        // configures real keys must not silently also accept tokens signed with a public secret.
-        let (secret, secret_is_default) = match explicit_secret {
-            Some(s) => {
-                if s.len() < 16 {
-                    return Err(ConfigError(
-                        "PORTFOLIO_JWT_SECRET must be at least 16 characters".into(),
-                    ));
-                }
-                (Some(s), false)
-            }
-            None if public_key_pem.is_none()
-                && jwks.is_none()
-                && authority.is_none()
-                && jwks_url.is_none() =>
-            {
-                // A deployment (the compose file) says it must never fall back to the
-                // publicly known development secret.
-                if flag(&get, "PORTFOLIO_REQUIRE_KEYS") {
-                    return Err(ConfigError(
-                        "PORTFOLIO_REQUIRE_KEYS=1 but no token keys are configured: set \
-                         PORTFOLIO_JWT_AUTHORITY (HelseID), PORTFOLIO_JWT_JWKS_URL, PORTFOLIO_JWT_JWKS or \
-                         PORTFOLIO_JWT_PUBLIC_KEY, or opt in to development tokens with PORTFOLIO_JWT_SECRET"
-                            .into(),
-                    ));
-                }
-                (Some(DEV_DEFAULT_SECRET.to_owned()), true)
-            }
-            None => (None, false),
-        };
-        let defaults = JwtConfig::default();
-        let jwt = JwtConfig {
-            secret,
-            secret_is_default,
-            public_key_pem,
-            jwks,
-            issuer: get("PORTFOLIO_JWT_ISSUER").unwrap_or(defaults.issuer),
-            audience: get("PORTFOLIO_JWT_AUDIENCE").unwrap_or(defaults.audience),
-            org_claim: get("PORTFOLIO_ORG_CLAIM").unwrap_or(defaults.org_claim),
-            leeway_seconds: parse_num(&get, "PORTFOLIO_JWT_LEEWAY_SECONDS", 5)?,
-            authority,
-            jwks_url,
-            refresh_seconds: parse_num(&get, "PORTFOLIO_JWT_REFRESH_SECONDS", 600)?.max(1),
-            unknown_kid_interval_seconds: parse_num(
-                &get,
-                "PORTFOLIO_JWT_UNKNOWN_KID_INTERVAL_SECONDS",
-                60,
-            )?,
-            require_at_jwt: flag(&get, "PORTFOLIO_JWT_REQUIRE_AT_JWT"),
-            require_dpop: flag(&get, "PORTFOLIO_REQUIRE_DPOP"),
-            dpop_window_seconds: parse_num(&get, "PORTFOLIO_DPOP_WINDOW_SECONDS", 60)?,
-        };
-        if let Some(a) = jwt.authority.as_deref().or(jwt.jwks_url.as_deref()) {
-            crate::auth::fetch::check_url(a).map_err(ConfigError)?;
-        }
+        let jwt = jwt_config(&get)?;
         Ok(Config {
             database_url: get("DATABASE_URL"),
             migration_database_url: get("PORTFOLIO_MIGRATION_DATABASE_URL"),
@@ -235,17 +176,92 @@ impl Config {
             rate_limit_per_minute: parse_num(&get, "PORTFOLIO_RATE_LIMIT_PER_MINUTE", 0)?,
             demo: flag(&get, "PORTFOLIO_DEMO"),
             metrics_bind: get("PORTFOLIO_METRICS_BIND"),
-            log_json: match get("PORTFOLIO_LOG_FORMAT").as_deref() {
-                None | Some("text") => false,
-                Some("json") => true,
-                Some(other) => {
-                    return Err(ConfigError(format!(
-                        "PORTFOLIO_LOG_FORMAT={other:?}: expected `json` or `text`"
-                    )))
-                }
-            },
+            log_json: log_json(&get)?,
             webhooks: webhook_config(&get)?,
         })
+    }
+}
+
+/// The token settings: keys (or the development secret), issuer, audience, DPoP.
+fn jwt_config(get: &impl Fn(&str) -> Option<String>) -> Result<JwtConfig, ConfigError> {
+    let public_key_pem = get("PORTFOLIO_JWT_PUBLIC_KEY").map(PathBuf::from);
+    let jwks = get("PORTFOLIO_JWT_JWKS").map(PathBuf::from);
+    let authority = get("PORTFOLIO_JWT_AUTHORITY");
+    let jwks_url = get("PORTFOLIO_JWT_JWKS_URL");
+    let explicit_secret = get("PORTFOLIO_JWT_SECRET");
+    let has_keys =
+        public_key_pem.is_some() || jwks.is_some() || authority.is_some() || jwks_url.is_some();
+    let (secret, secret_is_default) = token_secret(get, explicit_secret, has_keys)?;
+    let defaults = JwtConfig::default();
+    let jwt = JwtConfig {
+        secret,
+        secret_is_default,
+        public_key_pem,
+        jwks,
+        issuer: get("PORTFOLIO_JWT_ISSUER").unwrap_or(defaults.issuer),
+        audience: get("PORTFOLIO_JWT_AUDIENCE").unwrap_or(defaults.audience),
+        org_claim: get("PORTFOLIO_ORG_CLAIM").unwrap_or(defaults.org_claim),
+        leeway_seconds: parse_num(get, "PORTFOLIO_JWT_LEEWAY_SECONDS", 5)?,
+        authority,
+        jwks_url,
+        refresh_seconds: parse_num(get, "PORTFOLIO_JWT_REFRESH_SECONDS", 600)?.max(1),
+        unknown_kid_interval_seconds: parse_num(
+            get,
+            "PORTFOLIO_JWT_UNKNOWN_KID_INTERVAL_SECONDS",
+            60,
+        )?,
+        require_at_jwt: flag(get, "PORTFOLIO_JWT_REQUIRE_AT_JWT"),
+        require_dpop: flag(get, "PORTFOLIO_REQUIRE_DPOP"),
+        dpop_window_seconds: parse_num(get, "PORTFOLIO_DPOP_WINDOW_SECONDS", 60)?,
+    };
+    if let Some(a) = jwt.authority.as_deref().or(jwt.jwks_url.as_deref()) {
+        crate::auth::fetch::check_url(a).map_err(ConfigError)?;
+    }
+    Ok(jwt)
+}
+
+/// The HS256 secret, and whether it is the built-in development one.
+fn token_secret(
+    get: &impl Fn(&str) -> Option<String>,
+    explicit_secret: Option<String>,
+    has_keys: bool,
+) -> Result<(Option<String>, bool), ConfigError> {
+    // The built-in secret only applies when nothing else is configured: a deployment that
+    // configures real keys must not silently also accept tokens signed with a public secret.
+    match explicit_secret {
+        Some(s) => {
+            if s.len() < 16 {
+                return Err(ConfigError(
+                    "PORTFOLIO_JWT_SECRET must be at least 16 characters".into(),
+                ));
+            }
+            Ok((Some(s), false))
+        }
+        None if !has_keys => {
+            // A deployment (the compose file) says it must never fall back to the
+            // publicly known development secret.
+            if flag(get, "PORTFOLIO_REQUIRE_KEYS") {
+                return Err(ConfigError(
+                    "PORTFOLIO_REQUIRE_KEYS=1 but no token keys are configured: set \
+                     PORTFOLIO_JWT_AUTHORITY (HelseID), PORTFOLIO_JWT_JWKS_URL, PORTFOLIO_JWT_JWKS or \
+                     PORTFOLIO_JWT_PUBLIC_KEY, or opt in to development tokens with PORTFOLIO_JWT_SECRET"
+                        .into(),
+                ));
+            }
+            Ok((Some(DEV_DEFAULT_SECRET.to_owned()), true))
+        }
+        None => Ok((None, false)),
+    }
+}
+
+/// `PORTFOLIO_LOG_FORMAT`: `json` lines or `text` (the default).
+fn log_json(get: &impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    match get("PORTFOLIO_LOG_FORMAT").as_deref() {
+        None | Some("text") => Ok(false),
+        Some("json") => Ok(true),
+        Some(other) => Err(ConfigError(format!(
+            "PORTFOLIO_LOG_FORMAT={other:?}: expected `json` or `text`"
+        ))),
     }
 }
 

@@ -191,6 +191,14 @@ fn board_approves(
 /// 2023, and the concept portfolio.
 fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
     let actor = Actor::system("demo");
+    let studies = start_studies_2022(conn, &actor)?;
+    let registries = studies_in_2023(conn, &actor, &studies)?;
+    crate::demo_benefits::load(conn, &actor, registries)
+}
+
+/// Autumn 2022: four regional studies from the concept-study frame and four interregional
+/// ones (on behalf of the four regions) from a frame of their own.
+fn start_studies_2022(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Uuid>, ApiError> {
     let regional_frame = crate::store::budget::find_frame_for(
         conn,
         2023,
@@ -199,7 +207,7 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
     .ok_or_else(|| ApiError::internal("the demo's concept-study frame is missing"))?;
     let inter_frame = crate::store::budget::create_frame(
         conn,
-        &actor,
+        actor,
         2023,
         portfolio_domain::budget::SubPortfolio::Interregional,
         8_000_000,
@@ -211,51 +219,41 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
         .order(organisations::org_number)
         .select(organisations::org_number)
         .load(conn)?;
-    let accepted: Vec<Uuid> = needs::table
-        .filter(needs::cycle_year.eq(DEMO_YEAR))
-        .filter(needs::status.eq("accepted"))
-        .order(needs::seq)
-        .select(needs::id)
-        .limit(8)
-        .load(conn)?;
-    if accepted.len() < 8 {
-        return Err(ApiError::internal(
-            "the demo cycle has fewer than 8 accepted needs",
-        ));
-    }
+    let accepted = first_accepted_needs(conn, 8)?;
     let late_summer = ExpectedCompletion {
         from: date(2023, 8, 15),
         to: date(2023, 10, 15),
         label: Some("sensommer/tidlig høst 2023".into()),
     };
-    let mut items = Vec::new();
-    for (i, title) in REGIONAL.iter().enumerate() {
-        items.push(ItemProposal::StartStudy {
-            need_id: accepted[i],
-            frame_id: regional_frame.id,
-            budget_nok: 1_500_000,
-            title: (*title).into(),
+    let start = |need_id, frame_id, budget_nok, title: &str, on_behalf_of: Option<&[String]>| {
+        ItemProposal::StartStudy {
+            need_id,
+            frame_id,
+            budget_nok,
+            title: title.into(),
             responsible_org: HSO.into(),
-            interregional: false,
-            on_behalf_of: Vec::new(),
+            interregional: on_behalf_of.is_some(),
+            on_behalf_of: on_behalf_of.unwrap_or_default().to_vec(),
             expected_completion: Some(late_summer.clone()),
-        });
-    }
-    for (i, title) in INTERREGIONAL.iter().enumerate() {
-        items.push(ItemProposal::StartStudy {
-            need_id: accepted[4 + i],
-            frame_id: inter_frame.id,
-            budget_nok: 2_000_000,
-            title: (*title).into(),
-            responsible_org: HSO.into(),
-            interregional: true,
-            on_behalf_of: regions.clone(),
-            expected_completion: Some(late_summer.clone()),
-        });
-    }
-    let studies: Vec<Uuid> = board_approves(
+        }
+    };
+    let regional = REGIONAL
+        .iter()
+        .enumerate()
+        .map(|(i, title)| start(accepted[i], regional_frame.id, 1_500_000, title, None));
+    let interregional = INTERREGIONAL.iter().enumerate().map(|(i, title)| {
+        start(
+            accepted[4 + i],
+            inter_frame.id,
+            2_000_000,
+            title,
+            Some(&regions),
+        )
+    });
+    let items = regional.chain(interregional).collect();
+    Ok(board_approves(
         conn,
-        &actor,
+        actor,
         date(2022, 10, 20),
         "Oppstart av konseptutredninger høsten 2022",
         "PS-sak 42/2022",
@@ -263,18 +261,43 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
     )?
     .into_iter()
     .flatten()
-    .collect();
+    .collect())
+}
 
-    // By 2023: seven started, three of them completed; one paused by the board, one not started.
+/// The demo year's first `n` accepted needs (in sequence order); an error when there are fewer.
+fn first_accepted_needs(conn: &mut PgConnection, n: usize) -> Result<Vec<Uuid>, ApiError> {
+    let accepted: Vec<Uuid> = needs::table
+        .filter(needs::cycle_year.eq(DEMO_YEAR))
+        .filter(needs::status.eq("accepted"))
+        .order(needs::seq)
+        .select(needs::id)
+        .limit(n as i64)
+        .load(conn)?;
+    if accepted.len() < n {
+        return Err(ApiError::internal(format!(
+            "the demo cycle has fewer than {n} accepted needs"
+        )));
+    }
+    Ok(accepted)
+}
+
+/// By 2023: seven started, three of them completed; one paused by the board, one not started;
+/// two completed studies became concepts, one of which was paused. Returns the concept the
+/// benefits are realised for (quality registries).
+fn studies_in_2023(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    studies: &[Uuid],
+) -> Result<Uuid, ApiError> {
     for s in &studies[..7] {
-        change_study_status(conn, &actor, *s, &IfMatch::any(), StudyStatus::InProgress)?;
+        change_study_status(conn, actor, *s, &IfMatch::any(), StudyStatus::InProgress)?;
     }
     for s in [studies[0], studies[1], studies[4]] {
-        change_study_status(conn, &actor, s, &IfMatch::any(), StudyStatus::Completed)?;
+        change_study_status(conn, actor, s, &IfMatch::any(), StudyStatus::Completed)?;
     }
     board_approves(
         conn,
-        &actor,
+        actor,
         date(2023, 2, 16),
         "Pause i konseptutredning",
         "PS-sak 7/2023",
@@ -284,7 +307,7 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
     )?;
     let concepts = board_approves(
         conn,
-        &actor,
+        actor,
         date(2023, 4, 20),
         "Konsepter inn i konseptporteføljen",
         "PS-sak 15/2023",
@@ -305,7 +328,7 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
     let ultrasound = concepts[1].ok_or_else(|| ApiError::internal("no concept was recorded"))?;
     board_approves(
         conn,
-        &actor,
+        actor,
         date(2023, 9, 21),
         "Tidlig ultralyd settes på pause",
         "PS-sak 31/2023",
@@ -314,7 +337,7 @@ fn board(conn: &mut PgConnection) -> Result<(), ApiError> {
             to: ConceptStatusName::Paused,
         }],
     )?;
-    crate::demo_benefits::load(conn, &actor, registries)
+    Ok(registries)
 }
 
 /// Invented: the IT partner's capacity estimate (person-months a year) for the 2022 needs

@@ -107,8 +107,22 @@ fn with_history(
     Ok(b.id)
 }
 
+/// Benefits with their measurement history: two for the quality-registries concept (one on
+/// track, one behind with a corrected value) and two for the first measures.
 pub fn load(conn: &mut PgConnection, actor: &Actor, registries: Uuid) -> Result<(), ApiError> {
     let today = Utc::now().date_naive();
+    let behind = registry_benefits(conn, actor, registries, today)?;
+    correct_last_measurement(conn, actor, behind, today)?;
+    measure_benefits(conn, actor, today)
+}
+
+/// The concept's two benefits; returns the one behind.
+fn registry_benefits(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    registries: Uuid,
+    today: NaiveDate,
+) -> Result<Uuid, ApiError> {
     let concept = (ParentKind::Concept, registries);
     // On track: 15 % → 85 % over four years, half-way in time and a little more than
     // half-way in value.
@@ -131,7 +145,7 @@ pub fn load(conn: &mut PgConnection, actor: &Actor, registries: Uuid) -> Result<
     )?;
     // Behind: 400 → 100 hours a month over three years, two thirds of the time gone and
     // half of the reduction reached (yellow). One value was typed wrong and corrected.
-    let behind = with_history(
+    with_history(
         conn,
         actor,
         concept,
@@ -151,7 +165,16 @@ pub fn load(conn: &mut PgConnection, actor: &Actor, registries: Uuid) -> Result<
         ),
         &[(18, 380.0), (12, 330.0), (6, 290.0), (2, 25.0)],
         today,
-    )?;
+    )
+}
+
+/// One value was typed wrong (25 for 250) and is corrected by a new measurement.
+fn correct_last_measurement(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    behind: Uuid,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
     let last = benefits::measurements(conn, behind, None, 1)?
         .and_then(|page| page.rows.into_iter().next())
         .ok_or_else(|| ApiError::internal("the demo benefit has no measurement"))?;
@@ -169,7 +192,15 @@ pub fn load(conn: &mut PgConnection, actor: &Actor, registries: Uuid) -> Result<
         },
         today,
     )?;
+    Ok(())
+}
 
+/// Two measures' benefits: one stale (nothing measured for eight months), one just planned.
+fn measure_benefits(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
     let two: Vec<Uuid> = measures::table
         .order(measures::partner_reference)
         .select(measures::id)

@@ -100,179 +100,58 @@ struct OrgNo {
     org_number: String,
 }
 
+const ORIGINS: [&str; 4] = [
+    "professional_community",
+    "users",
+    "supplier",
+    "regulatory_requirement",
+];
+
 /// Fills the database; returns a summary (JSON) with ids a benchmark can use.
 pub fn generate(conn: &mut PgConnection, o: &Options) -> QueryResult<Value> {
     conn.transaction(|conn| {
+        // One generator, drawn from in a fixed order (needs, scores, measures): the same seed
+        // gives the same portfolio.
         let mut rng = Rng::new(o.seed);
         let year = o.year;
-        let trusts: Vec<String> = diesel::sql_query("SELECT org_number FROM organisations WHERE kind = 'health_trust' ORDER BY org_number")
-            .load::<OrgNo>(conn)?
-            .into_iter()
-            .map(|r| r.org_number)
-            .collect();
-        let areas: Vec<Uuid> = diesel::sql_query("SELECT id FROM service_areas WHERE year = 2023 ORDER BY name").load::<Id>(conn)?.into_iter().map(|r| r.id).collect();
-
+        let trusts = health_trusts(conn)?;
+        let areas = service_areas(conn)?;
         let n_needs = 40 * o.scale as i64;
-        let n_accepted = 27 * o.scale as i64;
-        diesel::sql_query(
-            "INSERT INTO cycles (year, phase, last_need_seq) VALUES ($1, 'prioritisation', $2)
-             ON CONFLICT (year) DO UPDATE SET phase = 'prioritisation', last_need_seq = cycles.last_need_seq + $2",
-        )
-        .bind::<Int4, _>(year)
-        .bind::<Int4, _>(n_needs as i32)
-        .execute(conn)?;
-        diesel::sql_query(
-            "INSERT INTO criteria_sets (cycle_year, status, criteria, adopted_at, adopted_by) VALUES ($1, 'adopted', $2, now(), 'generator')
-             ON CONFLICT (cycle_year) DO NOTHING",
-        )
-        .bind::<Int4, _>(year)
-        .bind::<Jsonb, _>(criteria_json())
-        .execute(conn)?;
-        #[derive(QueryableByName)]
-        struct Seq {
-            #[diesel(sql_type = Int4)]
-            last_need_seq: i32,
-        }
-        let last = diesel::sql_query("SELECT last_need_seq FROM cycles WHERE year = $1").bind::<Int4, _>(year).get_result::<Seq>(conn)?.last_need_seq;
-        let first_seq = last - n_needs as i32 + 1;
-
-        let origins = ["professional_community", "users", "supplier", "regulatory_requirement"];
-        let (mut ids, mut seqs, mut refs, mut titles, mut descs, mut origin, mut orgs, mut area, mut cost, mut status, mut reason) =
-            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-        for i in 0..n_needs {
-            let seq = first_seq + i as i32;
-            ids.push(rng.uuid());
-            seqs.push(seq);
-            refs.push(format!("B-{year}-{seq:03}"));
-            titles.push(format!("{} ({})", rng.pick(&TITLES), seq));
-            descs.push(format!("Behov nummer {seq} meldt inn for {year}: beskrivelse, forventet gevinst og omfang."));
-            origin.push(rng.pick(&origins).to_string());
-            orgs.push(rng.pick(&trusts).clone());
-            area.push(if rng.below(4) == 0 { None } else { Some(*rng.pick(&areas)) });
-            cost.push(200_000 + 50_000 * rng.below(30) as i64);
-            // The seed's proportion: 27 of 40 accepted; the rest mostly rejected, a few withdrawn.
-            let accepted = (i * n_accepted) / n_needs != ((i + 1) * n_accepted) / n_needs;
-            let (s, r) = if accepted {
-                ("accepted", None)
-            } else if i % 5 == 0 {
-                ("withdrawn", None)
-            } else {
-                ("rejected", Some("Oppfyller ikke kriteriene for regional utredning".to_owned()))
-            };
-            status.push(s.to_owned());
-            reason.push(r);
-        }
-        for chunk in (0..ids.len()).collect::<Vec<_>>().chunks(5000) {
-            let (a, b) = (chunk[0], chunk[chunk.len() - 1] + 1);
-            diesel::sql_query(
-                "INSERT INTO needs (id, cycle_year, seq, reference, title, description, expected_benefit, origin,
-                     organisation_number, service_area_id, estimated_study_cost_nok, status, assessment_reason,
-                     screening, assessed_at, assessed_by, reported_by)
-                 SELECT id, $1, seq, ref, title, descr, 'Bedre pasientbehandling og mer effektiv drift', origin, org, area, cost,
-                     status, reason,
-                     CASE status WHEN 'accepted' THEN jsonb_build_object('STRATEGI', 'pass')
-                                 WHEN 'rejected' THEN jsonb_build_object('STRATEGI', 'fail') END,
-                     CASE WHEN status IN ('accepted','rejected') THEN now() END,
-                     CASE WHEN status IN ('accepted','rejected') THEN 'generator' END, 'generator'
-                 FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::uuid[],
-                             $10::bigint[], $11::text[], $12::text[])
-                      AS t(id, seq, ref, title, descr, origin, org, area, cost, status, reason)",
-            )
-            .bind::<Int4, _>(year)
-            .bind::<Array<SqlUuid>, _>(&ids[a..b])
-            .bind::<Array<Int4>, _>(&seqs[a..b])
-            .bind::<Array<Text>, _>(&refs[a..b])
-            .bind::<Array<Text>, _>(&titles[a..b])
-            .bind::<Array<Text>, _>(&descs[a..b])
-            .bind::<Array<Text>, _>(&origin[a..b])
-            .bind::<Array<Text>, _>(&orgs[a..b])
-            .bind::<Array<Nullable<SqlUuid>>, _>(&area[a..b])
-            .bind::<Array<BigInt>, _>(&cost[a..b])
-            .bind::<Array<Text>, _>(&status[a..b])
-            .bind::<Array<Nullable<Text>>, _>(&reason[a..b])
-            .execute(conn)?;
-        }
+        let first_seq = open_year(conn, year, n_needs)?;
+        let needs = NeedRows::draw(
+            &mut rng,
+            year,
+            first_seq,
+            n_needs,
+            27 * o.scale as i64,
+            &trusts,
+            &areas,
+        );
+        insert_needs(conn, year, &needs)?;
 
         // Every trust scores every accepted need on every prioritisation criterion.
-        let accepted: Vec<Uuid> = ids.iter().zip(&status).filter(|(_, s)| *s == "accepted").map(|(id, _)| *id).collect();
-        // The last accepted need failed screening and was accepted with a recorded override.
+        let accepted: Vec<Uuid> = needs
+            .ids
+            .iter()
+            .zip(&needs.status)
+            .filter(|(_, s)| *s == "accepted")
+            .map(|(id, _)| *id)
+            .collect();
         if let Some(last) = accepted.last() {
-            diesel::sql_query(
-                "UPDATE needs SET screening = jsonb_build_object('STRATEGI', 'fail'),
-                     screening_override_reason = 'Nytt lovkrav; utredes selv om behovet ikke står i utviklingsplanen'
-                 WHERE id = $1",
-            )
-            .bind::<SqlUuid, _>(*last)
-            .execute(conn)?;
+            override_screening(conn, *last)?;
         }
-        let (mut s_need, mut s_org, mut s_scores) = (vec![], vec![], vec![]);
-        for need in &accepted {
-            let base = rng.below(5) as i64;
-            for t in &trusts {
-                let mut sheet = serde_json::Map::new();
-                for (code, _, _) in CRITERIA {
-                    let v = (1 + (base + rng.below(3) as i64 - 1).clamp(0, 4)) as i32;
-                    sheet.insert(code.to_owned(), json!(v));
-                }
-                s_need.push(*need);
-                s_org.push(t.clone());
-                s_scores.push(Value::Object(sheet));
-            }
-        }
-        for chunk in (0..s_need.len()).collect::<Vec<_>>().chunks(10000) {
-            let (a, b) = (chunk[0], chunk[chunk.len() - 1] + 1);
-            diesel::sql_query(
-                "INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by)
-                 SELECT n, o, $1, s, 'generator' FROM unnest($2::uuid[], $3::text[], $4::jsonb[]) AS t(n, o, s)",
-            )
-            .bind::<Int4, _>(year)
-            .bind::<Array<SqlUuid>, _>(&s_need[a..b])
-            .bind::<Array<Text>, _>(&s_org[a..b])
-            .bind::<Array<Jsonb>, _>(&s_scores[a..b])
-            .execute(conn)?;
-        }
+        let sheets = ScoreRows::draw(&mut rng, &accepted, &trusts);
+        insert_scores(conn, year, &sheets)?;
 
         // The improvement portfolio.
         let n_measures = o.measures.unwrap_or(200 * o.scale) as usize;
-        let statuses = ["proposed", "planned", "in_delivery", "in_delivery", "on_hold", "delivered"];
-        let rags = ["green", "green", "yellow", "red"];
-        let (mut m_id, mut m_title, mut m_area, mut m_origin, mut m_ref, mut m_status, mut m_rag, mut m_progress) =
-            (vec![], vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-        let ref_prefix = format!("SP-{}-{}", o.seed, year);
-        for i in 0..n_measures {
-            m_id.push(rng.uuid());
-            m_title.push(format!("Tiltak {} i {}", i + 1, rng.pick(&TITLES)));
-            m_area.push(*rng.pick(&areas));
-            m_origin.push(rng.pick(&origins).to_string());
-            m_ref.push(format!("{ref_prefix}-{:06}", i + 1));
-            m_status.push(rng.pick(&statuses).to_string());
-            let has_status = rng.below(5) != 0;
-            m_rag.push(has_status.then(|| rng.pick(&rags).to_string()));
-            m_progress.push(has_status.then(|| rng.below(101) as i32));
-        }
-        for chunk in (0..m_id.len()).collect::<Vec<_>>().chunks(5000) {
-            let (a, b) = (chunk[0], chunk[chunk.len() - 1] + 1);
-            diesel::sql_query(
-                "INSERT INTO measures (id, title, service_area_id, origin, system_owner, system_responsible, partner_reference,
-                     status, progress, rag, milestones, reported_by, source_timestamp, delivery_updated_at)
-                 SELECT id, title, area, origin, 'Regional systemeier', 'Regional systemansvarlig', ref, status,
-                     progress::smallint, rag, CASE WHEN rag IS NULL THEN NULL ELSE '[]'::jsonb END,
-                     CASE WHEN rag IS NULL THEN NULL ELSE 'Sykehuspartner HF' END,
-                     CASE WHEN rag IS NULL THEN NULL ELSE now() - interval '30 days' END,
-                     CASE WHEN rag IS NULL THEN NULL ELSE now() END
-                 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])
-                      AS t(id, title, area, origin, ref, status, rag, progress)",
-            )
-            .bind::<Array<SqlUuid>, _>(&m_id[a..b])
-            .bind::<Array<Text>, _>(&m_title[a..b])
-            .bind::<Array<SqlUuid>, _>(&m_area[a..b])
-            .bind::<Array<Text>, _>(&m_origin[a..b])
-            .bind::<Array<Text>, _>(&m_ref[a..b])
-            .bind::<Array<Text>, _>(&m_status[a..b])
-            .bind::<Array<Nullable<Text>>, _>(&m_rag[a..b])
-            .bind::<Array<Nullable<Int4>>, _>(&m_progress[a..b])
-            .execute(conn)?;
-        }
+        let measures = MeasureRows::draw(
+            &mut rng,
+            &format!("SP-{}-{}", o.seed, year),
+            n_measures,
+            &areas,
+        );
+        insert_measures(conn, &measures)?;
         diesel::sql_query("ANALYZE").execute(conn)?;
 
         Ok(json!({
@@ -281,10 +160,281 @@ pub fn generate(conn: &mut PgConnection, o: &Options) -> QueryResult<Value> {
             "seed": o.seed,
             "needs": n_needs,
             "accepted": accepted.len(),
-            "score_sheets": s_need.len(),
+            "score_sheets": sheets.needs.len(),
             "measures": n_measures,
-            "sample_need_id": accepted.get(accepted.len() / 2).or(ids.first()),
-            "measure_refs": m_ref,
+            "sample_need_id": accepted.get(accepted.len() / 2).or(needs.ids.first()),
+            "measure_refs": measures.refs,
         }))
     })
+}
+
+/// `[a, b)` index ranges of at most `size` rows: one statement each.
+fn chunks(len: usize, size: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..len)
+        .step_by(size)
+        .map(move |a| (a, (a + size).min(len)))
+}
+
+fn health_trusts(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    Ok(diesel::sql_query(
+        "SELECT org_number FROM organisations WHERE kind = 'health_trust' ORDER BY org_number",
+    )
+    .load::<OrgNo>(conn)?
+    .into_iter()
+    .map(|r| r.org_number)
+    .collect())
+}
+
+fn service_areas(conn: &mut PgConnection) -> QueryResult<Vec<Uuid>> {
+    Ok(
+        diesel::sql_query("SELECT id FROM service_areas WHERE year = 2023 ORDER BY name")
+            .load::<Id>(conn)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect(),
+    )
+}
+
+/// Puts the year in prioritisation with an adopted criteria set and reserves `n_needs`
+/// sequence numbers; returns the first.
+fn open_year(conn: &mut PgConnection, year: i32, n_needs: i64) -> QueryResult<i32> {
+    diesel::sql_query(
+        "INSERT INTO cycles (year, phase, last_need_seq) VALUES ($1, 'prioritisation', $2)
+         ON CONFLICT (year) DO UPDATE SET phase = 'prioritisation', last_need_seq = cycles.last_need_seq + $2",
+    )
+    .bind::<Int4, _>(year)
+    .bind::<Int4, _>(n_needs as i32)
+    .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO criteria_sets (cycle_year, status, criteria, adopted_at, adopted_by) VALUES ($1, 'adopted', $2, now(), 'generator')
+         ON CONFLICT (cycle_year) DO NOTHING",
+    )
+    .bind::<Int4, _>(year)
+    .bind::<Jsonb, _>(criteria_json())
+    .execute(conn)?;
+    #[derive(QueryableByName)]
+    struct Seq {
+        #[diesel(sql_type = Int4)]
+        last_need_seq: i32,
+    }
+    let last = diesel::sql_query("SELECT last_need_seq FROM cycles WHERE year = $1")
+        .bind::<Int4, _>(year)
+        .get_result::<Seq>(conn)?
+        .last_need_seq;
+    Ok(last - n_needs as i32 + 1)
+}
+
+/// Generated needs, as column arrays.
+#[derive(Default)]
+struct NeedRows {
+    ids: Vec<Uuid>,
+    seqs: Vec<i32>,
+    refs: Vec<String>,
+    titles: Vec<String>,
+    descs: Vec<String>,
+    origin: Vec<String>,
+    orgs: Vec<String>,
+    area: Vec<Option<Uuid>>,
+    cost: Vec<i64>,
+    status: Vec<String>,
+    reason: Vec<Option<String>>,
+}
+
+impl NeedRows {
+    fn draw(
+        rng: &mut Rng,
+        year: i32,
+        first_seq: i32,
+        n_needs: i64,
+        n_accepted: i64,
+        trusts: &[String],
+        areas: &[Uuid],
+    ) -> NeedRows {
+        let mut r = NeedRows::default();
+        for i in 0..n_needs {
+            let seq = first_seq + i as i32;
+            r.ids.push(rng.uuid());
+            r.seqs.push(seq);
+            r.refs.push(format!("B-{year}-{seq:03}"));
+            r.titles.push(format!("{} ({})", rng.pick(&TITLES), seq));
+            r.descs.push(format!("Behov nummer {seq} meldt inn for {year}: beskrivelse, forventet gevinst og omfang."));
+            r.origin.push(rng.pick(&ORIGINS).to_string());
+            r.orgs.push(rng.pick(trusts).clone());
+            r.area.push(if rng.below(4) == 0 {
+                None
+            } else {
+                Some(*rng.pick(areas))
+            });
+            r.cost.push(200_000 + 50_000 * rng.below(30) as i64);
+            // The seed's proportion: 27 of 40 accepted; the rest mostly rejected, a few withdrawn.
+            let accepted = (i * n_accepted) / n_needs != ((i + 1) * n_accepted) / n_needs;
+            let (s, reason) = if accepted {
+                ("accepted", None)
+            } else if i % 5 == 0 {
+                ("withdrawn", None)
+            } else {
+                (
+                    "rejected",
+                    Some("Oppfyller ikke kriteriene for regional utredning".to_owned()),
+                )
+            };
+            r.status.push(s.to_owned());
+            r.reason.push(reason);
+        }
+        r
+    }
+}
+
+fn insert_needs(conn: &mut PgConnection, year: i32, n: &NeedRows) -> QueryResult<()> {
+    for (a, b) in chunks(n.ids.len(), 5000) {
+        diesel::sql_query(
+            "INSERT INTO needs (id, cycle_year, seq, reference, title, description, expected_benefit, origin,
+                 organisation_number, service_area_id, estimated_study_cost_nok, status, assessment_reason,
+                 screening, assessed_at, assessed_by, reported_by)
+             SELECT id, $1, seq, ref, title, descr, 'Bedre pasientbehandling og mer effektiv drift', origin, org, area, cost,
+                 status, reason,
+                 CASE status WHEN 'accepted' THEN jsonb_build_object('STRATEGI', 'pass')
+                             WHEN 'rejected' THEN jsonb_build_object('STRATEGI', 'fail') END,
+                 CASE WHEN status IN ('accepted','rejected') THEN now() END,
+                 CASE WHEN status IN ('accepted','rejected') THEN 'generator' END, 'generator'
+             FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::uuid[],
+                         $10::bigint[], $11::text[], $12::text[])
+                  AS t(id, seq, ref, title, descr, origin, org, area, cost, status, reason)",
+        )
+        .bind::<Int4, _>(year)
+        .bind::<Array<SqlUuid>, _>(&n.ids[a..b])
+        .bind::<Array<Int4>, _>(&n.seqs[a..b])
+        .bind::<Array<Text>, _>(&n.refs[a..b])
+        .bind::<Array<Text>, _>(&n.titles[a..b])
+        .bind::<Array<Text>, _>(&n.descs[a..b])
+        .bind::<Array<Text>, _>(&n.origin[a..b])
+        .bind::<Array<Text>, _>(&n.orgs[a..b])
+        .bind::<Array<Nullable<SqlUuid>>, _>(&n.area[a..b])
+        .bind::<Array<BigInt>, _>(&n.cost[a..b])
+        .bind::<Array<Text>, _>(&n.status[a..b])
+        .bind::<Array<Nullable<Text>>, _>(&n.reason[a..b])
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The last accepted need failed screening and was accepted with a recorded override.
+fn override_screening(conn: &mut PgConnection, need: Uuid) -> QueryResult<usize> {
+    diesel::sql_query(
+        "UPDATE needs SET screening = jsonb_build_object('STRATEGI', 'fail'),
+             screening_override_reason = 'Nytt lovkrav; utredes selv om behovet ikke står i utviklingsplanen'
+         WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(need)
+    .execute(conn)
+}
+
+/// Generated score sheets, as column arrays.
+#[derive(Default)]
+struct ScoreRows {
+    needs: Vec<Uuid>,
+    orgs: Vec<String>,
+    scores: Vec<Value>,
+}
+
+impl ScoreRows {
+    fn draw(rng: &mut Rng, accepted: &[Uuid], trusts: &[String]) -> ScoreRows {
+        let mut r = ScoreRows::default();
+        for need in accepted {
+            let base = rng.below(5) as i64;
+            for t in trusts {
+                let mut sheet = serde_json::Map::new();
+                for (code, _, _) in CRITERIA {
+                    let v = (1 + (base + rng.below(3) as i64 - 1).clamp(0, 4)) as i32;
+                    sheet.insert(code.to_owned(), json!(v));
+                }
+                r.needs.push(*need);
+                r.orgs.push(t.clone());
+                r.scores.push(Value::Object(sheet));
+            }
+        }
+        r
+    }
+}
+
+fn insert_scores(conn: &mut PgConnection, year: i32, s: &ScoreRows) -> QueryResult<()> {
+    for (a, b) in chunks(s.needs.len(), 10000) {
+        diesel::sql_query(
+            "INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by)
+             SELECT n, o, $1, s, 'generator' FROM unnest($2::uuid[], $3::text[], $4::jsonb[]) AS t(n, o, s)",
+        )
+        .bind::<Int4, _>(year)
+        .bind::<Array<SqlUuid>, _>(&s.needs[a..b])
+        .bind::<Array<Text>, _>(&s.orgs[a..b])
+        .bind::<Array<Jsonb>, _>(&s.scores[a..b])
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Generated measures, as column arrays.
+#[derive(Default)]
+struct MeasureRows {
+    ids: Vec<Uuid>,
+    titles: Vec<String>,
+    areas: Vec<Uuid>,
+    origins: Vec<String>,
+    refs: Vec<String>,
+    statuses: Vec<String>,
+    rags: Vec<Option<String>>,
+    progress: Vec<Option<i32>>,
+}
+
+impl MeasureRows {
+    fn draw(rng: &mut Rng, ref_prefix: &str, n_measures: usize, areas: &[Uuid]) -> MeasureRows {
+        let statuses = [
+            "proposed",
+            "planned",
+            "in_delivery",
+            "in_delivery",
+            "on_hold",
+            "delivered",
+        ];
+        let rags = ["green", "green", "yellow", "red"];
+        let mut r = MeasureRows::default();
+        for i in 0..n_measures {
+            r.ids.push(rng.uuid());
+            r.titles
+                .push(format!("Tiltak {} i {}", i + 1, rng.pick(&TITLES)));
+            r.areas.push(*rng.pick(areas));
+            r.origins.push(rng.pick(&ORIGINS).to_string());
+            r.refs.push(format!("{ref_prefix}-{:06}", i + 1));
+            r.statuses.push(rng.pick(&statuses).to_string());
+            let has_status = rng.below(5) != 0;
+            r.rags.push(has_status.then(|| rng.pick(&rags).to_string()));
+            r.progress.push(has_status.then(|| rng.below(101) as i32));
+        }
+        r
+    }
+}
+
+fn insert_measures(conn: &mut PgConnection, m: &MeasureRows) -> QueryResult<()> {
+    for (a, b) in chunks(m.ids.len(), 5000) {
+        diesel::sql_query(
+            "INSERT INTO measures (id, title, service_area_id, origin, system_owner, system_responsible, partner_reference,
+                 status, progress, rag, milestones, reported_by, source_timestamp, delivery_updated_at)
+             SELECT id, title, area, origin, 'Regional systemeier', 'Regional systemansvarlig', ref, status,
+                 progress::smallint, rag, CASE WHEN rag IS NULL THEN NULL ELSE '[]'::jsonb END,
+                 CASE WHEN rag IS NULL THEN NULL ELSE 'Sykehuspartner HF' END,
+                 CASE WHEN rag IS NULL THEN NULL ELSE now() - interval '30 days' END,
+                 CASE WHEN rag IS NULL THEN NULL ELSE now() END
+             FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[])
+                  AS t(id, title, area, origin, ref, status, rag, progress)",
+        )
+        .bind::<Array<SqlUuid>, _>(&m.ids[a..b])
+        .bind::<Array<Text>, _>(&m.titles[a..b])
+        .bind::<Array<SqlUuid>, _>(&m.areas[a..b])
+        .bind::<Array<Text>, _>(&m.origins[a..b])
+        .bind::<Array<Text>, _>(&m.refs[a..b])
+        .bind::<Array<Text>, _>(&m.statuses[a..b])
+        .bind::<Array<Nullable<Text>>, _>(&m.rags[a..b])
+        .bind::<Array<Nullable<Int4>>, _>(&m.progress[a..b])
+        .execute(conn)?;
+    }
+    Ok(())
 }

@@ -50,7 +50,7 @@ use diesel::PgConnection;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::auth::authenticate;
+use crate::auth::{authenticate, Caller};
 use crate::config::Config;
 use crate::db::hold::Hold;
 use crate::db::Db;
@@ -237,6 +237,25 @@ pub struct KeyClaim {
 }
 
 impl KeyClaim {
+    /// The claim for this request: scoped to the caller (subject and organisation), the
+    /// request identified by a hash over method, path with query, and body.
+    fn for_request(req: &ServiceRequest, caller: &Caller, key: String, body: &[u8]) -> KeyClaim {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| req.path().to_owned());
+        KeyClaim {
+            caller: format!(
+                "{}\u{1f}{}",
+                caller.subject,
+                caller.org_number.as_deref().unwrap_or("")
+            ),
+            key,
+            hash: request_hash(req.method(), &path, body),
+        }
+    }
+
     /// Inserts the claim; the row stays locked by this transaction until it ends. A row that
     /// exists already (a concurrent request with the key committed first) is a 409 and rolls
     /// this transaction back.
@@ -342,103 +361,16 @@ where
 
     actix_web::dev::forward_ready!(service);
 
-    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+    fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
         Box::pin(async move {
-            let raw = match req.headers().get(HEADER) {
-                Some(v) if req.method() == Method::POST => v.clone(),
-                _ => return service.call(req).await.map(|r| r.map_into_boxed_body()),
-            };
-            let key = match parse_key(&raw) {
-                Ok(k) => k,
-                Err(e) => return Ok(req.into_response(e.error_response())),
-            };
-            // Without a valid token there is no caller to scope the key to: the handler says 401.
-            let Ok(caller) = authenticate(req.request()) else {
-                return service.call(req).await.map(|r| r.map_into_boxed_body());
-            };
-            let (Some(db), Some(config)) = (
-                req.app_data::<web::Data<Db>>().map(|d| d.get_ref().clone()),
-                req.app_data::<web::Data<Arc<Config>>>().cloned(),
-            ) else {
-                return service.call(req).await.map(|r| r.map_into_boxed_body());
-            };
-            // Read the body (up to the largest limit any route has) to hash it, then put it back.
-            let limit = config.bulk_body_limit.max(config.body_limit);
-            let mut payload = req.take_payload();
-            let mut buf = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = match chunk {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let err = ApiError::BadRequest(format!(
-                            "the request body could not be read: {e}"
-                        ));
-                        return Ok(req.into_response(err.error_response()));
-                    }
-                };
-                if buf.len() + chunk.len() > limit {
-                    let err = ApiError::PayloadTooLarge(format!(
-                        "the request body is larger than {limit} bytes"
-                    ));
-                    return Ok(req.into_response(err.error_response()));
+            let (req, claim, db) = match admit(req).await {
+                Admission::PassThrough(req) => {
+                    return service.call(req).await.map(|r| r.map_into_boxed_body())
                 }
-                buf.extend_from_slice(&chunk);
-            }
-            let body: Bytes = buf.freeze();
-            let path = req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_else(|| req.path().to_owned());
-            let hash = request_hash(req.method(), &path, &body);
-            let owner = format!(
-                "{}\u{1f}{}",
-                caller.subject,
-                caller.org_number.as_deref().unwrap_or("")
-            );
-
-            let claim = KeyClaim {
-                caller: owner,
-                key,
-                hash,
+                Admission::Answered(res) => return Ok(res),
+                Admission::Run { req, claim, db } => (req, claim, db),
             };
-            let looked = {
-                let claim = claim.clone();
-                db.run(move |conn| lookup(conn, &claim.caller, &claim.key, &claim.hash))
-                    .await
-            };
-            let looked = match looked {
-                Ok(c) => c,
-                Err(e) => return Ok(req.into_response(e.error_response())),
-            };
-            match looked {
-                Claim::Free => {}
-                Claim::Replay(answer) => {
-                    crate::metrics::idempotent_replay();
-                    return Ok(req.into_response(replayed_response(answer)));
-                }
-                Claim::Mismatch => {
-                    let err = ApiError::invalid(
-                        "/header/Idempotency-Key",
-                        "was already used for a different request (method, path or body); use a new key for a new request",
-                    );
-                    return Ok(req.into_response(err.error_response()));
-                }
-                Claim::AnswerLost => {
-                    let err = ApiError::Conflict(
-                        "the request with this Idempotency-Key was processed, but its answer was lost \
-                         (an earlier version of the service stopped before storing it); it is not run \
-                         again: read the resource to see the outcome"
-                            .into(),
-                    );
-                    return Ok(req.into_response(err.error_response()));
-                }
-            }
-
-            let (_, mut h1) = actix_http::h1::Payload::create(true);
-            h1.unread_data(body);
-            req.set_payload(actix_web::dev::Payload::from(h1));
             let slot = Rc::new(RefCell::new(None));
             let pending = Pending {
                 claim: claim.clone(),
@@ -447,63 +379,194 @@ where
             let res = PENDING.scope(pending, service.call(req)).await;
             // From here on the hold is committed with the answer, or dropped: rolled back.
             let held = slot.borrow_mut().take();
-            let res = res?;
-
-            let (http_req, res) = res.into_parts();
+            let (http_req, res) = res?.into_parts();
             let status = res.status();
-            let headers: Vec<(String, String)> = REPLAYED
-                .iter()
-                .filter_map(|name| {
-                    res.headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(|v| (name.as_str().to_owned(), v.to_owned()))
-                })
-                .collect();
-            let (res, body) = res.into_parts();
-            let bytes = match actix_web::body::to_bytes(body).await {
-                Ok(b) => b,
-                Err(_) => {
-                    // The handler's body failed: nothing to store, and a held change rolls back.
-                    let err = ApiError::internal("the response body could not be read");
-                    return Ok(ServiceResponse::new(http_req, err.error_response()));
-                }
+            let (head, bytes, answer) = match capture_answer(res).await {
+                Ok(captured) => captured,
+                Err(e) => return Ok(ServiceResponse::new(http_req, e.error_response())),
             };
-            let answer = StoredAnswer {
-                status: status.as_u16(),
-                headers,
-                body: bytes.to_vec(),
-            };
-            match (held, is_final(status)) {
-                (Some(hold), true) => {
-                    let committed = hold
-                        .commit(move |conn| complete(conn, &claim, &answer).map(drop))
-                        .await;
-                    if let Err(e) = committed {
-                        log::warn!("an idempotent change was rolled back: its answer could not be stored with it: {e}");
-                        return Ok(ServiceResponse::new(
-                            http_req,
-                            not_committed().error_response(),
-                        ));
-                    }
-                }
-                (None, true) => {
-                    let stored = db
-                        .run(move |conn| store_answer(conn, &claim, &answer))
-                        .await;
-                    if let Err(e) = stored {
-                        log::warn!("could not store the answer for an idempotency key: {e}");
-                    }
-                }
-                // Not stored, so not kept either: a held change rolls back (the hold is dropped).
-                (_, false) => {}
+            if let Err(e) = store_for_replay(&db, held, claim, answer, status).await {
+                return Ok(ServiceResponse::new(http_req, e.error_response()));
             }
             Ok(ServiceResponse::new(
                 http_req,
-                res.set_body(BoxBody::new(bytes)),
+                head.set_body(BoxBody::new(bytes)),
             ))
         })
     }
+}
+
+/// What the middleware does with a request before its handler runs.
+enum Admission {
+    /// Not an idempotent request (no key, not a `POST`, no valid token): the handler alone.
+    PassThrough(ServiceRequest),
+    /// Answered without the handler: a bad key or body, a replay, a reused key.
+    Answered(ServiceResponse<BoxBody>),
+    /// Run the handler with this key's claim pending.
+    Run {
+        req: ServiceRequest,
+        claim: KeyClaim,
+        db: Db,
+    },
+}
+
+/// Parses the key, reads and hashes the body, and looks the key up: the steps before the
+/// handler runs.
+async fn admit(mut req: ServiceRequest) -> Admission {
+    let raw = match req.headers().get(HEADER) {
+        Some(v) if req.method() == Method::POST => v.clone(),
+        _ => return Admission::PassThrough(req),
+    };
+    let key = match parse_key(&raw) {
+        Ok(k) => k,
+        Err(e) => return answered(req, e.error_response()),
+    };
+    // Without a valid token there is no caller to scope the key to: the handler says 401.
+    let Ok(caller) = authenticate(req.request()) else {
+        return Admission::PassThrough(req);
+    };
+    let (Some(db), Some(config)) = (
+        req.app_data::<web::Data<Db>>().map(|d| d.get_ref().clone()),
+        req.app_data::<web::Data<Arc<Config>>>().cloned(),
+    ) else {
+        return Admission::PassThrough(req);
+    };
+    // The largest limit any route has.
+    let limit = config.bulk_body_limit.max(config.body_limit);
+    let body = match read_body(&mut req, limit).await {
+        Ok(b) => b,
+        Err(e) => return answered(req, e.error_response()),
+    };
+    let claim = KeyClaim::for_request(&req, &caller, key, &body);
+    let looked = {
+        let claim = claim.clone();
+        db.run(move |conn| lookup(conn, &claim.caller, &claim.key, &claim.hash))
+            .await
+    };
+    match looked.map(answer_without_handler) {
+        Err(e) => answered(req, e.error_response()),
+        Ok(Some(res)) => answered(req, res),
+        Ok(None) => {
+            put_body_back(&mut req, body);
+            Admission::Run { req, claim, db }
+        }
+    }
+}
+
+fn answered(req: ServiceRequest, res: HttpResponse) -> Admission {
+    Admission::Answered(req.into_response(res))
+}
+
+/// Reads the whole body (to hash it), refusing one larger than `limit`.
+async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, ApiError> {
+    let mut payload = req.take_payload();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!("the request body could not be read: {e}"))
+        })?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the request body is larger than {limit} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Gives the handler the body `read_body` took.
+fn put_body_back(req: &mut ServiceRequest, body: Bytes) {
+    let (_, mut h1) = actix_http::h1::Payload::create(true);
+    h1.unread_data(body);
+    req.set_payload(actix_web::dev::Payload::from(h1));
+}
+
+/// The answer a looked-up key gives without running the handler; `None` when the key is free.
+fn answer_without_handler(looked: Claim) -> Option<HttpResponse> {
+    match looked {
+        Claim::Free => None,
+        Claim::Replay(answer) => {
+            crate::metrics::idempotent_replay();
+            Some(replayed_response(answer))
+        }
+        Claim::Mismatch => Some(
+            ApiError::invalid(
+                "/header/Idempotency-Key",
+                "was already used for a different request (method, path or body); use a new key for a new request",
+            )
+            .error_response(),
+        ),
+        Claim::AnswerLost => Some(
+            ApiError::Conflict(
+                "the request with this Idempotency-Key was processed, but its answer was lost \
+                 (an earlier version of the service stopped before storing it); it is not run \
+                 again: read the resource to see the outcome"
+                    .into(),
+            )
+            .error_response(),
+        ),
+    }
+}
+
+/// Reads the handler's answer into memory: the response head, its body, and the answer to
+/// store. A body that fails to read is a 500 (nothing stored; a held change rolls back).
+async fn capture_answer<B: MessageBody>(
+    res: HttpResponse<B>,
+) -> Result<(HttpResponse<()>, Bytes, StoredAnswer), ApiError> {
+    let status = res.status();
+    let headers: Vec<(String, String)> = REPLAYED
+        .iter()
+        .filter_map(|name| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| (name.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
+    let (head, body) = res.into_parts();
+    let bytes = actix_web::body::to_bytes(body)
+        .await
+        .map_err(|_| ApiError::internal("the response body could not be read"))?;
+    let answer = StoredAnswer {
+        status: status.as_u16(),
+        headers,
+        body: bytes.to_vec(),
+    };
+    Ok((head, bytes, answer))
+}
+
+/// Stores an answer that is kept for replay: with the held change (they commit together, or
+/// the change rolls back and this is a 503), or on its own when the request changed nothing.
+/// An answer that is not kept is not stored, and a held change rolls back with the dropped hold.
+async fn store_for_replay(
+    db: &Db,
+    held: Option<Hold>,
+    claim: KeyClaim,
+    answer: StoredAnswer,
+    status: StatusCode,
+) -> Result<(), ApiError> {
+    match (held, is_final(status)) {
+        (Some(hold), true) => {
+            let committed = hold
+                .commit(move |conn| complete(conn, &claim, &answer).map(drop))
+                .await;
+            if let Err(e) = committed {
+                log::warn!("an idempotent change was rolled back: its answer could not be stored with it: {e}");
+                return Err(not_committed());
+            }
+        }
+        (None, true) => {
+            let stored = db
+                .run(move |conn| store_answer(conn, &claim, &answer))
+                .await;
+            if let Err(e) = stored {
+                log::warn!("could not store the answer for an idempotency key: {e}");
+            }
+        }
+        (_, false) => {}
+    }
+    Ok(())
 }
 
 /// The answer when a held change and its answer could not be committed together.

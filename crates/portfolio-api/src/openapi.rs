@@ -91,155 +91,155 @@ pub const REQUEST_HEAD_MAX_BYTES: usize = 128 * 1024;
 /// The HTTP layer's bound on the number of header fields of one request.
 pub const REQUEST_HEADERS_MAX: usize = 96;
 
+/// A problem answer every operation may give: component name, status, description, and the
+/// example's title and detail.
+struct StandardProblem {
+    name: &'static str,
+    status: u16,
+    description: &'static str,
+    title: &'static str,
+    detail: &'static str,
+}
+
+const fn problem(
+    name: &'static str,
+    status: u16,
+    description: &'static str,
+    title: &'static str,
+    detail: &'static str,
+) -> StandardProblem {
+    StandardProblem {
+        name,
+        status,
+        description,
+        title,
+        detail,
+    }
+}
+
+/// The problem answers, in status order (431 has no problem body: see `head_too_large`).
+const STANDARD_PROBLEMS: [StandardProblem; 13] = [
+    problem(
+        "BadRequest",
+        400,
+        "Malformed request: the body is not JSON, a path parameter is malformed, or the query names a parameter this operation does not declare (the detail names it and the accepted ones)",
+        "Bad request",
+        "the request body is not valid JSON",
+    ),
+    problem(
+        "Unauthorized",
+        401,
+        "Missing or invalid bearer token",
+        "Authentication required",
+        "the bearer token is invalid: expired",
+    ),
+    problem(
+        "Forbidden",
+        403,
+        "The token lacks the permission, or the caller's organisation may not do this",
+        "Not permitted",
+        "this operation needs the scope portfolio:manage",
+    ),
+    problem(
+        "NotFound",
+        404,
+        "No such resource",
+        "Not found",
+        "the resource was not found",
+    ),
+    problem(
+        "Conflict",
+        409,
+        "Conflicts with the current state, or a request with the same Idempotency-Key is still running",
+        "Conflict with the current state",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    ),
+    problem(
+        "PreconditionFailed",
+        412,
+        "If-Match names an older version",
+        "Precondition failed",
+        "the resource has changed: its current ETag is \"v3\"",
+    ),
+    problem(
+        "PayloadTooLarge",
+        413,
+        "Request body too large",
+        "Request body too large",
+        "the request body is larger than 262144 bytes",
+    ),
+    problem(
+        "UnsupportedMediaType",
+        415,
+        "The body is not JSON",
+        "Unsupported media type",
+        "the request body must be JSON (Content-Type: application/json)",
+    ),
+    problem(
+        "UnprocessableEntity",
+        422,
+        "Invalid input; `errors` lists each field",
+        "Invalid request",
+        "/title: must not be empty",
+    ),
+    problem(
+        "PreconditionRequired",
+        428,
+        "If-Match is missing",
+        "Precondition required",
+        "this change needs an If-Match header",
+    ),
+    problem(
+        "TooManyRequests",
+        429,
+        "Rate limit exceeded; see Retry-After",
+        "Too many requests",
+        "retry after 10 seconds",
+    ),
+    problem(
+        "InternalError",
+        500,
+        "Unexpected failure; quote the request id",
+        "Internal error",
+        "an unexpected error occurred; quote the request id when reporting it",
+    ),
+    problem(
+        "ServiceUnavailable",
+        503,
+        "The database is not reachable; see Retry-After",
+        "Service temporarily unavailable",
+        "the database is not reachable right now; retry shortly",
+    ),
+];
+
+/// 431 is answered by the HTTP layer before the request reaches the application (so without
+/// a problem body): header values over their declared `maxLength` but within these bounds get
+/// a 400 problem from the application instead.
+fn head_too_large() -> utoipa::openapi::response::Response {
+    ResponseBuilder::new()
+        .description(format!(
+            "The request head is too large (over {} KiB of request line and headers, or \
+more than {} header fields); answered by the HTTP layer, with an empty body",
+            REQUEST_HEAD_MAX_BYTES / 1024,
+            REQUEST_HEADERS_MAX
+        ))
+        .build()
+}
+
 /// Standard responses, referenced by name from operations.
 fn standard_responses() -> Vec<(&'static str, u16, utoipa::openapi::response::Response)> {
-    vec![
-        (
-            "BadRequest",
-            400,
-            problem_response(
-                "Malformed request: the body is not JSON, a path parameter is malformed, or the query names a parameter this operation does not declare (the detail names it and the accepted ones)",
-                400,
-                "Bad request",
-                "the request body is not valid JSON",
-            ),
-        ),
-        (
-            "Unauthorized",
-            401,
-            problem_response(
-                "Missing or invalid bearer token",
-                401,
-                "Authentication required",
-                "the bearer token is invalid: expired",
-            ),
-        ),
-        (
-            "Forbidden",
-            403,
-            problem_response(
-                "The token lacks the permission, or the caller's organisation may not do this",
-                403,
-                "Not permitted",
-                "this operation needs the scope portfolio:manage",
-            ),
-        ),
-        (
-            "NotFound",
-            404,
-            problem_response(
-                "No such resource",
-                404,
-                "Not found",
-                "the resource was not found",
-            ),
-        ),
-        (
-            "Conflict",
-            409,
-            problem_response(
-                "Conflicts with the current state, or a request with the same Idempotency-Key is still running",
-                409,
-                "Conflict with the current state",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            ),
-        ),
-        (
-            "PreconditionFailed",
-            412,
-            problem_response(
-                "If-Match names an older version",
-                412,
-                "Precondition failed",
-                "the resource has changed: its current ETag is \"v3\"",
-            ),
-        ),
-        (
-            "PayloadTooLarge",
-            413,
-            problem_response(
-                "Request body too large",
-                413,
-                "Request body too large",
-                "the request body is larger than 262144 bytes",
-            ),
-        ),
-        (
-            "RequestHeaderFieldsTooLarge",
-            431,
-            // Answered by the HTTP layer before the request reaches the application (so
-            // without a problem body): header values over their declared `maxLength` but
-            // within these bounds get a 400 problem from the application instead.
-            ResponseBuilder::new()
-                .description(format!(
-                    "The request head is too large (over {} KiB of request line and headers, or \
-more than {} header fields); answered by the HTTP layer, with an empty body",
-                    REQUEST_HEAD_MAX_BYTES / 1024,
-                    REQUEST_HEADERS_MAX
-                ))
-                .build(),
-        ),
-        (
-            "UnsupportedMediaType",
-            415,
-            problem_response(
-                "The body is not JSON",
-                415,
-                "Unsupported media type",
-                "the request body must be JSON (Content-Type: application/json)",
-            ),
-        ),
-        (
-            "UnprocessableEntity",
-            422,
-            problem_response(
-                "Invalid input; `errors` lists each field",
-                422,
-                "Invalid request",
-                "/title: must not be empty",
-            ),
-        ),
-        (
-            "PreconditionRequired",
-            428,
-            problem_response(
-                "If-Match is missing",
-                428,
-                "Precondition required",
-                "this change needs an If-Match header",
-            ),
-        ),
-        (
-            "TooManyRequests",
-            429,
-            problem_response(
-                "Rate limit exceeded; see Retry-After",
-                429,
-                "Too many requests",
-                "retry after 10 seconds",
-            ),
-        ),
-        (
-            "InternalError",
-            500,
-            problem_response(
-                "Unexpected failure; quote the request id",
-                500,
-                "Internal error",
-                "an unexpected error occurred; quote the request id when reporting it",
-            ),
-        ),
-        (
-            "ServiceUnavailable",
-            503,
-            problem_response(
-                "The database is not reachable; see Retry-After",
-                503,
-                "Service temporarily unavailable",
-                "the database is not reachable right now; retry shortly",
-            ),
-        ),
-    ]
+    let mut responses: Vec<_> = STANDARD_PROBLEMS
+        .iter()
+        .map(|p| {
+            (
+                p.name,
+                p.status,
+                problem_response(p.description, p.status, p.title, p.detail),
+            )
+        })
+        .collect();
+    responses.push(("RequestHeaderFieldsTooLarge", 431, head_too_large()));
+    responses
 }
 
 /// Adds the conventions to a generated document.

@@ -63,103 +63,15 @@ impl PrivateCluster {
     ) -> Result<PrivateCluster, ClusterError> {
         let bindir = find_bindir().ok_or(ClusterError::NoBinaries)?;
         let run_as = unprivileged_user()?;
-        let io = |what: &str, e: std::io::Error| ClusterError::Io(format!("{what}: {e}"));
-
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| io(&format!("creating {}", data_dir.display()), e))?;
-        let data_dir = data_dir
-            .canonicalize()
-            .map_err(|e| io(&format!("resolving {}", data_dir.display()), e))?;
-        if let Some((uid, gid)) = run_as {
-            chown(&data_dir, uid, gid)?;
-        }
+        let data_dir = owned_data_dir(data_dir, run_as)?;
         if !data_dir.join("PG_VERSION").exists() {
-            let out = command(&bindir.join("initdb"), run_as)
-                .arg("-D")
-                .arg(&data_dir)
-                .args([
-                    "-A",
-                    "trust",
-                    "-U",
-                    "postgres",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| io("running initdb", e))?;
-            if !out.status.success() {
-                return Err(ClusterError::Io(format!(
-                    "initdb failed in {} (when running as root, the `postgres` user must be able to \
-                     reach this directory; set PORTFOLIO_DATA_DIR to a path outside root's home): {}",
-                    data_dir.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
+            init_cluster(&bindir, run_as, &data_dir)?;
         }
-        // The socket lives in the data directory unless that path is too long for a Unix socket.
-        let socket_dir = if data_dir.as_os_str().len() < 80 {
-            data_dir.clone()
-        } else {
-            let dir =
-                std::env::temp_dir().join(format!("portfolio-pg-sock-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(|e| io("creating socket dir", e))?;
-            if let Some((uid, gid)) = run_as {
-                chown(&dir, uid, gid)?;
-            }
-            dir
-        };
+        let socket_dir = socket_dir_for(&data_dir, run_as)?;
         stop_if_orphaned(&data_dir)?;
-
-        let mut cmd = command(&bindir.join("postgres"), run_as);
-        cmd.arg("-D")
-            .arg(&data_dir)
-            .arg("-k")
-            .arg(&socket_dir)
-            .args(["-c", "listen_addresses="])
-            .args([
-                "-c",
-                &format!("max_connections={}", options.max_connections),
-            ])
-            .args(["-c", "shared_buffers=128MB"])
-            .args(["-c", "log_min_messages=warning"])
-            .args(["-c", "logging_collector=off"])
-            .args(["-c", "log_checkpoints=off"]);
-        if options.throwaway {
-            cmd.args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ]);
-        }
-        // A throwaway cluster logs to a file in its data directory, not into test output.
-        let stderr = if options.throwaway {
-            std::fs::File::create(data_dir.join("postgres.log"))
-                .map(Stdio::from)
-                .unwrap_or_else(|_| Stdio::null())
-        } else {
-            Stdio::inherit()
-        };
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                // Runs after the uid change, which would otherwise clear the death signal.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().map_err(|e| io("starting postgres", e))?;
+        let child = postmaster_command(&bindir, run_as, &data_dir, &socket_dir, options)
+            .spawn()
+            .map_err(|e| io("starting postgres", e))?;
 
         let mut cluster = PrivateCluster {
             child: Some(child),
@@ -340,6 +252,131 @@ pub fn create_database_if_missing(
 
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn io(what: &str, e: std::io::Error) -> ClusterError {
+    ClusterError::Io(format!("{what}: {e}"))
+}
+
+/// Creates the data directory (owned by the user PostgreSQL runs as) and resolves its path.
+fn owned_data_dir(data_dir: &Path, run_as: Option<(u32, u32)>) -> Result<PathBuf, ClusterError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| io(&format!("creating {}", data_dir.display()), e))?;
+    let data_dir = data_dir
+        .canonicalize()
+        .map_err(|e| io(&format!("resolving {}", data_dir.display()), e))?;
+    if let Some((uid, gid)) = run_as {
+        chown(&data_dir, uid, gid)?;
+    }
+    Ok(data_dir)
+}
+
+/// Creates the cluster (`initdb`): trust authentication (the socket is private), UTF-8, C locale.
+fn init_cluster(
+    bindir: &Path,
+    run_as: Option<(u32, u32)>,
+    data_dir: &Path,
+) -> Result<(), ClusterError> {
+    let out = command(&bindir.join("initdb"), run_as)
+        .arg("-D")
+        .arg(data_dir)
+        .args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| io("running initdb", e))?;
+    if !out.status.success() {
+        return Err(ClusterError::Io(format!(
+            "initdb failed in {} (when running as root, the `postgres` user must be able to \
+             reach this directory; set PORTFOLIO_DATA_DIR to a path outside root's home): {}",
+            data_dir.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// The socket lives in the data directory unless that path is too long for a Unix socket.
+fn socket_dir_for(data_dir: &Path, run_as: Option<(u32, u32)>) -> Result<PathBuf, ClusterError> {
+    if data_dir.as_os_str().len() < 80 {
+        return Ok(data_dir.to_path_buf());
+    }
+    let dir = std::env::temp_dir().join(format!("portfolio-pg-sock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| io("creating socket dir", e))?;
+    if let Some((uid, gid)) = run_as {
+        chown(&dir, uid, gid)?;
+    }
+    Ok(dir)
+}
+
+/// The postmaster: Unix socket only, durability off for a throwaway cluster, and a
+/// parent-death signal so that it dies with this process.
+fn postmaster_command(
+    bindir: &Path,
+    run_as: Option<(u32, u32)>,
+    data_dir: &Path,
+    socket_dir: &Path,
+    options: &ClusterOptions,
+) -> Command {
+    let mut cmd = command(&bindir.join("postgres"), run_as);
+    cmd.arg("-D")
+        .arg(data_dir)
+        .arg("-k")
+        .arg(socket_dir)
+        .args(["-c", "listen_addresses="])
+        .args([
+            "-c",
+            &format!("max_connections={}", options.max_connections),
+        ])
+        .args(["-c", "shared_buffers=128MB"])
+        .args(["-c", "log_min_messages=warning"])
+        .args(["-c", "logging_collector=off"])
+        .args(["-c", "log_checkpoints=off"]);
+    if options.throwaway {
+        cmd.args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]);
+    }
+    // A throwaway cluster logs to a file in its data directory, not into test output.
+    let stderr = if options.throwaway {
+        std::fs::File::create(data_dir.join("postgres.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
+    } else {
+        Stdio::inherit()
+    };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    die_with_parent(&mut cmd);
+    cmd
+}
+
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the parent.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            // Runs after the uid change, which would otherwise clear the death signal.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGINT) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 fn url_for(socket_dir: &Path, database: &str) -> String {

@@ -166,6 +166,31 @@ fn check(
         return;
     }
     let schema = resolve(doc, schema);
+    check_composition(doc, schema, v, at, out, depth);
+    // A value of the wrong type, or not one of the allowed values, has no limits to check.
+    if let Some(message) = type_error(schema, v).or_else(|| allowed_values_error(schema, v)) {
+        out.push(FieldError::new(at.clone(), message));
+        return;
+    }
+    match v {
+        Value::String(s) => check_string(schema, s, at, out),
+        Value::Number(n) => check_number(schema, n.as_f64().unwrap_or(0.0), at, out),
+        Value::Array(items) => check_array(doc, schema, items, at, out, depth),
+        Value::Object(map) => check_object(doc, schema, map, at, out, depth),
+        _ => {}
+    }
+}
+
+/// `allOf`: every schema's problems; `oneOf`/`anyOf`: those of the branch with the fewest,
+/// the one the client meant.
+fn check_composition(
+    doc: &Value,
+    schema: &Value,
+    v: &Value,
+    at: &mut String,
+    out: &mut Vec<FieldError>,
+    depth: u8,
+) {
     if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
         for s in all {
             check(doc, s, v, at, out, depth + 1);
@@ -173,7 +198,6 @@ fn check(
     }
     for key in ["oneOf", "anyOf"] {
         if let Some(branches) = schema.get(key).and_then(Value::as_array) {
-            // The branch with the fewest problems is the one the client meant.
             let best = branches
                 .iter()
                 .map(|b| {
@@ -186,78 +210,79 @@ fn check(
             out.extend(best);
         }
     }
+}
+
+/// The problem when `v` is none of the schema's types (a whole number is also a number).
+fn type_error(schema: &Value, v: &Value) -> Option<String> {
     let ty = types(schema);
-    if !ty.is_empty() {
-        let actual = type_of(v);
-        let ok = ty
-            .iter()
-            .any(|t| t == actual || (t == "number" && actual == "integer"));
-        if !ok {
-            let wanted: Vec<&str> = ty
-                .iter()
-                .filter(|t| *t != "null")
-                .map(|t| type_words(t))
-                .collect();
-            let message = if actual == "null" {
-                format!("must not be null; expected {}", wanted.join(" or "))
-            } else {
-                format!("must be {}", wanted.join(" or "))
-            };
-            out.push(FieldError::new(at.clone(), message));
-            return;
-        }
+    if ty.is_empty() {
+        return None;
     }
+    let actual = type_of(v);
+    if ty
+        .iter()
+        .any(|t| t == actual || (t == "number" && actual == "integer"))
+    {
+        return None;
+    }
+    let wanted: Vec<&str> = ty
+        .iter()
+        .filter(|t| *t != "null")
+        .map(|t| type_words(t))
+        .collect();
+    Some(if actual == "null" {
+        format!("must not be null; expected {}", wanted.join(" or "))
+    } else {
+        format!("must be {}", wanted.join(" or "))
+    })
+}
+
+/// The problem when `v` is not in the schema's `enum`, or not its `const`.
+fn allowed_values_error(schema: &Value, v: &Value) -> Option<String> {
     if let Some(options) = schema.get("enum").and_then(Value::as_array) {
         if !options.contains(v) {
+            return Some(format!("must be one of: {}", list(options)));
+        }
+    }
+    match schema.get("const") {
+        Some(c) if c != v => Some(format!("must be {}", list(std::slice::from_ref(c)))),
+        _ => None,
+    }
+}
+
+fn check_array(
+    doc: &Value,
+    schema: &Value,
+    items: &[Value],
+    at: &mut String,
+    out: &mut Vec<FieldError>,
+    depth: u8,
+) {
+    let n = items.len() as u64;
+    if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
+        if n < min {
             out.push(FieldError::new(
                 at.clone(),
-                format!("must be one of: {}", list(options)),
+                format!("must have at least {min} items"),
+            ));
+        }
+    }
+    if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
+        if n > max {
+            out.push(FieldError::new(
+                at.clone(),
+                format!("must have at most {max} items"),
             ));
             return;
         }
     }
-    if let Some(c) = schema.get("const") {
-        if c != v {
-            out.push(FieldError::new(
-                at.clone(),
-                format!("must be {}", list(std::slice::from_ref(c))),
-            ));
-            return;
+    if let Some(item_schema) = schema.get("items") {
+        for (i, item) in items.iter().enumerate() {
+            let len = at.len();
+            at.push_str(&format!("/{i}"));
+            check(doc, item_schema, item, at, out, depth + 1);
+            at.truncate(len);
         }
-    }
-    match v {
-        Value::String(s) => check_string(schema, s, at, out),
-        Value::Number(n) => check_number(schema, n.as_f64().unwrap_or(0.0), at, out),
-        Value::Array(items) => {
-            let n = items.len() as u64;
-            if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-                if n < min {
-                    out.push(FieldError::new(
-                        at.clone(),
-                        format!("must have at least {min} items"),
-                    ));
-                }
-            }
-            if let Some(max) = schema.get("maxItems").and_then(Value::as_u64) {
-                if n > max {
-                    out.push(FieldError::new(
-                        at.clone(),
-                        format!("must have at most {max} items"),
-                    ));
-                    return;
-                }
-            }
-            if let Some(item_schema) = schema.get("items") {
-                for (i, item) in items.iter().enumerate() {
-                    let len = at.len();
-                    at.push_str(&format!("/{i}"));
-                    check(doc, item_schema, item, at, out, depth + 1);
-                    at.truncate(len);
-                }
-            }
-        }
-        Value::Object(map) => check_object(doc, schema, map, at, out, depth),
-        _ => {}
     }
 }
 

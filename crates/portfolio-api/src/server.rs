@@ -89,6 +89,29 @@ fn check_serving_role(pool: &db::PgPool, allow: bool) -> Result<(), String> {
 pub fn serve(config: Config) -> Result<(), String> {
     crate::memory::limit_arenas();
     let mut database = open_database(&config)?;
+    let db = prepare_database(&config, &database)?;
+    warn_about_development_keys(&config);
+    let listen = Listen::from_config(&config);
+    // Webhook delivery on threads and connections of its own: it never waits for (or holds up)
+    // a request's database thread or an HTTP worker. Stopped after the server.
+    let webhook_worker = start_webhook_worker(&config, &database)?;
+    // Periodic signed checkpoints of the audit chain; stopped after the server.
+    let checkpointer =
+        crate::audit_checkpointer::Checkpointer::start(db.clone(), config.audit_checkpoint_every);
+    let state = AppState::new(db, config)?;
+    let result = run_http(state, listen);
+    drop(webhook_worker);
+    drop(checkpointer);
+    if let Some(cluster) = database.cluster.as_mut() {
+        log::info!("stopping the private PostgreSQL cluster");
+        cluster.stop();
+    }
+    result
+}
+
+/// Migrates (when the owner's URL is known), checks the serving role, and loads the demo
+/// data when asked: the database ready to serve.
+fn prepare_database(config: &Config, database: &Database) -> Result<Db, String> {
     if database.migration_url.is_some() {
         let applied = migrate(database.owner_url())?;
         log::info!("database ready ({applied} migrations applied)");
@@ -104,6 +127,11 @@ pub fn serve(config: Config) -> Result<(), String> {
         let summary = crate::demo::load(&db).map_err(|e| format!("loading demo data: {e}"))?;
         log::info!("demo data: {summary}");
     }
+    Ok(db)
+}
+
+/// Says loudly when the audit trail or the tokens use the built-in development keys.
+fn warn_about_development_keys(config: &Config) {
     if config.audit_keys.is_default {
         log::warn!(
             "PORTFOLIO_AUDIT_KEY is not set: the audit trail is chained with a DEVELOPMENT key derived from a \
@@ -122,40 +150,65 @@ pub fn serve(config: Config) -> Result<(), String> {
              Never run like this in production; configure PORTFOLIO_JWT_JWKS or PORTFOLIO_JWT_PUBLIC_KEY."
         );
     }
-    let bind = config.bind.clone();
-    let workers = if config.workers == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    } else {
-        config.workers
-    };
-    let blocking = (config.pool_size as usize).div_ceil(workers).max(2);
-    let metrics_bind = config.metrics_bind.clone();
-    // Webhook delivery on threads and connections of its own: it never waits for (or holds up)
-    // a request's database thread or an HTTP worker. Stopped after the server.
-    let webhook_worker = if config.webhooks.workers > 0 {
-        // Named, so that its sessions are told apart in pg_stat_activity.
-        let sep = if database.url.contains('?') { '&' } else { '?' };
-        let url = format!("{}{sep}application_name=portfolio-webhooks", database.url);
-        let pool = db::build_pool(&url, config.webhooks.workers as u32)?;
-        Some(crate::webhooks::worker::Worker::start(
-            pool,
-            &url,
-            config.webhooks.clone(),
-        ))
-    } else {
-        log::info!("PORTFOLIO_WEBHOOK_WORKERS=0: this replica delivers no webhooks");
-        None
-    };
-    // Periodic signed checkpoints of the audit chain; stopped after the server.
-    let checkpointer =
-        crate::audit_checkpointer::Checkpointer::start(db.clone(), config.audit_checkpoint_every);
-    let state = AppState::new(db, config)?;
-    let metrics_db = state.db.clone();
+}
 
+/// Where and with how many threads the HTTP server (and the metrics endpoint) listen.
+struct Listen {
+    bind: String,
+    workers: usize,
+    /// Blocking (database) threads per worker.
+    blocking: usize,
+    metrics_bind: Option<String>,
+}
+
+impl Listen {
+    fn from_config(config: &Config) -> Listen {
+        let workers = if config.workers == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        } else {
+            config.workers
+        };
+        Listen {
+            bind: config.bind.clone(),
+            workers,
+            blocking: (config.pool_size as usize).div_ceil(workers).max(2),
+            metrics_bind: config.metrics_bind.clone(),
+        }
+    }
+}
+
+fn start_webhook_worker(
+    config: &Config,
+    database: &Database,
+) -> Result<Option<crate::webhooks::worker::Worker>, String> {
+    if config.webhooks.workers == 0 {
+        log::info!("PORTFOLIO_WEBHOOK_WORKERS=0: this replica delivers no webhooks");
+        return Ok(None);
+    }
+    // Named, so that its sessions are told apart in pg_stat_activity.
+    let sep = if database.url.contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}application_name=portfolio-webhooks", database.url);
+    let pool = db::build_pool(&url, config.webhooks.workers as u32)?;
+    Ok(Some(crate::webhooks::worker::Worker::start(
+        pool,
+        &url,
+        config.webhooks.clone(),
+    )))
+}
+
+/// Runs the HTTP server (and the metrics endpoint, when configured) until SIGINT/SIGTERM.
+fn run_http(state: AppState, listen: Listen) -> Result<(), String> {
+    let metrics_db = state.db.clone();
+    let Listen {
+        bind,
+        workers,
+        blocking,
+        metrics_bind,
+    } = listen;
     let system = actix_web::rt::System::new();
-    let result = system.block_on(async move {
+    system.block_on(async move {
         let metrics = match &metrics_bind {
             Some(bind) => {
                 let (server, addr) = crate::metrics::serve(bind, metrics_db)?;
@@ -183,12 +236,5 @@ pub fn serve(config: Config) -> Result<(), String> {
             m.stop(true).await;
         }
         result
-    });
-    drop(webhook_worker);
-    drop(checkpointer);
-    if let Some(cluster) = database.cluster.as_mut() {
-        log::info!("stopping the private PostgreSQL cluster");
-        cluster.stop();
-    }
-    result
+    })
 }

@@ -353,3 +353,40 @@ pub async fn budget_frame(app: &TestApp, year: i32, amount: i64) -> Frame {
     serde_json::from_value(create_frame(app, year, "concept_studies", amount).await)
         .expect("a Frame")
 }
+
+/// Adopts a one-criterion set (scale 0–10) for `year` and gives each need OUS's score, so a
+/// need's priority is exactly `score × 10`.
+pub fn score_on_one_criterion(
+    app: &TestApp,
+    year: i32,
+    needs: &[(String, String)],
+    scores: &[i32],
+) {
+    let mut conn = app.conn();
+    let criteria = json!([{"code": "NYTTE", "name": "Nytte", "description": "", "kind": "prioritisation",
+                           "weight": 1.0, "scale_min": 0, "scale_max": 10, "scale_labels": []}]);
+    diesel::sql_query(
+        "INSERT INTO criteria_sets (cycle_year, status, criteria, adopted_at, adopted_by) \
+         VALUES ($1, 'adopted', $2, now(), 'test') ON CONFLICT (cycle_year) DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Int4, _>(year)
+    .bind::<diesel::sql_types::Jsonb, _>(criteria)
+    .execute(&mut conn)
+    .expect("criteria");
+    diesel::sql_query("UPDATE cycles SET phase = 'prioritisation' WHERE year = $1")
+        .bind::<diesel::sql_types::Int4, _>(year)
+        .execute(&mut conn)
+        .expect("phase");
+    for ((id, _), s) in needs.iter().zip(scores) {
+        diesel::sql_query(
+            "INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by) \
+             VALUES ($1::uuid, $2, $3, $4, 'test')",
+        )
+        .bind::<diesel::sql_types::Text, _>(id)
+        .bind::<diesel::sql_types::Text, _>(OUS)
+        .bind::<diesel::sql_types::Int4, _>(year)
+        .bind::<diesel::sql_types::Jsonb, _>(json!({"NYTTE": s}))
+        .execute(&mut conn)
+        .expect("scores");
+    }
+}

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::PgConnection;
 use portfolio_domain::need::NeedStatus;
-use portfolio_domain::ranking::rank;
+use portfolio_domain::ranking::{rank, RankedNeed};
 use portfolio_domain::scoring::Aggregation;
 use portfolio_domain::sensitivity::{
     certify, RobustCandidate, RobustnessProblem, StabilityRadius, WhatItWouldTake,
@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::db::schema::{decision_certificates, needs};
-use crate::store::prioritisation::scoring_inputs;
+use crate::store::prioritisation::{scoring_inputs, ScoringInputs};
 use crate::store::StoreError;
 
 /// A need in the ranking the decision relied on.
@@ -133,6 +133,54 @@ pub fn compute(
     started: &HashMap<Uuid, i64>,
     budget: i64,
 ) -> Result<Option<Certificate>, StoreError> {
+    let Some((year, inputs)) = inputs_of_case(conn, started)? else {
+        return Ok(None);
+    };
+    let ranked = rank(&inputs.scores, &inputs.criteria, Aggregation::Mean)
+        .map_err(|e| StoreError::corrupt(format!("certificate ranking: {e}")))?;
+    let statuses = statuses_and_estimates(conn, &inputs)?;
+    let (meta, candidates) = selection_candidates(&inputs, &ranked, started, &statuses);
+    let problem = RobustnessProblem {
+        candidates,
+        criteria: inputs.criteria.clone(),
+        budget,
+        capacity: None,
+        dependencies: Vec::new(),
+        forced_in: Vec::new(),
+        forced_out: Vec::new(),
+    };
+    let cert = certify(&problem).map_err(|e| StoreError::corrupt(format!("certificate: {e}")))?;
+    let needs = certified_needs(&problem, &meta, &cert.selected);
+    let board_total: f64 = needs
+        .iter()
+        .filter(|n| n.board_selected)
+        .map(|n| n.priority)
+        .sum();
+    Ok(Some(Certificate {
+        case_id,
+        year,
+        criteria_set_version: inputs.set_version,
+        inputs_hash: inputs_hash(&inputs.criteria, &inputs.scores)?,
+        computed_at: Utc::now(),
+        budget_nok: budget,
+        capacity: None,
+        agrees_with_optimum: needs.iter().all(|n| n.board_selected == n.optimal_selected),
+        board_total_priority: board_total,
+        optimal_total_priority: cert.total_priority,
+        stability_radius: cert.stability_radius,
+        what_it_would_take: cert.what_it_would_take,
+        ranking: ranking_entries(&ranked),
+        needs,
+    }))
+}
+
+/// The year of the needs the case starts and that year's scoring inputs; `None` when it
+/// starts nothing or the year has no adopted criteria set (no ranking to certify; the
+/// decision stands).
+fn inputs_of_case(
+    conn: &mut PgConnection,
+    started: &HashMap<Uuid, i64>,
+) -> Result<Option<(i32, ScoringInputs)>, StoreError> {
     let Some(&first) = started.keys().next() else {
         return Ok(None);
     };
@@ -140,23 +188,40 @@ pub fn compute(
         .find(first)
         .select(needs::cycle_year)
         .first(conn)?;
-    // Without an adopted criteria set there is no ranking to certify; the decision stands.
-    let inputs = match scoring_inputs(conn, year) {
-        Ok(i) => i,
-        Err(StoreError::Conflict(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let ranked = rank(&inputs.scores, &inputs.criteria, Aggregation::Mean)
-        .map_err(|e| StoreError::corrupt(format!("certificate ranking: {e}")))?;
+    match scoring_inputs(conn, year) {
+        Ok(i) => Ok(Some((year, i))),
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Each ranked need's status and estimated study cost.
+fn statuses_and_estimates(
+    conn: &mut PgConnection,
+    inputs: &ScoringInputs,
+) -> Result<HashMap<Uuid, (NeedStatus, i64)>, StoreError> {
     let ids: Vec<Uuid> = inputs.infos.iter().map(|i| i.id).collect();
-    let rows: HashMap<Uuid, (NeedStatus, i64)> = needs::table
+    Ok(needs::table
         .filter(needs::id.eq_any(&ids))
         .select((needs::id, needs::status, needs::estimated_study_cost_nok))
         .load::<(Uuid, NeedStatus, i64)>(conn)?
         .into_iter()
         .map(|(id, s, c)| (id, (s, c)))
-        .collect();
-    let by_ref: HashMap<String, &portfolio_domain::ranking::RankedNeed> = ranked
+        .collect())
+}
+
+/// A candidate's need id, reference and whether the case starts it.
+type CandidateMeta = (Uuid, String, bool);
+
+/// The candidates: the needs the case starts (at the decided budget) and the accepted needs
+/// with an estimated study cost, with the ranking's summary of each.
+fn selection_candidates(
+    inputs: &ScoringInputs,
+    ranked: &[RankedNeed],
+    started: &HashMap<Uuid, i64>,
+    statuses: &HashMap<Uuid, (NeedStatus, i64)>,
+) -> (Vec<CandidateMeta>, Vec<RobustCandidate<String>>) {
+    let by_ref: HashMap<String, &RankedNeed> = ranked
         .iter()
         .map(|r| (r.summary.reference.to_string(), r))
         .collect();
@@ -164,7 +229,7 @@ pub fn compute(
     let mut candidates = Vec::new();
     for info in &inputs.infos {
         let board = started.get(&info.id).copied();
-        let (status, estimate) = match rows.get(&info.id) {
+        let (status, estimate) = match statuses.get(&info.id) {
             Some(&(s, c)) => (Some(s), c),
             None => (None, 0),
         };
@@ -184,59 +249,41 @@ pub fn compute(
             summary: r.summary.clone(),
         });
     }
-    let problem = RobustnessProblem {
-        candidates,
-        criteria: inputs.criteria.clone(),
-        budget,
-        capacity: None,
-        dependencies: Vec::new(),
-        forced_in: Vec::new(),
-        forced_out: Vec::new(),
-    };
-    let cert = certify(&problem).map_err(|e| StoreError::corrupt(format!("certificate: {e}")))?;
+    (meta, candidates)
+}
+
+/// The certified candidates, with the board's and the optimal selection.
+fn certified_needs(
+    problem: &RobustnessProblem<String>,
+    meta: &[CandidateMeta],
+    optimal: &[String],
+) -> Vec<CertifiedNeed> {
     let priority = |c: &RobustCandidate<String>| c.summary.overall.unwrap_or(0.0);
-    let needs: Vec<CertifiedNeed> = problem
+    problem
         .candidates
         .iter()
-        .zip(&meta)
+        .zip(meta)
         .map(|(c, (id, reference, board))| CertifiedNeed {
             need_id: *id,
             reference: reference.clone(),
             priority: priority(c),
             cost_nok: c.cost,
             board_selected: *board,
-            optimal_selected: cert.selected.contains(reference),
+            optimal_selected: optimal.contains(reference),
         })
-        .collect();
-    let board_total: f64 = needs
+        .collect()
+}
+
+fn ranking_entries(ranked: &[RankedNeed]) -> Vec<RankedEntry> {
+    ranked
         .iter()
-        .filter(|n| n.board_selected)
-        .map(|n| n.priority)
-        .sum();
-    Ok(Some(Certificate {
-        case_id,
-        year,
-        criteria_set_version: inputs.set_version,
-        inputs_hash: inputs_hash(&inputs.criteria, &inputs.scores)?,
-        computed_at: Utc::now(),
-        budget_nok: budget,
-        capacity: None,
-        agrees_with_optimum: needs.iter().all(|n| n.board_selected == n.optimal_selected),
-        board_total_priority: board_total,
-        optimal_total_priority: cert.total_priority,
-        stability_radius: cert.stability_radius,
-        what_it_would_take: cert.what_it_would_take,
-        ranking: ranked
-            .iter()
-            .map(|r| RankedEntry {
-                reference: r.summary.reference.to_string(),
-                rank: r.rank,
-                overall: r.summary.overall,
-                coverage: r.summary.coverage,
-            })
-            .collect(),
-        needs,
-    }))
+        .map(|r| RankedEntry {
+            reference: r.summary.reference.to_string(),
+            rank: r.rank,
+            overall: r.summary.overall,
+            coverage: r.summary.coverage,
+        })
+        .collect()
 }
 
 /// Freezes the certificate of a decision (one step of deciding a case; nothing happens when

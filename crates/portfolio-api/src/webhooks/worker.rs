@@ -287,7 +287,29 @@ fn deliver_due(
     config: &WebhookConfig,
     agent: &ureq::Agent,
 ) -> QueryResult<Claimed> {
-    let claim: Option<Claim> = diesel::sql_query(format!(
+    let Some(claim) = claim_due_cursor(conn)? else {
+        return Ok(Claimed::Nothing);
+    };
+    let batch = due_events(conn, &claim)?;
+    let full = batch.len() as i64 == BATCH;
+    let mut progress = send_batch(config, agent, &claim, batch);
+    if progress.finished && !full {
+        // Everything up to the end of the feed was delivered or filtered out.
+        progress.done = claim.feed_end;
+    }
+    save_progress(conn, &claim, &progress)?;
+    // Last, because it takes the change-log lock (after the last network call).
+    if let Some((seq, attempt, result)) = &progress.gave_up {
+        disable(conn, &claim, *seq, *attempt, result)?;
+    }
+    Ok(progress
+        .retry_in
+        .map_or(Claimed::Delivered, Claimed::RetryIn))
+}
+
+/// Locks the cursor of the subscription that is due first (one no other worker holds).
+fn claim_due_cursor(conn: &mut PgConnection) -> QueryResult<Option<Claim>> {
+    diesel::sql_query(format!(
         "{HEAD} SELECT {CLAIM_COLUMNS} FROM head, webhook_cursors c \
          JOIN webhook_subscriptions s ON s.id = c.subscription_id \
          WHERE s.enabled AND c.next_attempt_at <= now() AND c.delivered_seq < head.feed_end \
@@ -295,10 +317,11 @@ fn deliver_due(
          FOR UPDATE OF c SKIP LOCKED"
     ))
     .get_result(conn)
-    .optional()?;
-    let Some(claim) = claim else {
-        return Ok(Claimed::Nothing);
-    };
+    .optional()
+}
+
+/// The next events after the cursor, up to `BATCH`, of the entity types subscribed to.
+fn due_events(conn: &mut PgConnection, claim: &Claim) -> QueryResult<Vec<EventRow>> {
     // Everything up to `feed_end` has committed (seq order is commit order), so this sees
     // every event of the range.
     let mut q = events::table
@@ -311,26 +334,87 @@ fn deliver_due(
     if !claim.entity_types.is_empty() {
         q = q.filter(events::entity_type.eq_any(claim.entity_types.clone()));
     }
-    let batch: Vec<EventRow> = q.load(conn)?;
-    let full = batch.len() as i64 == BATCH;
+    q.load(conn)
+}
+
+/// Sends the batch in order until one is to be retried (or given up on), or `BATCH_TIME` is up.
+fn send_batch(
+    config: &WebhookConfig,
+    agent: &ureq::Agent,
+    claim: &Claim,
+    batch: Vec<EventRow>,
+) -> Progress {
     let started = Instant::now();
     let secrets = claim.secrets();
-    let mut done = claim.delivered_seq;
-    let mut failed_attempts = claim.failed_attempts;
-    let mut next_attempt_at = Utc::now();
-    let mut retry_in = None;
-    let mut finished = true;
-    let mut attempts = Attempts::default();
-    let mut gave_up = None;
+    let mut progress = Progress::start(claim);
     for ev in batch {
         if started.elapsed() > BATCH_TIME {
-            finished = false;
+            progress.finished = false;
             break;
         }
         let seq = ev.seq;
-        let attempt = failed_attempts + 1;
         let id = webhook_id(claim.id, seq);
         let result = send(agent, &claim.url, &id, &secrets, &Event::from(ev));
+        if !progress.after_attempt(config, seq, id, result) {
+            break;
+        }
+    }
+    progress
+}
+
+/// The attempts and the cursor's move, in one statement.
+fn save_progress(conn: &mut PgConnection, claim: &Claim, progress: &Progress) -> QueryResult<()> {
+    progress
+        .attempts
+        .insert(&format!(
+            "WITH logged AS ({INSERT_ATTEMPTS}) UPDATE webhook_cursors \
+             SET delivered_seq = $11, failed_attempts = $12, next_attempt_at = $13 \
+             WHERE subscription_id = $10"
+        ))
+        .bind::<SqlUuid, _>(claim.id)
+        .bind::<BigInt, _>(progress.done)
+        .bind::<Int4, _>(progress.failed_attempts)
+        .bind::<Timestamptz, _>(progress.next_attempt_at)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Where a delivery run got to: the cursor's next state, the attempts to log, and the event
+/// the schedule was used up on (the subscription is then disabled).
+struct Progress {
+    done: i64,
+    failed_attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    retry_in: Option<Duration>,
+    /// Every event of the batch was delivered or refused.
+    finished: bool,
+    attempts: Attempts,
+    gave_up: Option<(i64, i32, Attempt)>,
+}
+
+impl Progress {
+    fn start(claim: &Claim) -> Progress {
+        Progress {
+            done: claim.delivered_seq,
+            failed_attempts: claim.failed_attempts,
+            next_attempt_at: Utc::now(),
+            retry_in: None,
+            finished: true,
+            attempts: Attempts::default(),
+            gave_up: None,
+        }
+    }
+
+    /// Logs an attempt at event `seq` and moves the cursor past a delivered or refused event;
+    /// `false` when delivery stops at this event (a retry is scheduled, or the schedule is used up).
+    fn after_attempt(
+        &mut self,
+        config: &WebhookConfig,
+        seq: i64,
+        id: String,
+        result: Attempt,
+    ) -> bool {
+        let attempt = self.failed_attempts + 1;
         let verdict = result.verdict();
         let outcome = match verdict {
             Verdict::Delivered => "delivered",
@@ -338,50 +422,31 @@ fn deliver_due(
             Verdict::Retry(_) if attempt as usize > config.retry_schedule.len() => "gave_up",
             Verdict::Retry(_) => "retrying",
         };
-        attempts.push(Some(seq), id, "feed", attempt, &result, outcome);
+        self.attempts
+            .push(Some(seq), id, "feed", attempt, &result, outcome);
         match verdict {
             Verdict::Delivered | Verdict::Refused => {
-                done = seq;
-                failed_attempts = 0;
+                self.done = seq;
+                self.failed_attempts = 0;
+                true
             }
             Verdict::Retry(retry_after) => {
-                finished = false;
+                self.finished = false;
                 if outcome == "gave_up" {
-                    gave_up = Some((seq, attempt, result));
-                    failed_attempts = 0;
+                    self.gave_up = Some((seq, attempt, result));
+                    self.failed_attempts = 0;
                 } else {
-                    failed_attempts = attempt;
+                    self.failed_attempts = attempt;
                     let wait = jitter(config.retry_schedule[attempt as usize - 1])
                         .max(retry_after.unwrap_or_default());
-                    next_attempt_at = Utc::now()
+                    self.next_attempt_at = Utc::now()
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
-                    retry_in = Some(wait);
+                    self.retry_in = Some(wait);
                 }
-                break;
+                false
             }
         }
     }
-    if finished && !full {
-        // Everything up to the end of the feed was delivered or filtered out.
-        done = claim.feed_end;
-    }
-    // The attempts and the cursor's move in one statement.
-    attempts
-        .insert(&format!(
-            "WITH logged AS ({INSERT_ATTEMPTS}) UPDATE webhook_cursors \
-             SET delivered_seq = $11, failed_attempts = $12, next_attempt_at = $13 \
-             WHERE subscription_id = $10"
-        ))
-        .bind::<SqlUuid, _>(claim.id)
-        .bind::<BigInt, _>(done)
-        .bind::<Int4, _>(failed_attempts)
-        .bind::<Timestamptz, _>(next_attempt_at)
-        .execute(conn)?;
-    // Last, because it takes the change-log lock (after the last network call).
-    if let Some((seq, attempt, result)) = gave_up {
-        disable(conn, &claim, seq, attempt, &result)?;
-    }
-    Ok(retry_in.map_or(Claimed::Delivered, Claimed::RetryIn))
 }
 
 /// The schedule is used up: the subscription stops, says why, and the feed tells.
