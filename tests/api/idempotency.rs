@@ -5,7 +5,7 @@ use diesel::RunQueryDsl;
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, AHUS, HSO, MANAGE, READ};
+use crate::support::{Req, TestApp, AHUS, HSO, MANAGE, READ};
 
 const AREAS: &str = "/api/v1/service-areas";
 
@@ -13,18 +13,20 @@ fn area(name: &str) -> Value {
     json!({"year": 2032, "name": name, "kind": "administrative"})
 }
 
+/// A POST of `body` to the service areas by `scopes` of `org`, under Idempotency-Key `key`.
+fn keyed<'a>(app: &'a TestApp, scopes: &str, org: &str, key: &str, body: &Value) -> Req<'a> {
+    app.post(AREAS)
+        .auth(scopes, Some(org))
+        .header("Idempotency-Key", key)
+        .json(body)
+}
+
 #[actix_web::test]
 async fn concurrent_retries_of_one_post_create_exactly_one_resource() {
     let app = TestApp::new().await;
     let before = app.count("service_areas");
     let body = area("Én gang");
-    let sends = (0..8).map(|_| {
-        app.post(AREAS)
-            .auth(MANAGE, Some(HSO))
-            .header("Idempotency-Key", "create-once-1")
-            .json(&body)
-            .send()
-    });
+    let sends = (0..8).map(|_| keyed(&app, MANAGE, HSO, "create-once-1", &body).send());
     let responses = join_all(sends).await;
     let mut created = Vec::new();
     for r in &responses {
@@ -53,11 +55,7 @@ async fn concurrent_retries_of_one_post_create_exactly_one_resource() {
         .iter()
         .find(|r| r.status == 201 && r.header("idempotent-replayed").is_none())
         .expect("the original answer");
-    let again = app
-        .post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "create-once-1")
-        .json(&body)
+    let again = keyed(&app, MANAGE, HSO, "create-once-1", &body)
         .send()
         .await;
     again.assert_status(201);
@@ -75,18 +73,11 @@ async fn concurrent_retries_of_one_post_create_exactly_one_resource() {
 #[actix_web::test]
 async fn the_same_key_with_another_body_is_422_and_writes_nothing() {
     let app = TestApp::new().await;
-    app.post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "k-1")
-        .json(&area("Først"))
+    keyed(&app, MANAGE, HSO, "k-1", &area("Først"))
         .responds(201)
         .await;
     let n = app.count("service_areas");
-    let p = app
-        .post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "k-1")
-        .json(&area("Annet"))
+    let p = keyed(&app, MANAGE, HSO, "k-1", &area("Annet"))
         .send()
         .await
         .assert_problem(422);
@@ -104,18 +95,11 @@ async fn the_same_key_with_another_body_is_422_and_writes_nothing() {
 #[actix_web::test]
 async fn keys_are_scoped_per_caller() {
     let app = TestApp::new().await;
-    app.post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "shared")
-        .json(&area("HSØ"))
+    keyed(&app, MANAGE, HSO, "shared", &area("HSØ"))
         .responds(201)
         .await;
     // Another organisation's caller may use the same key for its own request.
-    let r = app
-        .post(AREAS)
-        .auth(MANAGE, Some(AHUS))
-        .header("Idempotency-Key", "shared")
-        .json(&area("Ahus"))
+    let r = keyed(&app, MANAGE, AHUS, "shared", &area("Ahus"))
         .send()
         .await;
     r.assert_status(201);
@@ -128,13 +112,7 @@ async fn malformed_keys_are_422() {
     let app = TestApp::new().await;
     let long = "k".repeat(256);
     for key in ["has space", long.as_str(), "nøkkel"] {
-        let r = app
-            .post(AREAS)
-            .auth(MANAGE, Some(HSO))
-            .header("Idempotency-Key", key)
-            .json(&area("Ugyldig"))
-            .send()
-            .await;
+        let r = keyed(&app, MANAGE, HSO, key, &area("Ugyldig")).send().await;
         let p = r.assert_problem(422);
         assert_eq!(p["errors"][0]["pointer"], "/header/Idempotency-Key");
     }
@@ -145,17 +123,10 @@ async fn malformed_keys_are_422() {
 async fn refusals_and_validation_failures_are_not_stored_so_a_corrected_retry_runs() {
     let app = TestApp::new().await;
     // 403: the caller may get the permission; the retry runs again.
-    app.post(AREAS)
-        .auth(READ, Some(HSO))
-        .header("Idempotency-Key", "k-403")
-        .json(&area("Senere"))
+    keyed(&app, READ, HSO, "k-403", &area("Senere"))
         .refused(403)
         .await;
-    let r = app
-        .post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "k-403")
-        .json(&area("Senere"))
+    let r = keyed(&app, MANAGE, HSO, "k-403", &area("Senere"))
         .send()
         .await;
     r.assert_status(201);
@@ -163,36 +134,17 @@ async fn refusals_and_validation_failures_are_not_stored_so_a_corrected_retry_ru
 
     // A validation failure is not stored: the same key with a corrected body is processed.
     let bad = json!({"year": 1900, "name": "x", "kind": "clinical"});
-    app.post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "k-422")
-        .json(&bad)
-        .refused(422)
-        .await;
-    let again = app
-        .post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "k-422")
-        .json(&bad)
-        .send()
-        .await;
+    keyed(&app, MANAGE, HSO, "k-422", &bad).refused(422).await;
+    let again = keyed(&app, MANAGE, HSO, "k-422", &bad).send().await;
     again.assert_problem(422);
     assert!(again.header("idempotent-replayed").is_none());
-    let corrected = app
-        .post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "k-422")
-        .json(&area("Rettet"))
+    let corrected = keyed(&app, MANAGE, HSO, "k-422", &area("Rettet"))
         .send()
         .await;
     corrected.assert_status(201);
     assert!(corrected.header("idempotent-replayed").is_none());
     // And from then on that answer is replayed.
-    let replay = app
-        .post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "k-422")
-        .json(&area("Rettet"))
+    let replay = keyed(&app, MANAGE, HSO, "k-422", &area("Rettet"))
         .send()
         .await;
     replay.assert_status(201);
@@ -227,23 +179,14 @@ async fn refusals_and_validation_failures_are_not_stored_so_a_corrected_retry_ru
 #[actix_web::test]
 async fn keys_older_than_the_retention_are_free_again() {
     let app = TestApp::new().await;
-    app.post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "old")
-        .json(&area("Gammel"))
+    keyed(&app, MANAGE, HSO, "old", &area("Gammel"))
         .responds(201)
         .await;
     diesel::sql_query("UPDATE idempotent_requests SET created_at = now() - interval '25 hours'")
         .execute(&mut app.conn())
         .expect("age the key");
     // Within 24 h this would be a 422; after, the key starts afresh.
-    let r = app
-        .post(AREAS)
-        .auth(MANAGE, Some(HSO))
-        .header("Idempotency-Key", "old")
-        .json(&area("Ny"))
-        .send()
-        .await;
+    let r = keyed(&app, MANAGE, HSO, "old", &area("Ny")).send().await;
     r.assert_status(201);
     assert_eq!(r.json()["name"], "Ny");
 }

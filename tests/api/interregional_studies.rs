@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::support::fixtures::{
     accepted_needs, create_frame, decide_all, etag_of, get, id_of, start_item,
 };
-use crate::support::requests::pointers;
+use crate::support::requests::{assert_needs_if_match, pointers};
 use crate::support::{
     TestApp, DECIDE, HELSE_MIDT, HELSE_NORD, HELSE_VEST, HSO, MANAGE, OUS, READ, SUBMIT,
 };
@@ -40,17 +40,7 @@ async fn a_study_is_corrected_to_interregional_with_if_match() {
                       "reason": "Kjøres på vegne av de fire regionene"});
 
     // Without If-Match, with a stale one, or by a role that may not: nothing changes.
-    app.patch(&path)
-        .auth(MANAGE, Some(HSO))
-        .json(&body)
-        .refused(428)
-        .await;
-    app.patch(&path)
-        .auth(MANAGE, Some(HSO))
-        .header("If-Match", "\"v9\"")
-        .json(&body)
-        .refused(412)
-        .await;
+    assert_needs_if_match(|| app.patch(&path).auth(MANAGE, Some(HSO)).json(&body), 9).await;
     for (scopes, org) in [(READ, HSO), (SUBMIT, OUS), (DECIDE, HSO)] {
         app.patch(&path)
             .auth(scopes, Some(org))

@@ -11,7 +11,9 @@ pub use crate::support::{
     accept_body, adopt_criteria, advance, assess, criteria_body, etag_of, need_body, open_cycle,
     report, INNLANDET, OFFICE, READ, SCORE, SUBMIT,
 };
-use crate::support::{id_of, read, TestApp, AHUS, HSO, OUS, SYKEHUSPARTNER};
+use crate::support::{
+    assert_needs_if_match, id_of, phase_change, read, TestApp, AHUS, HSO, OUS, SYKEHUSPARTNER,
+};
 
 #[actix_web::test]
 async fn cycles_move_forward_one_recorded_step_at_a_time() {
@@ -32,29 +34,15 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
         .refused(409)
         .await;
     // Skipping a phase is a conflict naming the allowed next phase.
-    app.post("/api/v1/cycles/2022/phase")
-        .auth(OFFICE, Some(HSO))
-        .header("If-Match", "\"v1\"")
-        .json(&json!({"to": "prioritisation"}))
+    phase_change(&app, 2022, "prioritisation")
+        .if_match(1)
         .send()
         .await
         .problem_saying(409, "first_assessment");
     // Missing and stale If-Match.
-    app.post("/api/v1/cycles/2022/phase")
-        .auth(OFFICE, Some(HSO))
-        .json(&json!({"to": "first_assessment"}))
-        .refused(428)
-        .await;
-    app.post("/api/v1/cycles/2022/phase")
-        .auth(OFFICE, Some(HSO))
-        .header("If-Match", "\"v9\"")
-        .json(&json!({"to": "first_assessment"}))
-        .refused(412)
-        .await;
-    app.post("/api/v1/cycles/2022/phase")
-        .auth(OFFICE, Some(HSO))
-        .header("If-Match", "\"v1\"")
-        .json(&json!({"to": "bogus"}))
+    assert_needs_if_match(|| phase_change(&app, 2022, "first_assessment"), 9).await;
+    phase_change(&app, 2022, "bogus")
+        .if_match(1)
         .refused(422)
         .await;
     let c = advance(&app, 2022, "first_assessment").await;
@@ -66,10 +54,8 @@ async fn cycles_move_forward_one_recorded_step_at_a_time() {
     assert_eq!(changes[1]["changed_by_org"], HSO);
     assert!(changes[1]["changed_at"].is_string());
     // Prioritisation needs an adopted criteria set.
-    app.post("/api/v1/cycles/2022/phase")
-        .auth(OFFICE, Some(HSO))
+    phase_change(&app, 2022, "prioritisation")
         .header("If-Match", &etag_of(&c))
-        .json(&json!({"to": "prioritisation"}))
         .send()
         .await
         .problem_saying(409, "criteria set");
@@ -689,10 +675,8 @@ async fn first_assessment_accepts_rejects_and_reopens_explicitly() {
         .send()
         .await
         .json();
-    app.post("/api/v1/cycles/2022/phase")
-        .auth(OFFICE, Some(HSO))
+    phase_change(&app, 2022, "prioritisation")
         .header("If-Match", &etag_of(&c))
-        .json(&json!({"to": "prioritisation"}))
         .send()
         .await
         .problem_saying(409, "await first assessment");
@@ -930,10 +914,8 @@ async fn a_whole_cycle_scored_trust_by_trust_ranked_and_frozen() {
         .refused(403)
         .await;
     // Decided needs a closed round.
-    app.post("/api/v1/cycles/2023/phase")
-        .auth(OFFICE, Some(HSO))
+    phase_change(&app, 2023, "decided")
         .header("If-Match", &etag_of(&c))
-        .json(&json!({"to": "decided"}))
         .refused(409)
         .await;
     let closed: Value = app

@@ -3,7 +3,7 @@
 use portfolio_api::routes::service_areas::ServiceAreaPage;
 use serde_json::{json, Value};
 
-use crate::support::{TestApp, HSO, MANAGE, OUS, READ};
+use crate::support::{assert_needs_if_match, TestApp, HSO, MANAGE, OUS, READ};
 
 async fn all_pages(app: &TestApp, first: &str) -> Vec<Value> {
     let mut items = Vec::new();
@@ -123,17 +123,8 @@ async fn create_rename_and_retire_a_service_area() {
 
     let path = format!("/api/v1/service-areas/{id}");
     // Changes need If-Match: missing → 428, stale → 412.
-    app.patch(&path)
-        .auth(MANAGE, Some(HSO))
-        .json(&json!({"name": "Kvinne og barn"}))
-        .refused(428)
-        .await;
-    app.patch(&path)
-        .auth(MANAGE, Some(HSO))
-        .header("If-Match", "\"v7\"")
-        .json(&json!({"name": "Kvinne og barn"}))
-        .refused(412)
-        .await;
+    let rename = json!({"name": "Kvinne og barn"});
+    assert_needs_if_match(|| app.patch(&path).auth(MANAGE, Some(HSO)).json(&rename), 7).await;
     let r = app
         .patch(&path)
         .auth(MANAGE, Some(HSO))

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::orgs::{HELSE_MIDT, HELSE_NORD, HELSE_VEST, HSO, OUS};
 use super::tokens::{DECIDE, MANAGE, OFFICE, READ, SUBMIT};
-use super::{TestApp, TestResponse};
+use super::{Req, TestApp, TestResponse};
 
 // ---- reading ----------------------------------------------------------------------------
 
@@ -52,14 +52,19 @@ pub async fn open_cycle(app: &TestApp, year: i32) -> Value {
 /// Moves the cycle of `year` to phase `to`.
 pub async fn advance(app: &TestApp, year: i32, to: &str) -> Value {
     let c = get(app, &format!("/api/v1/cycles/{year}")).await;
-    app.post(&format!("/api/v1/cycles/{year}/phase"))
-        .auth(OFFICE, Some(HSO))
+    phase_change(app, year, to)
         .header("If-Match", &etag_of(&c))
-        .json(&json!({ "to": to }))
         .send()
         .await
         .assert_status(200)
         .json()
+}
+
+/// A request by the portfolio office to move cycle `year` to phase `to` (add If-Match to send it).
+pub fn phase_change<'a>(app: &'a TestApp, year: i32, to: &str) -> Req<'a> {
+    app.post(&format!("/api/v1/cycles/{year}/phase"))
+        .auth(OFFICE, Some(HSO))
+        .json(&json!({ "to": to }))
 }
 
 /// One screening criterion (STRATEGI, pass/fail) and two prioritisation criteria (NYTTE ×3 on 1–5,

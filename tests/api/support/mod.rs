@@ -49,7 +49,7 @@ pub mod tokens;
 // One import line for a test: `use crate::support::{TestApp, READ, HSO, open_cycle, ...}`.
 pub use fixtures::*;
 pub use orgs::*;
-pub use requests::{etag, pointers, read, wire};
+pub use requests::{assert_needs_if_match, etag, pointers, read, wire};
 pub use tables::snapshot;
 pub use tokens::*;
 

@@ -88,6 +88,13 @@ impl Req<'_> {
     }
 }
 
+/// Asserts the lost-update guard of a change: `change()` is refused 428 without If-Match and
+/// 412 with the If-Match of the `stale` version.
+pub async fn assert_needs_if_match<'a>(change: impl Fn() -> Req<'a>, stale: i32) {
+    change().refused(428).await;
+    change().if_match(stale).refused(412).await;
+}
+
 /// The entity tag of a representation of this version.
 pub fn etag(version: i32) -> String {
     format!("\"v{version}\"")
