@@ -7,110 +7,56 @@ use portfolio_api::{app, dates};
 use portfolio_domain::{benefit, criteria, need, service_area, study};
 use serde_json::Value;
 
-/// `(schema, property, keyword, limit)`: each bounded request field whose bound is a rule of
+/// `(schema, property, limit)`: each text field of a request whose `maxLength` is a rule of
 /// the domain.
-const LIMITS: &[(&str, &str, &str, usize)] = &[
-    ("NewNeed", "title", "maxLength", need::TITLE_MAX),
-    ("NewNeed", "description", "maxLength", need::LONG_TEXT_MAX),
-    (
-        "NewNeed",
-        "expected_benefit",
-        "maxLength",
-        need::LONG_TEXT_MAX,
-    ),
-    ("NeedPatch", "title", "maxLength", need::TITLE_MAX),
-    ("NeedPatch", "description", "maxLength", need::LONG_TEXT_MAX),
-    (
-        "NeedPatch",
-        "expected_benefit",
-        "maxLength",
-        need::LONG_TEXT_MAX,
-    ),
-    ("WithdrawRequest", "reason", "maxLength", need::REASON_MAX),
-    ("AssessmentRequest", "reason", "maxLength", need::REASON_MAX),
-    (
-        "AssessmentRequest",
-        "override_reason",
-        "maxLength",
-        need::REASON_MAX,
-    ),
-    ("ReopenRequest", "reason", "maxLength", need::REASON_MAX),
-    ("ScreeningResult", "code", "maxLength", criteria::CODE_MAX),
-    ("OwnerBody", "role", "maxLength", benefit::SHORT_TEXT_MAX),
-    (
-        "IndicatorBody",
-        "name",
-        "maxLength",
-        benefit::SHORT_TEXT_MAX,
-    ),
-    (
-        "IndicatorBody",
-        "unit",
-        "maxLength",
-        benefit::SHORT_TEXT_MAX,
-    ),
-    ("BaselineBody", "method", "maxLength", need::LONG_TEXT_MAX),
-    ("NewBenefit", "title", "maxLength", need::TITLE_MAX),
-    (
-        "NewBenefit",
-        "description",
-        "maxLength",
-        need::LONG_TEXT_MAX,
-    ),
-    ("EditBenefit", "title", "maxLength", need::TITLE_MAX),
-    (
-        "EditBenefit",
-        "description",
-        "maxLength",
-        need::LONG_TEXT_MAX,
-    ),
-    (
-        "BenefitStatusChange",
-        "reason",
-        "maxLength",
-        need::REASON_MAX,
-    ),
-    (
-        "NewBenefitMeasurement",
-        "source",
-        "maxLength",
-        benefit::SHORT_TEXT_MAX,
-    ),
-    (
-        "NewBenefitMeasurement",
-        "note",
-        "maxLength",
-        need::LONG_TEXT_MAX,
-    ),
-    ("CriterionDto", "code", "maxLength", criteria::CODE_MAX),
-    ("CriterionDto", "name", "maxLength", criteria::NAME_MAX),
-    (
-        "CriterionDto",
-        "description",
-        "maxLength",
-        criteria::DESCRIPTION_MAX,
-    ),
-    ("ScaleLabel", "label", "maxLength", criteria::NAME_MAX),
-    (
-        "SystemParty",
-        "name",
-        "maxLength",
-        service_area::PARTY_NAME_MAX,
-    ),
-    (
-        "StudyReport",
-        "on_behalf_of",
-        "maxItems",
-        study::ON_BEHALF_OF_MAX,
-    ),
+const MAX_LENGTHS: &[(&str, &str, usize)] = &[
+    ("NewNeed", "title", need::TITLE_MAX),
+    ("NewNeed", "description", need::LONG_TEXT_MAX),
+    ("NewNeed", "expected_benefit", need::LONG_TEXT_MAX),
+    ("NeedPatch", "title", need::TITLE_MAX),
+    ("NeedPatch", "description", need::LONG_TEXT_MAX),
+    ("NeedPatch", "expected_benefit", need::LONG_TEXT_MAX),
+    ("WithdrawRequest", "reason", need::REASON_MAX),
+    ("AssessmentRequest", "reason", need::REASON_MAX),
+    ("AssessmentRequest", "override_reason", need::REASON_MAX),
+    ("ReopenRequest", "reason", need::REASON_MAX),
+    ("ScreeningResult", "code", criteria::CODE_MAX),
+    ("OwnerBody", "role", benefit::SHORT_TEXT_MAX),
+    ("IndicatorBody", "name", benefit::SHORT_TEXT_MAX),
+    ("IndicatorBody", "unit", benefit::SHORT_TEXT_MAX),
+    ("BaselineBody", "method", need::LONG_TEXT_MAX),
+    ("NewBenefit", "title", need::TITLE_MAX),
+    ("NewBenefit", "description", need::LONG_TEXT_MAX),
+    ("EditBenefit", "title", need::TITLE_MAX),
+    ("EditBenefit", "description", need::LONG_TEXT_MAX),
+    ("BenefitStatusChange", "reason", need::REASON_MAX),
+    ("NewBenefitMeasurement", "source", benefit::SHORT_TEXT_MAX),
+    ("NewBenefitMeasurement", "note", need::LONG_TEXT_MAX),
+    ("CriterionDto", "code", criteria::CODE_MAX),
+    ("CriterionDto", "name", criteria::NAME_MAX),
+    ("CriterionDto", "description", criteria::DESCRIPTION_MAX),
+    ("ScaleLabel", "label", criteria::NAME_MAX),
+    ("SystemParty", "name", service_area::PARTY_NAME_MAX),
 ];
+
+/// `(schema, property, keyword, limit)`: the other bounds of request fields that are rules of
+/// the domain.
+const OTHER_LIMITS: &[(&str, &str, &str, usize)] = &[(
+    "StudyReport",
+    "on_behalf_of",
+    "maxItems",
+    study::ON_BEHALF_OF_MAX,
+)];
 
 #[test]
 fn schema_limits_equal_the_domain_constants() {
     let api = app::contract_json();
-    let wrong: Vec<String> = LIMITS
+    let max_lengths = MAX_LENGTHS
         .iter()
-        .filter_map(|&(schema, property, keyword, limit)| {
+        .map(|&(schema, property, limit)| (schema, property, "maxLength", limit));
+    let wrong: Vec<String> = max_lengths
+        .chain(OTHER_LIMITS.iter().copied())
+        .filter_map(|(schema, property, keyword, limit)| {
             let pointer = format!("/components/schemas/{schema}/properties/{property}/{keyword}");
             let stated = api.pointer(&pointer).and_then(Value::as_u64);
             (stated != Some(limit as u64))
