@@ -78,22 +78,16 @@ async fn validation_failures_are_422_with_a_field_list() {
     assert_eq!(pointers, vec!["/name", "/year"]);
 
     // A wrong type or an unknown enum value names the field too.
-    let p = app
-        .post("/api/v1/service-areas")
+    app.post("/api/v1/service-areas")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"year": 2024, "name": "A", "kind": "surgical"}))
-        .send()
-        .await
-        .assert_problem(422);
-    assert_eq!(p["errors"][0]["pointer"], "/kind");
-    let p = app
-        .post("/api/v1/service-areas")
+        .refused_at(422, "/kind")
+        .await;
+    app.post("/api/v1/service-areas")
         .auth(MANAGE, Some(HSO))
         .json(&json!({"year": "2024", "name": "A", "kind": "clinical"}))
-        .send()
-        .await
-        .assert_problem(422);
-    assert_eq!(p["errors"][0]["pointer"], "/year");
+        .refused_at(422, "/year")
+        .await;
     assert_eq!(app.count("service_areas"), 16, "nothing written");
 }
 

@@ -77,6 +77,14 @@ impl Req<'_> {
         self.send().await.problem(status)
     }
 
+    /// Sends the request and asserts a refusal with `status` whose first field error is at
+    /// `pointer`.
+    pub async fn refused_at(self, status: u16, pointer: &str) -> Problem {
+        let p = self.refused(status).await;
+        assert_eq!(pointers(&p).first().copied(), Some(pointer));
+        p
+    }
+
     /// A body of any serialisable type (e.g. one of the API's request types).
     pub fn body(self, body: &impl Serialize) -> Self {
         self.json(&serde_json::to_value(body).expect("serialisable body"))
