@@ -15,6 +15,15 @@ use crate::support::{assert_needs_if_match, pointers, wire, TestApp, HSO, SYKEHU
 
 const BATCHES: &str = "/api/v1/delivery-status/batches";
 
+/// Sykehuspartner syncs these delivery-status `items`; the batch is accepted.
+async fn sync(app: &TestApp, items: Vec<Value>) {
+    app.post(BATCHES)
+        .auth(SYNC, Some(SYKEHUSPARTNER))
+        .json(&json!({ "items": items }))
+        .responds(201)
+        .await;
+}
+
 fn outcomes(batch: &Value) -> Vec<String> {
     let batch: DeliveryBatch = serde_json::from_value(batch.clone()).expect("a DeliveryBatch");
     batch.items.iter().map(|i| wire(&i.outcome)).collect()
@@ -185,11 +194,7 @@ async fn list_filters_and_pages() {
         .json(&json!({"supplier_org_numbers": ["923609016"]}))
         .responds(200)
         .await;
-    app.post(BATCHES)
-        .auth(SYNC, Some(SYKEHUSPARTNER))
-        .json(&json!({"items": [item("SP-A1", 50, "red", "2023-11-01T08:00:00Z")]}))
-        .responds(201)
-        .await;
+    sync(&app, vec![item("SP-A1", 50, "red", "2023-11-01T08:00:00Z")]).await;
 
     let list = |q: &str| {
         let q = q.to_owned();
@@ -589,14 +594,14 @@ async fn a_published_tertial_report_never_changes() {
     let m1 = create_measure(&app, &mor, "SP-1").await;
     create_measure(&app, &mor, "SP-2").await;
     create_measure(&app, &hr, "SP-3").await;
-    app.post(BATCHES)
-        .auth(SYNC, Some(SYKEHUSPARTNER))
-        .json(&json!({"items": [
+    sync(
+        &app,
+        vec![
             item("SP-1", 40, "yellow", "2023-03-01T08:00:00Z"),
-            item("SP-3", 10, "green", "2023-03-01T08:00:00Z")
-        ]}))
-        .responds(201)
-        .await;
+            item("SP-3", 10, "green", "2023-03-01T08:00:00Z"),
+        ],
+    )
+    .await;
 
     let r = app
         .post("/api/v1/tertial-reports")
@@ -681,14 +686,14 @@ async fn a_published_tertial_report_never_changes() {
         .await;
 
     // Later syncs, edits and lifecycle changes...
-    app.post(BATCHES)
-        .auth(SYNC, Some(SYKEHUSPARTNER))
-        .json(&json!({"items": [
+    sync(
+        &app,
+        vec![
             item("SP-1", 90, "red", "2023-06-01T08:00:00Z"),
-            item("SP-2", 5, "green", "2023-06-01T08:00:00Z")
-        ]}))
-        .responds(201)
-        .await;
+            item("SP-2", 5, "green", "2023-06-01T08:00:00Z"),
+        ],
+    )
+    .await;
     let id1 = m1["id"].as_str().expect("id");
     app.patch(&format!("/api/v1/measures/{id1}"))
         .auth(MANAGE, Some(HSO))
@@ -806,14 +811,14 @@ async fn the_portfolio_overview_counts_cheaply() {
     create_measure(&app, &mor, "SP-1").await;
     create_measure(&app, &mor, "SP-2").await;
     create_measure(&app, &hr, "SP-3").await;
-    app.post(BATCHES)
-        .auth(SYNC, Some(SYKEHUSPARTNER))
-        .json(&json!({"items": [
+    sync(
+        &app,
+        vec![
             item("SP-1", 40, "yellow", "2023-03-01T08:00:00Z"),
-            item("SP-3", 10, "red", "2023-03-01T08:00:00Z")
-        ]}))
-        .responds(201)
-        .await;
+            item("SP-3", 10, "red", "2023-03-01T08:00:00Z"),
+        ],
+    )
+    .await;
     let o: Value = app
         .get("/api/v1/portfolio/overview?year=2023")
         .auth(READ, None)
