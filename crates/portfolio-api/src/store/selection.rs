@@ -10,8 +10,7 @@ use diesel::PgConnection;
 use portfolio_domain::budget::SubPortfolio;
 use portfolio_domain::scoring::Aggregation;
 use portfolio_domain::selection::{
-    scaled_budget, BudgetSource, Candidate, Dependency, Forced, SelectionProblem, SelectionReason,
-    SelectionResult,
+    scaled_budget, BudgetSource, Candidate, Dependency, Forced, SelectionProblem, SelectionResult,
 };
 use portfolio_domain::DomainError;
 use serde::{Deserialize, Serialize};
@@ -19,6 +18,9 @@ use uuid::Uuid;
 
 use crate::changes::{self, Actor, Change};
 use crate::db::schema::selection_scenarios;
+pub use crate::documents::selection_result::{
+    Answer, ForcedNeed, NotCandidate, ScenarioDependency, Verdict,
+};
 use crate::store::budget;
 use crate::store::sensitivity::{
     scenario_robustness, ScenarioCandidate, ScenarioInputs, ScenarioRobustness,
@@ -43,15 +45,6 @@ pub struct ScenarioRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// A need forced in or out, with the reason.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ForcedNeed {
-    pub need_id: Uuid,
-    /// Why (shown back with the verdict); 1–2000 characters.
-    pub reason: String,
-}
-
 /// What to solve.
 #[derive(Debug, Clone)]
 pub struct ScenarioInput {
@@ -68,66 +61,6 @@ pub struct ScenarioInput {
 /// How long the solver may search at each budget before it returns the best selection
 /// found with its gap (`proven_optimal: false`); see `portfolio_domain::constrained`.
 pub const SOLVE_DEADLINE: Duration = Duration::from_secs(2);
-
-/// One need's verdict at one budget.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Verdict {
-    pub need_id: Uuid,
-    pub reference: String,
-    /// Place in the ranking (1 = highest priority); absent when the need is unscored.
-    pub rank: Option<usize>,
-    /// The need's overall priority score (0–100); 0 when unscored.
-    pub priority: f64,
-    pub unscored: bool,
-    pub cost_nok: i64,
-    /// The need's estimated IT-partner capacity, person-months a year (0 when not estimated).
-    #[serde(default)]
-    pub load_person_months: i64,
-    pub selected: bool,
-    pub reason: SelectionReason,
-    /// The reason given for forcing it in or out.
-    pub note: Option<String>,
-    /// For `does_not_fit`: the budget left after forced-in needs; for
-    /// `excluded_by_optimum`: the budget the optimal set leaves unused.
-    pub available_nok: Option<i64>,
-}
-
-/// The answer at one budget.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Answer {
-    /// 0 for the scenario's budget, otherwise the change in percent.
-    pub variation_percent: i64,
-    pub budget_nok: i64,
-    /// False when the forced-in needs alone cost more than this budget.
-    pub feasible: bool,
-    pub total_cost_nok: i64,
-    pub total_priority: f64,
-    pub remaining_nok: i64,
-    /// IT-partner capacity the selection takes, person-months a year.
-    #[serde(default)]
-    pub total_load: i64,
-    /// True when the selection is proven optimal; false when the solver's deadline was
-    /// reached first (then `gap` bounds how much priority the best selection could add).
-    #[serde(default = "proven")]
-    pub proven_optimal: bool,
-    /// Upper bound minus the selection's total priority (0 when proven optimal).
-    #[serde(default)]
-    pub gap: f64,
-    pub selected: Vec<Uuid>,
-    pub needs: Vec<Verdict>,
-}
-
-fn proven() -> bool {
-    true
-}
-
-/// An accepted need that cannot be a candidate.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NotCandidate {
-    pub need_id: Uuid,
-    pub reference: String,
-    pub why: String,
-}
 
 /// What is stored as the scenario's result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,14 +80,6 @@ pub struct StoredResult {
     /// Absent from scenarios stored before robustness existed, and when not computed.
     #[serde(default)]
     pub robustness: Option<ScenarioRobustness>,
-}
-
-/// A dependency between two candidates, as the solver saw it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ScenarioDependency {
-    pub need_id: Uuid,
-    pub kind: portfolio_domain::selection::DependencyKind,
-    pub other_need_id: Uuid,
 }
 
 #[derive(Debug, QueryableByName)]
