@@ -2,46 +2,22 @@
 //! ranking, the robustness stored with a selection scenario, and the needs' capacity and
 //! dependencies in their own representation.
 
-use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 
-use crate::support::score_on_one_criterion;
+use crate::support::{adopt_and_score_directly, score_on_one_criterion};
 use crate::support::{get, with_costs, TestApp, HSO, MANAGE, OUS, READ};
 
 /// Adopts two criteria (A weight 3, B weight 1, both scale 0–4) for `year` and gives each
 /// need OUS's values (A, B).
 fn two_criteria(app: &TestApp, year: i32, needs: &[(String, String)], values: &[(i32, i32)]) {
-    let mut conn = app.conn();
     let criteria = json!([
         {"code": "A", "name": "A", "description": "", "kind": "prioritisation",
          "weight": 3.0, "scale_min": 0, "scale_max": 4, "scale_labels": []},
         {"code": "B", "name": "B", "description": "", "kind": "prioritisation",
          "weight": 1.0, "scale_min": 0, "scale_max": 4, "scale_labels": []}
     ]);
-    diesel::sql_query(
-        "INSERT INTO criteria_sets (cycle_year, status, criteria, adopted_at, adopted_by) \
-         VALUES ($1, 'adopted', $2, now(), 'test')",
-    )
-    .bind::<diesel::sql_types::Int4, _>(year)
-    .bind::<diesel::sql_types::Jsonb, _>(criteria)
-    .execute(&mut conn)
-    .expect("criteria");
-    diesel::sql_query("UPDATE cycles SET phase = 'prioritisation' WHERE year = $1")
-        .bind::<diesel::sql_types::Int4, _>(year)
-        .execute(&mut conn)
-        .expect("phase");
-    for ((id, _), (a, b)) in needs.iter().zip(values) {
-        diesel::sql_query(
-            "INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by) \
-             VALUES ($1::uuid, $2, $3, $4, 'test')",
-        )
-        .bind::<diesel::sql_types::Text, _>(id)
-        .bind::<diesel::sql_types::Text, _>(OUS)
-        .bind::<diesel::sql_types::Int4, _>(year)
-        .bind::<diesel::sql_types::Jsonb, _>(json!({"A": a, "B": b}))
-        .execute(&mut conn)
-        .expect("scores");
-    }
+    let sheets = values.iter().map(|(a, b)| json!({"A": a, "B": b}));
+    adopt_and_score_directly(app, year, criteria, needs, sheets);
 }
 
 #[actix_web::test]

@@ -367,9 +367,22 @@ pub fn score_on_one_criterion(
     needs: &[(String, String)],
     scores: &[i32],
 ) {
-    let mut conn = app.conn();
     let criteria = json!([{"code": "NYTTE", "name": "Nytte", "description": "", "kind": "prioritisation",
                            "weight": 1.0, "scale_min": 0, "scale_max": 10, "scale_labels": []}]);
+    let sheets = scores.iter().map(|s| json!({ "NYTTE": s }));
+    adopt_and_score_directly(app, year, criteria, needs, sheets);
+}
+
+/// Writes straight into the database: adopts `criteria` for `year` (unless a set is adopted
+/// already), opens prioritisation, and gives each need in turn OUS's next sheet of `sheets`.
+pub fn adopt_and_score_directly(
+    app: &TestApp,
+    year: i32,
+    criteria: Value,
+    needs: &[(String, String)],
+    sheets: impl IntoIterator<Item = Value>,
+) {
+    let mut conn = app.conn();
     diesel::sql_query(
         "INSERT INTO criteria_sets (cycle_year, status, criteria, adopted_at, adopted_by) \
          VALUES ($1, 'adopted', $2, now(), 'test') ON CONFLICT (cycle_year) DO NOTHING",
@@ -382,7 +395,7 @@ pub fn score_on_one_criterion(
         .bind::<diesel::sql_types::Int4, _>(year)
         .execute(&mut conn)
         .expect("phase");
-    for ((id, _), s) in needs.iter().zip(scores) {
+    for ((id, _), sheet) in needs.iter().zip(sheets) {
         diesel::sql_query(
             "INSERT INTO need_scores (need_id, org_number, cycle_year, scores, scored_by) \
              VALUES ($1::uuid, $2, $3, $4, 'test')",
@@ -390,7 +403,7 @@ pub fn score_on_one_criterion(
         .bind::<diesel::sql_types::Text, _>(id)
         .bind::<diesel::sql_types::Text, _>(OUS)
         .bind::<diesel::sql_types::Int4, _>(year)
-        .bind::<diesel::sql_types::Jsonb, _>(json!({"NYTTE": s}))
+        .bind::<diesel::sql_types::Jsonb, _>(sheet)
         .execute(&mut conn)
         .expect("scores");
     }
