@@ -885,3 +885,123 @@ async fn kill_9_mid_delivery_then_restart_still_delivers() {
     assert_eq!(again[1].header("webhook-id"), again[0].header("webhook-id"));
     assert_eq!(again[1].body, again[0].body);
 }
+
+#[actix_web::test]
+async fn a_slow_receiver_is_claimed_alone_and_holds_up_no_other_subscription() {
+    let app = local_app().await;
+    let slow = Receiver::start(|_, _| (200, Duration::from_millis(2500)));
+    let fast = Receiver::always(200);
+    for rx in [&slow, &fast] {
+        subscribe(
+            &app,
+            OUS,
+            json!({"url": rx.url(), "entity_types": ["service_area"]}),
+        )
+        .await;
+    }
+    let _w = worker(&app, fast_config(&[0.05]));
+    // The first event finds both receivers quick (nothing known yet): one claim may hold both.
+    create_area(&app, "Before anyone was slow").await;
+    assert_eq!(fast.wait_for(1, WAIT).await.len(), 1);
+    assert_eq!(slow.wait_for(1, WAIT).await.len(), 1);
+    // From its answer on, the slow receiver is claimed alone.
+    actix_web::rt::time::sleep(Duration::from_millis(2600)).await;
+    for i in 0..5 {
+        create_area(&app, &format!("While one is slow {i}")).await;
+    }
+    let fast_got = fast.wait_for(6, WAIT).await;
+    let slow_got = slow.wait_for(3, WAIT).await;
+    assert_eq!((fast_got.len(), slow_got.len()), (6, 3));
+    assert!(
+        fast_got[5].at < slow_got[2].at,
+        "the quick receiver had all five new events before the slow one had its second: \
+         fast done {:?} after the slow one's first of them",
+        fast_got[5].at.duration_since(slow_got[1].at)
+    );
+}
+
+/// What three workers claim at once, each in its own open transaction (ids sorted per claim).
+fn three_claims(app: &TestApp) -> Vec<Vec<uuid::Uuid>> {
+    use diesel::connection::Connection;
+    use portfolio_api::webhooks::claim::due_group;
+    let ids = |conn: &mut diesel::PgConnection| -> diesel::QueryResult<Vec<uuid::Uuid>> {
+        let mut v: Vec<_> = due_group(conn)?.iter().map(|c| c.id).collect();
+        v.sort();
+        Ok(v)
+    };
+    let (mut a, mut b, mut c) = (app.conn(), app.conn(), app.conn());
+    a.transaction::<_, diesel::result::Error, _>(|a| {
+        let first = ids(a)?;
+        b.transaction(|b| {
+            let second = ids(b)?;
+            c.transaction(|c| Ok(vec![first, second, ids(c)?]))
+        })
+    })
+    .expect("claims")
+}
+
+/// Sets a cursor's columns (`assignments` is SQL: test values only).
+fn set_cursor(app: &TestApp, id: uuid::Uuid, assignments: &str) {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(format!(
+        "UPDATE webhook_cursors SET {assignments} WHERE subscription_id = $1"
+    ))
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .execute(&mut app.conn())
+    .expect("cursor updated");
+}
+
+#[actix_web::test]
+async fn one_claim_takes_the_quick_subscriptions_together_and_a_slow_one_alone() {
+    let app = local_app().await;
+    let receivers: Vec<Receiver> = (0..3).map(|_| Receiver::always(200)).collect();
+    let mut ids = Vec::new();
+    for rx in &receivers {
+        let s = subscribe(&app, OUS, json!({"url": rx.url()})).await;
+        ids.push(
+            s["id"]
+                .as_str()
+                .and_then(|i| i.parse::<uuid::Uuid>().ok())
+                .expect("id"),
+        );
+    }
+    create_area(&app, "Due for all three").await;
+    let (q0, slow, q1) = (ids[0], ids[1], ids[2]);
+    let sorted = |mut v: Vec<uuid::Uuid>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        three_claims(&app),
+        vec![sorted(ids.clone()), vec![], vec![]],
+        "all quick: one claim holds the three, the others find them locked"
+    );
+
+    // The one due first answered slowly last time: it goes alone, the quick two together.
+    set_cursor(&app, q0, "next_attempt_at = now() - interval '2 minutes'");
+    set_cursor(&app, q1, "next_attempt_at = now() - interval '2 minutes'");
+    set_cursor(
+        &app,
+        slow,
+        "last_duration_ms = 2000, next_attempt_at = now() - interval '3 minutes'",
+    );
+    assert_eq!(
+        three_claims(&app),
+        vec![vec![slow], sorted(vec![q0, q1]), vec![]]
+    );
+
+    // Due after them, it is left out of their group.
+    set_cursor(&app, slow, "next_attempt_at = now() - interval '1 minute'");
+    assert_eq!(
+        three_claims(&app),
+        vec![sorted(vec![q0, q1]), vec![slow], vec![]]
+    );
+
+    // A retrying one (its retry due first) goes alone too.
+    set_cursor(
+        &app,
+        q0,
+        "failed_attempts = 1, next_attempt_at = now() - interval '5 minutes'",
+    );
+    assert_eq!(three_claims(&app), vec![vec![q0], vec![q1], vec![slow]]);
+}

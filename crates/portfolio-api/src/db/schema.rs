@@ -476,6 +476,7 @@ diesel::table! {
         delivered_seq -> Int8,
         failed_attempts -> Int4,
         next_attempt_at -> Timestamptz,
+        last_duration_ms -> Int4,
     }
 }
 

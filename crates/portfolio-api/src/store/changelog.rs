@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::changes::{entry_content, GENESIS_HASH};
 use crate::db::schema::{audit_log, events};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub seq: i64,

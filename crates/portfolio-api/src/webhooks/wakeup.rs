@@ -44,6 +44,14 @@ impl Wakeup {
         self.moved.notify_all();
     }
 
+    /// Wakes one waiting thread (if any waits): one claim takes a group of subscriptions, so
+    /// waking every thread for a feed event mostly sends the others to find nothing. A thread
+    /// busy meanwhile sees the counter moved when it next waits, and looks again.
+    pub fn wake_one(&self) {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.moved.notify_one();
+    }
+
     /// Waits until the counter differs from `seen` or `timeout` passes; returns the counter.
     /// A wake between reading `seen` and calling this is not lost: the counter has moved.
     pub fn wait(&self, seen: u64, timeout: Duration) -> u64 {
@@ -68,7 +76,7 @@ pub fn listen(url: &str, wakeup: &Wakeup, stop: &AtomicBool) {
                 wakeup.wake();
                 while !stop.load(Ordering::SeqCst) {
                     match listener.wait(Duration::from_millis(200)) {
-                        Ok(true) => wakeup.wake(),
+                        Ok(true) => wakeup.wake_one(),
                         Ok(false) => {}
                         Err(e) => {
                             log::warn!("webhook wake-ups: connection lost ({e}); reconnecting");

@@ -1,0 +1,1 @@
+ALTER TABLE webhook_cursors DROP COLUMN last_duration_ms;
