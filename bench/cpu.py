@@ -11,6 +11,9 @@ up with psql when --psql is given — apart from the others; also the number of 
 attempts recorded in the interval), wrk, the bench's Python
 processes (receivers and plain sender from --pids-file, the change maker webhooks.py), and
 the whole machine (/proc/stat), so what other users of the machine took shows as `other`.
+Threads and processes that ended in the interval count too: the server's ended threads (its
+process total minus its live threads) and PostgreSQL's ended children (the postmaster's
+cutime/cstime).
 """
 import json
 import os
@@ -31,6 +34,14 @@ def stat(path):
     return comm, int(rest[1]), int(rest[11]) + int(rest[12])
 
 
+def children_time(path):
+    """cutime + cstime of /proc/…/stat: the CPU of the children it has waited for."""
+    with open(path) as f:
+        s = f.read()
+    rest = s[s.rindex(")") + 2:].split()
+    return int(rest[13]) + int(rest[14])
+
+
 def cmdline(pid):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -45,12 +56,17 @@ def snap(server, postmaster, pids_file, psql):
     def add(name, ticks):
         groups[name] = groups.get(name, 0) + ticks
 
+    live = 0
     for tid in os.listdir(f"/proc/{server}/task"):
         try:
             comm, _, t = stat(f"/proc/{server}/task/{tid}/stat")
         except OSError:
             continue
+        live += t
         add("server " + re.sub(r"[\d\s:-]+$", "", comm), t)
+    # Threads that ended (the delivery worker's short-lived send lanes): the process's total
+    # counts them, its live threads no longer do.
+    add("server (ended threads)", stat(f"/proc/{server}/stat")[2] - live)
     webhook_backends = set()
     if psql:
         # Named sessions; for a build that does not name them, the sessions whose last
@@ -73,6 +89,9 @@ def snap(server, postmaster, pids_file, psql):
             comm, ppid, t = stat(f"/proc/{pid}/stat")
         except OSError:
             continue
+        if pid == postmaster:
+            # Ended children (autovacuum workers, ended sessions) as the postmaster reaped them.
+            add("postgres (ended processes)", children_time(f"/proc/{pid}/stat"))
         if pid == postmaster or ppid == postmaster:
             add("postgres (webhook worker)" if pid in webhook_backends else "postgres", t)
         elif comm == "wrk":

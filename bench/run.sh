@@ -22,6 +22,9 @@
 #   (issue 15: within 10 %); each window's CPU split by process and thread (bench/cpu.py).
 #   BENCH_BIN=path measures another build; WH_PERF=DIR records perf profiles of the server.
 #   --only-webhooks: that row alone (with the baselines).
+#   --wh-rounds N: the four read windows are taken in N interleaved rounds (default 3; runs
+#   on this VM differ by tens of percent from minute to minute, so each condition's figure
+#   is the median of its rounds, and ratios are of medians).
 #   --profile DIR: records a system-wide `perf` profile (cpu-clock, call graphs) during each
 #   scale-1 read and writes the split by process and the hottest symbols into DIR.
 set -euo pipefail
@@ -34,6 +37,7 @@ PROFILE_DIR=""
 JSON_OUT=""
 BASE_DURATION=5
 WEBHOOKS=0
+WH_ROUNDS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
     --base-duration) BASE_DURATION=$2; shift 2 ;;
     --webhooks) WEBHOOKS=1; shift ;;
     --only-webhooks) WEBHOOKS=1; SCALES=""; shift ;;
+    --wh-rounds) WH_ROUNDS=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -82,8 +87,11 @@ cleanup() {
 trap cleanup EXIT
 
 "${AS[@]}" "$PGBIN/initdb" -D "$PGDATA" -A trust -U postgres --no-sync -E UTF8 --locale=C >/dev/null
+# WH_STATEMENTS=1: pg_stat_statements, to list the statements of the delivering window.
+PRELOAD=""
+[ -n "${WH_STATEMENTS:-}" ] && PRELOAD="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on"
 "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -l "$WORK/pg.log" -w start -o \
-  "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off" >/dev/null
+  "-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off $PRELOAD" >/dev/null
 "$PGBIN/createdb" -h "$WORK" -p "$PGPORT" -U postgres portfolio
 "$PGBIN/createdb" -h "$WORK" -p "$PGPORT" -U postgres pgbench
 
@@ -303,6 +311,10 @@ if [ "$WEBHOOKS" = 1 ]; then
   # Receivers are on 127.0.0.1, which only PORTFOLIO_WEBHOOK_ALLOW_LOCAL permits.
   stop_server
   export PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1
+  # The worker's own counts (claims, attempts, their durations) come from /metrics; the
+  # per-request metrics middleware this installs runs in every window alike.
+  METRICSPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  export PORTFOLIO_METRICS_BIND=127.0.0.1:$METRICSPORT
   start_server
   if [ -z "${NEED_ID:-}" ]; then
     "$BIN" generate --scale 1 --seed 1 --year 2022 >"$WORK/generate-wh.json"
@@ -315,6 +327,7 @@ if [ "$WEBHOOKS" = 1 ]; then
   # the server (the control: what the receivers cost the reads), and under 100 changes/s
   # delivered to 10 subscriptions. bench/cpu.py splits each window's CPU by process and thread.
   WH_OK=1
+  for round in $(seq 1 "$WH_ROUNDS"); do
   for spec in "alone||" "100 changes/s, no subscriptions|0|" \
               "100 changes/s, no subscriptions, receivers fed 1,000 req/s by a plain sender|0|10" \
               "100 changes/s, 10 subscriptions delivering|10|"; do
@@ -324,13 +337,18 @@ if [ "$WEBHOOKS" = 1 ]; then
     if [ -n "$subs" ]; then
       python3 bench/webhooks.py "http://127.0.0.1:$APIPORT" "$TOKEN" --subscriptions "$subs" \
         --control-receivers "${control:-0}" --pids "$WORK/wh-pids" \
-        --rate 100 --duration 30 >"$WORK/wh-$subs.json" &
+        --rate 100 --duration 30 >"$WORK/wh-$subs-$round.json" &
       WH_PID=$!
       sleep 5
     fi
     cpu_snap() { python3 bench/cpu.py snap "$1" --server "$SERVER_PID" --postmaster "$POSTMASTER" \
       --pids-file "$WORK/wh-pids" --psql "$PGBIN/psql -h $WORK -p $PGPORT -U postgres -d portfolio"; }
+    PSQL=("$PGBIN/psql" -h "$WORK" -p "$PGPORT" -U postgres -d portfolio -qAt)
+    if [ -n "${WH_STATEMENTS:-}" ]; then
+      "${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null 2>&1 || true
+    fi
     cpu_snap "$WORK/cpu-a.json"
+    curl -fs "http://127.0.0.1:$METRICSPORT/metrics" >"$WORK/metrics-a.txt" || true
     # WH_PERF=DIR: a perf profile of the server's threads (by thread name) in each window.
     PERF_PID=""
     if [ -n "${WH_PERF:-}" ]; then
@@ -340,18 +358,33 @@ if [ "$WEBHOOKS" = 1 ]; then
     fi
     read -r r p50 p99 bad < <(CONNS=64 DURATION=20 WRK_CPU="$WORK/wrk-cpu" load "$read_url")
     cpu_snap "$WORK/cpu-b.json"
+    curl -fs "http://127.0.0.1:$METRICSPORT/metrics" >"$WORK/metrics-b.txt" || true
+    if [ -n "$subs" ] && [ "$subs" != 0 ]; then
+      python3 bench/worker_metrics.py "$WORK/metrics-a.txt" "$WORK/metrics-b.txt" >>"$WORK/worker.txt"
+      [ -n "${WH_STATEMENTS:-}" ] && "${PSQL[@]}" -F ' | ' -c "SELECT calls, round(total_exec_time)::int AS exec_ms, round(total_plan_time)::int AS plan_ms,
+          round(((total_exec_time + total_plan_time) / greatest(calls, 1) * 1000)::numeric, 1) AS us_per_call, rows,
+          left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+        FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 15" >>"$WORK/worker.txt" || true
+    fi
     [ -n "$PERF_PID" ] && { wait "$PERF_PID" || true; }
-    printf 'wh_read\t%s\t%s\t%s\t%s\t%s\n' "$label" "$r" "$p50" "$p99" \
-      "$(python3 bench/cpu.py diff "$WORK/cpu-a.json" "$WORK/cpu-b.json" "$WORK/wrk-cpu")" >>"$FIGURES"
+    printf 'wh_read\t%s\t%s\t%s\t%s\t%s\t%s\n' "$label" "$r" "$p50" "$p99" \
+      "$(python3 bench/cpu.py diff "$WORK/cpu-a.json" "$WORK/cpu-b.json" "$WORK/wrk-cpu")" "$round" >>"$FIGURES"
     if [ -n "$WH_PID" ]; then wait "$WH_PID" || WH_OK=0; fi
   done
+  done
   # A failed webhook row must not cost the figures measured before it.
-  if [ "$WH_OK" = 1 ] && WH=$(cat "$WORK/wh-10.json") && [ -n "$WH" ]; then
-    python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('webhooks', d['achieved_rate'], d['p50_ms'], d['p99_ms'], d['lost'], d['duplicated'], sep='\t')" "$WH" >>"$FIGURES"
+  if [ "$WH_OK" = 1 ] && WH=$(cat "$WORK"/wh-10-*.json) && [ -n "$WH" ]; then
+    # Every delivering round: the median of their p50s, the worst p99, all lost and duplicated.
+    python3 -c "
+import json, statistics, sys
+runs = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+print('webhooks', statistics.median(d['achieved_rate'] for d in runs), statistics.median(d['p50_ms'] for d in runs),
+      max(d['p99_ms'] for d in runs), sum(d['lost'] for d in runs), sum(d['duplicated'] for d in runs), len(runs), sep='\t')" "$WH" >>"$FIGURES"
   else
     echo "webhook row failed (see above); the other figures stand" >&2
   fi
 fi
+[ -s "$WORK/worker.txt" ] && cat "$WORK/worker.txt"
 RSS_MB=$(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$SERVER_PID/status")
 
 python3 - "$FIGURES" "$L" "$L_OLD" "$BCODE" "$BSECS" "$RSS_MB" "$CONNS" "$DURATION" "${JSON_OUT:-}" <<'PY'
@@ -365,10 +398,12 @@ for line in open(figures):
         baselines.append({"name": f[1], "concurrency": f[2], "per_second": float(f[3])})
     elif f[0] == "wh_read":
         wh_reads.append({"name": "GET /api/v1/needs/{id} (c=64) " + f[1], "rps": float(f[2]),
-                         "p50_ms": float(f[3]), "p99_ms": float(f[4]), "cpu_s": json.loads(f[5])})
+                         "p50_ms": float(f[3]), "p99_ms": float(f[4]), "cpu_s": json.loads(f[5]),
+                         "round": int(f[6])})
     elif f[0] == "webhooks":
         webhooks = {"subscriptions": 10, "changes_per_second": float(f[1]), "p50_ms": float(f[2]),
-                    "p99_ms": float(f[3]), "lost": int(f[4]), "duplicated": int(f[5])}
+                    "p99_ms": float(f[3]), "lost": int(f[4]), "duplicated": int(f[5]),
+                    "rounds": int(f[6])}
     else:
         name, scale, c, rps, p50, p99, le, bad = f[1:9]
         rps, le = float(rps), float(le)
@@ -392,18 +427,34 @@ if float(bsecs) > 0:
     print(f"\nPOST delivery-status batch, 10,000 items: {batch['seconds']:.2f} s "
           f"({batch['items_per_second']:,} items/s), HTTP {bcode}")
 if webhooks:
-    print(f"webhooks: 10 subscriptions × {webhooks['changes_per_second']:.0f} changes/s for 30 s: "
-          f"commit → receipt p50 {webhooks['p50_ms']:.1f} ms, p99 {webhooks['p99_ms']:.1f} ms, "
-          f"lost {webhooks['lost']}, duplicated {webhooks['duplicated']}")
+    print(f"webhooks: 10 subscriptions × {webhooks['changes_per_second']:.0f} changes/s for 30 s, "
+          f"{webhooks['rounds']} runs: commit → receipt p50 {webhooks['p50_ms']:.1f} ms (median), "
+          f"p99 {webhooks['p99_ms']:.1f} ms (worst), lost {webhooks['lost']}, duplicated {webhooks['duplicated']}")
 for r in wh_reads:
-    r["vs_alone"] = round(r["rps"] / wh_reads[0]["rps"], 3)
-    print(f"read during webhooks: {r['name']}: {r['rps']:,.0f} req/s (× {r['vs_alone']:.2f} of alone), "
+    print(f"read during webhooks, round {r['round']}: {r['name']}: {r['rps']:,.0f} req/s, "
           f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms")
-    print("    CPU s: " + ", ".join(f"{k} {v}" for k, v in sorted(r["cpu_s"].items(), key=lambda kv: -kv[1])))
+    print("    CPU s: " + ", ".join(f"{k} {v}" for k, v in sorted(r["cpu_s"].items(), key=lambda kv: -kv[1]) if v))
+wh_summary = []
+if wh_reads:
+    import statistics
+    names = list(dict.fromkeys(r["name"] for r in wh_reads))
+    median = {n: statistics.median(r["rps"] for r in wh_reads if r["name"] == n) for n in names}
+    print("read during webhooks, median of the rounds:")
+    for i, n in enumerate(names):
+        row = {"name": n, "median_rps": median[n], "vs_alone": round(median[n] / median[names[0]], 3),
+               "rounds": [r["rps"] for r in wh_reads if r["name"] == n]}
+        if i == 3:
+            row["vs_changes_only"] = round(median[n] / median[names[1]], 3)
+            row["vs_control"] = round(median[n] / median[names[2]], 3)
+        wh_summary.append(row)
+        extra = "".join(f", × {row[k]:.2f} of {k[3:].replace('_', ' ')}" for k in ("vs_changes_only", "vs_control") if k in row)
+        print(f"  {n}: {median[n]:,.0f} req/s (× {row['vs_alone']:.2f} of alone{extra}); rounds "
+              + ", ".join(f"{v:,.0f}" for v in row["rounds"]))
 print(f"peak server RSS: {rss} MB")
 if json_out:
     json.dump({"L": L, "L_old": L_old, "baselines": baselines, "rows": rows, "batch": batch,
                "webhooks": webhooks, "reads_during_webhooks": wh_reads,
+               "reads_during_webhooks_median": wh_summary,
                "peak_rss_mb": float(rss), "wrk": {"threads": 2, "duration_s": int(duration)}},
               open(json_out, "w"), indent=2)
     print(f"figures written to {json_out}")

@@ -39,6 +39,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     commit: &'static str,
@@ -64,6 +69,9 @@ struct Metrics {
     rate_limited: Counter,
     jwks_fetches: Family<ResultLabels, Counter>,
     audit_checkpoints: Counter,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
+    webhook_attempt_duration: Histogram,
+    webhook_claim_size: Histogram,
 }
 
 /// The commit the binary was built from (`PORTFOLIO_GIT_COMMIT` at build time).
@@ -87,6 +95,10 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         rate_limited: Counter::default(),
         jwks_fetches: Family::default(),
         audit_checkpoints: Counter::default(),
+        webhook_attempts: Family::default(),
+        webhook_attempt_duration: latency_histogram(),
+        // 1, 2, 4, 8, 16 subscriptions.
+        webhook_claim_size: Histogram::new(exponential_buckets(1.0, 2.0, 5)),
     };
     registry.register(
         "http_requests",
@@ -143,6 +155,21 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Audit log checkpoints written",
         m.audit_checkpoints.clone(),
     );
+    registry.register(
+        "webhook_attempts",
+        "Webhook delivery attempts, by outcome (delivered, failed, retrying, gave_up)",
+        m.webhook_attempts.clone(),
+    );
+    registry.register(
+        "webhook_attempt_duration_seconds",
+        "Time a receiver took to answer a webhook (or to time out)",
+        m.webhook_attempt_duration.clone(),
+    );
+    registry.register(
+        "webhook_claim_subscriptions",
+        "Subscriptions served by one claim of the delivery worker",
+        m.webhook_claim_size.clone(),
+    );
     let build: Family<BuildLabels, Gauge> = Family::default();
     build
         .get_or_create(&BuildLabels {
@@ -179,6 +206,20 @@ pub fn db_unavailable() {
 /// An audit checkpoint was written (the audit log's signed checkpoints count here).
 pub fn audit_checkpoint() {
     METRICS.audit_checkpoints.inc();
+}
+
+/// A webhook attempt was made (feed, ping or redelivery).
+pub fn webhook_attempt(outcome: &'static str, took: Duration) {
+    METRICS
+        .webhook_attempts
+        .get_or_create(&OutcomeLabels { outcome })
+        .inc();
+    METRICS.webhook_attempt_duration.observe(took.as_secs_f64());
+}
+
+/// A claim of the delivery worker served `subscriptions` subscriptions.
+pub fn webhook_claim(subscriptions: usize) {
+    METRICS.webhook_claim_size.observe(subscriptions as f64);
 }
 
 pub fn pool_wait(waited: Duration) {

@@ -2,6 +2,7 @@
 
 pub mod breaker;
 pub mod hold;
+pub mod prepared;
 pub mod schema;
 
 use std::time::Duration;

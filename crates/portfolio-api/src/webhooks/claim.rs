@@ -19,6 +19,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Int4, Nullable, Text, Timestamptz, 
 use diesel::PgConnection;
 use uuid::Uuid;
 
+use crate::db::prepared::Prepared;
 use crate::store::changelog::EventRow;
 use crate::webhooks::send::Attempt;
 
@@ -62,6 +63,11 @@ pub struct Claim {
 }
 
 impl Claim {
+    /// Its receiver answered within [`QUICK`] and without failure last time.
+    pub fn is_quick(&self) -> bool {
+        self.failed_attempts == 0 && i64::from(self.last_duration_ms) < QUICK.as_millis() as i64
+    }
+
     /// The secrets that sign: the current one, and the previous one until it expires.
     pub fn secrets(&self) -> Vec<&str> {
         let mut s = vec![self.secret.as_str()];
@@ -85,8 +91,10 @@ const DUE: &str = "s.enabled AND c.next_attempt_at <= now() AND c.delivered_seq 
 /// A receiver that answered quickly and without failure last time (`$2`: [`QUICK`] in ms).
 const QUICK_LAST_TIME: &str = "(c.failed_attempts = 0 AND c.last_duration_ms < $2)";
 
-/// Whether a one-off job waits, and whether a subscription is due (locked or not): one cheap
-/// statement, so that a wake-up with nothing left to do opens no transaction.
+/// Whether a one-off job waits, and whether a subscription is due that no other worker holds:
+/// one statement outside any transaction, so that a wake-up with nothing for this worker to
+/// do (most wake-ups while another worker delivers a group) opens no transaction and claims
+/// nothing. Its row lock (`SKIP LOCKED`, one row) ends with the statement.
 pub fn pending(conn: &mut PgConnection) -> QueryResult<(bool, bool)> {
     #[derive(QueryableByName)]
     struct Pending {
@@ -95,11 +103,12 @@ pub fn pending(conn: &mut PgConnection) -> QueryResult<(bool, bool)> {
         #[diesel(sql_type = Bool)]
         due: bool,
     }
-    let p: Pending = diesel::sql_query(format!(
-        "{HEAD} SELECT EXISTS (SELECT 1 FROM webhook_jobs) AS jobs, \
-         EXISTS (SELECT 1 FROM head, webhook_cursors c \
-                 JOIN webhook_subscriptions s ON s.id = c.subscription_id WHERE {DUE}) AS due"
-    ))
+    let p: Pending = Prepared(diesel::sql_query(format!(
+        "{HEAD}, free AS (SELECT 1 FROM head, webhook_cursors c \
+                 JOIN webhook_subscriptions s ON s.id = c.subscription_id \
+                 WHERE {DUE} LIMIT 1 FOR UPDATE OF c SKIP LOCKED) \
+         SELECT EXISTS (SELECT 1 FROM webhook_jobs) AS jobs, EXISTS (SELECT 1 FROM free) AS due"
+    )))
     .get_result(conn)?;
     Ok((p.jobs, p.due))
 }
@@ -109,7 +118,8 @@ pub fn pending(conn: &mut PgConnection) -> QueryResult<(bool, bool)> {
 /// nothing is due (or all of it is held elsewhere).
 pub fn due_group(conn: &mut PgConnection) -> QueryResult<Vec<Claim>> {
     // A row this transaction locked in `first` is not skipped by the second lock.
-    diesel::sql_query(format!(
+    Prepared(
+        diesel::sql_query(format!(
         "{HEAD}, first AS (\
            SELECT c.subscription_id, {QUICK_LAST_TIME} AS quick \
            FROM head, webhook_cursors c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
@@ -121,8 +131,9 @@ pub fn due_group(conn: &mut PgConnection) -> QueryResult<Vec<Claim>> {
          ORDER BY c.subscription_id = first.subscription_id DESC, c.next_attempt_at \
          LIMIT $1 FOR UPDATE OF c SKIP LOCKED"
     ))
-    .bind::<BigInt, _>(GROUP)
-    .bind::<Int4, _>(QUICK.as_millis() as i32)
+        .bind::<BigInt, _>(GROUP)
+        .bind::<Int4, _>(QUICK.as_millis() as i32),
+    )
     .load(conn)
 }
 
@@ -141,8 +152,9 @@ pub fn due_events(conn: &mut PgConnection, group: &[Claim]) -> QueryResult<Vec<V
     // Every claim read the same head. Everything up to it has committed (seq order is commit
     // order), so this sees every event of each range.
     let feed_end = group.first().map_or(0, |c| c.feed_end);
-    let rows: Vec<Due> = diesel::sql_query(
-        "SELECT g.n, e.seq, e.occurred_at, e.entity_type, e.entity_id, e.action, e.version, \
+    let rows: Vec<Due> = Prepared(
+        diesel::sql_query(
+            "SELECT g.n, e.seq, e.occurred_at, e.entity_type, e.entity_id, e.action, e.version, \
                 e.actor_subject, e.actor_org \
          FROM unnest($1::uuid[], $2::int8[]) WITH ORDINALITY AS g(id, after, n) \
          JOIN webhook_subscriptions s ON s.id = g.id \
@@ -151,11 +163,12 @@ pub fn due_events(conn: &mut PgConnection, group: &[Claim]) -> QueryResult<Vec<V
                AND (cardinality(s.entity_types) = 0 OR e.entity_type = ANY (s.entity_types)) \
              ORDER BY e.seq LIMIT $4) e \
          ORDER BY g.n, e.seq",
+        )
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .bind::<Array<BigInt>, _>(&after)
+        .bind::<BigInt, _>(feed_end)
+        .bind::<BigInt, _>(BATCH),
     )
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .bind::<Array<BigInt>, _>(&after)
-    .bind::<BigInt, _>(feed_end)
-    .bind::<BigInt, _>(BATCH)
     .load(conn)?;
     let mut batches: Vec<Vec<EventRow>> = group.iter().map(|_| Vec::new()).collect();
     for row in rows {
@@ -178,21 +191,23 @@ pub struct CursorMoves {
 
 /// The attempts of a claim and the cursors' moves, in one statement.
 pub fn save(conn: &mut PgConnection, attempts: &Attempts, moves: &CursorMoves) -> QueryResult<()> {
-    attempts
-        .insert(&format!(
-            "WITH logged AS ({INSERT_ATTEMPTS}) UPDATE webhook_cursors c \
+    Prepared(
+        attempts
+            .insert(&format!(
+                "WITH logged AS ({INSERT_ATTEMPTS}) UPDATE webhook_cursors c \
              SET delivered_seq = u.done, failed_attempts = u.failed, \
                  next_attempt_at = u.next_at, last_duration_ms = u.slowest \
              FROM unnest($11::uuid[], $12::int8[], $13::int4[], $14::timestamptz[], $15::int4[]) \
                   AS u(id, done, failed, next_at, slowest) \
              WHERE c.subscription_id = u.id"
-        ))
-        .bind::<Array<SqlUuid>, _>(&moves.ids)
-        .bind::<Array<BigInt>, _>(&moves.delivered_seq)
-        .bind::<Array<Int4>, _>(&moves.failed_attempts)
-        .bind::<Array<Timestamptz>, _>(&moves.next_attempt_at)
-        .bind::<Array<Int4>, _>(&moves.last_duration_ms)
-        .execute(conn)?;
+            ))
+            .bind::<Array<SqlUuid>, _>(&moves.ids)
+            .bind::<Array<BigInt>, _>(&moves.delivered_seq)
+            .bind::<Array<Int4>, _>(&moves.failed_attempts)
+            .bind::<Array<Timestamptz>, _>(&moves.next_attempt_at)
+            .bind::<Array<Int4>, _>(&moves.last_duration_ms),
+    )
+    .execute(conn)?;
     Ok(())
 }
 
@@ -239,6 +254,7 @@ pub struct Logged<'a> {
 
 impl Attempts {
     pub fn push(&mut self, a: Logged<'_>) {
+        crate::metrics::webhook_attempt(a.outcome, a.result.duration);
         self.subscription_ids.push(a.subscription);
         self.event_seqs.push(a.seq);
         self.webhook_ids.push(a.webhook_id);
@@ -249,6 +265,20 @@ impl Attempts {
         self.statuses.push(a.result.status.map(i32::from));
         self.errors.push(a.result.error.clone());
         self.outcomes.push(a.outcome);
+    }
+
+    /// Adds `other`'s attempts after these.
+    pub fn append(&mut self, mut other: Attempts) {
+        self.subscription_ids.append(&mut other.subscription_ids);
+        self.event_seqs.append(&mut other.event_seqs);
+        self.webhook_ids.append(&mut other.webhook_ids);
+        self.kinds.append(&mut other.kinds);
+        self.attempts.append(&mut other.attempts);
+        self.attempted_at.append(&mut other.attempted_at);
+        self.durations_ms.append(&mut other.durations_ms);
+        self.statuses.append(&mut other.statuses);
+        self.errors.append(&mut other.errors);
+        self.outcomes.append(&mut other.outcomes);
     }
 
     /// `sql` (which contains [`INSERT_ATTEMPTS`]) with the columns bound as `$1`–`$10`.

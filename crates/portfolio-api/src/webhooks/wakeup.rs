@@ -14,7 +14,7 @@
 
 use std::ffi::{CStr, CString};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -31,6 +31,8 @@ pub const CHANNEL: &str = "webhook_work";
 pub struct Wakeup {
     generation: Mutex<u64>,
     moved: Condvar,
+    /// Threads delivering to quick receivers (see [`Wakeup::work_arrived`]).
+    attentive: AtomicUsize,
 }
 
 impl Wakeup {
@@ -44,12 +46,25 @@ impl Wakeup {
         self.moved.notify_all();
     }
 
-    /// Wakes one waiting thread (if any waits): one claim takes a group of subscriptions, so
-    /// waking every thread for a feed event mostly sends the others to find nothing. A thread
-    /// busy meanwhile sees the counter moved when it next waits, and looks again.
-    pub fn wake_one(&self) {
+    /// New work: moves the counter, and wakes one waiting thread unless a thread is attentive.
+    /// An attentive thread holds the quick subscriptions' cursors or is about to look for
+    /// work again, and sees the counter moved when its claim is done; a thread woken meanwhile
+    /// would find everything locked (measured: three in four wake-ups found nothing). A thread
+    /// held up by a slow receiver is not attentive, so work for the others wakes another.
+    pub fn work_arrived(&self) {
         *self.generation.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.moved.notify_one();
+        if self.attentive.load(Ordering::SeqCst) == 0 {
+            self.moved.notify_one();
+        }
+    }
+
+    /// Marks the calling thread attentive until the guard is dropped or set off.
+    pub fn attention(&self) -> Attention<'_> {
+        self.attentive.fetch_add(1, Ordering::SeqCst);
+        Attention {
+            wakeup: self,
+            on: true,
+        }
     }
 
     /// Waits until the counter differs from `seen` or `timeout` passes; returns the counter.
@@ -61,6 +76,31 @@ impl Wakeup {
             .wait_timeout_while(guard, timeout, |g| *g == seen)
             .unwrap_or_else(|e| e.into_inner());
         *guard
+    }
+}
+
+/// A thread's attentiveness (see [`Wakeup::work_arrived`]); off when dropped.
+pub struct Attention<'a> {
+    wakeup: &'a Wakeup,
+    on: bool,
+}
+
+impl Attention<'_> {
+    pub fn set(&mut self, on: bool) {
+        if on != self.on {
+            if on {
+                self.wakeup.attentive.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.wakeup.attentive.fetch_sub(1, Ordering::SeqCst);
+            }
+            self.on = on;
+        }
+    }
+}
+
+impl Drop for Attention<'_> {
+    fn drop(&mut self) {
+        self.set(false);
     }
 }
 
@@ -76,7 +116,7 @@ pub fn listen(url: &str, wakeup: &Wakeup, stop: &AtomicBool) {
                 wakeup.wake();
                 while !stop.load(Ordering::SeqCst) {
                     match listener.wait(Duration::from_millis(200)) {
-                        Ok(true) => wakeup.wake_one(),
+                        Ok(true) => wakeup.work_arrived(),
                         Ok(false) => {}
                         Err(e) => {
                             log::warn!("webhook wake-ups: connection lost ({e}); reconnecting");
