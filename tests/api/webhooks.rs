@@ -378,6 +378,20 @@ async fn deliveries_are_signed_and_carry_the_feed_event() {
     assert_eq!(deliveries["items"][0]["outcome"], "delivered");
     assert_eq!(deliveries["items"][0]["http_status"], 204);
     assert_eq!(deliveries["items"][0]["webhook_id"], r.header("webhook-id"));
+    // Operators see it in the metrics (one registry per process: other tests add to it).
+    let metrics = portfolio_api::metrics::render(None);
+    for series in [
+        "portfolio_webhook_attempts_total{outcome=\"delivered\"}",
+        "portfolio_webhook_attempt_duration_seconds_count",
+        "portfolio_webhook_claim_subscriptions_count",
+    ] {
+        let n: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        assert!(n >= 1.0, "{series} counted the delivery:\n{metrics}");
+    }
 }
 
 #[actix_web::test]
