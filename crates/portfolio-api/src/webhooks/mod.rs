@@ -4,6 +4,7 @@
 //! delivery worker moves as receivers acknowledge events. See docs/INTEGRATING.md.
 
 pub mod claim;
+pub mod lanes;
 pub mod priority;
 pub mod send;
 pub mod signature;

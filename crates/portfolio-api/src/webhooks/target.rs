@@ -2,9 +2,12 @@
 //! a subscription is created or changed and again on every connection, after DNS resolution,
 //! by the resolver the delivery client connects through (so a name that later resolves to a
 //! private address — DNS rebinding — is refused, and the client connects to the address that
-//! was checked). `PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1` lifts both rules for development and tests.
+//! was checked; a checked lookup is reused for 30 s). `PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1` lifts both rules for development and tests.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Why a URL is refused.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -119,11 +122,45 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || o[0] >= 240) // reserved
 }
 
+/// How long a checked lookup is reused. ureq asks its resolver on every request, before it
+/// looks for a pooled connection, and its default resolver runs each lookup on a thread of its
+/// own when a timeout is set: a thread and a `getaddrinfo` per delivery (measured: ~1.1 CPU-s
+/// per 20,000 deliveries, bench/README.md, issue 15). Reusing a lookup for this long keeps the
+/// rule intact: every address the client may connect to passed the check.
+const LOOKUP_TTL: Duration = Duration::from_secs(30);
+/// Lookups kept at most (then all are dropped and made again).
+const LOOKUPS_KEPT: usize = 1024;
+
 /// The delivery client's resolver: the standard lookup, then the same public-address rule as
 /// at creation. The client connects only to the addresses returned here.
 #[derive(Debug)]
 pub struct CheckedResolver {
-    pub allow_local: bool,
+    allow_local: bool,
+    /// `scheme://authority` → when it was looked up, and its checked addresses.
+    lookups: Mutex<HashMap<String, (Instant, Vec<SocketAddr>)>>,
+}
+
+impl CheckedResolver {
+    pub fn new(allow_local: bool) -> CheckedResolver {
+        CheckedResolver {
+            allow_local,
+            lookups: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn recent(&self, key: &str) -> Option<Vec<SocketAddr>> {
+        let lookups = self.lookups.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, addrs) = lookups.get(key)?;
+        (at.elapsed() < LOOKUP_TTL).then(|| addrs.clone())
+    }
+
+    fn keep(&self, key: String, addrs: Vec<SocketAddr>) {
+        let mut lookups = self.lookups.lock().unwrap_or_else(|e| e.into_inner());
+        if lookups.len() >= LOOKUPS_KEPT {
+            lookups.clear();
+        }
+        lookups.insert(key, (Instant::now(), addrs));
+    }
 }
 
 impl ureq::unversioned::resolver::Resolver for CheckedResolver {
@@ -133,6 +170,18 @@ impl ureq::unversioned::resolver::Resolver for CheckedResolver {
         config: &ureq::config::Config,
         timeout: ureq::unversioned::transport::NextTimeout,
     ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let key = format!(
+            "{}://{}",
+            uri.scheme_str().unwrap_or(""),
+            uri.authority().map_or("", |a| a.as_str())
+        );
+        if let Some(addrs) = self.recent(&key) {
+            let mut out = self.empty();
+            for a in addrs {
+                out.push(a);
+            }
+            return Ok(out);
+        }
         let addrs = ureq::unversioned::resolver::DefaultResolver::default()
             .resolve(uri, config, timeout)?;
         if !self.allow_local {
@@ -143,6 +192,7 @@ impl ureq::unversioned::resolver::Resolver for CheckedResolver {
                 )));
             }
         }
+        self.keep(key, addrs.iter().copied().collect());
         Ok(addrs)
     }
 }

@@ -15,7 +15,7 @@
 //! by webhook exactly what it reads there, narrowed to the subscription's entity types.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,7 @@ use crate::routes::changelog::{ActorRef, Event};
 use crate::store::changelog::EventRow;
 use crate::store::webhooks::ENTITY_TYPE;
 use crate::webhooks::claim::{self, Attempts, Claim, CursorMoves, Logged, BATCH, INSERT_ATTEMPTS};
+use crate::webhooks::lanes::Lanes;
 use crate::webhooks::priority;
 use crate::webhooks::send::{client, send, Attempt, Verdict};
 use crate::webhooks::wakeup::{self, Attention, Wakeup};
@@ -42,8 +43,8 @@ pub use crate::webhooks::claim::webhook_id;
 /// The time after which a claim stops starting new deliveries: bounds how long its cursor rows
 /// stay locked (besides the attempt under way).
 const BATCH_TIME: Duration = Duration::from_secs(1);
-/// Threads a claim's subscriptions are sent on at once at most (the claiming thread and scoped
-/// helpers). One after another, a claim delivers one receiver round trip at a time: measured
+/// Threads a claim's subscriptions are sent on at once at most (the claiming thread and send
+/// lanes). One after another, a claim delivers one receiver round trip at a time: measured
 /// at ~1.4 ms per round trip on a loaded two-core machine, that is fewer than the 1,000
 /// deliveries/s of ten subscriptions at 100 changes/s (bench/README.md, issue 15).
 const LANES: usize = 4;
@@ -57,6 +58,7 @@ pub struct Worker {
     stop: Arc<AtomicBool>,
     wakeup: Arc<Wakeup>,
     threads: Vec<JoinHandle<()>>,
+    lanes: Option<Arc<Lanes>>,
 }
 
 impl Worker {
@@ -72,18 +74,18 @@ impl Worker {
         let wakeup = Arc::new(Wakeup::default());
         let config = Arc::new(config);
         let agent = client(&config);
+        let lanes = Arc::new(Lanes::start((LANES - 1) * config.workers, config.nice));
         let mut threads: Vec<JoinHandle<()>> = (0..config.workers)
             .map(|i| {
-                let (pool, config, stop, agent, wakeup) = (
-                    pool.clone(),
-                    Arc::clone(&config),
-                    Arc::clone(&stop),
-                    agent.clone(),
-                    Arc::clone(&wakeup),
-                );
+                let helpers = Helpers {
+                    config: Arc::clone(&config),
+                    agent: agent.clone(),
+                    lanes: Arc::clone(&lanes),
+                };
+                let (pool, stop, wakeup) = (pool.clone(), Arc::clone(&stop), Arc::clone(&wakeup));
                 std::thread::Builder::new()
                     .name(format!("webhook-{i}"))
-                    .spawn(move || run(&pool, &config, &stop, &agent, &wakeup))
+                    .spawn(move || run(&pool, &helpers, &stop, &wakeup))
                     .expect("spawn webhook thread")
             })
             .collect();
@@ -106,6 +108,7 @@ impl Worker {
             stop,
             wakeup,
             threads,
+            lanes: Some(lanes),
         }
     }
 }
@@ -117,16 +120,20 @@ impl Drop for Worker {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // The delivery threads are gone: this is the last handle, and the lanes end with it.
+        self.lanes.take();
     }
 }
 
-fn run(
-    pool: &PgPool,
-    config: &WebhookConfig,
-    stop: &AtomicBool,
-    agent: &ureq::Agent,
-    wakeup: &Wakeup,
-) {
+/// What a delivery thread sends with: the configuration, the HTTP client and the lanes.
+struct Helpers {
+    config: Arc<WebhookConfig>,
+    agent: ureq::Agent,
+    lanes: Arc<Lanes>,
+}
+
+fn run(pool: &PgPool, helpers: &Helpers, stop: &AtomicBool, wakeup: &Wakeup) {
+    let config = &*helpers.config;
     priority::lower_this_thread(config.nice);
     let mut seen = wakeup.current();
     // When the retries this thread scheduled fall due (each is kept until a pass that started
@@ -136,9 +143,7 @@ fn run(
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         let pass = match pool.get() {
-            Ok(mut conn) => {
-                drain(&mut conn, config, agent, stop, wakeup).map_err(|e| e.to_string())
-            }
+            Ok(mut conn) => drain(&mut conn, helpers, stop, wakeup).map_err(|e| e.to_string()),
             Err(e) => Err(format!("no database connection: {e}")),
         };
         match pass {
@@ -167,8 +172,7 @@ fn run(
 /// Returns when the retries this pass scheduled fall due.
 fn drain(
     conn: &mut PgConnection,
-    config: &WebhookConfig,
-    agent: &ureq::Agent,
+    helpers: &Helpers,
     stop: &AtomicBool,
     wakeup: &Wakeup,
 ) -> QueryResult<Vec<Instant>> {
@@ -177,12 +181,14 @@ fn drain(
     while !stop.load(Ordering::SeqCst) {
         let (jobs, due) = claim::pending(conn)?;
         if jobs {
-            while !stop.load(Ordering::SeqCst) && conn.transaction(|conn| run_job(conn, agent))? {}
+            while !stop.load(Ordering::SeqCst)
+                && conn.transaction(|conn| run_job(conn, &helpers.agent))?
+            {}
         }
         if !due {
             break;
         }
-        let pass = conn.transaction(|conn| deliver_due(conn, config, agent, &mut attention))?;
+        let pass = conn.transaction(|conn| deliver_due(conn, helpers, &mut attention))?;
         attention.set(true);
         // Measured from after the commit: by then the cursors say the same or earlier.
         let now = Instant::now();
@@ -205,11 +211,10 @@ struct Pass {
 /// Delivers the next events of the group of subscriptions due first.
 fn deliver_due(
     conn: &mut PgConnection,
-    config: &WebhookConfig,
-    agent: &ureq::Agent,
+    helpers: &Helpers,
     attention: &mut Attention<'_>,
 ) -> QueryResult<Pass> {
-    let group = claim::due_group(conn)?;
+    let group = Arc::new(claim::due_group(conn)?);
     if group.is_empty() {
         return Ok(Pass {
             claimed_nothing: true,
@@ -220,7 +225,7 @@ fn deliver_due(
     // Held up by a slow receiver, this thread leaves new work to the others.
     attention.set(group.iter().all(Claim::is_quick));
     let batches = claim::due_events(conn, &group)?;
-    let sent = send_all(config, agent, &group, batches);
+    let sent = send_all(helpers, &group, batches);
     let mut attempts = Attempts::default();
     let mut moves = CursorMoves::default();
     let mut pass = Pass {
@@ -245,12 +250,11 @@ fn deliver_due(
 }
 
 /// Sends each claimed subscription's batch, the subscriptions spread over up to [`LANES`]
-/// threads (this one and scoped helpers); returns each one's progress and attempts, in the
+/// (this thread and the send lanes); returns each one's progress and attempts, in the
 /// claim's order.
 fn send_all(
-    config: &WebhookConfig,
-    agent: &ureq::Agent,
-    group: &[Claim],
+    helpers: &Helpers,
+    group: &Arc<Vec<Claim>>,
     batches: Vec<Vec<EventRow>>,
 ) -> Vec<(Progress, Attempts)> {
     let started = Instant::now();
@@ -258,33 +262,48 @@ fn send_all(
     let lanes = (events / EVENTS_PER_LANE)
         .clamp(1, LANES)
         .min(group.len().max(1));
-    let mut work: Vec<Vec<(usize, &Claim, Vec<EventRow>)>> =
-        (0..lanes).map(|_| Vec::new()).collect();
-    for (i, (claim, batch)) in group.iter().zip(batches).enumerate() {
-        work[i % lanes].push((i, claim, batch));
+    let mut work: Vec<Vec<(usize, Vec<EventRow>)>> = (0..lanes).map(|_| Vec::new()).collect();
+    for (i, batch) in batches.into_iter().enumerate() {
+        work[i % lanes].push((i, batch));
     }
-    let run = |lane: Vec<(usize, &Claim, Vec<EventRow>)>| -> Vec<(usize, (Progress, Attempts))> {
-        lane.into_iter()
-            .map(|(i, claim, batch)| (i, send_batch(config, agent, claim, batch, started)))
-            .collect()
-    };
-    let run = &run;
-    let mut sent = std::thread::scope(|s| {
-        let mut lanes = work.into_iter();
-        let first = lanes.next().unwrap_or_default();
-        let helpers: Vec<_> = lanes.map(|lane| s.spawn(move || run(lane))).collect();
-        let mut sent = run(first);
-        for helper in helpers {
-            sent.extend(
-                helper
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            );
-        }
-        sent
-    });
+    let mut work = work.into_iter();
+    let here = work.next().unwrap_or_default();
+    let (answer, answers) = mpsc::channel();
+    let mut handed_over = 0;
+    for lane in work {
+        let (config, agent, group, answer) = (
+            Arc::clone(&helpers.config),
+            helpers.agent.clone(),
+            Arc::clone(group),
+            answer.clone(),
+        );
+        helpers.lanes.run(Box::new(move || {
+            let _ = answer.send(send_lane(&config, &agent, &group, lane, started));
+        }));
+        handed_over += 1;
+    }
+    drop(answer);
+    let mut sent = send_lane(&helpers.config, &helpers.agent, group, here, started);
+    for _ in 0..handed_over {
+        // Only a lane's job that panicked drops its answer: this claim then rolls back.
+        sent.extend(answers.recv().expect("a send lane finished its job"));
+    }
     sent.sort_by_key(|(i, _)| *i);
     sent.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Sends the batches of the claim's subscriptions numbered in `items`, one after another.
+fn send_lane(
+    config: &WebhookConfig,
+    agent: &ureq::Agent,
+    group: &[Claim],
+    items: Vec<(usize, Vec<EventRow>)>,
+    started: Instant,
+) -> Vec<(usize, (Progress, Attempts))> {
+    items
+        .into_iter()
+        .map(|(i, batch)| (i, send_batch(config, agent, &group[i], batch, started)))
+        .collect()
 }
 
 /// Sends one subscription's batch in order until an event is to be retried (or given up on),
