@@ -264,6 +264,16 @@ async fn subscribe(app: &TestApp, org: &str, body: Value) -> Value {
         .json()
 }
 
+/// A subscription of `OUS` to service-area events, delivered to `rx`.
+async fn subscribe_to_areas(app: &TestApp, rx: &Receiver) -> Value {
+    subscribe(
+        app,
+        OUS,
+        json!({"url": rx.url(), "entity_types": ["service_area"]}),
+    )
+    .await
+}
+
 async fn create_area(app: &TestApp, name: &str) -> Value {
     app.post("/api/v1/service-areas")
         .auth(MANAGE, Some(HSO))
@@ -398,12 +408,7 @@ async fn deliveries_are_signed_and_carry_the_feed_event() {
 async fn rotation_signs_with_both_secrets() {
     let app = local_app().await;
     let rx = Receiver::always(200);
-    let sub = subscribe(
-        &app,
-        OUS,
-        json!({"url": rx.url(), "entity_types": ["service_area"]}),
-    )
-    .await;
+    let sub = subscribe_to_areas(&app, &rx).await;
     let old = sub["secret"].as_str().expect("secret").to_owned();
     let id = sub["id"].as_str().expect("id").to_owned();
     let rotated = app
@@ -431,12 +436,7 @@ async fn rotation_signs_with_both_secrets() {
 async fn an_idle_worker_is_woken_by_the_commit_and_its_threads_run_niced() {
     let app = local_app().await;
     let rx = Receiver::always(204);
-    subscribe(
-        &app,
-        OUS,
-        json!({"url": rx.url(), "entity_types": ["service_area"]}),
-    )
-    .await;
+    subscribe_to_areas(&app, &rx).await;
     let _w = worker(&app, fast_config(&[0.05]));
     // Let it find nothing and go to sleep: its safety-net poll is 10 minutes away.
     actix_web::rt::time::sleep(Duration::from_millis(500)).await;
@@ -479,12 +479,7 @@ async fn retries_keep_the_webhook_id_and_feed_order() {
     let app = local_app().await;
     // 503 twice, then 200 for everything.
     let rx = Receiver::start(|n, _| (if n < 2 { 503 } else { 200 }, Duration::ZERO));
-    let sub = subscribe(
-        &app,
-        OUS,
-        json!({"url": rx.url(), "entity_types": ["service_area"]}),
-    )
-    .await;
+    let sub = subscribe_to_areas(&app, &rx).await;
     let id = sub["id"].as_str().expect("id").to_owned();
     for i in 0..3 {
         create_area(&app, &format!("Ordered {i}")).await;
@@ -548,12 +543,7 @@ async fn retry_after_is_honoured() {
     let app = local_app().await;
     // The receiver answers 429 with `Retry-After: 1`; the schedule alone would retry in 50 ms.
     let rx = Receiver::start(|n, _| (if n == 0 { 429 } else { 200 }, Duration::ZERO));
-    subscribe(
-        &app,
-        OUS,
-        json!({"url": rx.url(), "entity_types": ["service_area"]}),
-    )
-    .await;
+    subscribe_to_areas(&app, &rx).await;
     create_area(&app, "Later please").await;
     let _w = worker(&app, fast_config(&[0.05]));
     let got = rx.wait_for(2, WAIT).await;
@@ -571,12 +561,7 @@ async fn a_client_error_is_not_retried_and_an_exhausted_schedule_disables() {
     let app = local_app().await;
     // 400 for the first event (not retried), then 500 for ever.
     let rx = Receiver::start(|n, _| (if n == 0 { 400 } else { 500 }, Duration::ZERO));
-    let sub = subscribe(
-        &app,
-        OUS,
-        json!({"url": rx.url(), "entity_types": ["service_area"]}),
-    )
-    .await;
+    let sub = subscribe_to_areas(&app, &rx).await;
     let id = sub["id"].as_str().expect("id").to_owned();
     let start = sub["delivered_seq"].as_i64().expect("cursor");
     create_area(&app, "Refused").await;
@@ -633,12 +618,7 @@ async fn a_client_error_is_not_retried_and_an_exhausted_schedule_disables() {
 async fn ping_and_redeliver() {
     let app = local_app().await;
     let rx = Receiver::always(200);
-    let sub = subscribe(
-        &app,
-        OUS,
-        json!({"url": rx.url(), "entity_types": ["service_area"]}),
-    )
-    .await;
+    let sub = subscribe_to_areas(&app, &rx).await;
     let id = sub["id"].as_str().expect("id").to_owned();
     let secret = sub["secret"].as_str().expect("secret").to_owned();
     let _w = worker(&app, fast_config(&[0.05]));
@@ -815,12 +795,7 @@ async fn two_replicas_deliver_every_event_once() {
     let app = local_app().await;
     let receivers: Vec<Receiver> = (0..3).map(|_| Receiver::always(200)).collect();
     for rx in &receivers {
-        subscribe(
-            &app,
-            OUS,
-            json!({"url": rx.url(), "entity_types": ["service_area"]}),
-        )
-        .await;
+        subscribe_to_areas(&app, rx).await;
     }
     let _a = worker(&app, fast_config(&[0.05]));
     let _b = worker(&app, fast_config(&[0.05]));
@@ -866,12 +841,7 @@ async fn kill_9_mid_delivery_then_restart_still_delivers() {
             (200, Duration::ZERO)
         }
     });
-    let sub = subscribe(
-        &app,
-        OUS,
-        json!({"url": rx.url(), "entity_types": ["service_area"]}),
-    )
-    .await;
+    let sub = subscribe_to_areas(&app, &rx).await;
     let start = sub["delivered_seq"].as_i64().expect("cursor");
     create_area(&app, "Survives a crash").await;
 
@@ -906,12 +876,7 @@ async fn a_slow_receiver_is_claimed_alone_and_holds_up_no_other_subscription() {
     let slow = Receiver::start(|_, _| (200, Duration::from_millis(2500)));
     let fast = Receiver::always(200);
     for rx in [&slow, &fast] {
-        subscribe(
-            &app,
-            OUS,
-            json!({"url": rx.url(), "entity_types": ["service_area"]}),
-        )
-        .await;
+        subscribe_to_areas(&app, rx).await;
     }
     let _w = worker(&app, fast_config(&[0.05]));
     // The first event finds both receivers quick (nothing known yet): one claim may hold both.
