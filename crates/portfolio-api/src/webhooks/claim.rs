@@ -9,6 +9,7 @@
 //! receiver (up to the 10 s timeout per attempt) would hold the others up. Such a receiver is
 //! claimed alone, until it answers quickly again.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -60,14 +61,12 @@ pub struct Claim {
     pub org_number: String,
     #[diesel(sql_type = Bool)]
     pub enabled: bool,
+    /// Its receiver answered within [`QUICK`] and without failure last time.
+    #[diesel(sql_type = Bool)]
+    pub quick: bool,
 }
 
 impl Claim {
-    /// Its receiver answered within [`QUICK`] and without failure last time.
-    pub fn is_quick(&self) -> bool {
-        self.failed_attempts == 0 && i64::from(self.last_duration_ms) < QUICK.as_millis() as i64
-    }
-
     /// The secrets that sign: the current one, and the previous one until it expires.
     pub fn secrets(&self) -> Vec<&str> {
         let mut s = vec![self.secret.as_str()];
@@ -83,13 +82,33 @@ impl Claim {
 
 /// The end of the feed, read once per statement (`FROM head`).
 const HEAD: &str = "WITH head AS (SELECT coalesce(max(seq), 0) AS feed_end FROM events)";
-const CLAIM_COLUMNS: &str = "s.id, c.delivered_seq, c.failed_attempts, c.last_duration_ms, \
-     head.feed_end, s.url, s.entity_types, s.secret, s.previous_secret, \
-     s.previous_secret_expires_at, s.version, s.org_number, s.enabled";
+/// A receiver that answered quickly and without failure last time (over `c`): the one place
+/// the rule is written; a claim carries it as `quick`.
+static QUICK_LAST_TIME: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "(c.failed_attempts = 0 AND c.last_duration_ms < {})",
+        QUICK.as_millis()
+    )
+});
+static CLAIM_COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "s.id, c.delivered_seq, c.failed_attempts, c.last_duration_ms, head.feed_end, s.url, \
+         s.entity_types, s.secret, s.previous_secret, s.previous_secret_expires_at, s.version, \
+         s.org_number, s.enabled, {} AS quick",
+        *QUICK_LAST_TIME
+    )
+});
 /// A cursor with events to deliver now (over `head`, `c` and `s`).
 const DUE: &str = "s.enabled AND c.next_attempt_at <= now() AND c.delivered_seq < head.feed_end";
-/// A receiver that answered quickly and without failure last time (`$2`: [`QUICK`] in ms).
-const QUICK_LAST_TIME: &str = "(c.failed_attempts = 0 AND c.last_duration_ms < $2)";
+
+static PENDING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{HEAD}, free AS (SELECT 1 FROM head, webhook_cursors c \
+                 JOIN webhook_subscriptions s ON s.id = c.subscription_id \
+                 WHERE {DUE} LIMIT 1 FOR UPDATE OF c SKIP LOCKED) \
+         SELECT EXISTS (SELECT 1 FROM webhook_jobs) AS jobs, EXISTS (SELECT 1 FROM free) AS due"
+    )
+});
 
 /// Whether a one-off job waits, and whether a subscription is due that no other worker holds:
 /// one statement outside any transaction, so that a wake-up with nothing for this worker to
@@ -103,38 +122,31 @@ pub fn pending(conn: &mut PgConnection) -> QueryResult<(bool, bool)> {
         #[diesel(sql_type = Bool)]
         due: bool,
     }
-    let p: Pending = Prepared(diesel::sql_query(format!(
-        "{HEAD}, free AS (SELECT 1 FROM head, webhook_cursors c \
-                 JOIN webhook_subscriptions s ON s.id = c.subscription_id \
-                 WHERE {DUE} LIMIT 1 FOR UPDATE OF c SKIP LOCKED) \
-         SELECT EXISTS (SELECT 1 FROM webhook_jobs) AS jobs, EXISTS (SELECT 1 FROM free) AS due"
-    )))
-    .get_result(conn)?;
+    let p: Pending = Prepared(diesel::sql_query(PENDING.as_str())).get_result(conn)?;
     Ok((p.jobs, p.due))
 }
+
+// A row this transaction locked in `first` is not skipped by the second lock.
+static DUE_GROUP: LazyLock<String> = LazyLock::new(|| {
+    let (quick, columns) = (&*QUICK_LAST_TIME, &*CLAIM_COLUMNS);
+    format!(
+        "{HEAD}, first AS (\
+           SELECT c.subscription_id, {quick} AS quick \
+           FROM head, webhook_cursors c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
+           WHERE {DUE} ORDER BY c.next_attempt_at LIMIT 1 FOR UPDATE OF c SKIP LOCKED) \
+         SELECT {columns} \
+         FROM head, first, webhook_cursors c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
+         WHERE c.subscription_id = first.subscription_id OR (first.quick AND {DUE} AND {quick}) \
+         ORDER BY c.subscription_id = first.subscription_id DESC, c.next_attempt_at \
+         LIMIT $1 FOR UPDATE OF c SKIP LOCKED"
+    )
+});
 
 /// Locks the cursor of the subscription due first that no other worker holds and, when its
 /// receiver is quick, those of up to `GROUP - 1` more quick ones, first due first. Empty when
 /// nothing is due (or all of it is held elsewhere).
 pub fn due_group(conn: &mut PgConnection) -> QueryResult<Vec<Claim>> {
-    // A row this transaction locked in `first` is not skipped by the second lock.
-    Prepared(
-        diesel::sql_query(format!(
-        "{HEAD}, first AS (\
-           SELECT c.subscription_id, {QUICK_LAST_TIME} AS quick \
-           FROM head, webhook_cursors c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
-           WHERE {DUE} ORDER BY c.next_attempt_at LIMIT 1 FOR UPDATE OF c SKIP LOCKED) \
-         SELECT {CLAIM_COLUMNS} \
-         FROM head, first, webhook_cursors c JOIN webhook_subscriptions s ON s.id = c.subscription_id \
-         WHERE c.subscription_id = first.subscription_id \
-            OR (first.quick AND {DUE} AND {QUICK_LAST_TIME}) \
-         ORDER BY c.subscription_id = first.subscription_id DESC, c.next_attempt_at \
-         LIMIT $1 FOR UPDATE OF c SKIP LOCKED"
-    ))
-        .bind::<BigInt, _>(GROUP)
-        .bind::<Int4, _>(QUICK.as_millis() as i32),
-    )
-    .load(conn)
+    Prepared(diesel::sql_query(DUE_GROUP.as_str()).bind::<BigInt, _>(GROUP)).load(conn)
 }
 
 /// The next events after each claimed cursor, up to `BATCH` each, of the entity types its
@@ -189,18 +201,22 @@ pub struct CursorMoves {
     pub last_duration_ms: Vec<i32>,
 }
 
+static SAVE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH logged AS ({INSERT_ATTEMPTS}) UPDATE webhook_cursors c \
+         SET delivered_seq = u.done, failed_attempts = u.failed, next_attempt_at = u.next_at, \
+             last_duration_ms = u.slowest \
+         FROM unnest($11::uuid[], $12::int8[], $13::int4[], $14::timestamptz[], $15::int4[]) \
+              AS u(id, done, failed, next_at, slowest) \
+         WHERE c.subscription_id = u.id"
+    )
+});
+
 /// The attempts of a claim and the cursors' moves, in one statement.
 pub fn save(conn: &mut PgConnection, attempts: &Attempts, moves: &CursorMoves) -> QueryResult<()> {
     Prepared(
         attempts
-            .insert(&format!(
-                "WITH logged AS ({INSERT_ATTEMPTS}) UPDATE webhook_cursors c \
-             SET delivered_seq = u.done, failed_attempts = u.failed, \
-                 next_attempt_at = u.next_at, last_duration_ms = u.slowest \
-             FROM unnest($11::uuid[], $12::int8[], $13::int4[], $14::timestamptz[], $15::int4[]) \
-                  AS u(id, done, failed, next_at, slowest) \
-             WHERE c.subscription_id = u.id"
-            ))
+            .insert(&SAVE)
             .bind::<Array<SqlUuid>, _>(&moves.ids)
             .bind::<Array<BigInt>, _>(&moves.delivered_seq)
             .bind::<Array<Int4>, _>(&moves.failed_attempts)
@@ -305,8 +321,9 @@ pub fn millis(d: Duration) -> i32 {
 /// One subscription's claim, for a one-off job (a ping or a redelivery), locked or not.
 pub fn of_subscription(conn: &mut PgConnection, id: Uuid) -> QueryResult<Claim> {
     diesel::sql_query(format!(
-        "{HEAD} SELECT {CLAIM_COLUMNS} FROM head, webhook_cursors c \
-         JOIN webhook_subscriptions s ON s.id = c.subscription_id WHERE s.id = $1"
+        "{HEAD} SELECT {} FROM head, webhook_cursors c \
+         JOIN webhook_subscriptions s ON s.id = c.subscription_id WHERE s.id = $1",
+        *CLAIM_COLUMNS
     ))
     .bind::<SqlUuid, _>(id)
     .get_result(conn)

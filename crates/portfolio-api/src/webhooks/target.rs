@@ -2,7 +2,8 @@
 //! a subscription is created or changed and again on every connection, after DNS resolution,
 //! by the resolver the delivery client connects through (so a name that later resolves to a
 //! private address — DNS rebinding — is refused, and the client connects to the address that
-//! was checked; a checked lookup is reused for 30 s). `PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1` lifts both rules for development and tests.
+//! was checked; a checked lookup is reused for 30 s). `PORTFOLIO_WEBHOOK_ALLOW_LOCAL=1` lifts
+//! both rules for development and tests.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};

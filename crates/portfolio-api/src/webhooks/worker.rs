@@ -223,7 +223,7 @@ fn deliver_due(
     }
     crate::metrics::webhook_claim(group.len());
     // Held up by a slow receiver, this thread leaves new work to the others.
-    attention.set(group.iter().all(Claim::is_quick));
+    attention.set(group.iter().all(|c| c.quick));
     let batches = claim::due_events(conn, &group)?;
     let sent = send_all(helpers, &group, batches);
     let mut attempts = Attempts::default();
