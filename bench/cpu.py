@@ -9,7 +9,7 @@ Groups: the server's threads by name (`webhook-*`, `db-*`, actix workers, …), 
 (backends serving the webhook worker's pool — application_name `portfolio-webhooks`, looked
 up with psql when --psql is given — apart from the others; also the number of delivery
 attempts recorded in the interval), wrk, the bench's Python
-processes (receivers and plain sender from --pids-file, the change maker webhooks.py), and
+processes (receivers — nginx or asyncio — and plain sender from --pids-file, the change maker webhooks.py), and
 the whole machine (/proc/stat), so what other users of the machine took shows as `other`.
 Threads and processes that ended in the interval count too: the server's ended threads (its
 process total minus its live threads) and PostgreSQL's ended children (the postmaster's
@@ -97,7 +97,7 @@ def snap(server, postmaster, pids_file, psql):
         elif comm == "wrk":
             add("wrk", t)
         elif pid in bench_pids:
-            add("receivers" if "receivers.py serve" in cmdline(pid) else "plain sender", t)
+            add("receivers" if comm == "nginx" or "receivers.py serve" in cmdline(pid) else "plain sender", t)
         elif comm.startswith("python") and "webhooks.py" in cmdline(pid):
             add("change maker (webhooks.py)", t)
     with open("/proc/stat") as f:

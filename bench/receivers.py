@@ -2,7 +2,7 @@
 """Lean webhook receivers for the bench, and a plain sender to compare them against.
 
     receivers.py serve N LOG   N receivers on 127.0.0.1 (one asyncio process); prints their
-                               ports as one JSON line, then appends "index seq latency_s" per
+                               ports as one JSON line, then appends "index seq receipt_time" per
                                request to LOG (flushed every 100 ms) until stdin closes.
     receivers.py send RATE PORTS...   POSTs a feed-event-sized body to PORTS in turn, RATE
                                requests/s in all (one keep-alive connection per port), until
@@ -34,9 +34,7 @@ async def handle(index, log, reader, writer):
                     length = int(line[15:])
             body = await reader.readexactly(length)
             now = time.time()
-            ev = json.loads(body)
-            occurred = datetime.datetime.fromisoformat(ev["occurred_at"].replace("Z", "+00:00")).timestamp()
-            log.write(f"{index} {ev['seq']} {now - occurred:.6f}\n")
+            log.write(f"{index} {json.loads(body)['seq']} {now:.6f}\n")
             writer.write(RESPONSE)
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
         pass  # the sender hung up, or this process is stopping

@@ -21,6 +21,7 @@
 #   control: the bench's own cost), and under them with the 10 subscriptions delivering
 #   (issue 15: within 10 %); each window's CPU split by process and thread (bench/cpu.py).
 #   BENCH_BIN=path measures another build; WH_PERF=DIR records perf profiles of the server.
+#   WH_RECEIVERS=python serves the receivers from one asyncio process instead of nginx.
 #   --only-webhooks: that row alone (with the baselines).
 #   --wh-rounds N: the four read windows are taken in N interleaved rounds (default 3; runs
 #   on this VM differ by tens of percent from minute to minute, so each condition's figure
@@ -54,6 +55,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# The webhook row's receivers: nginx (lean, default) or python (bench/receivers.py).
+WH_RECEIVERS=${WH_RECEIVERS:-nginx}
+if [ "$WEBHOOKS" = 1 ] && [ "$WH_RECEIVERS" = nginx ] && ! command -v nginx >/dev/null; then
+  echo "installing nginx-light (Debian) for the webhook receivers…"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null 2>&1 || \
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+fi
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian)…"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
@@ -336,7 +344,7 @@ if [ "$WEBHOOKS" = 1 ]; then
     rm -f "$WORK/wh-pids"
     if [ -n "$subs" ]; then
       python3 bench/webhooks.py "http://127.0.0.1:$APIPORT" "$TOKEN" --subscriptions "$subs" \
-        --control-receivers "${control:-0}" --pids "$WORK/wh-pids" \
+        --control-receivers "${control:-0}" --pids "$WORK/wh-pids" --receivers "$WH_RECEIVERS" \
         --rate 100 --duration 30 >"$WORK/wh-$subs-$round.json" &
       WH_PID=$!
       sleep 5

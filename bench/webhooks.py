@@ -9,12 +9,15 @@ bench/run.sh --webhooks compares a read's throughput alone, under the changes, a
 changes with delivery. With --subscriptions 0 --control-receivers 10 it also starts ten
 receivers and feeds them the delivery's request rate from a plain sender (bench/receivers.py):
 the control run, which shows what the reads lose to the receivers rather than to the server.
-The receivers are one lean asyncio process (bench/receivers.py); --pids FILE names it (and the
-sender) so that bench/cpu.py can charge their CPU to them.
+The receivers are one nginx process (bench/nginx_receivers.py; `--receivers python`: one lean
+asyncio process, bench/receivers.py); --pids FILE names it (and the sender) so that
+bench/cpu.py can charge their CPU to them.
 Latency is measured from the event's `occurred_at` (taken in the writing transaction, just
-before commit) to the receiver reading the request; same machine, same clock.
+before commit, as the feed shows it) to the receiver reading the request; same machine, same
+clock.
 """
 import argparse
+import datetime
 import json
 import os
 import subprocess
@@ -33,6 +36,8 @@ p.add_argument("--duration", type=int, default=30)
 p.add_argument("--control-receivers", type=int, default=0,
                help="with --subscriptions 0: start this many receivers and feed them rate × this many "
                     "requests/s from a plain sender (bench/receivers.py send) instead of the server")
+p.add_argument("--receivers", choices=["nginx", "python"], default="nginx",
+               help="what serves the receivers: one nginx process, or one asyncio process")
 p.add_argument("--pids", help="write the receivers' (and sender's) process ids to this file")
 a = p.parse_args()
 
@@ -41,20 +46,34 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # apart from this script's and the server's.
 receivers_n = a.subscriptions or a.control_receivers
 log_path = tempfile.mktemp(prefix="webhook-receipts.")
-receivers = subprocess.Popen([sys.executable, os.path.join(HERE, "receivers.py"), "serve", str(receivers_n), log_path],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) if receivers_n else None
-ports = json.loads(receivers.stdout.readline()) if receivers else []
+receivers, ports = None, []
+if receivers_n and a.receivers == "nginx":
+    sys.path.insert(0, HERE)
+    import nginx_receivers
+    receivers, ports = nginx_receivers.start(receivers_n, log_path)
+elif receivers_n:
+    receivers = subprocess.Popen([sys.executable, os.path.join(HERE, "receivers.py"), "serve", str(receivers_n), log_path],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    ports = json.loads(receivers.stdout.readline())
 children = [receivers] if receivers else []
+index_of_port = {str(p): i for i, p in enumerate(ports)}
 
 
 def received():
-    """receiver index -> list of (seq, latency_s), as logged so far."""
+    """receiver index -> list of (seq, receipt time), as logged so far. The nginx log says
+    `port webhook-id time` (the seq ends the webhook-id), the asyncio one `index seq time`."""
     got = {}
     try:
         with open(log_path) as f:
             for line in f:
                 parts = line.split()
-                if len(parts) == 3:
+                if len(parts) != 3:
+                    continue
+                if a.receivers == "nginx":
+                    if parts[0] in index_of_port and parts[1].startswith("msg_"):
+                        got.setdefault(index_of_port[parts[0]], []).append(
+                            (int(parts[1].rsplit("_", 1)[1]), float(parts[2])))
+                else:
                     got.setdefault(int(parts[0]), []).append((int(parts[1]), float(parts[2])))
     except FileNotFoundError:
         pass
@@ -95,7 +114,10 @@ if a.pids:
 
 def stop_children():
     for c in reversed(children):  # the sender before the receivers it sends to
-        c.stdin.close()
+        if c.stdin:
+            c.stdin.close()
+        else:
+            c.terminate()  # nginx
         c.wait()
     try:
         os.unlink(log_path)
@@ -128,15 +150,16 @@ if not subs:
     raise SystemExit(0)
 
 # The events that must arrive: the feed after the subscriptions were made.
-expected = []
+occurred = {}
 after = start_seq
 while True:
     page = call("GET", f"/api/v1/events?after={after}&limit=1000&entity_type=service_area")
-    expected += [e["seq"] for e in page["items"]]
+    for e in page["items"]:
+        occurred[e["seq"]] = datetime.datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00")).timestamp()
     if not page["items"]:
         break
     after = page["next_after"]
-expected = set(expected)
+expected = set(occurred)
 
 deadline = time.time() + 60
 while time.time() < deadline:
@@ -154,7 +177,7 @@ for i in range(a.subscriptions):
     seqs = [s for s, _ in got]
     lost += len(expected - set(seqs))
     dup += len(seqs) - len(set(seqs))
-    lat += [l for s, l in got if s in expected]
+    lat += [t - occurred[s] for s, t in got if s in expected]
 lat.sort()
 
 
