@@ -242,6 +242,7 @@ fn fast_config(schedule: &[f64]) -> WebhookConfig {
             .map(|s| Duration::from_secs_f64(*s))
             .collect(),
         timeout: Duration::from_secs(5),
+        linger: WebhookConfig::default().linger,
     }
 }
 
@@ -472,6 +473,42 @@ fn delivery_threads_nice() -> Vec<(String, i64)> {
                 .then(|| (name.to_owned(), nice))
         })
         .collect()
+}
+
+/// Under a steady stream a delivery thread claims at most once per linger: the events
+/// committed meanwhile wait for its next claim, in feed order.
+#[actix_web::test]
+async fn events_committed_while_the_worker_lingers_wait_for_its_next_claim() {
+    let app = local_app().await;
+    let rx = Receiver::always(204);
+    subscribe_to_areas(&app, &rx).await;
+    let linger = Duration::from_millis(600);
+    let _w = worker(
+        &app,
+        WebhookConfig {
+            workers: 1,
+            linger,
+            ..fast_config(&[0.05])
+        },
+    );
+    create_area(&app, "Claimed at once").await;
+    assert_eq!(rx.wait_for(1, WAIT).await.len(), 1);
+    for i in 0..4 {
+        create_area(&app, &format!("Committed during the linger {i}")).await;
+    }
+    let got = rx.wait_for(5, WAIT).await;
+    assert_eq!(got.len(), 5);
+    for r in &got[1..] {
+        // Not before the linger since the first claim began (which was before the first
+        // receipt; half the linger leaves room for that claim on a loaded machine).
+        let after_first = r.at.duration_since(got[0].at);
+        assert!(after_first >= linger / 2, "{after_first:?} after the first");
+    }
+    let seqs: Vec<i64> = got
+        .iter()
+        .map(|r| r.json()["seq"].as_i64().expect("seq"))
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "feed order: {seqs:?}");
 }
 
 #[actix_web::test]
@@ -897,6 +934,56 @@ async fn a_slow_receiver_is_claimed_alone_and_holds_up_no_other_subscription() {
          fast done {:?} after the slow one's first of them",
         fast_got[5].at.duration_since(slow_got[1].at)
     );
+}
+
+/// The worker's hand-written statements are prepared once per connection, so PostgreSQL does
+/// not parse and plan them again on every claim (a statement run through diesel's `execute`
+/// silently was not: bench/README.md, issue 15).
+#[actix_web::test]
+async fn the_workers_statements_stay_prepared_on_their_connection() {
+    use diesel::connection::Connection;
+    use diesel::RunQueryDsl;
+    use portfolio_api::webhooks::claim;
+    let app = local_app().await;
+    let rx = Receiver::always(204);
+    subscribe_to_areas(&app, &rx).await;
+    create_area(&app, "Due").await;
+    let mut conn = app.conn();
+    conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        assert_eq!(claim::pending(conn)?, (false, true));
+        let group = claim::due_group(conn)?;
+        assert_eq!(group.len(), 1);
+        assert_eq!(claim::due_events(conn, &group)?[0].len(), 1);
+        claim::save(
+            conn,
+            &claim::Attempts::default(),
+            &claim::CursorMoves::default(),
+        )
+    })
+    .expect("one claim");
+    #[derive(diesel::QueryableByName)]
+    struct Statement {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+    }
+    let prepared: Vec<String> = diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+        .load::<Statement>(&mut conn)
+        .expect("prepared statements")
+        .into_iter()
+        .map(|s| s.statement)
+        .collect();
+    // One mark of each: "anything due?", the claim, its events, the write-back.
+    for mark in [
+        "free AS",
+        "first AS",
+        "AS g(id, after, n)",
+        "WITH logged AS",
+    ] {
+        assert!(
+            prepared.iter().any(|s| s.contains(mark)),
+            "`{mark}` is prepared: {prepared:#?}"
+        );
+    }
 }
 
 /// What three workers claim at once, each in its own open transaction (ids sorted per claim).

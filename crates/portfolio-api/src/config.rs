@@ -60,6 +60,11 @@ pub struct WebhookConfig {
     pub retry_schedule: Vec<std::time::Duration>,
     /// Per attempt, connecting and reading included.
     pub timeout: std::time::Duration,
+    /// The shortest time between two claims of one delivery thread. Under a steady stream of
+    /// changes a claim then carries the events of this long, instead of one event per claim
+    /// (a claim's statements cost more than the deliveries of one event, bench/README.md,
+    /// issue 15); an event after a quiet spell is claimed at once. 0: no waiting.
+    pub linger: std::time::Duration,
 }
 
 impl Default for WebhookConfig {
@@ -74,6 +79,7 @@ impl Default for WebhookConfig {
                 .map(|s| std::time::Duration::from_secs(*s))
                 .collect(),
             timeout: std::time::Duration::from_secs(10),
+            linger: std::time::Duration::from_millis(25),
         }
     }
 }
@@ -294,6 +300,15 @@ fn webhook_config(get: &impl Fn(&str) -> Option<String>) -> Result<WebhookConfig
             "PORTFOLIO_WEBHOOK_TIMEOUT_MS",
             defaults.timeout.as_millis() as u64,
         )?),
+        // At most a second: the latency goal is p99 ≤ 1 s.
+        linger: std::time::Duration::from_millis(
+            parse_num(
+                get,
+                "PORTFOLIO_WEBHOOK_LINGER_MS",
+                defaults.linger.as_millis() as u64,
+            )?
+            .min(1000),
+        ),
     })
 }
 

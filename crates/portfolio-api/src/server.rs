@@ -187,9 +187,15 @@ fn start_webhook_worker(
         log::info!("PORTFOLIO_WEBHOOK_WORKERS=0: this replica delivers no webhooks");
         return Ok(None);
     }
-    // Named, so that its sessions are told apart in pg_stat_activity.
+    // Named, so that its sessions are told apart in pg_stat_activity. Generic plans: the
+    // worker runs a handful of fixed statements over a few small rows, and PostgreSQL kept
+    // re-planning one of them for every claim (custom plans, ~115 µs each; bench/README.md).
+    // (A URL that sets `options` itself keeps them.)
     let sep = if database.url.contains('?') { '&' } else { '?' };
-    let url = format!("{}{sep}application_name=portfolio-webhooks", database.url);
+    let mut url = format!("{}{sep}application_name=portfolio-webhooks", database.url);
+    if !database.url.contains("options=") {
+        url.push_str("&options=-c%20plan_cache_mode%3Dforce_generic_plan");
+    }
     let pool = db::build_pool(&url, config.webhooks.workers as u32)?;
     Ok(Some(crate::webhooks::worker::Worker::start(
         pool,

@@ -8,6 +8,12 @@
 //!
 //! Only for SQL whose text comes from constants: each distinct text is a prepared statement
 //! on every connection for as long as the connection lives.
+//!
+//! Run it with `load` or `get_result`, never `execute`: diesel's `execute` passes the query
+//! on by reference, and through a reference diesel asks the wrapped `sql_query` (which always
+//! says "do not cache") instead of this wrapper. A statement without rows to return gets a
+//! `RETURNING` (measured: the claim's write-back ran unprepared, planned on every call, until
+//! the test `the_workers_statements_stay_prepared_on_their_connection` caught it).
 
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};

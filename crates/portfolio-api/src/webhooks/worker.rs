@@ -140,10 +140,13 @@ fn run(pool: &PgPool, helpers: &Helpers, stop: &AtomicBool, wakeup: &Wakeup) {
     // after it: a wake-up for other work, or an earlier retry, must not make it forget one),
     // and when to try again after a failed pass.
     let mut due: Vec<Instant> = Vec::new();
+    let mut last_claim: Option<Instant> = None;
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
         let pass = match pool.get() {
-            Ok(mut conn) => drain(&mut conn, helpers, stop, wakeup).map_err(|e| e.to_string()),
+            Ok(mut conn) => {
+                drain(&mut conn, helpers, stop, wakeup, &mut last_claim).map_err(|e| e.to_string())
+            }
             Err(e) => Err(format!("no database connection: {e}")),
         };
         match pass {
@@ -175,10 +178,14 @@ fn drain(
     helpers: &Helpers,
     stop: &AtomicBool,
     wakeup: &Wakeup,
+    last_claim: &mut Option<Instant>,
 ) -> QueryResult<Vec<Instant>> {
     let mut retries = Vec::new();
     let mut attention = wakeup.attention();
     while !stop.load(Ordering::SeqCst) {
+        // Attentive meanwhile: the events committed while this thread lingers wake no other
+        // thread; this one claims them together.
+        linger(*last_claim, helpers.config.linger);
         let (jobs, due) = claim::pending(conn)?;
         if jobs {
             while !stop.load(Ordering::SeqCst)
@@ -188,6 +195,7 @@ fn drain(
         if !due {
             break;
         }
+        *last_claim = Some(Instant::now());
         let pass = conn.transaction(|conn| deliver_due(conn, helpers, &mut attention))?;
         attention.set(true);
         // Measured from after the commit: by then the cursors say the same or earlier.
@@ -198,6 +206,13 @@ fn drain(
         }
     }
     Ok(retries)
+}
+
+/// Waits out the rest of `linger` since this thread's last claim began.
+fn linger(last_claim: Option<Instant>, linger: Duration) {
+    if let Some(rest) = last_claim.and_then(|at| linger.checked_sub(at.elapsed())) {
+        std::thread::sleep(rest);
+    }
 }
 
 /// What one claim came to.
