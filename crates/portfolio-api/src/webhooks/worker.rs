@@ -48,11 +48,8 @@ const BATCH_TIME: Duration = Duration::from_secs(1);
 /// at ~1.4 ms per round trip on a loaded two-core machine, that is fewer than the 1,000
 /// deliveries/s of ten subscriptions at 100 changes/s (bench/README.md, issue 15).
 const LANES: usize = 4;
-/// Events per lane, roughly, before another lane is worth a thread. A steady stream's claim
-/// (the events of one linger, ~25 for ten subscriptions at 100 changes/s) goes out on the
-/// claiming thread alone: handing part of it to a lane cost more CPU in wake-ups than it saved
-/// in time (bench/README.md, issue 15); a backlog is spread.
-const EVENTS_PER_LANE: usize = 32;
+/// Events per lane, roughly, before another lane is worth a thread.
+const EVENTS_PER_LANE: usize = 8;
 /// A pass that failed (database away, connection refused) is tried again after this long.
 const AFTER_ERROR: Duration = Duration::from_millis(500);
 
