@@ -383,4 +383,29 @@ mod tests {
             "the default is hourly"
         );
     }
+
+    #[test]
+    fn the_webhook_linger_is_milliseconds_at_most_a_second() {
+        let linger = |value: &str| {
+            let value = value.to_owned();
+            Config::from_lookup(move |k| {
+                (k == "PORTFOLIO_WEBHOOK_LINGER_MS").then(|| value.clone())
+            })
+            .map(|c| c.webhooks.linger)
+        };
+        assert_eq!(linger("0").expect("valid"), Duration::ZERO);
+        assert_eq!(linger("40").expect("valid"), Duration::from_millis(40));
+        assert_eq!(linger("60000").expect("valid"), Duration::from_secs(1));
+        for bad in ["-1", "soon", "2.5"] {
+            assert!(linger(bad).is_err(), "{bad} must be refused");
+        }
+        assert_eq!(
+            Config::from_lookup(|_| None)
+                .expect("valid")
+                .webhooks
+                .linger,
+            Duration::from_millis(25),
+            "the default"
+        );
+    }
 }
