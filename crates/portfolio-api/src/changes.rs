@@ -6,6 +6,8 @@
 //! follows the cursor never misses an event that commits later with a smaller number.
 //! Record changes last in a transaction, to hold the lock briefly.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz};
@@ -13,7 +15,8 @@ use diesel::PgConnection;
 use serde_json::value::RawValue;
 
 use crate::auth::Caller;
-use crate::db::schema::{audit_log, events};
+use crate::db::prepared::Prepared;
+use crate::db::schema::events;
 
 const CHANGE_LOG_LOCK: i64 = 0x706f_7274_666f_6c69; // "portfoli"
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -207,23 +210,42 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
     Ok(())
 }
 
+// Every write runs the statements below, so each is prepared once per connection
+// (`Prepared`, run with `load`/`get_result`). The lock and the chain's head have no
+// parameters, so PostgreSQL plans them once; diesel's own `.first()` binds its LIMIT, and
+// PostgreSQL planned that anew for every write (~42 µs, bench/README.md).
+
+static LOCK_CHANGE_LOG: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT pg_advisory_xact_lock({CHANGE_LOG_LOCK}) IS NOT NULL AS locked")
+});
+
 /// Takes the transaction-scoped lock that numbers entries in commit order.
 fn lock_change_log(conn: &mut PgConnection) -> QueryResult<()> {
-    diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
-        "pg_advisory_xact_lock({CHANGE_LOG_LOCK}) IS NOT NULL"
-    )))
-    .get_result::<bool>(conn)?;
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        #[allow(dead_code)] // read, not used
+        locked: bool,
+    }
+    Prepared(diesel::sql_query(LOCK_CHANGE_LOG.as_str())).get_result::<Locked>(conn)?;
     Ok(())
 }
 
 fn read_heads(conn: &mut PgConnection) -> QueryResult<Heads> {
-    let last: Option<(i64, String)> = audit_log::table
-        .select((audit_log::id, audit_log::hash))
-        .order(audit_log::id.desc())
-        .first(conn)
-        .optional()?;
+    #[derive(QueryableByName)]
+    struct Head {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Text)]
+        hash: String,
+    }
+    let last: Option<Head> = Prepared(diesel::sql_query(
+        "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1",
+    ))
+    .get_result(conn)
+    .optional()?;
     let (next_id, prev_hash) = last
-        .map(|(id, h)| (id + 1, h))
+        .map(|h| (h.id + 1, h.hash))
         .unwrap_or((1, GENESIS_HASH.to_owned()));
     let next_seq: i64 = events::table
         .select(diesel::dsl::max(events::seq))
@@ -301,21 +323,30 @@ fn chain_entries<'a>(
 // Column arrays bound to one `unnest` statement per table: a 10,000-change batch binds a
 // dozen parameters instead of 120,000 (multi-row VALUES spent ~0.2 s binding them).
 
+/// The rows an insert wrote: one row back, whatever the number inserted (so that it can run
+/// through `load`, which keeps it prepared).
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
 fn insert_entries(
     conn: &mut PgConnection,
     actor: &Actor,
     now: &DateTime<Utc>,
     e: &Entries,
 ) -> QueryResult<usize> {
-    diesel::sql_query(
-        "INSERT INTO audit_log (id, occurred_at, actor_subject, actor_org, action, entity_type, \
+    let inserted: Inserted = Prepared(diesel::sql_query(
+        "WITH i AS (INSERT INTO audit_log (id, occurred_at, actor_subject, actor_org, action, entity_type, \
          entity_id, before, after, request_id, prev_hash, hash) \
          SELECT u.id, $1, $2, $3, u.action, u.entity_type, u.entity_id, u.before::jsonb, \
          u.after::jsonb, $4, \
          u.prev_hash, u.hash \
          FROM unnest($5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
          $11::text[], $12::text[]) \
-         AS u(id, action, entity_type, entity_id, before, after, prev_hash, hash)",
+         AS u(id, action, entity_type, entity_id, before, after, prev_hash, hash) RETURNING 1) \
+         SELECT count(*) AS n FROM i",
     )
     .bind::<Timestamptz, _>(now)
     .bind::<Text, _>(&actor.subject)
@@ -328,8 +359,9 @@ fn insert_entries(
     .bind::<Array<Nullable<Text>>, _>(&e.befores)
     .bind::<Array<Nullable<Text>>, _>(&e.afters)
     .bind::<Array<Text>, _>(&e.prev_hashes)
-    .bind::<Array<Text>, _>(&e.hashes)
-    .execute(conn)
+    .bind::<Array<Text>, _>(&e.hashes))
+    .get_result(conn)?;
+    Ok(inserted.n as usize)
 }
 
 fn insert_feed(
@@ -338,12 +370,13 @@ fn insert_feed(
     now: &DateTime<Utc>,
     feed: &Feed,
 ) -> QueryResult<usize> {
-    diesel::sql_query(
-        "INSERT INTO events (seq, occurred_at, entity_type, entity_id, action, version, \
+    let inserted: Inserted = Prepared(diesel::sql_query(
+        "WITH i AS (INSERT INTO events (seq, occurred_at, entity_type, entity_id, action, version, \
          actor_subject, actor_org) \
          SELECT u.seq, $1, u.entity_type, u.entity_id, u.action, u.version, $2, $3 \
          FROM unnest($4::int8[], $5::text[], $6::text[], $7::text[], $8::int4[]) \
-         AS u(seq, entity_type, entity_id, action, version)",
+         AS u(seq, entity_type, entity_id, action, version) RETURNING 1) \
+         SELECT count(*) AS n FROM i",
     )
     .bind::<Timestamptz, _>(now)
     .bind::<Text, _>(&actor.subject)
@@ -352,6 +385,7 @@ fn insert_feed(
     .bind::<Array<Text>, _>(&feed.types)
     .bind::<Array<Text>, _>(&feed.ids)
     .bind::<Array<Text>, _>(&feed.actions)
-    .bind::<Array<Nullable<Integer>>, _>(&feed.versions)
-    .execute(conn)
+    .bind::<Array<Nullable<Integer>>, _>(&feed.versions))
+    .get_result(conn)?;
+    Ok(inserted.n as usize)
 }
