@@ -347,3 +347,46 @@ async fn verify_names_the_entry_after_a_deleted_one() {
     assert_eq!(report["valid"], false);
     assert_eq!(report["first_broken"]["id"], 3);
 }
+
+/// The statements every write runs to record its changes are prepared once per connection,
+/// so PostgreSQL does not parse and plan them again for every write (bench/README.md).
+#[actix_web::test]
+async fn recording_a_change_uses_statements_prepared_on_the_connection() {
+    use diesel::connection::Connection;
+    use portfolio_api::changes::{record, Actor, Change};
+    let app = TestApp::new().await;
+    let mut conn = app.conn();
+    for i in 0..2 {
+        conn.transaction(|conn| {
+            record(
+                conn,
+                &Actor::system("test"),
+                &[Change::new("service_area", format!("test-{i}"), "created").version(1)],
+            )
+        })
+        .expect("recorded");
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Statement {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+    }
+    let prepared: Vec<String> = diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+        .load::<Statement>(&mut conn)
+        .expect("prepared statements")
+        .into_iter()
+        .map(|s| s.statement)
+        .collect();
+    // The lock, the chain's head, the audit entries, the feed events.
+    for mark in [
+        "pg_advisory_xact_lock",
+        "SELECT id, hash FROM audit_log",
+        "INSERT INTO audit_log",
+        "INSERT INTO events",
+    ] {
+        assert!(
+            prepared.iter().any(|s| s.contains(mark)),
+            "`{mark}` is prepared: {prepared:#?}"
+        );
+    }
+}
