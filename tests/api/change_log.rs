@@ -8,6 +8,7 @@ use futures_util::future::join_all;
 use portfolio_api::routes::changelog::Event;
 use serde_json::{json, Value};
 
+use crate::support::tables::assert_prepared;
 use crate::support::{TestApp, HSO, MANAGE, READ};
 
 async fn create_area(app: &TestApp, name: &str) -> Value {
@@ -366,27 +367,14 @@ async fn recording_a_change_uses_statements_prepared_on_the_connection() {
         })
         .expect("recorded");
     }
-    #[derive(diesel::QueryableByName)]
-    struct Statement {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        statement: String,
-    }
-    let prepared: Vec<String> = diesel::sql_query("SELECT statement FROM pg_prepared_statements")
-        .load::<Statement>(&mut conn)
-        .expect("prepared statements")
-        .into_iter()
-        .map(|s| s.statement)
-        .collect();
     // The lock, the chain's head, the audit entries, the feed events.
-    for mark in [
-        "pg_advisory_xact_lock",
-        "SELECT id, hash FROM audit_log",
-        "INSERT INTO audit_log",
-        "INSERT INTO events",
-    ] {
-        assert!(
-            prepared.iter().any(|s| s.contains(mark)),
-            "`{mark}` is prepared: {prepared:#?}"
-        );
-    }
+    assert_prepared(
+        &mut conn,
+        &[
+            "pg_advisory_xact_lock",
+            "SELECT id, hash FROM audit_log",
+            "INSERT INTO audit_log",
+            "INSERT INTO events",
+        ],
+    );
 }

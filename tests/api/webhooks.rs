@@ -18,6 +18,7 @@ use portfolio_api::webhooks::worker::Worker;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::support::tables::assert_prepared;
 use crate::support::{TestApp, AHUS, HSO, MANAGE, OUS, READ};
 
 // ---- a receiver -------------------------------------------------------------------------
@@ -942,7 +943,6 @@ async fn a_slow_receiver_is_claimed_alone_and_holds_up_no_other_subscription() {
 #[actix_web::test]
 async fn the_workers_statements_stay_prepared_on_their_connection() {
     use diesel::connection::Connection;
-    use diesel::RunQueryDsl;
     use portfolio_api::webhooks::claim;
     let app = local_app().await;
     let rx = Receiver::always(204);
@@ -961,29 +961,16 @@ async fn the_workers_statements_stay_prepared_on_their_connection() {
         )
     })
     .expect("one claim");
-    #[derive(diesel::QueryableByName)]
-    struct Statement {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        statement: String,
-    }
-    let prepared: Vec<String> = diesel::sql_query("SELECT statement FROM pg_prepared_statements")
-        .load::<Statement>(&mut conn)
-        .expect("prepared statements")
-        .into_iter()
-        .map(|s| s.statement)
-        .collect();
     // One mark of each: "anything due?", the claim, its events, the write-back.
-    for mark in [
-        "free AS",
-        "first AS",
-        "AS g(id, after, n)",
-        "WITH logged AS",
-    ] {
-        assert!(
-            prepared.iter().any(|s| s.contains(mark)),
-            "`{mark}` is prepared: {prepared:#?}"
-        );
-    }
+    assert_prepared(
+        &mut conn,
+        &[
+            "free AS",
+            "first AS",
+            "AS g(id, after, n)",
+            "WITH logged AS",
+        ],
+    );
 }
 
 /// What three workers claim at once, each in its own open transaction (ids sorted per claim).

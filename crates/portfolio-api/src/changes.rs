@@ -211,24 +211,16 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, changes: &[Change]) -> Que
 }
 
 // Every write runs the statements below, so each is prepared once per connection
-// (`Prepared`, run with `load`/`get_result`). The lock and the chain's head have no
-// parameters, so PostgreSQL plans them once; diesel's own `.first()` binds its LIMIT, and
-// PostgreSQL planned that anew for every write (~42 µs, bench/README.md).
+// (`Prepared`). The lock and the chain's head have no parameters, so PostgreSQL plans them
+// once; diesel's own `.first()` binds its LIMIT, and PostgreSQL planned that anew for every
+// write (~42 µs, bench/README.md).
 
-static LOCK_CHANGE_LOG: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT pg_advisory_xact_lock({CHANGE_LOG_LOCK}) IS NOT NULL AS locked")
-});
+static LOCK_CHANGE_LOG: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT pg_advisory_xact_lock({CHANGE_LOG_LOCK})"));
 
 /// Takes the transaction-scoped lock that numbers entries in commit order.
 fn lock_change_log(conn: &mut PgConnection) -> QueryResult<()> {
-    #[derive(QueryableByName)]
-    struct Locked {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        #[allow(dead_code)] // read, not used
-        locked: bool,
-    }
-    Prepared(diesel::sql_query(LOCK_CHANGE_LOG.as_str())).get_result::<Locked>(conn)?;
-    Ok(())
+    Prepared(diesel::sql_query(LOCK_CHANGE_LOG.as_str())).execute(conn)
 }
 
 fn read_heads(conn: &mut PgConnection) -> QueryResult<Heads> {
@@ -323,30 +315,21 @@ fn chain_entries<'a>(
 // Column arrays bound to one `unnest` statement per table: a 10,000-change batch binds a
 // dozen parameters instead of 120,000 (multi-row VALUES spent ~0.2 s binding them).
 
-/// The rows an insert wrote: one row back, whatever the number inserted (so that it can run
-/// through `load`, which keeps it prepared).
-#[derive(QueryableByName)]
-struct Inserted {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 fn insert_entries(
     conn: &mut PgConnection,
     actor: &Actor,
     now: &DateTime<Utc>,
     e: &Entries,
-) -> QueryResult<usize> {
-    let inserted: Inserted = Prepared(diesel::sql_query(
-        "WITH i AS (INSERT INTO audit_log (id, occurred_at, actor_subject, actor_org, action, entity_type, \
+) -> QueryResult<()> {
+    Prepared(diesel::sql_query(
+        "INSERT INTO audit_log (id, occurred_at, actor_subject, actor_org, action, entity_type, \
          entity_id, before, after, request_id, prev_hash, hash) \
          SELECT u.id, $1, $2, $3, u.action, u.entity_type, u.entity_id, u.before::jsonb, \
          u.after::jsonb, $4, \
          u.prev_hash, u.hash \
          FROM unnest($5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
          $11::text[], $12::text[]) \
-         AS u(id, action, entity_type, entity_id, before, after, prev_hash, hash) RETURNING 1) \
-         SELECT count(*) AS n FROM i",
+         AS u(id, action, entity_type, entity_id, before, after, prev_hash, hash)",
     )
     .bind::<Timestamptz, _>(now)
     .bind::<Text, _>(&actor.subject)
@@ -360,8 +343,7 @@ fn insert_entries(
     .bind::<Array<Nullable<Text>>, _>(&e.afters)
     .bind::<Array<Text>, _>(&e.prev_hashes)
     .bind::<Array<Text>, _>(&e.hashes))
-    .get_result(conn)?;
-    Ok(inserted.n as usize)
+    .execute(conn)
 }
 
 fn insert_feed(
@@ -369,23 +351,23 @@ fn insert_feed(
     actor: &Actor,
     now: &DateTime<Utc>,
     feed: &Feed,
-) -> QueryResult<usize> {
-    let inserted: Inserted = Prepared(diesel::sql_query(
-        "WITH i AS (INSERT INTO events (seq, occurred_at, entity_type, entity_id, action, version, \
+) -> QueryResult<()> {
+    Prepared(
+        diesel::sql_query(
+            "INSERT INTO events (seq, occurred_at, entity_type, entity_id, action, version, \
          actor_subject, actor_org) \
          SELECT u.seq, $1, u.entity_type, u.entity_id, u.action, u.version, $2, $3 \
          FROM unnest($4::int8[], $5::text[], $6::text[], $7::text[], $8::int4[]) \
-         AS u(seq, entity_type, entity_id, action, version) RETURNING 1) \
-         SELECT count(*) AS n FROM i",
+         AS u(seq, entity_type, entity_id, action, version)",
+        )
+        .bind::<Timestamptz, _>(now)
+        .bind::<Text, _>(&actor.subject)
+        .bind::<Nullable<Text>, _>(actor.org_number.as_deref())
+        .bind::<Array<BigInt>, _>(&feed.seqs)
+        .bind::<Array<Text>, _>(&feed.types)
+        .bind::<Array<Text>, _>(&feed.ids)
+        .bind::<Array<Text>, _>(&feed.actions)
+        .bind::<Array<Nullable<Integer>>, _>(&feed.versions),
     )
-    .bind::<Timestamptz, _>(now)
-    .bind::<Text, _>(&actor.subject)
-    .bind::<Nullable<Text>, _>(actor.org_number.as_deref())
-    .bind::<Array<BigInt>, _>(&feed.seqs)
-    .bind::<Array<Text>, _>(&feed.types)
-    .bind::<Array<Text>, _>(&feed.ids)
-    .bind::<Array<Text>, _>(&feed.actions)
-    .bind::<Array<Nullable<Integer>>, _>(&feed.versions))
-    .get_result(conn)?;
-    Ok(inserted.n as usize)
+    .execute(conn)
 }

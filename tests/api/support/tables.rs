@@ -47,3 +47,25 @@ pub fn snapshot(app: &TestApp) -> BTreeMap<String, (i64, String)> {
         })
         .collect()
 }
+
+/// Asserts that `conn` holds a prepared statement containing each of `marks` (the statements
+/// a hot path must not have PostgreSQL parse and plan again on every call).
+pub fn assert_prepared(conn: &mut diesel::PgConnection, marks: &[&str]) {
+    #[derive(diesel::QueryableByName)]
+    struct Statement {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+    }
+    let prepared: Vec<String> = diesel::sql_query("SELECT statement FROM pg_prepared_statements")
+        .load::<Statement>(conn)
+        .expect("prepared statements")
+        .into_iter()
+        .map(|s| s.statement)
+        .collect();
+    for mark in marks {
+        assert!(
+            prepared.iter().any(|s| s.contains(mark)),
+            "`{mark}` is prepared: {prepared:#?}"
+        );
+    }
+}

@@ -9,18 +9,40 @@
 //! Only for SQL whose text comes from constants: each distinct text is a prepared statement
 //! on every connection for as long as the connection lives.
 //!
-//! Run it with `load` or `get_result`, never `execute`: diesel's `execute` passes the query
-//! on by reference, and through a reference diesel asks the wrapped `sql_query` (which always
-//! says "do not cache") instead of this wrapper. A statement without rows to return gets a
-//! `RETURNING` (measured: the claim's write-back ran unprepared, planned on every call, until
-//! the test `the_workers_statements_stay_prepared_on_their_connection` caught it).
+//! diesel's own `execute` would lose the wrapper: it passes the query on by reference, and
+//! through a reference diesel asks the wrapped `sql_query` (which always says "do not cache")
+//! instead of this wrapper (measured: the claim's write-back ran unprepared, planned on every
+//! call). So `Prepared` has an `execute` of its own, which method lookup picks over diesel's.
 
+use diesel::deserialize::{self, QueryableByName};
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::{QueryResult, RunQueryDsl};
+use diesel::query_dsl::LoadQuery;
+use diesel::row::NamedRow;
+use diesel::{PgConnection, QueryResult, RunQueryDsl};
 
 /// `query` (a `sql_query` with its binds), prepared once per connection.
 pub struct Prepared<Q>(pub Q);
+
+impl<Q> Prepared<Q> {
+    /// Runs a statement for its effect (rows it returns, if any, are skipped), by value so
+    /// that it stays prepared; see the module.
+    pub fn execute<'query>(self, conn: &mut PgConnection) -> QueryResult<()>
+    where
+        Self: LoadQuery<'query, PgConnection, Skipped>,
+    {
+        RunQueryDsl::load::<Skipped>(self, conn).map(drop)
+    }
+}
+
+/// A row read for nothing (see [`Prepared::execute`]).
+pub struct Skipped;
+
+impl QueryableByName<Pg> for Skipped {
+    fn build<'a>(_row: &impl NamedRow<'a, Pg>) -> deserialize::Result<Self> {
+        Ok(Skipped)
+    }
+}
 
 impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
     fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {

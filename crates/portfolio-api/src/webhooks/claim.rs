@@ -208,19 +208,13 @@ static SAVE: LazyLock<String> = LazyLock::new(|| {
              last_duration_ms = u.slowest \
          FROM unnest($11::uuid[], $12::int8[], $13::int4[], $14::timestamptz[], $15::int4[]) \
               AS u(id, done, failed, next_at, slowest) \
-         WHERE c.subscription_id = u.id RETURNING c.subscription_id"
+         WHERE c.subscription_id = u.id"
     )
 });
 
 /// The attempts of a claim and the cursors' moves, in one statement.
 pub fn save(conn: &mut PgConnection, attempts: &Attempts, moves: &CursorMoves) -> QueryResult<()> {
-    #[derive(QueryableByName)]
-    struct Moved {
-        #[diesel(sql_type = SqlUuid)]
-        #[allow(dead_code)] // read, not used: `load` keeps the statement prepared
-        subscription_id: Uuid,
-    }
-    let _: Vec<Moved> = Prepared(
+    Prepared(
         attempts
             .insert(&SAVE)
             .bind::<Array<SqlUuid>, _>(&moves.ids)
@@ -229,8 +223,7 @@ pub fn save(conn: &mut PgConnection, attempts: &Attempts, moves: &CursorMoves) -
             .bind::<Array<Timestamptz>, _>(&moves.next_attempt_at)
             .bind::<Array<Int4>, _>(&moves.last_duration_ms),
     )
-    .load(conn)?;
-    Ok(())
+    .execute(conn)
 }
 
 /// Stable per event and subscription: the same on every retry and redelivery.
